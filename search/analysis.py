@@ -1,0 +1,171 @@
+"""The one Vietnamese analyzer, for indexing and for queries.
+
+Pipeline (Whoosh style, ``Tokenizer | Filter | Filter``)::
+
+    VietnameseTokenizer()   normalise (NFC, Ð, zero-width), split into syllables, numbers and
+                            punctuation; offsets point into the ORIGINAL text
+    | CompoundFilter()      pyvi word segmentation: adds ``hợp_tác`` at the position of ``hợp``
+                            (index mode only; drops punctuation tokens in every mode)
+    | ViewsFilter()         canonical accented term (``hòa``) and, when different, its folded
+                            twin (``hoa``) at the same position
+
+Indexed terms, for ``Hoà hợp`` in the original text::
+
+    pos 0: hòa, hoa        (syllable, accented canonical + folded)
+    pos 0: hòa_hợp, hoa_hop  (compound, when pyvi joins the two)
+    pos 1: hợp, hop
+
+So a folded query finds everything (recall), an accented query can add the rarer exact term
+(precision), and phrases work on either view.  Whoosh pickles this analyzer into the index schema:
+the import path ``search.analysis`` is part of the index format, so rename nothing here lightly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from whoosh.analysis import Composable, Filter, Token, Tokenizer
+
+from .segmentation import word_starts
+from .text import canonical_syllable, fold, normalize_with_offsets
+
+# Numbers with inner separators stay whole (``12,5``, ``1.000``); syllables are letter/digit runs
+# without ``_``; any other non-space character is punctuation (kept for pyvi's context only).
+_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+|[^\w\s]")
+COMPOUND_JOINER = "_"
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One token of the normalised text: its text, and where it stands in the original."""
+
+    text: str
+    start: int
+    end: int
+    is_word: bool
+
+
+def pieces(text: str) -> list[Piece]:
+    """Split ``text`` into syllables/numbers and punctuation, offsets into ``text`` itself.
+
+    >>> [(p.text, p.start, p.end) for p in pieces("Hoà, 12,5%")]
+    [('Hoà', 0, 3), (',', 3, 4), ('12,5', 5, 9), ('%', 9, 10)]
+    """
+    norm, starts = normalize_with_offsets(text)
+    out: list[Piece] = []
+    for m in _TOKEN_RE.finditer(norm):
+        s, e = m.span()
+        word = m.group()
+        if starts is not None:
+            s, e = starts[s], starts[e]
+        out.append(Piece(word, s, e, word[0].isalnum()))
+    return out
+
+
+def syllables(text: str) -> list[Piece]:
+    """Only the word pieces of ``text`` (syllables and numbers)."""
+    return [p for p in pieces(text) if p.is_word]
+
+
+class VietnameseTokenizer(Tokenizer):
+    """Yields every piece; ``token.is_word`` tells syllables from punctuation.
+
+    >>> [(t.text, t.pos, t.startchar, t.endchar) for t in VietnameseTokenizer()("Lào Cai.")]
+    [('Lào', 0, 0, 3), ('Cai', 1, 4, 7), ('.', 1, 7, 8)]
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        pos = start_pos
+        for piece in pieces(value):
+            t.text = piece.text
+            t.is_word = piece.is_word
+            t.boost = 1.0
+            t.stopped = False
+            t.pos = pos if piece.is_word else max(pos - 1, start_pos)
+            t.startchar = start_char + piece.start
+            t.endchar = start_char + piece.end
+            if piece.is_word:
+                pos += 1
+            yield t
+
+
+class CompoundFilter(Filter):
+    """Adds pyvi compounds (``Lào_Cai``) before their first syllable and drops punctuation.
+
+    Segmentation is slow (a CRF over the whole text) and needs the context of the whole sentence,
+    so it runs in index mode only; queries get their compounds from adjacent syllables instead.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        buffered = [t.copy() for t in tokens]
+        if not buffered:
+            return
+        if buffered[0].mode != "index":
+            yield from (t for t in buffered if t.is_word)
+            return
+        starts = word_starts([t.text for t in buffered])
+        i, n = 0, len(buffered)
+        while i < n:
+            j = i + 1
+            while j < n and not starts[j]:
+                j += 1
+            first = buffered[i]
+            if j - i > 1:
+                compound = first.copy()
+                compound.text = COMPOUND_JOINER.join(t.text for t in buffered[i:j])
+                compound.endchar = buffered[j - 1].endchar
+                yield compound
+            for t in buffered[i:j]:
+                if t.is_word:
+                    yield t
+            i = j
+
+
+class ViewsFilter(Filter):
+    """Replaces each token by its canonical accented form and, when different, its folded twin."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            accented = canonical_term(t.text)
+            folded = fold(accented)
+            t.text = accented
+            yield t
+            if folded != accented:
+                t.text = folded
+                yield t
+
+
+def canonical_term(text: str) -> str:
+    """Canonical accented form of a syllable or a ``_``-joined compound."""
+    if COMPOUND_JOINER in text:
+        return COMPOUND_JOINER.join(canonical_syllable(s) for s in text.split(COMPOUND_JOINER))
+    return canonical_syllable(text)
+
+
+def VietnameseAnalyzer() -> Composable:  # noqa: N802 - named like Whoosh's analyzer factories
+    """The analyzer stored in the schema; see the module docstring for what it emits."""
+    return VietnameseTokenizer() | CompoundFilter() | ViewsFilter()

@@ -1,0 +1,230 @@
+"""Documents and the readers that turn a user's archive into them.
+
+Two formats: the archive's ``.txt`` (one article a file, page furniture removed) and JSON lines
+(``.jsonl`` / ``.jsonl.gz``).  Readers never raise on bad input: they yield ``Skipped`` records with
+the path, line and reason, so one broken file can never abort a reindex.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .text import normalize
+
+SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
+MAX_TEXT_CHARS = 2_000_000  # longer texts are truncated (with a warning): nobody reads a 50 MB article
+RELATED_BLOCK_MARKERS = ("có thể bạn quan tâm", "tin cùng chuyên mục", "tin liên quan", "đọc thêm")
+SHARE_RESIDUE = re.compile(r"^\s*(?:(?:fb|yt|zl|tw|in|pin)\s*){2,}$", re.IGNORECASE)
+PHOTO_MARKER = re.compile(r"^(?P<caption>.*?)\s+ảnh\s+\d+\s*$")
+LEAD_FIELDS = ("sapo", "abstract", "summary", "lead")
+OPTIONAL_FIELDS = ("title", "url", "date", "source", "category")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One article as indexed.  ``id`` is the document's own id, verbatim."""
+
+    id: str
+    body: str
+    title: str = ""
+    lead: str = ""
+    url: str = ""
+    date: str = ""
+    source: str = ""
+    category: str = ""
+    origin: str = field(default="", compare=False)  # the source path that holds it (for reindex)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything indexed or shown: unchanged documents are skipped on reindex."""
+        data = asdict(self)
+        data.pop("origin")
+        raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the text's first sentence when it has none (display only, never weighted)."""
+        if self.title.strip():
+            return self.title.strip()
+        return first_sentence(self.lead or self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file or line that could not be read, and why (reported in the reindex summary)."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Warning_:
+    """A document that was read, with something worth telling (e.g. truncated)."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+Record = Document | Skipped | Warning_
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of ``text`` (cut at ``limit`` characters on a word boundary)."""
+    text = " ".join(text.split())
+    sentence = _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
+    if len(sentence) > limit:
+        sentence = sentence[:limit].rsplit(" ", 1)[0] + "…"
+    return sentence
+
+
+def is_source_file(path: Path) -> bool:
+    return path.name.endswith(SUFFIXES)
+
+
+def source_files(root: Path) -> Iterator[Path]:
+    """Every readable file under ``root`` (or ``root`` itself), in a stable order."""
+    if root.is_file():
+        yield root
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and is_source_file(path) and not path.name.startswith("."):
+            yield path
+
+
+def read_source(root: Path) -> Iterator[Record]:
+    """All records of one source (a directory searched recursively, or one file)."""
+    root = Path(root)
+    for path in source_files(root):
+        doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
+        origin = str(root.resolve())
+        if path.name.endswith(".txt"):
+            yield from read_txt(path, doc_id_base, origin)
+        else:
+            yield from read_jsonl(path, origin)
+
+
+def _strip_furniture(title: str, lines: list[str]) -> list[str]:
+    """Drop photo markers, share links, and everything from a related-news block on."""
+    norm_title = " ".join(normalize(title).split()).casefold()
+    kept: list[str] = []
+    for line in lines:
+        norm = " ".join(normalize(line).split())
+        if norm.casefold().rstrip(":").strip() in RELATED_BLOCK_MARKERS:
+            break
+        if SHARE_RESIDUE.match(norm):
+            continue
+        marker = PHOTO_MARKER.match(norm)
+        if marker and marker.group("caption").casefold() == norm_title:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str | None, str | None]:
+    """Decode UTF-8 text or say why not (binary, invalid UTF-8)."""
+    if b"\x00" in raw[:8192]:
+        return None, "binary file (NUL bytes)"
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {exc.start})"
+
+
+def parse_txt(text: str) -> tuple[str, str]:
+    """Title and body of an archive ``.txt`` article, page furniture removed."""
+    lines = text.splitlines()
+    index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if index is None:
+        return "", ""
+    title = lines[index].strip()
+    body_lines = _strip_furniture(title, lines[index + 1 :])
+    body = "\n".join(body_lines).strip()
+    body = re.sub(r"\n{3,}", "\n\n", body)
+    return title, body
+
+
+def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        yield Skipped(str(path), None, f"cannot read: {exc.strerror or exc}")
+        return
+    text, problem = _decode(raw, path)
+    if text is None:
+        yield Skipped(str(path), None, problem or "unreadable")
+        return
+    if len(text) > MAX_TEXT_CHARS:
+        yield Warning_(str(path), None, f"truncated to {MAX_TEXT_CHARS:,} characters")
+        text = text[:MAX_TEXT_CHARS]
+    title, body = parse_txt(text)
+    if not title and not body:
+        yield Skipped(str(path), None, "empty file")
+        return
+    yield Document(id=doc_id, title=title, body=body, origin=origin)
+
+
+def _open_lines(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        yield from fh
+
+
+def document_from_json(obj: object) -> Document | str:
+    """A ``Document`` from one decoded JSON line, or the reason it cannot be one."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    doc_id = obj.get("id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, str | int) or str(doc_id).strip() == "":
+        return "missing or invalid 'id'"
+    body = obj.get("body")
+    if not isinstance(body, str):
+        return "missing or invalid 'body' (must be a string)"
+    values: dict[str, str] = {}
+    for name in OPTIONAL_FIELDS:
+        value = obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"field '{name}' must be a string"
+        values[name] = value
+    lead = next((obj[n] for n in LEAD_FIELDS if isinstance(obj.get(n), str) and obj[n].strip()), "")
+    return Document(id=str(doc_id), body=body[:MAX_TEXT_CHARS], lead=lead, **values)
+
+
+def read_jsonl(path: Path, origin: str) -> Iterator[Record]:
+    name = str(path)
+    lineno = 0
+    try:
+        for lineno, raw in enumerate(_open_lines(path), start=1):  # noqa: B007 - used after loop
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (UnicodeDecodeError, ValueError) as exc:
+                yield Skipped(name, lineno, f"bad JSON: {str(exc).splitlines()[0][:80]}")
+                continue
+            result = document_from_json(obj)
+            if isinstance(result, str):
+                yield Skipped(name, lineno, result)
+            else:
+                yield Document(**{**asdict(result), "origin": origin})
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield Skipped(name, lineno + 1 if lineno else None, f"cannot read: {exc}")

@@ -1,0 +1,249 @@
+"""The search function the HTML page, the JSON API, the CLI and the benchmarks all call.
+
+``SearchEngine`` owns one index directory.  Before each call it checks the index's latest
+generation (a directory listing) and, when a reindex has committed a new one, opens it: workers
+pick up new generations without a restart, and a response is always computed from one generation.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from whoosh import index as whoosh_index
+from whoosh.query import Or, Phrase, Term
+
+from .errors import BadRequest, IndexMissing, NotFound
+from .indexer import index_exists
+from .postings import Snapshot
+from .query import Concept, Plan, parse
+from .ranking import rank, term_mask
+from .results import display_title, matcher_for, mark, paragraphs_html, safe_url, snippet
+from .schema import TEXT_FIELDS
+
+MAX_QUERY_CHARS = 1000
+MAX_PER_PAGE = 100
+MAX_PAGE = 1000
+SORTS = ("relevance", "newest")
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def validate_query(q: object, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """The query text, or ``BadRequest`` saying what is wrong with it."""
+    if q is None or not isinstance(q, str) or not q.strip():
+        raise BadRequest("Thiếu từ khóa tìm kiếm (tham số q).", code="missing_query")
+    if len(q) > max_chars:
+        raise BadRequest(
+            f"Từ khóa quá dài ({len(q)} ký tự, tối đa {max_chars}).", code="query_too_long"
+        )
+    if "\x00" in q:
+        raise BadRequest("Từ khóa chứa ký tự không hợp lệ.", code="bad_query")
+    return q
+
+
+def validate_int(value: object, name: str, low: int, high: int, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise BadRequest(f"Tham số {name} phải là số nguyên.", code="bad_parameter") from None
+    if isinstance(number, bool) or not low <= number <= high:
+        raise BadRequest(
+            f"Tham số {name} phải nằm trong khoảng {low}..{high}.", code="bad_parameter"
+        )
+    return number
+
+
+def _validate_date(value: str | None, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise BadRequest(f"Tham số {name} phải có dạng YYYY-MM-DD.", code="bad_parameter")
+    return value
+
+
+class SearchEngine:
+    """Searches one index directory; safe to share between threads of one process."""
+
+    def __init__(self, index_dir: str | Path) -> None:
+        self.index_dir = Path(index_dir)
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    # -- generations -------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The latest committed generation (opened on first use and after each reindex)."""
+        if not index_exists(self.index_dir):
+            raise IndexMissing(
+                f"Chưa có chỉ mục tại {self.index_dir}. Hãy chạy: vnsearch reindex samples/"
+            )
+        with self._lock:
+            current = self._snapshot
+            try:
+                latest = whoosh_index.open_dir(str(self.index_dir)).latest_generation()
+            except (OSError, whoosh_index.EmptyIndexError) as exc:
+                if current is not None:
+                    return current
+                raise IndexMissing(f"Không mở được chỉ mục: {exc}") from exc
+            if current is None or current.generation != latest:
+                self._snapshot = Snapshot(whoosh_index.open_dir(str(self.index_dir)))
+                if current is not None:
+                    current.close()
+            return self._snapshot
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snapshot is not None:
+                self._snapshot.close()
+                self._snapshot = None
+
+    # -- search ------------------------------------------------------------------------------
+
+    def plan(self, q: str, literal: bool = False) -> Plan:
+        return parse(q)
+
+    def _phrase_mask(self, snap: Snapshot, words: list[Concept]) -> np.ndarray:
+        if len(words) == 1:
+            return term_mask(snap, list(words[0].folded_forms))
+        terms = [c.folded for c in words]
+        query = Or([Phrase(f, terms) for f in TEXT_FIELDS])
+        mask = np.zeros(snap.size, dtype=bool)
+        docs = list(snap.searcher.docs_for_query(query))
+        if docs:
+            mask[np.asarray(docs, dtype=np.int64)] = True
+        return mask
+
+    def _allowed(
+        self, snap: Snapshot, plan: Plan, source: str | None, date_from: str | None, date_to: str | None
+    ) -> np.ndarray | None:
+        allowed: np.ndarray | None = None
+
+        def narrow(mask: np.ndarray) -> None:
+            nonlocal allowed
+            allowed = mask if allowed is None else allowed & mask
+
+        for phrase in plan.phrases:
+            narrow(self._phrase_mask(snap, phrase))
+        for words in plan.excluded:
+            narrow(~self._phrase_mask(snap, words))
+        if source:
+            narrow(term_mask_column(snap, "source", lambda v: v == source))
+        if date_from or date_to:
+            low, high = date_from or "", (date_to or "9999") + "\uffff"
+            narrow(term_mask_column(snap, "date", lambda v: bool(v) and low <= v <= high))
+        return allowed
+
+    def search(
+        self,
+        q: object,
+        page: object = 1,
+        per_page: object = 10,
+        *,
+        source: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sort: str = "relevance",
+        literal: bool = False,
+    ) -> dict:
+        """The API's response body for one query (see docs/CONTRACT.md)."""
+        started = time.perf_counter()
+        text = validate_query(q)
+        page = validate_int(page, "page", 1, MAX_PAGE, 1)
+        per_page = validate_int(per_page, "per_page", 1, MAX_PER_PAGE, 10)
+        if sort not in SORTS:
+            raise BadRequest("Tham số sort phải là relevance hoặc newest.", code="bad_parameter")
+        date_from = _validate_date(date_from, "from")
+        date_to = _validate_date(date_to, "to")
+        snap = self.snapshot()
+        plan = self.plan(text, literal=literal)
+        if plan.empty:
+            docs, scores, total = np.zeros(0, np.int64), np.zeros(0, np.float32), 0
+        else:
+            allowed = self._allowed(snap, plan, source, date_from, date_to)
+            ranked = rank(snap, plan, allowed)
+            docs, scores, total = ranked.docs, ranked.scores, ranked.total
+            if sort == "newest" and total:
+                dates = snap.column("date")
+                order = sorted(range(total), key=lambda i: dates[docs[i]] or "", reverse=True)
+                docs, scores = docs[order], scores[order]
+        first = (page - 1) * per_page
+        pattern = matcher_for(plan.highlight_terms())
+        hits = [
+            self._hit(snap, int(d), float(s), pattern)
+            for d, s in zip(docs[first : first + per_page], scores[first : first + per_page], strict=True)
+        ]
+        return {
+            "query": text,
+            "total": total,
+            "total_relation": "eq",
+            "page": page,
+            "per_page": per_page,
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "interpreted_as": plan.interpreted_as,
+            "suggestion": None,
+            "hits": hits,
+        }
+
+    def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
+        stored = snap.stored(docnum)
+        title = display_title(stored)
+        text = "\n".join(t for t in (stored.get("lead"), stored.get("body")) if t)
+        return {
+            "id": stored["id"],
+            "title": title,
+            "title_html": mark(title, _spans(title, pattern)),
+            "url": safe_url(stored.get("url")),
+            "snippet": snippet(text, pattern),
+            "score": round(score, 4),
+            "source": stored.get("source") or None,
+            "date": stored.get("date") or None,
+            "lead": stored.get("lead") or None,
+        }
+
+    # -- documents, health -------------------------------------------------------------------
+
+    def document(self, doc_id: str, q: str | None = None) -> dict:
+        snap = self.snapshot()
+        docnum = snap.searcher.document_number(id=doc_id)
+        if docnum is None:
+            raise NotFound(f"Không tìm thấy bài viết «{doc_id}».")
+        stored = snap.stored(docnum)
+        pattern = matcher_for(parse(q).highlight_terms()) if q and q.strip() else None
+        title = display_title(stored)
+        lead = stored.get("lead") or ""
+        body = stored.get("body") or ""
+        return {
+            "id": stored["id"],
+            "title": title,
+            "url": safe_url(stored.get("url")),
+            "source": stored.get("source") or None,
+            "date": stored.get("date") or None,
+            "lead": lead,
+            "body": body,
+            "title_html": mark(title, _spans(title, pattern)),
+            "lead_html": mark(lead, _spans(lead, pattern)),
+            "body_html": paragraphs_html(body, pattern),
+        }
+
+    def health(self) -> dict:
+        snap = self.snapshot()
+        return {"status": "ok", "documents": snap.doc_count, "index_version": snap.generation}
+
+    def suggest(self, prefix: str, limit: int = 8) -> dict:
+        return {"query": prefix, "suggestions": []}
+
+
+def _spans(text: str, pattern):
+    from .results import find_spans
+
+    return find_spans(text, pattern)
+
+
+def term_mask_column(snap: Snapshot, name: str, keep) -> np.ndarray:
+    values = snap.column(name)
+    return np.fromiter((keep(v) for v in values), dtype=bool, count=len(values))

@@ -1,0 +1,371 @@
+"""Full and incremental reindexing.
+
+Whoosh is the source of truth: every commit is a new generation (its TOC file), written beside the
+old one and switched atomically, so searches keep being served from the previous generation until
+the commit lands, and a killed reindex leaves the previous generation intact.  Only one writer can
+hold Whoosh's lock; a second reindex waits ``lock_timeout`` seconds, then gives up.
+
+The index remembers its sources in ``sources.json`` (in the index directory).  Each document stores
+its ``origin`` (the source it came from) and a content ``hash``, so an incremental run adds new
+documents, updates changed ones, removes those gone from their source and skips the rest.
+
+Segmentation (pyvi) is the slow step, so documents are analysed in a process pool and the postings
+(``schema.PreIndexed``) handed to the single writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.index import LockError
+from whoosh.writing import CLEAR
+
+from .documents import Document, Skipped, Warning_, read_source
+from .errors import IndexBusy, SourceMissing, VnsearchError
+from .schema import SCHEMA_VERSION, TEXT_FIELDS, PreIndexed, build_schema, preindex
+
+log = logging.getLogger(__name__)
+SOURCES_FILE = "sources.json"
+META_FILE = "vnsearch.json"
+POOL_THRESHOLD = 64  # below this many documents a process pool costs more than it saves
+CHUNK = 16
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Summary:
+    """What a reindex did: the CLI prints it as one line."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    clashes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    documents: int = 0
+
+    def line(self) -> str:
+        reasons: dict[str, int] = {}
+        for item in self.skipped:
+            reason = item.split(": ", 1)[-1].split(" (")[0].split(":")[0]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) if reasons else ""
+        parts = [
+            f"added {self.added}",
+            f"updated {self.updated}",
+            f"removed {self.removed}",
+            f"unchanged {self.unchanged}",
+            f"skipped {len(self.skipped)}" + (f" ({why})" if why else ""),
+        ]
+        if self.clashes:
+            parts.append(f"id clashes {self.clashes} (later source wins)")
+        if self.warnings:
+            parts.append(f"warnings {len(self.warnings)}")
+        return ", ".join(parts) + f"; {self.documents} documents in {self.seconds:.1f} s"
+
+
+def index_exists(index_dir: Path) -> bool:
+    return Path(index_dir).is_dir() and whoosh_index.exists_in(str(index_dir))
+
+
+def _atomic_write_json(path: Path, data: object) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_sources(index_dir: Path) -> list[str]:
+    path = Path(index_dir) / SOURCES_FILE
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; remembering no sources", path)
+        return []
+    return [str(s) for s in data.get("sources", [])] if isinstance(data, dict) else []
+
+
+def _clean_stale_files(writer, index_dir: Path) -> None:
+    """Remove what a killed reindex left: segments no generation uses, old TOCs, temp JSON.
+
+    Runs while holding the writer lock, so no other writer can own these files; the segment the
+    current writer has just started is kept.
+    """
+    from whoosh.index import TOC
+
+    keep = {seg.segment_id() for seg in writer.segments} | {writer.newsegment.segment_id()}
+    toc_re = TOC._pattern(writer.indexname)
+    seg_re = TOC._segment_pattern(writer.indexname)
+    current_gen = writer.generation - 1
+    for path in index_dir.iterdir():
+        name = path.name
+        toc, seg = toc_re.match(name), seg_re.match(name)
+        stale = (
+            (name.endswith(".tmp") and path.is_file())
+            or (toc is not None and int(toc.group(1)) > current_gen)
+            or (seg is not None and toc is None and seg.group(1) not in keep)
+        )
+        if stale:
+            log.warning("removing %s left by an interrupted reindex", name)
+            path.unlink(missing_ok=True)
+
+
+def open_or_create(index_dir: Path, full: bool = False):
+    """Open the index, creating it (or replacing an incompatible one when ``full``)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = index_dir / META_FILE
+    if index_exists(index_dir):
+        version = None
+        if meta_path.exists():
+            try:
+                version = json.loads(meta_path.read_text(encoding="utf-8")).get("schema_version")
+            except (OSError, ValueError):
+                version = None
+        if version == SCHEMA_VERSION:
+            return whoosh_index.open_dir(str(index_dir))
+        if not full:
+            raise VnsearchError(
+                f"index in {index_dir} was built by another vnsearch version; "
+                "rebuild it with `vnsearch reindex --full`",
+                code="index_version",
+            )
+    ix = whoosh_index.create_in(str(index_dir), build_schema()) if not index_exists(
+        index_dir
+    ) else whoosh_index.open_dir(str(index_dir))
+    _atomic_write_json(meta_path, {"schema_version": SCHEMA_VERSION})
+    return ix
+
+
+def _existing(searcher, origins: set[str] | None) -> dict[str, tuple[int, str, str]]:
+    """id -> (docnum, hash, origin) for live documents, read from columns (no stored bodies)."""
+    reader = searcher.reader()
+    if reader.doc_count_all() == 0:
+        return {}
+    ids = reader.column_reader("id")
+    hashes = reader.column_reader("hash")
+    origin_col = reader.column_reader("origin")
+    out: dict[str, tuple[int, str, str]] = {}
+    for docnum in reader.all_doc_ids():
+        origin = origin_col[docnum]
+        if origins is None or origin in origins:
+            out[ids[docnum]] = (docnum, hashes[docnum], origin)
+    return out
+
+
+_FIELDS = None
+
+
+def _analyze(doc: Document) -> dict[str, PreIndexed]:
+    """Postings of one document's text fields (runs in pool workers)."""
+    global _FIELDS
+    if _FIELDS is None:
+        schema = build_schema()
+        _FIELDS = {name: schema[name] for name in TEXT_FIELDS}
+    return {name: preindex(_FIELDS[name], getattr(doc, name)) for name in TEXT_FIELDS}
+
+
+def _analyzed(docs: list[Document], workers: int) -> Iterator[tuple[Document, dict]]:
+    if workers <= 1 or len(docs) < POOL_THRESHOLD:
+        for doc in docs:
+            yield doc, _analyze(doc)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from zip(docs, pool.map(_analyze, docs, chunksize=CHUNK), strict=True)
+
+
+def _collect(sources: list[str], summary: Summary) -> dict[str, Document]:
+    """Read every source in order; a later source's id replaces an earlier one (counted)."""
+    docs: dict[str, Document] = {}
+    for source in sources:
+        for record in read_source(Path(source)):
+            if isinstance(record, Skipped):
+                summary.skipped.append(str(record))
+                log.warning("skipped %s", record)
+            elif isinstance(record, Warning_):
+                summary.warnings.append(str(record))
+                log.warning("%s", record)
+            else:
+                if record.id in docs and docs[record.id].origin != record.origin:
+                    summary.clashes += 1
+                docs[record.id] = record
+    return docs
+
+
+def _resolve(paths: Iterable[str | Path]) -> list[str]:
+    out = []
+    for p in paths:
+        path = Path(p).expanduser()
+        if not path.exists():
+            raise SourceMissing(f"source not found: {p}")
+        resolved = str(path.resolve())
+        if resolved not in out:
+            out.append(resolved)
+    return out
+
+
+def reindex(
+    index_dir: str | Path,
+    sources: Iterable[str | Path] = (),
+    *,
+    full: bool = False,
+    forget: Iterable[str | Path] = (),
+    progress: Progress | None = None,
+    workers: int | None = None,
+    lock_timeout: float = 10.0,
+) -> Summary:
+    """Bring the index up to date with its sources; see the module docstring for the rules."""
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    summary = Summary()
+    named = _resolve(sources)
+    forgotten = {str(Path(p).expanduser().resolve()) for p in forget}
+    remembered = load_sources(index_dir) if index_exists(index_dir) else []
+    unknown = forgotten - set(remembered)
+    if unknown:
+        raise SourceMissing(f"not a remembered source: {sorted(unknown)[0]}")
+    kept = [s for s in remembered if s not in forgotten]
+    if named:
+        process = named
+    elif forgotten and not full:
+        process = []
+    else:
+        process = kept
+    for source in process:
+        if not Path(source).exists():
+            raise SourceMissing(f"source not found: {source}")
+    all_sources = kept + [s for s in named if s not in kept]
+    if full:
+        process = all_sources
+    workers = workers if workers is not None else max(1, os.cpu_count() or 1)
+
+    ix = open_or_create(index_dir, full=full)
+    try:
+        writer = ix.writer(timeout=lock_timeout, limitmb=256)
+    except LockError as exc:
+        raise IndexBusy(
+            f"another reindex is writing to {index_dir}; try again when it has finished"
+        ) from exc
+    _clean_stale_files(writer, index_dir)
+    try:
+        new_docs = _collect(process, summary)
+        with ix.searcher() as searcher:
+            existing = _existing(searcher, None)
+        to_add: list[Document] = []
+        replaced: list[str] = []
+        if full:
+            to_add = list(new_docs.values())
+        else:
+            scope = set(process) | forgotten
+            for doc_id, (_, old_hash, origin) in existing.items():
+                if origin in scope and doc_id not in new_docs:
+                    writer.delete_by_term("id", doc_id)
+                    summary.removed += 1
+            for doc_id, doc in new_docs.items():
+                old = existing.get(doc_id)
+                if old is None:
+                    to_add.append(doc)
+                elif old[1] == doc.content_hash and old[2] == doc.origin:
+                    summary.unchanged += 1
+                else:
+                    if old[2] != doc.origin and old[2] not in process:
+                        summary.clashes += 1
+                    replaced.append(doc_id)
+                    to_add.append(doc)
+            for doc_id in replaced:
+                writer.delete_by_term("id", doc_id)
+        total = len(to_add)
+        if progress:
+            progress(0, total)
+        for done, (doc, postings) in enumerate(_analyzed(to_add, workers), start=1):
+            _add(writer, doc, postings)
+            if progress:
+                progress(done, total)
+        if full:
+            summary.added = sum(1 for d in to_add if d.id not in existing)
+            summary.updated = sum(
+                1 for d in to_add if d.id in existing and existing[d.id][1] != d.content_hash
+            )
+            summary.unchanged = len(to_add) - summary.added - summary.updated
+            summary.removed = sum(1 for i in existing if i not in new_docs)
+            writer.commit(mergetype=CLEAR)
+        elif to_add or summary.removed:
+            summary.updated = len(replaced)
+            summary.added = len(to_add) - len(replaced)
+            writer.commit()
+        else:
+            _discard(writer, index_dir)
+    except BaseException:
+        _discard(writer, index_dir)
+        raise
+    _atomic_write_json(index_dir / SOURCES_FILE, {"sources": all_sources})
+    with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
+        summary.documents = searcher.doc_count()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _discard(writer, index_dir: Path) -> None:
+    """Cancel a writer and remove the files of the segment it had started."""
+    segment_id = writer.newsegment.segment_id()
+    if not writer.is_closed:
+        writer.cancel()
+    for path in index_dir.glob(f"{segment_id}.*"):
+        path.unlink(missing_ok=True)
+
+
+def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
+    fields: dict[str, object] = {
+        "id": doc.id,
+        "url": doc.url,
+        "date": doc.date,
+        "source": doc.source,
+        "category": doc.category,
+        "origin": doc.origin,
+        "hash": doc.content_hash,
+    }
+    for name in TEXT_FIELDS:
+        fields[name] = postings[name]
+        fields[f"_stored_{name}"] = getattr(doc, name)
+    writer.add_document(**fields)
+
+
+def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | None = None) -> int:
+    """Index ``docs`` into a fresh index at ``index_dir`` (tests and benchmarks); returns the count.
+
+    Unlike ``reindex`` it remembers no sources: the documents come from memory.
+    """
+    index_dir = Path(index_dir)
+    if index_dir.exists():
+        shutil.rmtree(index_dir)
+    ix = open_or_create(index_dir, full=True)
+    docs = list(docs)
+    writer = ix.writer(limitmb=256)
+    try:
+        for doc, postings in _analyzed(docs, workers or max(1, os.cpu_count() or 1)):
+            _add(writer, doc, postings)
+        writer.commit(mergetype=CLEAR)
+    except BaseException:
+        writer.cancel()
+        raise
+    return len(docs)

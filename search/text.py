@@ -1,0 +1,157 @@
+"""Vietnamese text normalisation and folding.
+
+Everything that decides whether two spellings are "the same word" lives here, so the indexer and
+the query parser can never disagree:
+
+* ``normalize_with_offsets`` makes text NFC, reads the look-alike ``Ð`` (U+00D0) as ``Đ`` and drops
+  zero-width characters, while remembering where each character came from in the original, so
+  highlights land on what the author wrote.
+* ``canonical_syllable`` gives one spelling per syllable: lower case, one tone-mark placement for the
+  open rhymes ``oa``/``oe``/``uy`` (``hoà`` = ``hòa``), and ``i`` for a lone ``y`` rhyme after a
+  consonant (``kỹ`` = ``kĩ``, never ``tay`` = ``tai``).
+* ``fold`` strips every diacritic (``đ`` -> ``d``) with one ``str.translate``: Vietnamese folding maps
+  one character to one, so it costs next to nothing per token.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from unidecode import unidecode
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_ZERO_WIDTH_RE = re.compile(f"[{ZERO_WIDTH}]")
+_LOOKALIKES = str.maketrans({"\u00d0": "\u0110"})  # Ð (Icelandic eth) -> Đ
+
+# Combining marks that carry the five Vietnamese tones (NFD).
+TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
+_TONE_SET = frozenset(TONE_MARKS)
+# Onsets that can stand before an open oa/oe/uy or a lone i/y rhyme.  ``qu`` and ``gi`` are absent
+# on purpose: in ``quý`` and ``giá`` the u/i belongs to the onset and the tone stays where it is.
+_ONSETS = (
+    "b|c|ch|d|đ|g|gh|h|k|kh|l|m|n|ng|ngh|nh|p|ph|r|s|t|th|tr|v|x"
+)
+_OPEN_GLIDE_RE = re.compile(rf"^({_ONSETS})?(o)(a|e)$|^({_ONSETS})?(u)(y)$")
+_LONE_IY_RE = re.compile(rf"^({_ONSETS})(i|y)$")
+
+
+def _build_fold_table() -> dict[int, str]:
+    """Map every precomposed Latin letter to its bare ASCII letter (``ệ`` -> ``e``, ``đ`` -> ``d``)."""
+    table: dict[int, str] = {}
+    for code in list(range(0x00C0, 0x0250)) + list(range(0x1E00, 0x1F00)):
+        char = chr(code)
+        base = unicodedata.normalize("NFD", char)[0]
+        if base.isascii() and base.isalpha():
+            table[code] = base
+    for char, base in (("đ", "d"), ("Đ", "D"), ("\u00d0", "D")):
+        table[ord(char)] = base
+    for mark in range(0x0300, 0x0370):  # stray combining marks vanish when folding
+        table[mark] = None  # type: ignore[assignment]
+    return table
+
+
+FOLD_TABLE = _build_fold_table()
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """Return ``(normalised, starts)``.
+
+    ``normalised`` is NFC, with ``Ð`` read as ``Đ`` and zero-width characters removed.  ``starts``
+    is ``None`` when every character kept its place (the common case: NFC text with no zero-width
+    characters), otherwise a list of ``len(normalised) + 1`` offsets into ``text``:
+    ``starts[i]`` is where character ``i`` came from, ``starts[-1] == len(text)``.
+
+    >>> normalize_with_offsets("Ho\\u0300a")
+    ('Hòa', [0, 1, 3, 4])
+    """
+    if text.isascii():
+        return text, None
+    if unicodedata.is_normalized("NFC", text) and not _ZERO_WIDTH_RE.search(text):
+        return text.translate(_LOOKALIKES), None
+    out: list[str] = []
+    starts: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):
+            j += 1
+        cluster = text[i:j]
+        if cluster[0] in ZERO_WIDTH:
+            cluster = cluster[1:]
+        for char in unicodedata.normalize("NFC", cluster):
+            if char not in ZERO_WIDTH:
+                out.append(char)
+                starts.append(i)
+        i = j
+    starts.append(n)
+    return "".join(out).translate(_LOOKALIKES), starts
+
+
+def normalize(text: str) -> str:
+    """NFC, ``Ð`` -> ``Đ``, no zero-width characters (see ``normalize_with_offsets``)."""
+    return normalize_with_offsets(text)[0]
+
+
+def _split_tone(syllable: str) -> tuple[str, str]:
+    """Split a syllable into its NFC letters without tone and the tone mark ('' for none)."""
+    decomposed = unicodedata.normalize("NFD", syllable)
+    tone = "".join(c for c in decomposed if c in _TONE_SET)
+    bare = "".join(c for c in decomposed if c not in _TONE_SET)
+    return unicodedata.normalize("NFC", bare), tone[:1]
+
+
+def _with_tone(letter: str, tone: str) -> str:
+    return unicodedata.normalize("NFC", letter + tone) if tone else letter
+
+
+@lru_cache(maxsize=200_000)
+def canonical_syllable(token: str) -> str:
+    """The one spelling a syllable is indexed and searched under.
+
+    >>> [canonical_syllable(s) for s in ["Hoà", "khoẻ", "thuỷ", "quý", "kỹ", "Mỹ", "tay", "giá"]]
+    ['hòa', 'khỏe', 'thủy', 'quý', 'kĩ', 'mĩ', 'tay', 'giá']
+    """
+    lowered = token.lower()
+    if lowered.isascii():
+        match = _LONE_IY_RE.match(lowered)
+        return f"{match.group(1)}i" if match and match.group(2) == "y" else lowered
+    bare, tone = _split_tone(lowered)
+    match = _OPEN_GLIDE_RE.match(bare)
+    if match:
+        if match.group(2):
+            onset, first, second = match.group(1) or "", match.group(2), match.group(3)
+        else:
+            onset, first, second = match.group(4) or "", match.group(5), match.group(6)
+        return onset + _with_tone(first, tone) + second
+    match = _LONE_IY_RE.match(bare)
+    if match:
+        return match.group(1) + _with_tone("i", tone)
+    return unicodedata.normalize("NFC", lowered)
+
+
+@lru_cache(maxsize=200_000)
+def fold(token: str) -> str:
+    """Lower case, no diacritics, ``đ`` -> ``d``; anything still non-ASCII goes through unidecode.
+
+    >>> fold("Đà Nẵng"), fold("NGƯỜI"), fold("Ð")
+    ('da nang', 'nguoi', 'd')
+    """
+    folded = token.translate(FOLD_TABLE).lower()
+    if folded.isascii():
+        return folded
+    return unidecode(folded).lower()
+
+
+def fold_text(text: str) -> str:
+    """Fold a whole string character by character, keeping its length when it is Vietnamese.
+
+    Used for snippets: a folded copy of the stored text lines up with the original.
+    """
+    return text.translate(FOLD_TABLE).lower()
+
+
+def has_diacritics(token: str) -> bool:
+    """True when folding changes the token (``bán`` yes, ``ban`` no)."""
+    return fold(token) != token.lower()
