@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
 from .segmentation import word_starts
-from .text import canonical_syllable, fold, normalize_with_offsets
+from .text import canonical_syllable, fold, map_span, normalize_with_spans
 
 # Numbers with inner separators stay whole (``12,5``, ``1.000``); syllables are letter/digit runs
 # without ``_``; any other non-space character is punctuation (kept for pyvi's context only).
@@ -53,13 +53,11 @@ def pieces(text: str) -> list[Piece]:
     >>> [(p.text, p.start, p.end) for p in pieces("Hoà, 12,5%")]
     [('Hoà', 0, 3), (',', 3, 4), ('12,5', 5, 9), ('%', 9, 10)]
     """
-    norm, starts = normalize_with_offsets(text)
+    norm, starts, ends = normalize_with_spans(text)
     out: list[Piece] = []
     for m in _TOKEN_RE.finditer(norm):
-        s, e = m.span()
         word = m.group()
-        if starts is not None:
-            s, e = starts[s], starts[e]
+        s, e = map_span(*m.span(), starts, ends)
         out.append(Piece(word, s, e, word[0].isalnum()))
     return out
 

@@ -39,5 +39,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         if raw:
             from_env[f.name] = _coerce(f.type, raw)
     settings = replace(settings, **from_env)
-    explicit = {k: (Path(v) if k == "index_dir" else v) for k, v in overrides.items() if v is not None}
+    explicit = {
+        k: (Path(v) if k == "index_dir" else v) for k, v in overrides.items() if v is not None
+    }
     return replace(settings, **explicit)

@@ -18,7 +18,9 @@ from pathlib import Path
 from .text import normalize
 
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
-MAX_TEXT_CHARS = 2_000_000  # longer texts are truncated (with a warning): nobody reads a 50 MB article
+MAX_TEXT_CHARS = (
+    2_000_000  # longer texts are truncated (with a warning): nobody reads a 50 MB article
+)
 RELATED_BLOCK_MARKERS = ("có thể bạn quan tâm", "tin cùng chuyên mục", "tin liên quan", "đọc thêm")
 SHARE_RESIDUE = re.compile(r"^\s*(?:(?:fb|yt|zl|tw|in|pin)\s*){2,}$", re.IGNORECASE)
 PHOTO_MARKER = re.compile(r"^(?P<caption>.*?)\s+ảnh\s+\d+\s*$")
@@ -51,7 +53,7 @@ class Document:
 
     @property
     def display_title(self) -> str:
-        """The title, or the text's first sentence when it has none (display only, never weighted)."""
+        """The title, or the text's first sentence when it has none (display only)."""
         if self.title.strip():
             return self.title.strip()
         return first_sentence(self.lead or self.body)

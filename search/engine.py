@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
-from whoosh.query import Or, Phrase, Term
+from whoosh.query import Or, Phrase
 
 from .errors import BadRequest, IndexMissing, NotFound
 from .indexer import index_exists
 from .postings import Snapshot
 from .query import Concept, Plan, parse
 from .ranking import rank, term_mask
-from .results import display_title, matcher_for, mark, paragraphs_html, safe_url, snippet
+from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
 from .schema import TEXT_FIELDS
 
 MAX_QUERY_CHARS = 1000
@@ -105,7 +105,7 @@ class SearchEngine:
     # -- search ------------------------------------------------------------------------------
 
     def plan(self, q: str, literal: bool = False) -> Plan:
-        return parse(q)
+        return parse(q, literal=literal)
 
     def _phrase_mask(self, snap: Snapshot, words: list[Concept]) -> np.ndarray:
         if len(words) == 1:
@@ -119,7 +119,12 @@ class SearchEngine:
         return mask
 
     def _allowed(
-        self, snap: Snapshot, plan: Plan, source: str | None, date_from: str | None, date_to: str | None
+        self,
+        snap: Snapshot,
+        plan: Plan,
+        source: str | None,
+        date_from: str | None,
+        date_to: str | None,
     ) -> np.ndarray | None:
         allowed: np.ndarray | None = None
 
@@ -175,7 +180,9 @@ class SearchEngine:
         pattern = matcher_for(plan.highlight_terms())
         hits = [
             self._hit(snap, int(d), float(s), pattern)
-            for d, s in zip(docs[first : first + per_page], scores[first : first + per_page], strict=True)
+            for d, s in zip(
+                docs[first : first + per_page], scores[first : first + per_page], strict=True
+            )
         ]
         return {
             "query": text,

@@ -150,9 +150,11 @@ def open_or_create(index_dir: Path, full: bool = False):
                 "rebuild it with `vnsearch reindex --full`",
                 code="index_version",
             )
-    ix = whoosh_index.create_in(str(index_dir), build_schema()) if not index_exists(
-        index_dir
-    ) else whoosh_index.open_dir(str(index_dir))
+    ix = (
+        whoosh_index.create_in(str(index_dir), build_schema())
+        if not index_exists(index_dir)
+        else whoosh_index.open_dir(str(index_dir))
+    )
     _atomic_write_json(meta_path, {"schema_version": SCHEMA_VERSION})
     return ix
 
@@ -245,12 +247,8 @@ def reindex(
     if unknown:
         raise SourceMissing(f"not a remembered source: {sorted(unknown)[0]}")
     kept = [s for s in remembered if s not in forgotten]
-    if named:
-        process = named
-    elif forgotten and not full:
-        process = []
-    else:
-        process = kept
+    # Forgetting a source re-reads the others: a document it shadowed (same id) comes back.
+    process = named or kept
     for source in process:
         if not Path(source).exists():
             raise SourceMissing(f"source not found: {source}")
@@ -277,7 +275,7 @@ def reindex(
             to_add = list(new_docs.values())
         else:
             scope = set(process) | forgotten
-            for doc_id, (_, old_hash, origin) in existing.items():
+            for doc_id, (_, _old_hash, origin) in existing.items():
                 if origin in scope and doc_id not in new_docs:
                     writer.delete_by_term("id", doc_id)
                     summary.removed += 1

@@ -12,12 +12,48 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .abbreviations import find_alternatives
 from .analysis import syllables
+from .telex import decode_query
 from .text import canonical_syllable, fold
 
 MAX_CONCEPTS = 64  # a longer query keeps its first 64 syllables: enough for any real question
+QUESTION_WEIGHT = 0.2
+# Question words (folded) that carry no topic: "giá xăng hôm nay là bao nhiêu?" is about "giá xăng".
+QUESTION_PHRASES = tuple(
+    tuple(p.split())
+    for p in (
+        "nhu the nao",
+        "the nao",
+        "ra sao",
+        "la gi",
+        "la ai",
+        "o dau",
+        "bao nhieu",
+        "bao gio",
+        "khi nao",
+        "tai sao",
+        "vi sao",
+        "lam sao",
+        "co phai",
+        "phai khong",
+        "duoc khong",
+        "co khong",
+        "hay khong",
+        "nao",
+        "gi",
+        "dau",
+        "khong",
+        "chua",
+        "nhi",
+        "vay",
+        "a",
+    )
+)
 
-_PART_RE = re.compile(r'(?P<neg>(?<!\S)-)?"(?P<phrase>[^"]*)"|(?P<negword>(?<!\S)-(?=[^\W_]))?(?P<text>[^"\s]+|")')
+_PART_RE = re.compile(
+    r'(?P<neg>(?<!\S)-)?"(?P<phrase>[^"]*)"|(?P<negword>(?<!\S)-(?=[^\W_]))?(?P<text>[^"\s]+|")'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +62,25 @@ class Concept:
 
     folded: str
     accented: str | None = None  # set when typed with diacritics: exact matches rank higher
-    alternatives: tuple[tuple[str, str | None], ...] = ()  # e.g. a Telex reading: (folded, accented)
+    alternatives: tuple[
+        tuple[str, str | None], ...
+    ] = ()  # e.g. a Telex reading: (folded, accented)
     weight: float = 1.0  # question words and the like weigh less
     counted: bool = True  # whether it takes part in the "holds all the words" rule
 
     @property
     def folded_forms(self) -> tuple[str, ...]:
         return (self.folded, *(f for f, _ in self.alternatives))
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """Another way to write concepts ``start..end``: ``UBND`` for ``ủy ban nhân dân`` or back."""
+
+    start: int
+    end: int
+    folded: tuple[str, ...]
+    accented: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -44,6 +92,7 @@ class Plan:
     phrases: list[list[Concept]] = field(default_factory=list)
     excluded: list[list[Concept]] = field(default_factory=list)
     breaks: set[int] = field(default_factory=set)  # no compound spans concept i-1 -> i
+    expansions: list[Expansion] = field(default_factory=list)
     interpreted_as: str | None = None
 
     @property
@@ -53,6 +102,8 @@ class Plan:
     def highlight_terms(self) -> set[str]:
         """Folded syllables to mark in snippets (all typed forms, never the excluded words)."""
         terms = {f for c in self.concepts for f in c.folded_forms}
+        for expansion in self.expansions:
+            terms.update(expansion.folded)
         for phrase in self.phrases:
             terms.update(c.folded for c in phrase)
         return terms
@@ -65,11 +116,54 @@ def concept_for(word: str) -> Concept:
     return Concept(folded=folded, accented=accented if accented != folded else None)
 
 
-def concepts_of(text: str) -> list[Concept]:
-    return [concept_for(p.text) for p in syllables(text)]
+def concepts_of(text: str, telex: bool = True) -> list[Concept]:
+    """Concepts of a stretch of query text; Telex/VNI spellings get their decoded reading."""
+    words = [p.text for p in syllables(text)]
+    concepts = [concept_for(w) for w in words]
+    if not telex or not words:
+        return concepts
+    decoded_text, changed = decode_query(text)
+    if not changed:
+        return concepts
+    decoded = [p.text for p in syllables(decoded_text)]
+    if len(decoded) != len(words):
+        return concepts
+    out = []
+    for concept, word, reading in zip(concepts, words, decoded, strict=True):
+        if reading != word and concept.accented is None:
+            alt = concept_for(reading)
+            concept = Concept(folded=concept.folded, alternatives=((alt.folded, alt.accented),))
+        out.append(concept)
+    return out
 
 
-def parse(text: str) -> Plan:
+def _mark_questions(concepts: list[Concept]) -> list[Concept]:
+    """Question words weigh little and need not match, unless the query is nothing else."""
+    folded = [c.folded for c in concepts]
+    flags = [False] * len(concepts)
+    for phrase in QUESTION_PHRASES:
+        n = len(phrase)
+        for i in range(len(folded) - n + 1):
+            if tuple(folded[i : i + n]) == phrase and concepts[i].alternatives == ():
+                flags[i : i + n] = [True] * n
+    if all(flags) or not any(flags) or len(concepts) < 3:
+        return concepts
+    return [
+        Concept(c.folded, c.accented, c.alternatives, QUESTION_WEIGHT, False) if flag else c
+        for c, flag in zip(concepts, flags, strict=True)
+    ]
+
+
+def _expansions(concepts: list[Concept]) -> list[Expansion]:
+    typed = [c.accented or c.folded for c in concepts]
+    out = []
+    for alt in find_alternatives(typed):
+        accented = tuple(canonical_syllable(s) for s in alt.replacement)
+        out.append(Expansion(alt.start, alt.end, tuple(fold(s) for s in accented), accented))
+    return out
+
+
+def parse(text: str, literal: bool = False) -> Plan:
     """Parse a query; never raises.
 
     >>> plan = parse('hợp tác "Lào Cai" -bầu')
@@ -81,7 +175,7 @@ def parse(text: str) -> Plan:
     plan = Plan(text=text)
     for m in _PART_RE.finditer(text):
         if m.group("phrase") is not None:
-            words = concepts_of(m.group("phrase"))
+            words = concepts_of(m.group("phrase"), telex=not literal)
             if not words:
                 continue
             if m.group("neg"):
@@ -92,7 +186,7 @@ def parse(text: str) -> Plan:
             plan.concepts.extend(words)
             plan.breaks.add(len(plan.concepts))
         else:
-            words = concepts_of(m.group("text"))
+            words = concepts_of(m.group("text"), telex=not literal)
             if not words:
                 continue
             if m.group("negword"):
@@ -100,4 +194,9 @@ def parse(text: str) -> Plan:
                 continue
             plan.concepts.extend(words)
     del plan.concepts[MAX_CONCEPTS:]
+    plan.concepts = _mark_questions(plan.concepts)
+    plan.expansions = _expansions(plan.concepts)
+    if not literal and any(c.alternatives for c in plan.concepts):
+        decoded, changed = decode_query(text)
+        plan.interpreted_as = decoded if changed else None
     return plan

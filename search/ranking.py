@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .postings import Snapshot, TermPostings
-from .query import Concept, Plan
+from .query import Concept, Expansion, Plan
 
 K1 = 1.2
 
@@ -58,7 +58,10 @@ def _add(acc: np.ndarray, postings: TermPostings, n: int, weight: float) -> None
 
 
 def min_should_match(n: int) -> int:
-    """How many of ``n`` known concepts a document must hold to be returned at all."""
+    """How many of ``n`` concepts a document must hold to be returned at all.
+
+    Words found nowhere still count: ``bưu chính`` must not turn into a search for ``chính``.
+    """
     if n <= 2:
         return n
     if n <= 4:
@@ -89,6 +92,35 @@ def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
     return mask
 
 
+def _expand(
+    snapshot: Snapshot,
+    expansion: Expansion,
+    hits: list[np.ndarray],
+    scores: np.ndarray,
+    n: int,
+    weights: Weights,
+) -> None:
+    """Documents holding the other form of an abbreviation count as holding the span's words."""
+    span = expansion.end - expansion.start
+    holds = np.ones(snapshot.size, dtype=bool)
+    share = span / len(expansion.folded)
+    for folded, accented in zip(expansion.folded, expansion.accented, strict=True):
+        postings = snapshot.postings(folded)
+        mask = np.zeros(snapshot.size, dtype=bool)
+        mask[postings.docs] = True
+        holds &= mask
+        bonus = np.zeros(snapshot.size, dtype=np.float32)
+        _add(bonus, postings, n, share)
+        if accented != folded:
+            _add(bonus, snapshot.postings(accented), n, weights.accented * share)
+        scores += bonus * holds
+    joined = "_".join(expansion.folded)
+    if len(expansion.folded) > 1:
+        _add(scores, snapshot.postings(joined), n, weights.compound)
+    for i in range(expansion.start, min(expansion.end, len(hits))):
+        hits[i] |= holds
+
+
 def rank(
     snapshot: Snapshot,
     plan: Plan,
@@ -100,7 +132,7 @@ def rank(
     size = snapshot.size
     scores = np.zeros(size, dtype=np.float32)
     matched = np.zeros(size, dtype=np.int16)
-    known = 0
+    hits: list[np.ndarray] = []
     for concept in plan.concepts:
         hit = np.zeros(size, dtype=bool)
         for folded in concept.folded_forms:
@@ -110,7 +142,12 @@ def rank(
         accented = [concept.accented, *(a for _, a in concept.alternatives)]
         for term in {a for a in accented if a}:
             _add(scores, snapshot.postings(term), n, weights.accented * concept.weight)
-        if concept.counted and hit.any():
+        hits.append(hit)
+    for expansion in plan.expansions:
+        _expand(snapshot, expansion, hits, scores, n, weights)
+    known = 0
+    for concept, hit in zip(plan.concepts, hits, strict=True):
+        if concept.counted:
             known += 1
             matched += hit
     for folded, accented in _compounds(plan.concepts, plan.breaks):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from html import escape
 
 from .documents import first_sentence
-from .text import fold, fold_text, normalize_with_offsets
+from .text import fold, fold_text, map_span, normalize_with_spans
 
 Span = tuple[int, int]
 MAX_SPANS = 400
@@ -27,32 +27,32 @@ def matcher_for(terms: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
 
 
-def _folded_view(text: str) -> tuple[str, list[int] | None]:
-    """Folded text whose character ``i`` stands for original offset ``starts[i]`` (or ``i``)."""
-    norm, starts = normalize_with_offsets(text)
+def _folded_view(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """Folded text, and the spans mapping it back to ``text`` (``None``: same offsets)."""
+    norm, starts, ends = normalize_with_spans(text)
     folded = fold_text(norm)
     if len(folded) != len(norm):  # a character whose lower case is longer (rare outside Vietnamese)
         folded = "".join(f if len(f := fold(c)) == 1 else "?" for c in norm)
-    return folded, starts
+    return folded, starts, ends
 
 
 def find_spans(text: str, pattern: re.Pattern[str] | None) -> list[tuple[int, int, str]]:
     """``(start, end, folded term)`` of every match, offsets into the original ``text``."""
     if pattern is None or not text:
         return []
-    folded, starts = _folded_view(text)
+    folded, starts, ends = _folded_view(text)
     spans = []
     for m in pattern.finditer(folded):
-        s, e = m.span()
-        if starts is not None:
-            s, e = starts[s], starts[e]
+        s, e = map_span(*m.span(), starts, ends)
         spans.append((s, e, m.group()))
         if len(spans) >= MAX_SPANS:
             break
     return spans
 
 
-def mark(text: str, spans: Iterable[tuple[int, int, str]], start: int = 0, end: int | None = None) -> str:
+def mark(
+    text: str, spans: Iterable[tuple[int, int, str]], start: int = 0, end: int | None = None
+) -> str:
     """Escaped ``text[start:end]`` with the spans inside it wrapped in ``<mark>``."""
     end = len(text) if end is None else end
     out: list[str] = []
@@ -73,7 +73,7 @@ def _best_window(spans: list[tuple[int, int, str]], width: int) -> int:
     for i, (s, _, _) in enumerate(spans):
         terms: set[str] = set()
         count = 0
-        for s2, e2, t2 in spans[i:]:
+        for _s2, e2, t2 in spans[i:]:
             if e2 - s > width:
                 break
             terms.add(t2)
@@ -123,7 +123,5 @@ def safe_url(url: str | None) -> str | None:
 def paragraphs_html(text: str, pattern: re.Pattern[str] | None) -> list[str]:
     """The text's paragraphs as escaped HTML with matches marked (for the article page)."""
     return [
-        mark(p, find_spans(p, pattern))
-        for p in re.split(r"\n\s*\n|\n", text or "")
-        if p.strip()
+        mark(p, find_spans(p, pattern)) for p in re.split(r"\n\s*\n|\n", text or "") if p.strip()
     ]

@@ -25,7 +25,7 @@ def _model():
 
 
 def _features(tokens: list[str]) -> list[dict]:
-    """pyvi's ``word2features`` for every position, computed once per token instead of five times."""
+    """pyvi's ``word2features`` for every position, each token's values computed once."""
     vit, _ = _model()
     bi, tri = vit.bi_grams, vit.tri_grams
     lows = [t.lower() for t in tokens]

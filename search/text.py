@@ -3,14 +3,14 @@
 Everything that decides whether two spellings are "the same word" lives here, so the indexer and
 the query parser can never disagree:
 
-* ``normalize_with_offsets`` makes text NFC, reads the look-alike ``Ð`` (U+00D0) as ``Đ`` and drops
+* ``normalize_with_spans`` makes text NFC, reads the look-alike ``Ð`` (U+00D0) as ``Đ`` and drops
   zero-width characters, while remembering where each character came from in the original, so
   highlights land on what the author wrote.
-* ``canonical_syllable`` gives one spelling per syllable: lower case, one tone-mark placement for the
-  open rhymes ``oa``/``oe``/``uy`` (``hoà`` = ``hòa``), and ``i`` for a lone ``y`` rhyme after a
-  consonant (``kỹ`` = ``kĩ``, never ``tay`` = ``tai``).
-* ``fold`` strips every diacritic (``đ`` -> ``d``) with one ``str.translate``: Vietnamese folding maps
-  one character to one, so it costs next to nothing per token.
+* ``canonical_syllable`` gives one spelling per syllable: lower case, one tone-mark placement
+  for the open rhymes ``oa``/``oe``/``uy`` (``hoà`` = ``hòa``), and ``i`` for a lone ``y``
+  rhyme after a consonant (``kỹ`` = ``kĩ``, never ``tay`` = ``tai``).
+* ``fold`` strips every diacritic (``đ`` -> ``d``) with one ``str.translate``: Vietnamese
+  folding maps one character to one, so it costs next to nothing per token.
 """
 
 from __future__ import annotations
@@ -30,15 +30,13 @@ TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
 _TONE_SET = frozenset(TONE_MARKS)
 # Onsets that can stand before an open oa/oe/uy or a lone i/y rhyme.  ``qu`` and ``gi`` are absent
 # on purpose: in ``quý`` and ``giá`` the u/i belongs to the onset and the tone stays where it is.
-_ONSETS = (
-    "b|c|ch|d|đ|g|gh|h|k|kh|l|m|n|ng|ngh|nh|p|ph|r|s|t|th|tr|v|x"
-)
+_ONSETS = "b|c|ch|d|đ|g|gh|h|k|kh|l|m|n|ng|ngh|nh|p|ph|r|s|t|th|tr|v|x"
 _OPEN_GLIDE_RE = re.compile(rf"^({_ONSETS})?(o)(a|e)$|^({_ONSETS})?(u)(y)$")
 _LONE_IY_RE = re.compile(rf"^({_ONSETS})(i|y)$")
 
 
 def _build_fold_table() -> dict[int, str]:
-    """Map every precomposed Latin letter to its bare ASCII letter (``ệ`` -> ``e``, ``đ`` -> ``d``)."""
+    """Map every precomposed Latin letter to its bare ASCII letter (``ệ`` -> ``e``)."""
     table: dict[int, str] = {}
     for code in list(range(0x00C0, 0x0250)) + list(range(0x1E00, 0x1F00)):
         char = chr(code)
@@ -55,43 +53,50 @@ def _build_fold_table() -> dict[int, str]:
 FOLD_TABLE = _build_fold_table()
 
 
-def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:
-    """Return ``(normalised, starts)``.
+def normalize_with_spans(text: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """Return ``(normalised, starts, ends)``.
 
     ``normalised`` is NFC, with ``Ð`` read as ``Đ`` and zero-width characters removed.  ``starts``
-    is ``None`` when every character kept its place (the common case: NFC text with no zero-width
-    characters), otherwise a list of ``len(normalised) + 1`` offsets into ``text``:
-    ``starts[i]`` is where character ``i`` came from, ``starts[-1] == len(text)``.
+    and ``ends`` are ``None`` when every character kept its place (the common case: NFC text with
+    no zero-width characters); otherwise character ``i`` of ``normalised`` came from
+    ``text[starts[i]:ends[i]]`` (a whole cluster of base letter and combining marks).
 
-    >>> normalize_with_offsets("Ho\\u0300a")
-    ('Hòa', [0, 1, 3, 4])
+    >>> normalize_with_spans("Ho\u0300a")
+    ('Hòa', [0, 1, 3], [1, 3, 4])
     """
     if text.isascii():
-        return text, None
+        return text, None, None
     if unicodedata.is_normalized("NFC", text) and not _ZERO_WIDTH_RE.search(text):
-        return text.translate(_LOOKALIKES), None
+        return text.translate(_LOOKALIKES), None, None
     out: list[str] = []
     starts: list[int] = []
+    ends: list[int] = []
     i, n = 0, len(text)
     while i < n:
         j = i + 1
         while j < n and unicodedata.combining(text[j]):
             j += 1
-        cluster = text[i:j]
-        if cluster[0] in ZERO_WIDTH:
-            cluster = cluster[1:]
-        for char in unicodedata.normalize("NFC", cluster):
+        for char in unicodedata.normalize("NFC", text[i:j]):
             if char not in ZERO_WIDTH:
                 out.append(char)
                 starts.append(i)
+                ends.append(j)
         i = j
-    starts.append(n)
-    return "".join(out).translate(_LOOKALIKES), starts
+    return "".join(out).translate(_LOOKALIKES), starts, ends
+
+
+def map_span(
+    start: int, end: int, starts: list[int] | None, ends: list[int] | None
+) -> tuple[int, int]:
+    """Map ``[start, end)`` of normalised text back to the original text."""
+    if starts is None or ends is None or end <= start:
+        return start, end
+    return starts[start], ends[end - 1]
 
 
 def normalize(text: str) -> str:
-    """NFC, ``Ð`` -> ``Đ``, no zero-width characters (see ``normalize_with_offsets``)."""
-    return normalize_with_offsets(text)[0]
+    """NFC, ``Ð`` -> ``Đ``, no zero-width characters (see ``normalize_with_spans``)."""
+    return normalize_with_spans(text)[0]
 
 
 def _split_tone(syllable: str) -> tuple[str, str]:

@@ -1,0 +1,5 @@
+"""``python -m search`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,432 @@
+"""SearchEngine over the toy index (exact contents) and the demo corpus in samples/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from search.engine import SearchEngine
+from search.errors import BadRequest, IndexMissing, NotFound
+
+RESULT_KEYS = {
+    "query",
+    "total",
+    "total_relation",
+    "page",
+    "per_page",
+    "took_ms",
+    "interpreted_as",
+    "suggestion",
+    "hits",
+}
+HIT_KEYS = {"id", "title", "title_html", "url", "snippet", "score", "source", "date", "lead"}
+DOCUMENT_KEYS = {
+    "id",
+    "title",
+    "url",
+    "source",
+    "date",
+    "lead",
+    "body",
+    "title_html",
+    "lead_html",
+    "body_html",
+}
+
+
+def ids(engine: SearchEngine, q: str, **kwargs: object) -> list[str]:
+    return [h["id"] for h in engine.search(q, per_page=100, **kwargs)["hits"]]
+
+
+def comparable(result: dict) -> dict:
+    """A result without what legitimately differs between equivalent queries."""
+    return {k: v for k, v in result.items() if k not in ("took_ms", "query")}
+
+
+# -- toy index: ranking and matching ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", ["lao cai", "LAO CAI", "Lào Cai", "LÀO CAI", "La\u0300o Cai"])
+def test_lao_cai_any_spelling_finds_laocai_first(toy_engine: SearchEngine, q: str) -> None:
+    assert ids(toy_engine, q) == ["laocai", "scattered"]
+
+
+def test_accented_query_prefers_the_exact_word(toy_engine: SearchEngine) -> None:
+    hits = toy_engine.search("bán")["hits"]
+    assert [h["id"] for h in hits] == ["ban-1", "ban-2"]
+    assert hits[0]["score"] > hits[1]["score"]
+    assert sorted(ids(toy_engine, "ban")) == ["ban-1", "ban-2"]
+    assert ids(toy_engine, "bàn") == ["ban-2", "ban-1"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("hoà", "hòa", {"hoa-old", "hoa-new"}),
+        ("khoẻ", "khỏe", {"hoa-old", "hoa-new"}),
+        ("thuỷ", "thủy", {"hoa-old", "hoa-new"}),
+        ("kĩ", "kỹ", {"hoa-old", "hoa-new", "laocai"}),
+        ("Mĩ", "Mỹ", {"hoa-old", "hoa-new"}),
+    ],
+)
+def test_spelling_variants_give_the_same_result(
+    toy_engine: SearchEngine, a: str, b: str, expected: set[str]
+) -> None:
+    first, second = toy_engine.search(a), toy_engine.search(b)
+    assert comparable(first) == comparable(second)
+    assert {h["id"] for h in first["hits"]} == expected
+
+
+def test_phrase_must_match_adjacent_words(toy_engine: SearchEngine) -> None:
+    assert ids(toy_engine, '"hợp tác"') == ["laocai"]
+    assert ids(toy_engine, '"hop tac"') == ["laocai"]
+    assert ids(toy_engine, "hợp tác") == ["laocai", "scattered"]
+    assert ids(toy_engine, '"tác hợp"') == []
+
+
+def test_minus_excludes(toy_engine: SearchEngine) -> None:
+    assert ids(toy_engine, "lào cai -quản") == ["laocai"]
+    assert ids(toy_engine, "lào cai -QUAN") == ["laocai"]
+    assert ids(toy_engine, 'lào cai -"hợp tác"') == ["scattered"]
+    assert ids(toy_engine, "lào cai -tác") == []
+
+
+def test_documents_with_all_words_rank_first(toy_engine: SearchEngine) -> None:
+    # 'laocai' has lào and cai in its title (higher BM25F), 'scattered' holds all three words.
+    assert ids(toy_engine, "lào cai quản") == ["scattered", "laocai"]
+
+
+def test_long_query_finds_a_document_missing_a_few_words(toy_engine: SearchEngine) -> None:
+    q = "hợp tác Lào Cai Lai Châu ký kết giai đoạn cửa hàng"
+    assert ids(toy_engine, q) == ["laocai", "scattered"]
+    # 'laocai' lacks 'cửa hàng' (10 of 12 words); the 'ban-*' documents hold only 'cửa hàng'.
+
+
+@pytest.mark.parametrize("q", ['"4/3"', "4/3", "2023 - 2025", '"2023 - 2025"', "12,5%", '"12,5%"'])
+def test_numbers(toy_engine: SearchEngine, q: str) -> None:
+    assert ids(toy_engine, q) == ["laocai"]
+
+
+@pytest.mark.parametrize("q", ['"3/4"', "12.5%", '"2025 - 2023"'])
+def test_other_numbers_do_not_match(toy_engine: SearchEngine, q: str) -> None:
+    assert ids(toy_engine, q) == []
+
+
+def test_query_of_only_punctuation_finds_nothing(toy_engine: SearchEngine) -> None:
+    result = toy_engine.search("?!")
+    assert (result["total"], result["hits"]) == (0, [])
+
+
+# -- toy index: result shape, snippets, escaping -----------------------------------------------
+
+
+def test_result_keys_and_values(toy_engine: SearchEngine) -> None:
+    result = toy_engine.search("lào cai")
+    assert set(result) == RESULT_KEYS
+    assert isinstance(result["took_ms"], float) and result["took_ms"] >= 0
+    del result["took_ms"]
+    for hit in result["hits"]:
+        assert set(hit) == HIT_KEYS
+        assert isinstance(hit.pop("score"), float)
+    assert result == {
+        "query": "lào cai",
+        "total": 2,
+        "total_relation": "eq",
+        "page": 1,
+        "per_page": 10,
+        "interpreted_as": None,
+        "suggestion": None,
+        "hits": [
+            {
+                "id": "laocai",
+                "title": "Hợp tác giữa Lào Cai và Lai Châu",
+                "title_html": "Hợp tác giữa <mark>Lào</mark> <mark>Cai</mark> và Lai Châu",
+                "url": "https://example.org/lao-cai",
+                "snippet": "Hai tỉnh <mark>Lào</mark> <mark>Cai</mark> và Lai Châu ký kết hợp tác "
+                "giai đoạn 2023 - 2025. Chiều 4/3 tăng 12,5%.",
+                "source": "Báo Mẫu",
+                "date": "2024-03-04",
+                "lead": None,
+            },
+            {
+                "id": "scattered",
+                "title": "Tin vắn",
+                "title_html": "Tin vắn",
+                "url": None,
+                "snippet": "Ông <mark>Lào</mark> nói chuyện. <mark>Cai</mark> quản kho hàng "
+                "là việc của anh Tác, người hợp với nghề.",
+                "source": "Báo Khác",
+                "date": "2023-01-02",
+                "lead": None,
+            },
+        ],
+    }
+
+
+def test_unaccented_query_marks_the_accented_original(toy_engine: SearchEngine) -> None:
+    hit = toy_engine.search("hoa binh")["hits"][0]
+    assert hit["id"] == "hoa-old"
+    assert hit["title_html"] == "<mark>Hòa</mark> <mark>bình</mark>"
+
+
+def test_html_is_escaped_and_only_matches_are_marked(toy_engine: SearchEngine) -> None:
+    hit = toy_engine.search("script")["hits"][0]
+    assert hit["id"] == "xss"
+    assert hit["title"] == "<script>alert(1)</script> tiêu đề"
+    assert hit["title_html"] == (
+        "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt; tiêu đề"
+    )
+    assert hit["snippet"] == (
+        "Nội dung &lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt; "
+        '"onmouseover=x &lt;/mark&gt; an toàn.'
+    )
+    assert hit["url"] is None
+
+
+def test_raw_mark_tag_in_text_is_escaped(toy_engine: SearchEngine) -> None:
+    hit = toy_engine.search("an toàn")["hits"][0]
+    assert hit["id"] == "xss"
+    assert hit["snippet"] == (
+        'Nội dung &lt;script&gt;alert(1)&lt;/script&gt; "onmouseover=x &lt;/mark&gt; '
+        "<mark>an</mark> <mark>toàn</mark>."
+    )
+    assert hit["title_html"] == "&lt;script&gt;alert(1)&lt;/script&gt; tiêu đề"
+
+
+def test_title_falls_back_to_first_sentence(toy_engine: SearchEngine) -> None:
+    hit = toy_engine.search("câu thứ hai")["hits"][0]
+    assert (hit["id"], hit["title"]) == ("nolead", "Câu mở đầu không có tiêu đề.")
+
+
+def test_paging(toy_engine: SearchEngine) -> None:
+    second = toy_engine.search("lào cai", page=2, per_page=1)
+    assert (second["total"], second["page"], second["per_page"]) == (2, 2, 1)
+    assert [h["id"] for h in second["hits"]] == ["scattered"]
+    beyond = toy_engine.search("lào cai", page=3, per_page=1)
+    assert (beyond["total"], beyond["hits"]) == (2, [])
+    assert toy_engine.search("lào cai", page="2", per_page="1")["hits"] == second["hits"]
+
+
+def test_filters_and_sort(toy_engine: SearchEngine) -> None:
+    assert ids(toy_engine, "lào cai", source="Báo Khác") == ["scattered"]
+    assert ids(toy_engine, "lào cai", date_from="2024-01-01") == ["laocai"]
+    assert ids(toy_engine, "lào cai", date_to="2023") == ["scattered"]
+    assert ids(toy_engine, "hợp", sort="newest") == ["laocai", "scattered"]
+
+
+# -- document(), health() ------------------------------------------------------------------------
+
+
+def test_document_highlights_the_query(toy_engine: SearchEngine) -> None:
+    assert toy_engine.document("laocai", q="lao cai") == {
+        "id": "laocai",
+        "title": "Hợp tác giữa Lào Cai và Lai Châu",
+        "url": "https://example.org/lao-cai",
+        "source": "Báo Mẫu",
+        "date": "2024-03-04",
+        "lead": "",
+        "body": "Hai tỉnh Lào Cai và Lai Châu ký kết hợp tác giai đoạn 2023 - 2025. "
+        "Chiều 4/3 tăng 12,5%.",
+        "title_html": "Hợp tác giữa <mark>Lào</mark> <mark>Cai</mark> và Lai Châu",
+        "lead_html": "",
+        "body_html": [
+            "Hai tỉnh <mark>Lào</mark> <mark>Cai</mark> và Lai Châu ký kết hợp tác giai đoạn "
+            "2023 - 2025. Chiều 4/3 tăng 12,5%."
+        ],
+    }
+
+
+def test_document_without_query_and_escaping(toy_engine: SearchEngine) -> None:
+    doc = toy_engine.document("xss")
+    assert set(doc) == DOCUMENT_KEYS
+    assert doc["url"] is None
+    assert doc["title_html"] == "&lt;script&gt;alert(1)&lt;/script&gt; tiêu đề"
+    assert doc["body_html"] == [
+        'Nội dung &lt;script&gt;alert(1)&lt;/script&gt; "onmouseover=x &lt;/mark&gt; an toàn.'
+    ]
+    assert "<mark>" not in str(toy_engine.document("laocai"))
+
+
+def test_document_not_found(toy_engine: SearchEngine) -> None:
+    with pytest.raises(NotFound) as info:
+        toy_engine.document("no-such-id")
+    assert (info.value.code, info.value.status) == ("not_found", 404)
+
+
+def test_health(toy_engine: SearchEngine) -> None:
+    health = toy_engine.health()
+    assert set(health) == {"status", "documents", "index_version"}
+    assert health["status"] == "ok"
+    assert health["documents"] == 8
+    assert isinstance(health["index_version"], int)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"q": None}, "missing_query"),
+        ({"q": ""}, "missing_query"),
+        ({"q": "  \t\n"}, "missing_query"),
+        ({"q": 42}, "missing_query"),
+        ({"q": "x" * 1001}, "query_too_long"),
+        ({"q": "lao\x00cai"}, "bad_query"),
+        ({"q": "lao", "page": 0}, "bad_parameter"),
+        ({"q": "lao", "page": 1001}, "bad_parameter"),
+        ({"q": "lao", "page": "abc"}, "bad_parameter"),
+        ({"q": "lao", "page": "1.5"}, "bad_parameter"),
+        ({"q": "lao", "page": True}, "bad_parameter"),
+        ({"q": "lao", "per_page": 0}, "bad_parameter"),
+        ({"q": "lao", "per_page": 101}, "bad_parameter"),
+        ({"q": "lao", "per_page": "-1"}, "bad_parameter"),
+        ({"q": "lao", "sort": "oldest"}, "bad_parameter"),
+        ({"q": "lao", "date_from": "2024/01/01"}, "bad_parameter"),
+        ({"q": "lao", "date_to": "yesterday"}, "bad_parameter"),
+    ],
+)
+def test_bad_requests(toy_engine: SearchEngine, kwargs: dict, code: str) -> None:
+    q = kwargs.pop("q")
+    with pytest.raises(BadRequest) as info:
+        toy_engine.search(q, **kwargs)
+    assert (info.value.code, info.value.status) == (code, 400)
+    assert info.value.message
+
+
+def test_limits_are_inclusive(toy_engine: SearchEngine) -> None:
+    assert toy_engine.search("x" * 1000)["total"] == 0
+    result = toy_engine.search("lào", page=1000, per_page=100)
+    assert (result["page"], result["per_page"], result["hits"]) == (1000, 100, [])
+    assert toy_engine.search("lào", page="", per_page=None)["per_page"] == 10
+
+
+def test_index_missing(tmp_path: Path) -> None:
+    for directory in (tmp_path, tmp_path / "absent"):
+        engine = SearchEngine(directory)
+        with pytest.raises(IndexMissing) as info:
+            engine.search("lao cai")
+        assert (info.value.code, info.value.status) == ("no_index", 503)
+        with pytest.raises(IndexMissing):
+            engine.health()
+
+
+# -- the demo corpus (samples/): page furniture, Unicode oddities ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def samples_engine(samples_index: Path) -> Iterator[SearchEngine]:
+    engine = SearchEngine(samples_index)
+    yield engine
+    engine.close()
+
+
+def test_samples_are_all_indexed(samples_engine: SearchEngine) -> None:
+    assert samples_engine.health()["documents"] == 30
+    assert ids(samples_engine, "xưởng bàn ghế gỗ")[0] == "kinh-te/026-xuong-ban-ghe-go.txt"
+
+
+@pytest.mark.parametrize(
+    "q", ["tem", "nilon", "OTP", "robot", "STEM", "livestream", "container", "xăng", "fb", "yt zl"]
+)
+def test_teaser_and_share_words_find_nothing(samples_engine: SearchEngine, q: str) -> None:
+    assert ids(samples_engine, q) == []
+
+
+@pytest.mark.parametrize("q", ["bưu chính", "sưu tầm"])
+def test_teaser_only_two_word_queries_find_nothing(samples_engine: SearchEngine, q: str) -> None:
+    assert ids(samples_engine, q) == []
+
+
+def test_photo_marker_and_related_titles_are_not_indexed(samples_engine: SearchEngine) -> None:
+    # 015 mentions Lào Cai only in its related-news teasers.
+    found = ids(samples_engine, '"lào cai"')
+    assert "015-sa-pa-don-khach-nghi-le.txt" not in found
+    assert len(found) == 11
+    doc = samples_engine.document("003-thi-thpt-lao-cai.txt")
+    assert not any(p.endswith(("ảnh 1", "ảnh 2")) for p in doc["body_html"])
+    assert "fb yt zl tw" not in doc["body"]
+
+
+def test_zero_width_space_inside_a_word(samples_engine: SearchEngine) -> None:
+    assert ids(samples_engine, "fansipan") == ["015-sa-pa-don-khach-nghi-le.txt"]
+    hit = samples_engine.search("Fansipan")["hits"][0]
+    assert "<mark>Fan\u200bsipan</mark>" in hit["snippet"]
+
+
+def test_eth_lookalike_file_is_found(samples_engine: SearchEngine) -> None:
+    for q in ["Đà Nẵng", "da nang", "Ðà Nẵng"]:
+        assert set(ids(samples_engine, f'"{q}"')) == {
+            "002-da-nang-khanh-thanh-cau.txt",
+            "008-co-vua-hoc-sinh-hoa.txt",
+            "013-lua-dao-iphone-facebook.txt",
+            "014-sinh-vien-an-toan-thong-tin.txt",
+            "021-marathon-da-nang.txt",
+            "kinh-te/028-xuat-khau-da-nang-tang.txt",
+        }
+
+
+def test_nfd_file_is_found_and_highlighted(samples_engine: SearchEngine) -> None:
+    hit = samples_engine.search("mưa lớn hà nội")["hits"][0]
+    assert hit["id"] == "017-mua-lon-ha-noi.txt"
+    assert "<mark>" in hit["title_html"]
+
+
+def test_diacritics_pick_the_word(samples_engine: SearchEngine) -> None:
+    assert ids(samples_engine, "bàn")[0] == "kinh-te/026-xuong-ban-ghe-go.txt"
+    assert ids(samples_engine, "bán")[0] == "kinh-te/027-phien-cho-nong-san.txt"
+    assert {"kinh-te/026-xuong-ban-ghe-go.txt", "kinh-te/027-phien-cho-nong-san.txt"} <= set(
+        ids(samples_engine, "ban")
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "must"),
+    [
+        ("hoà", "hòa", {"007-bong-da-thieu-nien-hoa.txt", "008-co-vua-hoc-sinh-hoa.txt"}),
+        (
+            "khoẻ",
+            "khỏe",
+            {"005-kham-suc-khoe-nguoi-cao-tuoi.txt", "006-giam-sat-covid-19-tphcm.txt"},
+        ),
+        ("thuỷ", "thủy", {"009-an-toan-ho-dap-thuy-dien.txt", "010-nuoi-ca-hoi-sa-pa.txt"}),
+        ("kĩ", "kỹ", {"003-thi-thpt-lao-cai.txt", "004-lop-on-thi-mien-phi.txt"}),
+        ("lí", "lý", {"003-thi-thpt-lao-cai.txt", "004-lop-on-thi-mien-phi.txt"}),
+        (
+            '"kì thi"',
+            '"kỳ thi"',
+            {
+                "003-thi-thpt-lao-cai.txt",
+                "004-lop-on-thi-mien-phi.txt",
+                "025-olympic-lap-trinh-tphcm.txt",
+            },
+        ),
+    ],
+)
+def test_samples_spelling_variants(
+    samples_engine: SearchEngine, a: str, b: str, must: set[str]
+) -> None:
+    first, second = samples_engine.search(a, per_page=100), samples_engine.search(b, per_page=100)
+    assert comparable(first) == comparable(second)
+    assert must <= {h["id"] for h in first["hits"]}
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"4/3"', ["011-hdnd-ky-hop-chuyen-de.txt"]),
+        ('"12,5%"', ["kinh-te/028-xuat-khau-da-nang-tang.txt"]),
+        ('"87,5%"', ["kinh-te/030-khu-cong-nghiep-tang-loong.txt"]),
+    ],
+)
+def test_samples_numbers(samples_engine: SearchEngine, q: str, expected: list[str]) -> None:
+    assert ids(samples_engine, q) == expected
+
+
+def test_samples_script_is_escaped(samples_engine: SearchEngine) -> None:
+    hit = samples_engine.search("script")["hits"][0]
+    assert hit["id"] == "014-sinh-vien-an-toan-thong-tin.txt"
+    assert "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;" in hit["snippet"]
+    assert "<script" not in hit["snippet"]

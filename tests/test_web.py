@@ -1,0 +1,532 @@
+"""The web layer, through Flask's test client.
+
+Two kinds of app:
+
+* ``client`` / ``empty_client`` run the real ``search.engine.SearchEngine`` over a small index built
+  from the ``DOCS`` below (or over an empty directory).  They are skipped while ``search.engine``
+  does not exist yet.
+* ``stub`` runs a ``StubEngine`` (injected through ``ENGINE_FACTORY``) that records its calls and
+  answers a fixed result: validation must reject bad input before the engine is ever called, and the
+  exact wording of counts, times, suggestions etc. is checked on known data.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from search.documents import Document
+from search.errors import BadRequest
+from web import create_app
+
+XSS = "<script>alert(1)</script>"
+
+DOCS = [
+    Document(
+        id="xss/1.txt",
+        title=f"Lào Cai mưa lũ {XSS}",
+        body=f"Mưa lớn kéo dài ở Lào Cai.\n\nNhiều tuyến đường bị sạt lở {XSS} tại Lào Cai.",
+        url="javascript:alert(1)",
+        source="VnExpress",
+        date="2024-03-05",
+    ),
+    Document(
+        id="hn/2.txt",
+        title="Hà Nội khai trương tuyến metro mới",
+        body="Tuyến metro Nhổn – ga Hà Nội chính thức chạy thương mại.\n\nHành khách đông.",
+        url="https://vnexpress.net/ha-noi-metro-2.html",
+        source="Tuổi Trẻ",
+        date="2023-12-31",
+    ),
+    Document(
+        id="dn/3.txt",
+        title="Đà Nẵng đón khách du lịch",
+        body="Đà Nẵng đón hàng nghìn khách du lịch dịp lễ. Bãi biển Mỹ Khê kín người.",
+    ),
+]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def assert_security_headers(response) -> None:
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def html(response) -> str:
+    assert response.mimetype == "text/html"
+    return response.get_data(as_text=True)
+
+
+def assert_no_inline_code(page: str) -> None:
+    """CSP forbids inline scripts and styles, so templates must not contain any."""
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)
+    assert "<style" not in page
+    assert not re.search(r"\sstyle=", page)
+    assert not re.search(r"\son[a-z]+=", page)
+
+
+# --------------------------------------------------------------------------- real engine
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory):
+    pytest.importorskip("search.engine", reason="needs the real engine (search/engine.py)")
+    from search.indexer import build_index
+
+    path = tmp_path_factory.mktemp("web-index")
+    build_index(DOCS, path, workers=1)
+    return path
+
+
+@pytest.fixture()
+def client(index_dir):
+    app = create_app({"TESTING": True, "INDEX_DIR": str(index_dir)})
+    with app.test_client() as test_client:
+        yield test_client
+
+
+@pytest.fixture()
+def empty_client(tmp_path):
+    pytest.importorskip("search.engine", reason="needs the real engine (search/engine.py)")
+    app = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path)})
+    return app.test_client()
+
+
+def test_api_search_returns_the_engine_dict(client):
+    response = client.get("/api/search", query_string={"q": "Lào Cai"})
+    assert response.status_code == 200
+    assert_security_headers(response)
+    body = response.get_json()
+    assert {"query", "total", "total_relation", "page", "per_page", "took_ms", "hits"} <= set(body)
+    assert body["page"] == 1 and body["per_page"] == 10
+    assert [hit["id"] for hit in body["hits"]][:1] == ["xss/1.txt"]
+
+
+def test_search_page_escapes_script_in_title_and_snippet(client):
+    response = client.get("/", query_string={"q": "Lào Cai"})
+    assert response.status_code == 200
+    page = html(response)
+    assert XSS not in page
+    assert "alert(1)" in page  # the text is shown, escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<mark>" in page  # the snippet's highlight is real HTML
+    assert '<ol class="results"' in page
+    assert_no_inline_code(page)
+    assert_security_headers(response)
+
+
+def test_javascript_url_is_never_a_link(client):
+    page = html(client.get("/", query_string={"q": "Lào Cai"}))
+    assert "javascript:" not in page
+    assert 'href="/doc/xss/1.txt?q=L%C3%A0o+Cai"' in page
+
+
+def test_http_url_is_the_title_link_with_a_cached_copy(client):
+    page = html(client.get("/", query_string={"q": "metro"}))
+    assert '<a href="https://vnexpress.net/ha-noi-metro-2.html">' in page
+    assert 'href="/doc/hn/2.txt?q=metro"' in page
+    assert "31/12/2023" in page and "Tuổi Trẻ" in page
+
+
+def test_search_without_diacritics_finds_vietnamese(client):
+    body = client.get("/api/search", query_string={"q": "da nang"}).get_json()
+    assert [hit["id"] for hit in body["hits"]] == ["dn/3.txt"]
+
+
+def test_no_results_page(client):
+    response = client.get("/", query_string={"q": "xyzzyqwv"})
+    assert response.status_code == 200
+    page = html(response)
+    assert "Không tìm thấy kết quả nào cho «xyzzyqwv»" in page
+    assert "Thử bỏ dấu" in page and "Dùng ít từ hơn" in page
+
+
+def test_document_page_escapes_and_highlights(client):
+    response = client.get("/doc/xss/1.txt", query_string={"q": "Lào Cai"})
+    assert response.status_code == 200
+    page = html(response)
+    assert XSS not in page
+    assert "&lt;script&gt;" in page
+    assert "<mark>" in page
+    assert "javascript:" not in page
+    assert page.count("<p>") >= 2  # paragraphs kept
+    assert_no_inline_code(page)
+
+
+def test_engine_validation_errors_reach_the_api_as_json(client):
+    assert_error(client.get("/api/search?q=a%00b"), 400, "bad_query")
+
+
+def test_document_page_unknown_id_is_a_friendly_404(client):
+    response = client.get("/doc/does/not/exist.txt")
+    assert response.status_code == 404
+    assert "Không tìm thấy" in html(response)
+    assert_security_headers(response)
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["documents"] == len(DOCS)
+
+
+def test_suggest(client):
+    response = client.get("/api/suggest", query_string={"q": "Lào"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["query"] == "Lào"
+    assert isinstance(body["suggestions"], list)
+
+
+def test_no_index_pages(empty_client):
+    for url in ("/", "/?q=lao+cai", "/doc/a.txt"):
+        response = empty_client.get(url)
+        assert response.status_code == 503, url
+        page = html(response)
+        assert "vnsearch reindex samples/" in page
+        assert_security_headers(response)
+
+
+def test_no_index_healthz_and_api(empty_client):
+    response = empty_client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "no_index"
+    assert_security_headers(response)
+    assert_error(empty_client.get("/api/search?q=lao"), 503, "no_index")
+
+
+# --------------------------------------------------------------------------- stub engine
+
+
+def _result(**changes) -> dict:
+    result = {
+        "query": "lao cai",
+        "total": 1234,
+        "total_relation": "eq",
+        "page": 1,
+        "per_page": 10,
+        "took_ms": 31.4,
+        "interpreted_as": None,
+        "suggestion": None,
+        "hits": [
+            {
+                "id": "a/1.txt",
+                "title": f"Tiêu đề {XSS}",
+                "url": "javascript:alert(1)",
+                "snippet": "mưa ở <mark>Lào Cai</mark> &lt;b&gt;",
+                "score": 1.0,
+                "source": "VnExpress",
+                "date": "2024-03-05",
+                "lead": "",
+            }
+        ],
+    }
+    result.update(changes)
+    return result
+
+
+class StubEngine:
+    def __init__(self, result: dict | None = None, error: Exception | None = None) -> None:
+        self.result = result or _result()
+        self.error = error
+        self.calls: list[tuple] = []
+
+    def search(
+        self,
+        q,
+        page=1,
+        per_page=10,
+        *,
+        source=None,
+        date_from=None,
+        date_to=None,
+        sort="relevance",
+        literal=False,
+    ):
+        self.calls.append((q, page, per_page, source, date_from, date_to, sort, literal))
+        if self.error:
+            raise self.error
+        return {**copy.deepcopy(self.result), "page": page, "per_page": per_page}
+
+    def document(self, doc_id, q=None):
+        raise AssertionError("not used")
+
+    def health(self):
+        return {"status": "ok", "documents": 3, "index_version": 1}
+
+    def suggest(self, prefix, limit=8):
+        self.calls.append(("suggest", prefix))
+        return {
+            "query": prefix,
+            "suggestions": [{"text": "Lào Cai", "html": "<mark>Lào</mark> Cai"}],
+        }
+
+    def close(self):
+        pass
+
+
+class OldStubEngine(StubEngine):
+    """An engine without the ``literal`` keyword."""
+
+    def search(
+        self, q, page=1, per_page=10, *, source=None, date_from=None, date_to=None, sort="relevance"
+    ):
+        return super().search(
+            q, page, per_page, source=source, date_from=date_from, date_to=date_to, sort=sort
+        )
+
+
+def make_stub(engine, **config):
+    app = create_app({"TESTING": True, "ENGINE_FACTORY": lambda index_dir: engine, **config})
+    return app.test_client(), engine
+
+
+@pytest.fixture()
+def stub():
+    return make_stub(StubEngine())
+
+
+@pytest.mark.parametrize(
+    ("query_string", "code"),
+    [
+        ("", "missing_query"),
+        ("q=", "missing_query"),
+        ("q=%20%20%09", "missing_query"),
+        ("page=2", "missing_query"),
+        ("q=" + "a" * 1001, "query_too_long"),
+        ("q=x&page=0", "bad_parameter"),
+        ("q=x&page=-1", "bad_parameter"),
+        ("q=x&page=abc", "bad_parameter"),
+        ("q=x&page=1.5", "bad_parameter"),
+        ("q=x&page=1001", "bad_parameter"),
+        ("q=x&page=99999999999999999999", "bad_parameter"),
+        ("q=x&per_page=0", "bad_parameter"),
+        ("q=x&per_page=101", "bad_parameter"),
+        ("q=x&per_page=ten", "bad_parameter"),
+        ("q=x&sort=oldest", "bad_parameter"),
+        ("q=x&from=yesterday", "bad_parameter"),
+        ("q=x&to=2024-02-30", "bad_parameter"),
+        ("q=x&to=2024-13", "bad_parameter"),
+    ],
+)
+def test_api_search_rejects_bad_input(stub, query_string, code):
+    client, engine = stub
+    response = client.get("/api/search?" + query_string)
+    assert_error(response, 400, code)
+    assert_security_headers(response)
+    assert engine.calls == []  # validated before the engine is asked
+
+
+def test_api_search_boundaries_are_accepted(stub):
+    client, engine = stub
+    accepted = (
+        "q=" + "a" * 1000,
+        "q=x&page=1000",
+        "q=x&per_page=100",
+        "q=x&per_page=1",
+        "q=x&from=2024&to=2024-06",
+        "q=x&from=2024-02-29",
+    )
+    for qs in accepted:
+        assert client.get("/api/search?" + qs).status_code == 200, qs
+    assert len(engine.calls) == len(accepted)
+
+
+def test_repeated_parameters_take_the_first(stub):
+    client, engine = stub
+    response = client.get("/api/search?q=first&q=second&page=2&page=abc")
+    assert response.status_code == 200
+    assert engine.calls[0][:2] == ("first", 2)
+
+
+def test_filters_are_passed_through(stub):
+    client, engine = stub
+    qs = "q=x&source=VnExpress&from=2024-01-01&to=2024-12-31&sort=newest&per_page=5"
+    assert client.get("/api/search?" + qs).status_code == 200
+    assert engine.calls == [("x", 1, 5, "VnExpress", "2024-01-01", "2024-12-31", "newest", False)]
+
+
+def test_literal_is_passed_only_when_the_engine_takes_it():
+    client, engine = make_stub(StubEngine())
+    client.get("/api/search?q=laof+cai&literal=1")
+    assert engine.calls[-1][-1] is True
+    client, engine = make_stub(OldStubEngine())
+    assert client.get("/api/search?q=laof+cai&literal=1").status_code == 200
+
+
+def test_post_is_405_json(stub):
+    client, _ = stub
+    response = client.post("/api/search?q=x")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    assert_security_headers(response)
+
+
+def test_unknown_api_path_is_404_json(stub):
+    client, _ = stub
+    response = client.get("/api/nope")
+    assert_error(response, 404, "not_found")
+    assert_security_headers(response)
+
+
+def test_unknown_page_is_a_friendly_html_404(stub):
+    client, _ = stub
+    response = client.get("/nope")
+    assert response.status_code == 404
+    page = html(response)
+    assert '<html lang="vi">' in page and "Không tìm thấy trang" in page
+    assert_security_headers(response)
+
+
+def test_engine_errors_keep_their_code_and_status():
+    client, _ = make_stub(StubEngine(error=BadRequest("Cú pháp sai", code="bad_query")))
+    assert_error(client.get("/api/search?q=x"), 400, "bad_query")
+    response = client.get("/?q=x")
+    assert response.status_code == 400
+    assert "Cú pháp sai" in html(response)
+
+
+def test_unexpected_errors_are_json_500_on_the_api():
+    client, _ = make_stub(StubEngine(error=RuntimeError("boom")), PROPAGATE_EXCEPTIONS=False)
+    response = client.get("/api/search?q=x")
+    assert_error(response, 500, "internal_server_error")
+    assert "boom" not in response.get_data(as_text=True)
+    assert_security_headers(response)
+
+
+def test_suggest_blank_and_too_long(stub):
+    client, engine = stub
+    for qs in ("", "q=", "q=%20"):
+        response = client.get("/api/suggest?" + qs)
+        assert response.status_code == 200
+        assert response.get_json() == {"query": "", "suggestions": []}
+    assert_error(client.get("/api/suggest?q=" + "a" * 1001), 400, "query_too_long")
+    assert engine.calls == []
+    assert client.get("/api/suggest?q=l%C3%A0").get_json()["suggestions"][0]["text"] == "Lào Cai"
+
+
+def test_security_headers_everywhere(stub):
+    client, _ = stub
+    for url in ("/", "/?q=x", "/api/search?q=x", "/healthz", "/static/style.css", "/static/app.js"):
+        response = client.get(url)
+        response.close()  # static files are streamed from an open file
+        assert response.status_code == 200, url
+        assert_security_headers(response)
+
+
+def test_page_layout_and_accessibility_hooks(stub):
+    client, _ = stub
+    page = html(client.get("/?q=lao+cai"))
+    assert '<html lang="vi">' in page
+    assert '<label for="q"' in page and 'id="q"' in page
+    assert 'class="skip-link" href="#main"' in page and 'id="main"' in page
+    for tag in ("<header", "<main", "<footer", '<ol class="results"', '<h2 class="result-title"'):
+        assert tag in page
+    assert_no_inline_code(page)
+
+
+def test_result_count_time_and_date_in_vietnamese_format(stub):
+    client, _ = stub
+    page = html(client.get("/?q=lao+cai"))
+    assert "1.234 kết quả (0,03 giây)" in page
+    assert "Khoảng" not in page
+    assert "05/03/2024" in page and "VnExpress" in page
+    # the snippet is engine HTML, the title is text
+    assert "mưa ở <mark>Lào Cai</mark> &lt;b&gt;" in page
+    assert "Tiêu đề &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert XSS not in page and "javascript:" not in page
+    assert 'href="/doc/a/1.txt?q=lao+cai"' in page
+
+
+def test_estimated_totals_say_khoang():
+    client, _ = make_stub(StubEngine(_result(total=1234567, total_relation="gte", took_ms=1234.5)))
+    page = html(client.get("/?q=lao+cai"))
+    assert "Khoảng 1.234.567 kết quả (1,23 giây)" in page
+
+
+def test_pagination_keeps_the_query(stub):
+    client, _ = stub
+    page = html(client.get("/?q=lao+cai&page=3&sort=newest"))
+    assert 'href="/?q=lao+cai&amp;page=2&amp;sort=newest" rel="prev">‹ Trước' in page
+    assert 'href="/?q=lao+cai&amp;page=4&amp;sort=newest" rel="next">Sau ›' in page
+    assert 'href="/?q=lao+cai&amp;page=3&amp;sort=newest" aria-current="page"' in page
+    assert 'href="/?q=lao+cai&amp;sort=newest"' in page  # page 1 without page=1
+    assert '<ol class="results" start="21">' in page
+
+
+def test_empty_result_with_suggestion():
+    result = _result(total=0, hits=[], suggestion="Lào Cai", query="lao caii")
+    client, _ = make_stub(StubEngine(result))
+    page = html(client.get("/?q=lao+caii"))
+    assert "Không tìm thấy kết quả nào cho «lao caii»" in page
+    assert "Thử bỏ dấu" in page and "Dùng ít từ hơn" in page
+    assert 'Có phải bạn muốn tìm: <a href="/?q=L%C3%A0o+Cai"><b>Lào Cai</b></a>?' in page
+
+
+def test_interpreted_query_offers_the_literal_search():
+    client, engine = make_stub(StubEngine(_result(interpreted_as="lào cai")))
+    page = html(client.get("/?q=laof+cai"))
+    assert "Đang hiển thị kết quả cho «<b>lào cai</b>»" in page
+    assert '<a href="/?q=laof+cai&amp;literal=1">Tìm chính xác «laof cai»</a>' in page
+    assert engine.calls[-1][-1] is False
+    client.get("/?q=laof+cai&literal=1")
+    assert engine.calls[-1][-1] is True
+
+
+def test_html_search_errors_are_friendly_pages(stub):
+    client, engine = stub
+    response = client.get("/?q=x&page=abc")
+    assert response.status_code == 400
+    assert "Yêu cầu không hợp lệ" in html(response)
+    response = client.get("/?q=" + "a" * 1001)
+    assert response.status_code == 400
+    assert engine.calls == []
+
+
+def test_home_page_without_query(stub):
+    client, engine = stub
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Tìm kiếm tin tức" in html(response)
+    assert engine.calls == []
+
+
+def test_index_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VNSEARCH_INDEX_DIR", str(tmp_path))
+    assert create_app().config["INDEX_DIR"] == str(tmp_path)
+    assert create_app({"INDEX_DIR": "elsewhere"}).config["INDEX_DIR"] == "elsewhere"
+
+
+def test_one_engine_per_app_created_lazily():
+    created = []
+
+    def factory(index_dir):
+        created.append(index_dir)
+        return StubEngine()
+
+    app = create_app({"TESTING": True, "ENGINE_FACTORY": factory, "INDEX_DIR": "ix"})
+    assert created == [] and app.extensions["vnsearch"] is None
+    client = app.test_client()
+    client.get("/api/search?q=a")
+    client.get("/api/search?q=b")
+    assert created == ["ix"]
+    assert isinstance(app.extensions["vnsearch"], StubEngine)

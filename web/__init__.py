@@ -1,0 +1,63 @@
+"""The vnsearch web front end: a Flask application factory.
+
+    flask --app web run                              # development
+    gunicorn 'web:create_app()'                      # production
+
+Configuration, later sources win: built-in defaults, ``VNSEARCH_*`` environment variables
+(``VNSEARCH_INDEX_DIR`` -> ``INDEX_DIR``), then ``test_config``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from flask import Flask, current_app
+
+from search.config import Settings
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    defaults = Settings()
+    app.config.from_mapping(
+        INDEX_DIR=str(defaults.index_dir),
+        MAX_QUERY_CHARS=defaults.max_query_chars,
+        MAX_PAGE=defaults.max_page,
+        MAX_PER_PAGE=defaults.max_per_page,
+        # A callable ``index_dir -> engine``; None means ``search.engine.SearchEngine``.
+        ENGINE_FACTORY=None,
+    )
+    app.config.from_prefixed_env("VNSEARCH")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    # from_prefixed_env parses values as JSON, so a purely numeric directory name arrives as int.
+    app.config["INDEX_DIR"] = os.fspath(str(app.config["INDEX_DIR"]))
+    app.json.ensure_ascii = False  # readable Vietnamese in API responses
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    app.extensions["vnsearch"] = None
+    app.extensions["vnsearch_lock"] = threading.Lock()
+
+    from . import views
+
+    app.register_blueprint(views.bp)
+    views.register_error_handlers(app)
+    return app
+
+
+def get_engine():
+    """The app's one ``SearchEngine``, created on first use (it reopens new index generations)."""
+    app = current_app
+    engine = app.extensions.get("vnsearch")
+    if engine is None:
+        with app.extensions["vnsearch_lock"]:
+            engine = app.extensions.get("vnsearch")
+            if engine is None:
+                factory = app.config.get("ENGINE_FACTORY")
+                if factory is None:
+                    from search.engine import SearchEngine as factory
+                engine = factory(app.config["INDEX_DIR"])
+                app.extensions["vnsearch"] = engine
+    return engine

@@ -1,0 +1,459 @@
+"""Routes, argument validation, error pages and security headers.
+
+Every page is built the Datasette way: the view gets one data dict from the engine (the same dict
+``/api/search`` returns as JSON) and the template renders it.  Validation lives here, not in the
+engine, so bad input is always a 4xx with ``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
+
+from search.errors import IndexMissing, VnsearchError
+
+from . import get_engine
+
+bp = Blueprint("web", __name__)
+
+DEFAULT_PER_PAGE = 10
+SORTS = ("relevance", "newest")
+PAGE_WINDOW = 9  # page numbers shown in the pager
+REINDEX_COMMAND = "vnsearch reindex samples/"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+HTTP_ERROR_TEXT = {
+    400: ("Yêu cầu không hợp lệ", "Yêu cầu không hợp lệ."),
+    404: ("Không tìm thấy trang", "Không có trang nào ở địa chỉ này."),
+    405: ("Phương thức không được hỗ trợ", "Địa chỉ này không hỗ trợ phương thức {method}."),
+    413: ("Yêu cầu quá lớn", "Yêu cầu quá lớn."),
+    500: ("Đã xảy ra lỗi", "Máy chủ gặp lỗi khi xử lý yêu cầu. Vui lòng thử lại sau."),
+    503: ("Dịch vụ tạm thời không khả dụng", "Dịch vụ tạm thời không khả dụng."),
+}
+
+
+class RequestError(Exception):
+    """A bad request parameter, reported as a 4xx in the standard error shape."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _query(args, *, required: bool) -> str | None:
+    q = args.get("q")
+    if q is None or not q.strip():
+        if required:
+            raise RequestError("missing_query", "Thiếu từ khóa tìm kiếm (tham số q).")
+        return None
+    limit = current_app.config["MAX_QUERY_CHARS"]
+    if len(q) > limit:
+        raise RequestError("query_too_long", f"Từ khóa tìm kiếm dài quá {vi_number(limit)} ký tự.")
+    return q.strip()
+
+
+def _int_param(args, name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    raw = raw.strip()
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or not low <= int(raw) <= high:
+        raise RequestError(
+            "bad_parameter", f"Tham số {name} phải là số nguyên từ {low} đến {high}."
+        )
+    return int(raw)
+
+
+def _date_param(args, name: str) -> str | None:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (a real date), as the engine accepts."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", raw)
+    try:
+        if not match:
+            raise ValueError
+        year, month, day = (int(g) if g else 1 for g in match.groups())
+        date(year, month, day)
+    except ValueError:
+        raise RequestError(
+            "bad_parameter", f"Tham số {name} phải là ngày dạng YYYY-MM-DD."
+        ) from None
+    return raw
+
+
+def search_params(args, *, required: bool = True) -> dict:
+    """Validated search parameters from a query string (repeated parameters: the first wins)."""
+    q = _query(args, required=required)
+    sort = (args.get("sort") or "relevance").strip()
+    if sort not in SORTS:
+        raise RequestError("bad_parameter", "Tham số sort phải là relevance hoặc newest.")
+    return {
+        "q": q,
+        "page": _int_param(args, "page", 1, 1, current_app.config["MAX_PAGE"]),
+        "per_page": _int_param(
+            args, "per_page", DEFAULT_PER_PAGE, 1, current_app.config["MAX_PER_PAGE"]
+        ),
+        "source": (args.get("source") or "").strip() or None,
+        "date_from": _date_param(args, "from"),
+        "date_to": _date_param(args, "to"),
+        "sort": sort,
+        "literal": (args.get("literal") or "").strip().lower() in {"1", "true", "on", "yes"},
+    }
+
+
+@lru_cache(maxsize=16)
+def _search_accepts_literal(engine_type: type) -> bool:
+    try:
+        params = inspect.signature(engine_type.search).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "literal" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def run_search(params: dict) -> dict:
+    engine = get_engine()
+    kwargs = {
+        "source": params["source"],
+        "date_from": params["date_from"],
+        "date_to": params["date_to"],
+        "sort": params["sort"],
+    }
+    if params["literal"] and _search_accepts_literal(type(engine)):
+        kwargs["literal"] = True
+    return engine.search(params["q"], params["page"], params["per_page"], **kwargs)
+
+
+def link_params(params: dict, **changes) -> dict:
+    """Query-string arguments that reproduce this search (defaults left out), with changes."""
+    out = {
+        "q": params["q"],
+        "page": params["page"],
+        "per_page": params["per_page"] if params["per_page"] != DEFAULT_PER_PAGE else None,
+        "source": params["source"],
+        "from": params["date_from"],
+        "to": params["date_to"],
+        "sort": params["sort"] if params["sort"] != "relevance" else None,
+        "literal": 1 if params["literal"] else None,
+    }
+    out.update(changes)
+    if out.get("page") == 1:
+        out["page"] = None
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def pagination(data: dict, params: dict) -> dict | None:
+    per_page = data.get("per_page") or params["per_page"]
+    page = data.get("page") or params["page"]
+    total = data.get("total") or 0
+    last = math.ceil(total / per_page) if per_page else 1
+    if data.get("total_relation") == "gte" and len(data.get("hits") or []) >= per_page:
+        last = max(last, page + 1)
+    last = min(last, current_app.config["MAX_PAGE"])
+    if last <= 1 and page <= 1:
+        return None
+    start = max(1, min(page - PAGE_WINDOW // 2, last - PAGE_WINDOW + 1))
+    end = min(last, start + PAGE_WINDOW - 1)
+
+    def link(n: int) -> str:
+        return url_for("web.index", **link_params(params, page=n))
+
+    return {
+        "page": page,
+        "prev": link(min(page - 1, last)) if page > 1 else None,
+        "next": link(page + 1) if page < last else None,
+        "pages": [
+            {"number": n, "url": link(n), "current": n == page} for n in range(start, end + 1)
+        ],
+    }
+
+
+def safe_external_url(url) -> str | None:
+    """The URL if it is an absolute http(s) URL, else None (never link javascript: & co.)."""
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return url
+
+
+def html_paragraphs(body_html: str | list[str] | None) -> list[Markup]:
+    """Paragraphs of already-escaped HTML: the engine's list, or a string split on line breaks.
+
+    A <mark> never spans two paragraphs.
+    """
+    if isinstance(body_html, list | tuple):
+        lines = [str(p) for p in body_html]
+    else:
+        lines = re.split(r"\r?\n", body_html or "")
+    paragraphs: list[Markup] = []
+    carry = False
+    for line in lines:
+        if not line.strip():
+            continue
+        if carry:
+            line = "<mark>" + line
+        opened = line.count("<mark>") - line.count("</mark>")
+        carry = opened > 0
+        if carry:
+            line += "</mark>"
+        paragraphs.append(Markup(line.strip()))  # noqa: S704 - engine output is escaped HTML
+    return paragraphs
+
+
+# --------------------------------------------------------------------------- template filters
+
+
+@bp.app_template_filter("vi_number")
+def vi_number(value) -> str:
+    """1234567 -> '1.234.567'."""
+    try:
+        return f"{int(value):,}".replace(",", ".")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@bp.app_template_filter("vi_seconds")
+def vi_seconds(ms) -> str:
+    """Milliseconds -> seconds with a decimal comma: 31.4 -> '0,03'."""
+    try:
+        seconds = float(ms) / 1000
+    except (TypeError, ValueError):
+        return "0,00"
+    return f"{seconds:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+@bp.app_template_filter("vi_date")
+def vi_date(value) -> str:
+    """'2024-03-05' or '2024-03-05T08:00:00+07:00' -> '05/03/2024'; anything else unchanged."""
+    if not value:
+        return ""
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text[:10])
+        except ValueError:
+            return text
+    return parsed.strftime("%d/%m/%Y")
+
+
+@bp.app_template_filter("iso_date")
+def iso_date(value) -> str | None:
+    """The yyyy-mm-dd part of an ISO date, for <time datetime>; None when not a date."""
+    text = str(value or "")[:10]
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
+
+
+@bp.app_context_processor
+def template_helpers() -> dict:
+    return {"safe_external_url": safe_external_url, "reindex_command": REINDEX_COMMAND}
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@bp.get("/")
+def index():
+    params = search_params(request.args, required=False)
+    if params["q"] is None:
+        health = get_engine().health()  # IndexMissing -> the 503 "build an index" page
+        return render_template("search.html", q="", data=None, health=health)
+    data = run_search(params)
+    hits = []
+    for hit in data.get("hits") or []:
+        doc_url = url_for("web.document", doc_id=hit["id"], q=params["q"])
+        external = safe_external_url(hit.get("url"))
+        hits.append({**hit, "href": external or doc_url, "doc_url": doc_url, "external": external})
+    suggestion = data.get("suggestion")
+    interpreted = data.get("interpreted_as")
+    return render_template(
+        "search.html",
+        q=params["q"],
+        params=params,
+        data=data,
+        hits=hits,
+        pager=pagination(data, params),
+        suggestion_url=(
+            url_for("web.index", **link_params(params, q=suggestion, page=None, literal=None))
+            if suggestion and suggestion != params["q"]
+            else None
+        ),
+        literal_url=(
+            url_for("web.index", **link_params(params, page=None, literal=1))
+            if interpreted
+            else None
+        ),
+        sort_urls={
+            s: url_for(
+                "web.index", **link_params(params, page=None, sort=None if s == "relevance" else s)
+            )
+            for s in SORTS
+        },
+        first_page_url=url_for("web.index", **link_params(params, page=None)),
+    )
+
+
+@bp.get("/doc/<path:doc_id>")
+def document(doc_id: str):
+    q = _query(request.args, required=False)
+    doc = get_engine().document(doc_id, q=q)
+    return render_template(
+        "doc.html",
+        q=q or "",
+        doc=doc,
+        paragraphs=html_paragraphs(doc.get("body_html")),
+        show_lead=_lead_not_in_body(doc),
+        external=safe_external_url(doc.get("url")),
+        back_url=url_for("web.index", q=q) if q else None,
+    )
+
+
+def _lead_not_in_body(doc: dict) -> bool:
+    lead, body = (doc.get("lead") or "").strip(), (doc.get("body") or "").strip()
+    return bool(lead and doc.get("lead_html")) and not body.startswith(lead)
+
+
+@bp.get("/api/search")
+def api_search():
+    params = search_params(request.args, required=True)
+    return jsonify(run_search(params))
+
+
+@bp.get("/api/suggest")
+def api_suggest():
+    q = request.args.get("q", "")
+    if not q.strip():
+        return jsonify({"query": "", "suggestions": []})
+    _query(request.args, required=True)  # raises query_too_long
+    return jsonify(get_engine().suggest(q))
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        body, status = get_engine().health(), 200
+    except IndexMissing as exc:
+        body, status = {"status": "no_index", "message": _message(exc)}, 503
+    if body.get("status") == "no_index":
+        status = 503
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.after_app_request
+def security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def wants_json() -> bool:
+    path = request.path
+    return path == "/api" or path.startswith("/api/") or path == "/healthz"
+
+
+def _message(exc) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+def error_response(
+    code: str,
+    message: str,
+    status: int,
+    *,
+    title: str | None = None,
+    no_index: bool = False,
+    headers=None,
+):
+    """The one place errors are built: JSON for the API, a friendly Vietnamese page otherwise."""
+    if wants_json():
+        response = jsonify({"error": {"code": code, "message": message}})
+    else:
+        fallback = HTTP_ERROR_TEXT[400 if status < 500 else 500]
+        page = render_template(
+            "error.html",
+            status=status,
+            code=code,
+            title=title or HTTP_ERROR_TEXT.get(status, fallback)[0],
+            message=message,
+            no_index=no_index,
+            q=(request.args.get("q") or "")[: current_app.config["MAX_QUERY_CHARS"]],
+        )
+        response = make_response(page)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_request_error(exc: RequestError):
+    return error_response(exc.code, exc.message, exc.status)
+
+
+def handle_vnsearch_error(exc: VnsearchError):
+    status = int(getattr(exc, "status", 500) or 500)
+    code = getattr(exc, "code", None) or "error"
+    if isinstance(exc, IndexMissing):
+        return error_response(
+            code or "no_index",
+            _message(exc),
+            503,
+            title="Chưa có chỉ mục tìm kiếm",
+            no_index=True,
+        )
+    title = "Không tìm thấy bài viết" if status == 404 else None
+    return error_response(code, _message(exc), status, title=title)
+
+
+def handle_http_exception(exc: HTTPException):
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+    title, message = HTTP_ERROR_TEXT.get(status, (None, exc.description or exc.name))
+    message = message.format(method=request.method)
+    headers = {}
+    if status == 405:
+        allow = exc.get_response().headers.get("Allow")
+        if allow:
+            headers["Allow"] = allow
+    return error_response(code, message, status, title=title, headers=headers)
+
+
+def register_error_handlers(app) -> None:
+    app.register_error_handler(RequestError, handle_request_error)
+    app.register_error_handler(VnsearchError, handle_vnsearch_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
