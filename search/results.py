@@ -1,51 +1,64 @@
 """Hits, snippets and highlighting: turning ranked documents into one plain data structure.
 
-Highlighting never re-runs the analyzer (pyvi is far too slow per hit): the stored text is folded
-character by character (``text.fold_text`` keeps offsets for Vietnamese) and the query's folded
-syllables are found with one regular expression, so an unaccented query marks the accented original.
+Highlighting never re-runs the analyzer (pyvi is far too slow per hit): each folded query syllable
+becomes a regular expression that accepts every accented spelling of it (``lao`` matches ``Lào``,
+``LÃO``...), so one C-speed scan of the stored original text finds the matches, and an unaccented
+query marks the accented original.  Only text that is not NFC (rare) is normalised first.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from html import escape
 
 from .documents import first_sentence
-from .text import fold, fold_text, map_span, normalize_with_spans
+from .text import FOLD_TABLE, fold, map_span, normalize_with_spans
 
-Span = tuple[int, int]
-MAX_SPANS = 400
+Span = tuple[int, int, str]
+MAX_SPANS = 200
+SNIPPET_SCAN_CHARS = 6000  # the best passage is looked for in the first 6,000 characters
 
 
-def matcher_for(terms: Iterable[str]) -> re.Pattern[str] | None:
-    """A regex finding any of the folded ``terms`` as whole syllables in folded text."""
-    alternatives = sorted({t for t in terms if t}, key=len, reverse=True)
-    if not alternatives:
-        return None
-    body = "|".join(re.escape(t) for t in alternatives)
+def _letter_classes() -> dict[str, str]:
+    """For each ASCII letter, a regex class of every letter that folds to it (both cases)."""
+    groups: dict[str, set[str]] = {c: {c, c.upper()} for c in "abcdefghijklmnopqrstuvwxyz"}
+    for code, base in FOLD_TABLE.items():
+        if base:
+            groups.setdefault(base.lower(), {base.lower(), base.upper()}).add(chr(code))
+    return {k: "[" + "".join(sorted(v)) + "]" for k, v in groups.items()}
+
+
+_CLASSES = _letter_classes()
+
+
+def _accent_insensitive(term: str) -> str:
+    return "".join(_CLASSES.get(c, re.escape(c)) for c in term)
+
+
+@lru_cache(maxsize=4096)
+def _compile(terms: tuple[str, ...]) -> re.Pattern[str]:
+    body = "|".join(_accent_insensitive(t) for t in terms)
     return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
 
 
-def _folded_view(text: str) -> tuple[str, list[int] | None, list[int] | None]:
-    """Folded text, and the spans mapping it back to ``text`` (``None``: same offsets)."""
-    norm, starts, ends = normalize_with_spans(text)
-    folded = fold_text(norm)
-    if len(folded) != len(norm):  # a character whose lower case is longer (rare outside Vietnamese)
-        folded = "".join(f if len(f := fold(c)) == 1 else "?" for c in norm)
-    return folded, starts, ends
+def matcher_for(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """A regex finding the folded ``terms`` as whole syllables in original, accented text."""
+    alternatives = tuple(sorted({t for t in terms if t}, key=lambda t: (-len(t), t)))
+    return _compile(alternatives) if alternatives else None
 
 
-def find_spans(text: str, pattern: re.Pattern[str] | None) -> list[tuple[int, int, str]]:
-    """``(start, end, folded term)`` of every match, offsets into the original ``text``."""
+def find_spans(text: str, pattern: re.Pattern[str] | None, limit: int = MAX_SPANS) -> list[Span]:
+    """``(start, end, folded term)`` of the first ``limit`` matches, offsets into ``text``."""
     if pattern is None or not text:
         return []
-    folded, starts, ends = _folded_view(text)
+    norm, starts, ends = normalize_with_spans(text)
     spans = []
-    for m in pattern.finditer(folded):
+    for m in pattern.finditer(norm):
         s, e = map_span(*m.span(), starts, ends)
-        spans.append((s, e, m.group()))
-        if len(spans) >= MAX_SPANS:
+        spans.append((s, e, fold(m.group())))
+        if len(spans) >= limit:
             break
     return spans
 
@@ -67,26 +80,29 @@ def mark(
     return "".join(out)
 
 
-def _best_window(spans: list[tuple[int, int, str]], width: int) -> int:
+def _best_window(spans: list[Span], width: int) -> int:
     """Start offset of the window of ``width`` characters holding the most distinct terms."""
     best, best_start = (-1, -1), spans[0][0]
-    for i, (s, _, _) in enumerate(spans):
-        terms: set[str] = set()
-        count = 0
-        for _s2, e2, t2 in spans[i:]:
-            if e2 - s > width:
-                break
-            terms.add(t2)
-            count += 1
-        score = (len(terms), count)
+    counts: dict[str, int] = {}
+    right = 0
+    for left, (s, _, _) in enumerate(spans):
+        while right < len(spans) and spans[right][1] - s <= width:
+            term = spans[right][2]
+            counts[term] = counts.get(term, 0) + 1
+            right += 1
+        score = (len(counts), right - left)
         if score > best:
             best, best_start = score, s
+        term = spans[left][2]
+        counts[term] -= 1
+        if not counts[term]:
+            del counts[term]
     return best_start
 
 
 def snippet(text: str, pattern: re.Pattern[str] | None, width: int = 240) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
-    text = " ".join(text.split())
+    text = " ".join(text[: SNIPPET_SCAN_CHARS * 2].split())[:SNIPPET_SCAN_CHARS]
     spans = find_spans(text, pattern)
     if len(text) <= width:
         return mark(text, spans)

@@ -67,7 +67,7 @@ def normalize_with_spans(text: str) -> tuple[str, list[int] | None, list[int] | 
     if text.isascii():
         return text, None, None
     if unicodedata.is_normalized("NFC", text) and not _ZERO_WIDTH_RE.search(text):
-        return text.translate(_LOOKALIKES), None, None
+        return (text.translate(_LOOKALIKES) if "\u00d0" in text else text), None, None
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

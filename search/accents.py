@@ -1,0 +1,614 @@
+"""Accent restoration: the most likely Vietnamese spelling of a query typed without diacritics.
+
+Users type ``lao cai`` far more often than ``Lào Cai``.  Folded search already finds both, but
+showing "did you mean *Lào Cai*?" (and ranking exact-accent matches) needs a guess at what they
+meant.  Guessing word by word fails exactly where it matters: ``cải`` (cabbage) is a more frequent
+syllable than ``cai``, yet after ``lào`` the index has seen ``cai`` many times and ``cải`` never.
+So the guess is a bigram language model over the index's own vocabulary, decoded with Viterbi:
+
+* each unaccented syllable offers the accented forms the corpus has for its folding
+  (``cai`` -> ``cái``, ``cải``, ``cai``, ...); a syllable the user already accented is fixed, and a
+  syllable the corpus never saw passes through untouched;
+* transitions use interpolated absolute discounting (the Kneser-Ney interpolation weight, with a
+  plain add-k unigram below it): a seen pair scores ``(c(v,w) - D) / c(v) + λ(v) P(w)``, an unseen
+  one ``λ(v) P(w)`` with ``λ(v) = D (T(v) + 1) / (c(v) + 1)``, ``T(v)`` the number of distinct
+  followers of ``v``.  A raw-frequency unigram (not KN's continuation count) sits below because a
+  one-word query should get the syllable's most common spelling;
+* the unseen-pair part of the recursion does not depend on the current candidate, so each step costs
+  one followers lookup per previous candidate plus one dict probe per (previous, current) pair.
+
+The statistics come through two small protocols so the engine can plug in whatever the indexer
+stores; ``CountsVocabulary`` is the plain-dict implementation, built from texts and saved as a
+compact JSON sidecar next to each index generation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import pairwise
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from search.text import canonical_syllable, fold, has_diacritics, normalize
+
+#: Absolute discount subtracted from every seen pair count (the usual Kneser-Ney value).
+DISCOUNT = 0.75
+#: Add-k for the unigram floor: a fixed syllable the corpus never saw still gets a finite score.
+UNIGRAM_K = 0.5
+#: A syllable is written capitalised when at least this share of its corpus occurrences is.
+TITLE_THRESHOLD = 0.5
+#: Cap on candidates per position: keeps the decoder's cost bounded whatever the vocabulary holds.
+MAX_VARIANTS = 16
+
+FORMAT = "vnsearch-accents"
+FORMAT_VERSION = 1
+
+_EMPTY: Mapping[str, int] = MappingProxyType({})
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_DIGIT_RE = re.compile(r"\d")
+# A token after one of these starts a sentence (or a quote, caption, list item): its capital letter
+# says nothing about the word, so it is not counted as evidence for a proper noun.
+_SENTENCE_START_RE = re.compile(r"[.!?…:\n\r\"“”'‘’(\[]")
+# A run of tokens separated by spaces only (not line breaks): the unit pairs are counted within.
+_PHRASE_RE = re.compile(r"[^\W_]+(?:[^\S\n\r]+[^\W_]+)*")
+
+
+@runtime_checkable
+class AccentVocabulary(Protocol):
+    """Corpus statistics the decoder needs; keys are canonical syllables (``canonical_syllable``).
+
+    ``followers`` rather than a per-pair lookup: the decoder asks once per previous candidate and
+    probes the returned mapping, and ``follower_types`` gives the interpolation weight without
+    scanning it (a syllable like ``của`` has thousands of followers).
+    """
+
+    @property
+    def total(self) -> int:
+        """Total syllable occurrences in the corpus (the unigram denominator)."""
+        ...
+
+    def variants(self, folded: str) -> Mapping[str, int]:
+        """Folded syllable -> {accented canonical syllable: corpus frequency}; empty if unseen."""
+        ...
+
+    def followers(self, first: str) -> Mapping[str, int]:
+        """Accented syllable -> {syllable seen right after it: pair frequency}."""
+        ...
+
+    def follower_types(self, first: str) -> int:
+        """How many distinct syllables followed ``first`` (counted before any pruning)."""
+        ...
+
+
+@runtime_checkable
+class CasedAccentVocabulary(AccentVocabulary, Protocol):
+    """An ``AccentVocabulary`` that also knows how the corpus capitalises syllables."""
+
+    def title_share(self, syllable: str) -> float:
+        """Share of the syllable's occurrences written capitalised mid-sentence (0.0 if unseen)."""
+        ...
+
+    def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
+        """Shares of the pair's occurrences with the first / second syllable capitalised.
+
+        ``None`` when the pair was never seen (or was pruned): no evidence either way.
+        """
+        ...
+
+
+class CountsVocabulary:
+    """Unigram and bigram counts of canonical syllables, held in plain dicts.
+
+    Memory is dominated by the bigrams (roughly 60-80 bytes per stored pair); ``from_texts`` can
+    drop pairs seen fewer than ``min_pair_count`` times, which on news text removes most of them
+    while keeping every pair that can overturn a unigram guess more than once.
+    """
+
+    def __init__(
+        self,
+        unigrams: Mapping[str, int],
+        bigrams: Mapping[tuple[str, str], int],
+        *,
+        titles: Mapping[str, int] | None = None,
+        pair_titles: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+        follower_types: Mapping[str, int] | None = None,
+    ) -> None:
+        """Build from counts keyed by canonical syllables.
+
+        ``titles``: mid-sentence capitalised occurrences per syllable.  ``pair_titles``: per pair,
+        how often its first / second syllable was capitalised (only pairs with any).
+        ``follower_types``: distinct followers per syllable before pruning; derived from
+        ``bigrams`` when omitted.  A syllable that appears only in ``bigrams`` is added to the
+        unigrams with its pair count, so the model never divides by a zero context count.
+        """
+        counts: dict[str, int] = {_intern(s): int(c) for s, c in unigrams.items() if c > 0}
+        followers: dict[str, dict[str, int]] = {}
+        for (first, second), count in bigrams.items():
+            if count <= 0:
+                continue
+            first, second = _intern(first), _intern(second)
+            followers.setdefault(first, {})[second] = int(count)
+            for syllable in (first, second):
+                if counts.get(syllable, 0) < count:
+                    counts[syllable] = int(count)
+        self._unigrams = counts
+        self._followers = followers
+        self._types: dict[str, int] = (
+            {_intern(s): int(n) for s, n in follower_types.items() if n > 0}
+            if follower_types is not None
+            else {first: len(seconds) for first, seconds in followers.items()}
+        )
+        self._titles: dict[str, int] = {
+            _intern(s): int(n) for s, n in (titles or {}).items() if n > 0
+        }
+        self._pair_titles: dict[tuple[str, str], tuple[int, int]] = {
+            (_intern(a), _intern(b)): (int(f), int(s))
+            for (a, b), (f, s) in (pair_titles or {}).items()
+            if (f or s) and b in followers.get(a, _EMPTY)
+        }
+        self._total = sum(counts.values())
+        by_fold: dict[str, dict[str, int]] = {}
+        # Most frequent first, so callers (and the decoder's cap) see the likeliest spellings first.
+        for syllable, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            by_fold.setdefault(fold(syllable), {})[syllable] = count
+        self._by_fold = by_fold
+
+    # -- AccentVocabulary ---------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        """Total syllable occurrences."""
+        return self._total
+
+    def variants(self, folded: str) -> Mapping[str, int]:
+        """Accented spellings of a folded syllable with their frequencies, most frequent first."""
+        return self._by_fold.get(folded, _EMPTY)
+
+    def followers(self, first: str) -> Mapping[str, int]:
+        """Syllables seen right after ``first`` with the pair frequencies."""
+        return self._followers.get(first, _EMPTY)
+
+    def follower_types(self, first: str) -> int:
+        """Distinct followers of ``first`` before pruning."""
+        return self._types.get(first, 0)
+
+    # -- CasedAccentVocabulary ----------------------------------------------------------------
+
+    def title_share(self, syllable: str) -> float:
+        """Share of occurrences written capitalised mid-sentence."""
+        count = self._unigrams.get(syllable, 0)
+        return self._titles.get(syllable, 0) / count if count else 0.0
+
+    def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
+        """Per-position capitalised shares of a seen pair, ``None`` for an unseen one."""
+        count = self._followers.get(first, _EMPTY).get(second, 0)
+        if not count:
+            return None
+        first_titles, second_titles = self._pair_titles.get((first, second), (0, 0))
+        return first_titles / count, second_titles / count
+
+    # -- conveniences -------------------------------------------------------------------------
+
+    def count(self, syllable: str) -> int:
+        """Corpus frequency of an accented canonical syllable."""
+        return self._unigrams.get(syllable, 0)
+
+    def pair_count(self, first: str, second: str) -> int:
+        """Frequency of ``first`` immediately followed by ``second`` (0 if unseen or pruned)."""
+        return self._followers.get(first, _EMPTY).get(second, 0)
+
+    def __len__(self) -> int:
+        """Number of distinct syllables."""
+        return len(self._unigrams)
+
+    @property
+    def pair_total(self) -> int:
+        """Number of distinct stored pairs (a proxy for the memory the vocabulary holds)."""
+        return sum(len(seconds) for seconds in self._followers.values())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every statistic matches (used to check serialisation round trips)."""
+        if not isinstance(other, CountsVocabulary):
+            return NotImplemented
+        return self.to_payload() == other.to_payload()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking container semantics
+
+    def __repr__(self) -> str:
+        return f"CountsVocabulary({len(self)} syllables, {self.pair_total} pairs)"
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], *, min_pair_count: int = 1) -> CountsVocabulary:
+        """Count syllables and adjacent pairs in ``texts``.
+
+        Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
+        whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows
+        ``cai``.  Tokens with digits are skipped and break the chain.  Capitalisation is counted
+        only away from sentence starts, where a capital letter says something about the word.
+        Pairs seen fewer than ``min_pair_count`` times are dropped (their follower types still
+        count, so the smoothing knows how much it lost).
+        """
+        unigrams: Counter[str] = Counter()
+        bigrams: Counter[tuple[str, str]] = Counter()
+        titles: Counter[str] = Counter()
+        first_titles: Counter[tuple[str, str]] = Counter()
+        second_titles: Counter[tuple[str, str]] = Counter()
+        canonical = canonical_syllable
+        for text in texts:
+            for tokens, initial, lower in _phrases(text):
+                syllables = [canonical(token) for token in tokens]
+                # Counter.update on a list / zip counts in C: the common all-lower-case phrase
+                # costs no Python-level loop beyond the list comprehension above.
+                unigrams.update(syllables)
+                pairs = list(pairwise(syllables))
+                bigrams.update(pairs)
+                if lower:
+                    continue
+                cased = [_is_title(token) for token in tokens]
+                if cased[0] and not initial:
+                    titles[syllables[0]] += 1
+                for i, pair in enumerate(pairs):
+                    if cased[i + 1]:
+                        titles[pair[1]] += 1
+                        second_titles[pair] += 1
+                    if cased[i] and (i or not initial):
+                        first_titles[pair] += 1
+        types: Counter[str] = Counter(first for first, _ in bigrams)
+        if min_pair_count > 1:
+            bigrams = Counter({p: c for p, c in bigrams.items() if c >= min_pair_count})
+        pair_titles = {
+            pair: (first_titles.get(pair, 0), second_titles.get(pair, 0))
+            for pair in first_titles.keys() | second_titles.keys()
+            if pair in bigrams
+        }
+        return cls(
+            unigrams,
+            bigrams,
+            titles=titles,
+            pair_titles=pair_titles,
+            follower_types=types,
+        )
+
+    # -- serialisation ------------------------------------------------------------------------
+
+    def to_payload(self) -> dict[str, Any]:
+        """A JSON-ready dict: syllables listed once, everything else as flat lists of ids.
+
+        Syllables are ordered by frequency, so frequent ones get short ids and the file stays small.
+        """
+        syllables = sorted(self._unigrams, key=lambda s: (-self._unigrams[s], s))
+        ids = {syllable: i for i, syllable in enumerate(syllables)}
+        pairs: list[int] = []
+        for first in syllables:
+            seconds = self._followers.get(first)
+            if seconds:
+                for second, count in sorted(seconds.items(), key=lambda kv: ids[kv[0]]):
+                    pairs += (ids[first], ids[second], count)
+        pair_titles: list[int] = []
+        for (first, second), (f, s) in sorted(
+            self._pair_titles.items(), key=lambda kv: (ids[kv[0][0]], ids[kv[0][1]])
+        ):
+            pair_titles += (ids[first], ids[second], f, s)
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "syllables": syllables,
+            "counts": [self._unigrams[s] for s in syllables],
+            "types": [self._types.get(s, 0) for s in syllables],
+            "titles": [self._titles.get(s, 0) for s in syllables],
+            "pairs": pairs,
+            "pair_titles": pair_titles,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> CountsVocabulary:
+        """Rebuild from ``to_payload`` output; rejects other formats and versions."""
+        if payload.get("format") != FORMAT or payload.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"not a {FORMAT} v{FORMAT_VERSION} payload: "
+                f"{payload.get('format')!r} v{payload.get('version')!r}"
+            )
+        syllables: list[str] = payload["syllables"]
+        pairs: list[int] = payload["pairs"]
+        pair_titles: list[int] = payload["pair_titles"]
+        return cls(
+            dict(zip(syllables, payload["counts"], strict=True)),
+            {
+                (syllables[pairs[i]], syllables[pairs[i + 1]]): pairs[i + 2]
+                for i in range(0, len(pairs), 3)
+            },
+            titles=dict(zip(syllables, payload["titles"], strict=True)),
+            pair_titles={
+                (syllables[pair_titles[i]], syllables[pair_titles[i + 1]]): (
+                    pair_titles[i + 2],
+                    pair_titles[i + 3],
+                )
+                for i in range(0, len(pair_titles), 4)
+            },
+            follower_types=dict(zip(syllables, payload["types"], strict=True)),
+        )
+
+    def to_json(self) -> str:
+        """Compact JSON text (UTF-8 friendly, no spaces)."""
+        return json.dumps(self.to_payload(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CountsVocabulary:
+        """Inverse of ``to_json``."""
+        return cls.from_payload(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        """Write the JSON sidecar; gzip-compressed when the name ends in ``.gz``."""
+        data = self.to_json().encode("utf-8")
+        path = Path(path)
+        if path.suffix == ".gz":
+            data = gzip.compress(data, mtime=0)
+        path.write_bytes(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CountsVocabulary:
+        """Read a sidecar written by ``save``."""
+        path = Path(path)
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        return cls.from_json(data)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the compact payload, not the derived indexes: smaller, and re-interned on load."""
+        return self.to_payload()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(CountsVocabulary.from_payload(state).__dict__)
+
+
+def _intern(syllable: str) -> str:
+    """Share one string object per syllable between the unigram, pair and fold tables.
+
+    ``sys.intern`` rather than a module-level table: interned strings die with their last user, so
+    an old index generation's vocabulary is freed when the engine drops it.
+    """
+    return sys.intern(syllable)
+
+
+def _phrases(text: str) -> Iterator[tuple[list[str], bool, bool]]:
+    """Split ``text`` into runs of tokens that only spaces separate, for pair counting.
+
+    Punctuation, line breaks and tokens with digits end a run (``Lào Cai, cải bắp`` gives two).
+    The flags say whether the run's first token starts a sentence (or a quote, caption, ...) and
+    whether the whole run is lower case (then capitalisation needs no token-by-token look).
+    """
+    text = normalize(text)
+    end = 0
+    for match in _PHRASE_RE.finditer(text):
+        initial = end == 0 or _SENTENCE_START_RE.search(text, end, match.start()) is not None
+        end = match.end()
+        phrase = match.group()
+        tokens = phrase.split()
+        lower = phrase.islower()
+        if not _DIGIT_RE.search(phrase):
+            yield tokens, initial, lower
+            continue
+        run: list[str] = []
+        for token in tokens:
+            if _DIGIT_RE.search(token):
+                if run:
+                    yield run, initial, lower
+                run, initial = [], False
+            else:
+                run.append(token)
+        if run:
+            yield run, initial, lower
+
+
+def _is_title(token: str) -> bool:
+    """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no."""
+    return token[:1].isupper() and (len(token) == 1 or token[1:].islower())
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
+    """The most likely accented spelling of ``syllables``, or ``None`` when it changes nothing.
+
+    Input: folded lower-case syllables (``['lao', 'cai']``); a syllable that already carries
+    diacritics is kept as the user wrote it and only constrains its neighbours.  Output: the chosen
+    canonical accented syllable for each unaccented one the corpus knows; every other item comes
+    back exactly as given (unknown words, numbers, fixed accented syllables).  ``None`` when nothing
+    is known or the best path keeps every unaccented syllable as typed.
+    """
+    lattice: list[tuple[list[str], list[int], bool]] = []  # candidates, counts, chosen freely
+    keys: list[str | None] = []  # canonical form of each free syllable, for the "changed?" test
+    has_choice = False
+    for syllable in syllables:
+        if has_diacritics(syllable):
+            word = canonical_syllable(syllable)
+            lattice.append(([word], [vocab.variants(fold(word)).get(word, 0)], False))
+            keys.append(None)
+            continue
+        key = canonical_syllable(syllable)  # lower case; ``ky`` -> ``ki`` as the index spells it
+        options = vocab.variants(key)
+        if not options:
+            lattice.append(([key], [0], False))
+            keys.append(None)
+            continue
+        ranked = sorted(options.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_VARIANTS]
+        lattice.append(([w for w, _ in ranked], [c for _, c in ranked], True))
+        keys.append(key)
+        has_choice = True
+    if not has_choice:
+        return None
+
+    path = _viterbi(lattice, vocab)
+    if all(key is None or word == key for word, key in zip(path, keys, strict=True)):
+        return None
+    return [
+        word if key is not None else original
+        for word, key, original in zip(path, keys, syllables, strict=True)
+    ]
+
+
+def _viterbi(
+    lattice: list[tuple[list[str], list[int], bool]], vocab: AccentVocabulary
+) -> list[str]:
+    """Best candidate per position under the interpolated bigram model (log space)."""
+    log = math.log
+    total = vocab.total + UNIGRAM_K
+    log_norm = log(total)
+    back: list[list[int]] = []
+    prev_words: list[str] = []
+    prev_counts: list[int] = []
+    prev_scores: list[float] = []
+    for position, (words, counts, _) in enumerate(lattice):
+        unigram = [(c + UNIGRAM_K) for c in counts]
+        log_unigram = [log(u) - log_norm for u in unigram]
+        # Unknown syllables (count 0 on either side) carry no pair evidence: treat them as a
+        # boundary, so they neither favour nor penalise the candidates around them.
+        linked = position > 0 and any(counts) and any(prev_counts)
+        if not linked:
+            if position == 0:
+                scores, pointers = log_unigram, [0] * len(words)
+            else:
+                best = max(range(len(prev_scores)), key=prev_scores.__getitem__)
+                scores = [prev_scores[best] + u for u in log_unigram]
+                pointers = [best] * len(words)
+        else:
+            weights: list[float] = []
+            bases: list[float] = []
+            for word, count, score in zip(prev_words, prev_counts, prev_scores, strict=True):
+                weight = DISCOUNT * (vocab.follower_types(word) + 1) / (count + 1)
+                weights.append(weight)
+                bases.append(score + log(weight))
+            best = max(range(len(bases)), key=bases.__getitem__)
+            scores = [bases[best] + u for u in log_unigram]
+            pointers = [best] * len(words)
+            for j, prev in enumerate(prev_words):
+                seen = vocab.followers(prev)
+                if not seen:
+                    continue
+                context = prev_counts[j]
+                weight, score = weights[j], prev_scores[j]
+                for i, word in enumerate(words):
+                    pair = seen.get(word)
+                    if pair:
+                        probability = (pair - DISCOUNT) / max(context, pair) + weight * (
+                            unigram[i] / total
+                        )
+                        candidate = score + log(probability)
+                        if candidate > scores[i]:
+                            scores[i], pointers[i] = candidate, j
+        back.append(pointers)
+        prev_words, prev_counts, prev_scores = words, counts, scores
+
+    index = max(range(len(prev_scores)), key=prev_scores.__getitem__)
+    chosen: list[str] = []
+    for position in range(len(lattice) - 1, -1, -1):
+        chosen.append(lattice[position][0][index])
+        index = back[position][index]
+    chosen.reverse()
+    return chosen
+
+
+def restore_query(text: str, vocab: CasedAccentVocabulary) -> str | None:
+    """``text`` with its unaccented words restored (``ha noi`` -> ``Hà Nội``), or ``None``.
+
+    Runs of words separated only by spaces are decoded together; punctuation splits the query,
+    as it split the pairs the vocabulary was counted from.  Words the model leaves alone keep the
+    user's exact spelling.  A restored word copies the user's capitalisation when they used any
+    (``LAO CAI`` -> ``LÀO CAI``, ``Gia vang`` -> ``Giá vàng``); a lower-case one follows the corpus
+    (``lao cai`` -> ``Lào Cai``, ``gia vang`` -> ``giá vàng``).
+    """
+    text = normalize(text)
+    matches = list(_TOKEN_RE.finditer(text))
+    words = [match.group() for match in matches]
+    changed = False
+    segment: list[int] = []  # indexes into ``words`` of the current space-separated run
+
+    def flush() -> None:
+        nonlocal changed
+        if segment:
+            originals = [words[k] for k in segment]
+            restored = restore(originals, vocab)
+            if restored is not None:
+                for k, word in zip(
+                    segment, _cased_segment(originals, restored, vocab), strict=True
+                ):
+                    changed = changed or word != words[k]
+                    words[k] = word
+            segment.clear()
+
+    end = 0
+    for k, match in enumerate(matches):
+        if not text[end : match.start()].isspace():
+            flush()
+        end = match.end()
+        if _DIGIT_RE.search(match.group()):
+            flush()
+        else:
+            segment.append(k)
+    flush()
+    if not changed:
+        return None
+    pieces: list[str] = []
+    end = 0
+    for match, word in zip(matches, words, strict=True):
+        pieces += (text[end : match.start()], word)
+        end = match.end()
+    pieces.append(text[end:])
+    return "".join(pieces)
+
+
+def _cased_segment(
+    originals: list[str], restored: list[str], vocab: CasedAccentVocabulary
+) -> list[str]:
+    """Case one restored segment.
+
+    Accented words the user typed stay exactly as typed; unknown words keep their letters.  Every
+    word follows the user's capitals when they used any, else the corpus: that includes a
+    word whose letters did not change, so ``lao cai`` gives ``Lào Cai``, not ``Lào cai``.
+    """
+    lowered = [canonical_syllable(word) for word in restored]
+    out: list[str] = []
+    for i, (original, word) in enumerate(zip(originals, restored, strict=True)):
+        if has_diacritics(original):
+            out.append(original)  # fixed by the user
+            continue
+        if word == canonical_syllable(original):
+            word = original.lower()  # same syllable (``ky`` = ``ki``): keep the user's letters
+        if original.isupper() and len(original) > 1:
+            out.append(word.upper())
+        elif original[:1].isupper() or _corpus_capitalises(lowered, i, vocab):
+            out.append(word[:1].upper() + word[1:])
+        else:
+            out.append(word)
+    return out
+
+
+def _corpus_capitalises(words: list[str], i: int, vocab: CasedAccentVocabulary) -> bool:
+    """Whether the corpus writes ``words[i]`` capitalised in this context.
+
+    Seen neighbouring pairs decide when there are any (``Cai`` in ``Lào Cai`` but ``cai`` in
+    ``cai nghiện``); a word with no seen neighbour falls back to its overall share.
+    """
+    shares: list[float] = []
+    if i > 0:
+        left = vocab.pair_title_shares(words[i - 1], words[i])
+        if left is not None:
+            shares.append(left[1])
+    if i + 1 < len(words):
+        right = vocab.pair_title_shares(words[i], words[i + 1])
+        if right is not None:
+            shares.append(right[0])
+    if shares:
+        return max(shares) >= TITLE_THRESHOLD
+    return vocab.title_share(words[i]) >= TITLE_THRESHOLD
