@@ -9,7 +9,7 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # The app, not the server, must answer over-long queries with a JSON 400: let long request lines in.
-limit_request_line = 16384
+limit_request_line = 0  # unlimited: the app answers over-long queries itself
 limit_request_fields = 100
 max_requests = 0
 accesslog = os.environ.get("VNSEARCH_ACCESS_LOG") or None

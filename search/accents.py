@@ -265,11 +265,17 @@ class CountsVocabulary:
         types: Counter[str] = Counter(first for first, _ in bigrams)
         if min_pair_count > 1:
             bigrams = Counter({p: c for p, c in bigrams.items() if c >= min_pair_count})
-        pair_titles = {
-            pair: (first_titles.get(pair, 0), second_titles.get(pair, 0))
-            for pair in first_titles.keys() | second_titles.keys()
-            if pair in bigrams
-        }
+        # Only pairs the corpus mostly capitalises are kept: the casing rule compares shares with
+        # TITLE_THRESHOLD, and a sentence-case headline capitalises some pair of nearly every
+        # phrase it opens, which would otherwise store a third of all pairs for nothing.
+        pair_titles = {}
+        for pair in first_titles.keys() | second_titles.keys():
+            count = bigrams.get(pair, 0)
+            if not count:
+                continue
+            cased = (first_titles.get(pair, 0), second_titles.get(pair, 0))
+            if max(cased) >= TITLE_THRESHOLD * count:
+                pair_titles[pair] = cased
         return cls(
             unigrams,
             bigrams,

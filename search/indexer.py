@@ -175,16 +175,18 @@ def _existing(searcher, origins: set[str] | None) -> dict[str, tuple[int, str, s
     return out
 
 
-_FIELDS = None
+_SCHEMA = None
 
 
 def _analyze(doc: Document) -> dict[str, PreIndexed]:
-    """Postings of one document's text fields (runs in pool workers)."""
-    global _FIELDS
-    if _FIELDS is None:
-        schema = build_schema()
-        _FIELDS = {name: schema[name] for name in TEXT_FIELDS}
-    return {name: preindex(_FIELDS[name], getattr(doc, name)) for name in TEXT_FIELDS}
+    """Postings of one document's text fields, both views (runs in pool workers)."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = build_schema()
+    postings: dict[str, PreIndexed] = {}
+    for name in TEXT_FIELDS:
+        postings.update(preindex(_SCHEMA, name, getattr(doc, name)))
+    return postings
 
 
 def _analyzed(docs: list[Document], workers: int) -> Iterator[tuple[Document, dict]]:
@@ -342,8 +344,8 @@ def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
         "origin": doc.origin,
         "hash": doc.content_hash,
     }
+    fields.update(postings)
     for name in TEXT_FIELDS:
-        fields[name] = postings[name]
         fields[f"_stored_{name}"] = getattr(doc, name)
     writer.add_document(**fields)
 

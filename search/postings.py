@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .schema import TEXT_FIELDS
+from .schema import TEXT_FIELDS, extra_field
 
 # BM25F parameters: field weights (title > lead > body) and per-field length normalisation.
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "body": 1.0}
@@ -101,12 +101,16 @@ class Snapshot:
 
     def _load(self, term: str) -> TermPostings:
         btext = term.encode("utf-8")
+        # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables and
+        # compounds in the extra view of the same field.
+        extra = not term.isascii() or "_" in term
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
+            indexed = extra_field(field) if extra else field
             parts_ids, parts_w = [], []
             for leaf, base in self.reader.leaf_readers():
-                if (field, btext) in leaf:
-                    ids, weights = _leaf_postings(leaf, field, btext)
+                if (indexed, btext) in leaf:
+                    ids, weights = _leaf_postings(leaf, indexed, btext)
                     parts_ids.append(ids + base)
                     parts_w.append(weights)
             if parts_ids:

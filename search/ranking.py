@@ -4,8 +4,8 @@ Per query concept (one typed syllable) the score adds:
 
 * the folded syllable (every typed form shares it: recall);
 * the exact accented syllable when the query carried diacritics (``bán`` above ``bàn``);
-* pyvi compounds for adjacent concepts (``lào_cai``): documents where the query's words stand as
-  words, not as scattered syllables, rank higher; accented compounds count again.
+* pyvi compounds for adjacent concepts (``lao_cai``): documents where the query's words stand as
+  words, not as scattered syllables, rank higher.
 
 Documents that hold every concept rank above those missing some; a long query still returns
 documents missing a few concepts (minimum-should-match), never those missing most.
@@ -30,7 +30,6 @@ class Weights:
 
     accented: float = 0.6
     compound: float = 0.8
-    compound_accented: float = 0.4
     all_words_bonus: float = 1e6
 
 
@@ -69,19 +68,15 @@ def min_should_match(n: int) -> int:
     return max(3, math.ceil(0.5 * n))
 
 
-def _compounds(concepts: list[Concept], breaks: set[int]) -> list[tuple[str, str | None]]:
-    """Folded (and accented, when every part was typed with diacritics) 2- and 3-grams."""
-    out: list[tuple[str, str | None]] = []
+def _compounds(concepts: list[Concept], breaks: set[int]) -> list[str]:
+    """Folded 2- and 3-grams of adjacent concepts (a Telex token counts as its decoded reading):
+    the pyvi compounds a document may hold (``lao_cai``)."""
+    out: list[str] = []
+    words = [c.alternatives[0][0] if c.alternatives else c.folded for c in concepts]
     for size in (2, 3):
         for i in range(len(concepts) - size + 1):
-            if any(j in breaks for j in range(i + 1, i + size)):
-                continue
-            parts = concepts[i : i + size]
-            folded = "_".join(c.folded for c in parts)
-            accented = None
-            if any(c.accented for c in parts):
-                accented = "_".join(c.accented or c.folded for c in parts)
-            out.append((folded, accented))
+            if not any(j in breaks for j in range(i + 1, i + size)):
+                out.append("_".join(words[i : i + size]))
     return out
 
 
@@ -150,10 +145,8 @@ def rank(
         if concept.counted:
             known += 1
             matched += hit
-    for folded, accented in _compounds(plan.concepts, plan.breaks):
-        _add(scores, snapshot.postings(folded), n, weights.compound)
-        if accented:
-            _add(scores, snapshot.postings(accented), n, weights.compound_accented)
+    for compound in _compounds(plan.concepts, plan.breaks):
+        _add(scores, snapshot.postings(compound), n, weights.compound)
 
     keep = snapshot.live.copy()
     if plan.concepts:

@@ -11,11 +11,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.system import pack_uint
 
-from .analysis import VietnameseAnalyzer
+from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, index_terms
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TEXT_FIELDS = ("title", "lead", "body")
+EXTRA_SUFFIX = "_x"  # ``body_x`` holds the extra view of ``body``
+
+
+def extra_field(name: str) -> str:
+    return name + EXTRA_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +36,15 @@ class PreIndexed:
 
 
 class VietnameseText(TEXT):
-    """A TEXT field analysed by the Vietnamese analyzer that also accepts ``PreIndexed`` values."""
+    """A TEXT field analysed by one view of the Vietnamese analyzer; accepts ``PreIndexed``.
 
-    def __init__(self, stored: bool = True) -> None:
-        super().__init__(analyzer=VietnameseAnalyzer(), phrase=True, stored=stored)
+    The folded view keeps positions (phrases) and the stored original text; the extra view keeps
+    frequencies only, which is all its ranking signals need.
+    """
+
+    def __init__(self, view: str = FOLDED) -> None:
+        folded = view == FOLDED
+        super().__init__(analyzer=VietnameseAnalyzer(view), phrase=folded, stored=folded)
 
     def index(self, value: object, **kwargs: object) -> Iterable[tuple[bytes, int, float, bytes]]:
         if isinstance(value, PreIndexed):
@@ -47,6 +58,9 @@ def build_schema() -> Schema:
         title=VietnameseText(),
         lead=VietnameseText(),
         body=VietnameseText(),
+        title_x=VietnameseText(EXTRA),
+        lead_x=VietnameseText(EXTRA),
+        body_x=VietnameseText(EXTRA),
         url=STORED(),
         date=ID(stored=True, sortable=True),
         source=ID(stored=True, sortable=True),
@@ -56,6 +70,17 @@ def build_schema() -> Schema:
     )
 
 
-def preindex(field: VietnameseText, text: str) -> PreIndexed:
-    """Run the analyzer for one field value; picklable result for ``PreIndexed`` transport."""
-    return PreIndexed(tuple(field.index(text)) if text else ())
+def preindex(schema: Schema, name: str, text: str) -> dict[str, PreIndexed]:
+    """Postings of both views of one text field, as Whoosh's formats encode them (picklable)."""
+    if not text:
+        return {name: PreIndexed(()), extra_field(name): PreIndexed(())}
+    positions, extra = index_terms(text)
+    encode = schema[name].format.encode
+    folded_items = tuple(
+        (term.encode("utf-8"), len(poses), float(len(poses)), encode(poses))
+        for term, poses in positions.items()
+    )
+    extra_items = tuple(
+        (term.encode("utf-8"), freq, float(freq), pack_uint(freq)) for term, freq in extra.items()
+    )
+    return {name: PreIndexed(folded_items), extra_field(name): PreIndexed(extra_items)}

@@ -13,6 +13,7 @@ from search.documents import Document
 from search.engine import SearchEngine
 from search.errors import SourceMissing, VnsearchError
 from search.indexer import META_FILE, SOURCES_FILE, Summary, build_index, load_sources, reindex
+from search.schema import SCHEMA_VERSION
 
 LINE_RE = re.compile(r"^(?P<counts>.*); (?P<docs>\d+) documents in \d+\.\d s$")
 
@@ -53,7 +54,9 @@ def test_first_reindex_adds_everything(tmp_path: Path, src: Path) -> None:
     assert json.loads((index / SOURCES_FILE).read_text(encoding="utf-8")) == {
         "sources": [str(src.resolve())]
     }
-    assert json.loads((index / META_FILE).read_text(encoding="utf-8")) == {"schema_version": 1}
+    assert json.loads((index / META_FILE).read_text(encoding="utf-8")) == {
+        "schema_version": SCHEMA_VERSION
+    }
     assert ids(index, "da nang") == ["sub/c.txt"]
 
 
@@ -188,7 +191,9 @@ def test_index_of_another_schema_version_needs_full(tmp_path: Path, src: Path) -
     assert info.value.code == "index_version"
     summary = reindex(index, full=True, workers=1)
     assert summary.documents == 3
-    assert json.loads((index / META_FILE).read_text(encoding="utf-8")) == {"schema_version": 1}
+    assert json.loads((index / META_FILE).read_text(encoding="utf-8")) == {
+        "schema_version": SCHEMA_VERSION
+    }
 
 
 def test_build_index_replaces_the_directory(tmp_path: Path) -> None:
