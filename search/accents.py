@@ -98,7 +98,9 @@ class CasedAccentVocabulary(AccentVocabulary, Protocol):
     def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
         """Shares of the pair's occurrences with the first / second syllable capitalised.
 
-        ``None`` when the pair was never seen (or was pruned): no evidence either way.
+        ``None`` when the vocabulary has no pair-specific evidence: the pair is unseen, or (an
+        implementation may prune these) its capitalisation agrees with each word's own
+        ``title_share``.  Only pairs that overrule a word's usual case need an answer.
         """
         ...
 
@@ -123,7 +125,9 @@ class CountsVocabulary:
         """Build from counts keyed by canonical syllables.
 
         ``titles``: mid-sentence capitalised occurrences per syllable.  ``pair_titles``: per pair,
-        how often its first / second syllable was capitalised (only pairs with any).
+        how often its first / second syllable was capitalised; only pairs whose case overrules a
+        word's usual one matter (``from_texts`` keeps just those), and a pair missing from
+        ``bigrams`` is ignored.
         ``follower_types``: distinct followers per syllable before pruning; derived from
         ``bigrams`` when omitted.  A syllable that appears only in ``bigrams`` is added to the
         unigrams with its pair count, so the model never divides by a zero context count.
@@ -151,7 +155,7 @@ class CountsVocabulary:
         self._pair_titles: dict[tuple[str, str], tuple[int, int]] = {
             (_intern(a), _intern(b)): (int(f), int(s))
             for (a, b), (f, s) in (pair_titles or {}).items()
-            if (f or s) and b in followers.get(a, _EMPTY)
+            if b in followers.get(a, _EMPTY)
         }
         self._total = sum(counts.values())
         by_fold: dict[str, dict[str, int]] = {}
@@ -187,12 +191,12 @@ class CountsVocabulary:
         return self._titles.get(syllable, 0) / count if count else 0.0
 
     def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
-        """Per-position capitalised shares of a seen pair, ``None`` for an unseen one."""
-        count = self._followers.get(first, _EMPTY).get(second, 0)
-        if not count:
+        """Per-position capitalised shares of a pair that overrules its words' usual case."""
+        cased = self._pair_titles.get((first, second))
+        if cased is None:
             return None
-        first_titles, second_titles = self._pair_titles.get((first, second), (0, 0))
-        return first_titles / count, second_titles / count
+        count = self._followers.get(first, _EMPTY).get(second, 0)
+        return (cased[0] / count, cased[1] / count) if count else None
 
     # -- conveniences -------------------------------------------------------------------------
 
@@ -265,17 +269,18 @@ class CountsVocabulary:
         types: Counter[str] = Counter(first for first, _ in bigrams)
         if min_pair_count > 1:
             bigrams = Counter({p: c for p, c in bigrams.items() if c >= min_pair_count})
-        # Only pairs the corpus mostly capitalises are kept: the casing rule compares shares with
-        # TITLE_THRESHOLD, and a sentence-case headline capitalises some pair of nearly every
-        # phrase it opens, which would otherwise store a third of all pairs for nothing.
+        # Pairs keep their own capitalisation only where it overrules a word's usual one (``Cai``
+        # in ``Lào Cai`` when ``cai`` is mostly lower case, ``cai`` in ``cai nghiện`` when ``Cai``
+        # is mostly capitalised): everything else the unigram shares already decide, and the
+        # exceptions are a small fraction of the pairs that contain a capital at all.
+        usually_title = {w for w, n in titles.items() if n >= TITLE_THRESHOLD * unigrams[w]}
         pair_titles = {}
-        for pair in first_titles.keys() | second_titles.keys():
-            count = bigrams.get(pair, 0)
-            if not count:
-                continue
-            cased = (first_titles.get(pair, 0), second_titles.get(pair, 0))
-            if max(cased) >= TITLE_THRESHOLD * count:
-                pair_titles[pair] = cased
+        for (first, second), count in bigrams.items():
+            cased = (first_titles.get((first, second), 0), second_titles.get((first, second), 0))
+            if (cased[0] >= TITLE_THRESHOLD * count) != (first in usually_title) or (
+                cased[1] >= TITLE_THRESHOLD * count
+            ) != (second in usually_title):
+                pair_titles[first, second] = cased
         return cls(
             unigrams,
             bigrams,

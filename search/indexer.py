@@ -9,8 +9,10 @@ The index remembers its sources in ``sources.json`` (in the index directory).  E
 its ``origin`` (the source it came from) and a content ``hash``, so an incremental run adds new
 documents, updates changed ones, removes those gone from their source and skips the rest.
 
-Segmentation (pyvi) is the slow step, so documents are analysed in a process pool and the postings
-(``schema.PreIndexed``) handed to the single writer.
+Segmentation (pyvi) and Whoosh's per-posting writing cost about the same per document, so a large
+batch is split between worker processes that each analyse their documents and write one new
+segment; the parent, which holds the lock throughout, commits those segments together with its own
+deletions as one generation.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +39,8 @@ from .schema import SCHEMA_VERSION, TEXT_FIELDS, PreIndexed, build_schema, prein
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
 META_FILE = "vnsearch.json"
-POOL_THRESHOLD = 64  # below this many documents a process pool costs more than it saves
-CHUNK = 16
+POOL_THRESHOLD = 200  # below this many documents a process pool costs more than it saves
+PROGRESS_EVERY = 50
 
 Progress = Callable[[int, int], None]
 
@@ -189,13 +191,72 @@ def _analyze(doc: Document) -> dict[str, PreIndexed]:
     return postings
 
 
-def _analyzed(docs: list[Document], workers: int) -> Iterator[tuple[Document, dict]]:
-    if workers <= 1 or len(docs) < POOL_THRESHOLD:
-        for doc in docs:
-            yield doc, _analyze(doc)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from zip(docs, pool.map(_analyze, docs, chunksize=CHUNK), strict=True)
+def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> object:
+    """Analyse and write ``docs`` as one new segment (runs in a pool worker, without the lock).
+
+    The parent holds the writer lock for the whole run and adds the returned segment to the next
+    generation; a worker killed midway leaves only files no generation refers to, which the next
+    reindex removes.
+    """
+    from whoosh.writing import SegmentWriter
+
+    writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256)
+    for done, doc in enumerate(docs, start=1):
+        _add(writer, doc, _analyze(doc))
+        if progress_queue is not None and done % PROGRESS_EVERY == 0:
+            progress_queue.put(PROGRESS_EVERY)
+    segment = writer._finalize_segment()
+    if progress_queue is not None:
+        progress_queue.put(len(docs) % PROGRESS_EVERY)
+    return segment
+
+
+def _write_documents(
+    writer, index_dir: Path, docs: list[Document], workers: int, progress: Progress | None
+) -> list:
+    """Add ``docs``: in this process when few, else as one new segment per worker process.
+
+    Whoosh's writer costs about as much per document as pyvi does, so both run in the workers.
+    Returns the workers' segments, for ``_commit``.
+    """
+    total = len(docs)
+    if progress:
+        progress(0, total)
+    if workers <= 1 or total < POOL_THRESHOLD:
+        for done, doc in enumerate(docs, start=1):
+            _add(writer, doc, _analyze(doc))
+            if progress:
+                progress(done, total)
+        return []
+    import multiprocessing
+
+    size = -(-total // workers)
+    chunks = [docs[i : i + size] for i in range(0, total, size)]
+    with multiprocessing.Manager() as manager, ProcessPoolExecutor(max_workers=workers) as pool:
+        queue = manager.Queue() if progress else None
+        futures = [pool.submit(_write_segment, str(index_dir), chunk, queue) for chunk in chunks]
+        done = 0
+        while queue is not None and not all(f.done() for f in futures):
+            try:
+                done += queue.get(timeout=0.2)
+            except Exception:  # queue.Empty through the manager proxy
+                continue
+            progress(min(done, total), total)
+        segments = [f.result() for f in futures]
+    if progress:
+        progress(total, total)
+    return segments
+
+
+def _commit(writer, segments: list, mergetype=None) -> None:
+    """Commit the writer's own changes plus the workers' segments as one new generation."""
+    final = writer._merge_segments(mergetype, None, None)
+    if writer._added:
+        final.append(writer._finalize_segment())
+    else:
+        writer._close_segment()
+    writer._commit_toc(final + segments)
+    writer._finish()
 
 
 def _collect(sources: list[str], summary: Summary) -> dict[str, Document]:
@@ -294,13 +355,7 @@ def reindex(
                     to_add.append(doc)
             for doc_id in replaced:
                 writer.delete_by_term("id", doc_id)
-        total = len(to_add)
-        if progress:
-            progress(0, total)
-        for done, (doc, postings) in enumerate(_analyzed(to_add, workers), start=1):
-            _add(writer, doc, postings)
-            if progress:
-                progress(done, total)
+        segments = _write_documents(writer, index_dir, to_add, workers, progress)
         if full:
             summary.added = sum(1 for d in to_add if d.id not in existing)
             summary.updated = sum(
@@ -308,11 +363,11 @@ def reindex(
             )
             summary.unchanged = len(to_add) - summary.added - summary.updated
             summary.removed = sum(1 for i in existing if i not in new_docs)
-            writer.commit(mergetype=CLEAR)
+            _commit(writer, segments, CLEAR)
         elif to_add or summary.removed:
             summary.updated = len(replaced)
             summary.added = len(to_add) - len(replaced)
-            writer.commit()
+            _commit(writer, segments)
         else:
             _discard(writer, index_dir)
     except BaseException:
@@ -362,9 +417,8 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     docs = list(docs)
     writer = ix.writer(limitmb=256)
     try:
-        for doc, postings in _analyzed(docs, workers or max(1, os.cpu_count() or 1)):
-            _add(writer, doc, postings)
-        writer.commit(mergetype=CLEAR)
+        workers = workers or max(1, os.cpu_count() or 1)
+        _commit(writer, _write_documents(writer, index_dir, docs, workers, None), CLEAR)
     except BaseException:
         writer.cancel()
         raise

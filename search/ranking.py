@@ -7,8 +7,10 @@ Per query concept (one typed syllable) the score adds:
 * pyvi compounds for adjacent concepts (``lao_cai``): documents where the query's words stand as
   words, not as scattered syllables, rank higher.
 
-Documents that hold every concept rank above those missing some; a long query still returns
-documents missing a few concepts (minimum-should-match), never those missing most.
+Documents that hold every concept rank above those missing some, and when the query was typed
+with diacritics, those holding every word with exactly those diacritics rank above all others; a
+long query still returns documents missing a few concepts (minimum-should-match), never those
+missing most.
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ def rank(
     size = snapshot.size
     scores = np.zeros(size, dtype=np.float32)
     matched = np.zeros(size, dtype=np.int16)
+    typed_accents = any(c.accented for c in plan.concepts)
+    exact_all = np.ones(size, dtype=bool) if typed_accents else None
     hits: list[np.ndarray] = []
     for concept in plan.concepts:
         hit = np.zeros(size, dtype=bool)
@@ -136,7 +140,12 @@ def rank(
             _add(scores, postings, n, concept.weight)
         accented = [concept.accented, *(a for _, a in concept.alternatives)]
         for term in {a for a in accented if a}:
-            _add(scores, snapshot.postings(term), n, weights.accented * concept.weight)
+            postings = snapshot.postings(term)
+            _add(scores, postings, n, weights.accented * concept.weight)
+            if exact_all is not None and concept.counted and term == concept.accented:
+                exact = np.zeros(size, dtype=bool)
+                exact[postings.docs] = True
+                exact_all &= exact
         hits.append(hit)
     for expansion in plan.expansions:
         _expand(snapshot, expansion, hits, scores, n, weights)
@@ -145,6 +154,8 @@ def rank(
         if concept.counted:
             known += 1
             matched += hit
+            if exact_all is not None and not concept.accented:
+                exact_all &= hit
     for compound in _compounds(plan.concepts, plan.breaks):
         _add(scores, snapshot.postings(compound), n, weights.compound)
 
@@ -154,6 +165,9 @@ def rank(
     if allowed is not None:
         keep &= allowed
     docs = np.flatnonzero(keep)
-    final = scores[docs] + (matched[docs] >= known) * weights.all_words_bonus
+    all_words = matched[docs] >= known
+    final = scores[docs] + all_words * weights.all_words_bonus
+    if exact_all is not None:  # typed with diacritics: exactly those diacritics rank first
+        final += (all_words & exact_all[docs]) * weights.all_words_bonus
     order = np.lexsort((docs, -final))
     return Ranked(docs=docs[order], scores=scores[docs][order], total=int(docs.size))
