@@ -108,9 +108,10 @@ class CasedAccentVocabulary(AccentVocabulary, Protocol):
 class CountsVocabulary:
     """Unigram and bigram counts of canonical syllables, held in plain dicts.
 
-    Memory is dominated by the bigrams (roughly 60-80 bytes per stored pair); ``from_texts`` can
-    drop pairs seen fewer than ``min_pair_count`` times, which on news text removes most of them
-    while keeping every pair that can overturn a unigram guess more than once.
+    Memory is dominated by the bigrams (about 70 bytes per stored pair once loaded); ``from_texts``
+    can drop pairs seen fewer than ``min_pair_count`` times.  On ~80 MB of news text,
+    ``min_pair_count=2`` halves the pairs (1.2 M -> 0.63 M, about 45 MB loaded, 9 MB of JSON) for
+    0.3 points of syllable accuracy (93.7% -> 93.4% on held-out folded headlines).
     """
 
     def __init__(
@@ -438,23 +439,23 @@ def restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
     back exactly as given (unknown words, numbers, fixed accented syllables).  ``None`` when nothing
     is known or the best path keeps every unaccented syllable as typed.
     """
-    lattice: list[tuple[list[str], list[int], bool]] = []  # candidates, counts, chosen freely
+    lattice: list[tuple[list[str], list[int]]] = []  # candidates and their counts, per position
     keys: list[str | None] = []  # canonical form of each free syllable, for the "changed?" test
     has_choice = False
     for syllable in syllables:
         if has_diacritics(syllable):
             word = canonical_syllable(syllable)
-            lattice.append(([word], [vocab.variants(fold(word)).get(word, 0)], False))
+            lattice.append(([word], [vocab.variants(fold(word)).get(word, 0)]))
             keys.append(None)
             continue
         key = canonical_syllable(syllable)  # lower case; ``ky`` -> ``ki`` as the index spells it
         options = vocab.variants(key)
         if not options:
-            lattice.append(([key], [0], False))
+            lattice.append(([key], [0]))
             keys.append(None)
             continue
         ranked = sorted(options.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_VARIANTS]
-        lattice.append(([w for w, _ in ranked], [c for _, c in ranked], True))
+        lattice.append(([w for w, _ in ranked], [c for _, c in ranked]))
         keys.append(key)
         has_choice = True
     if not has_choice:
@@ -469,20 +470,18 @@ def restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
     ]
 
 
-def _viterbi(
-    lattice: list[tuple[list[str], list[int], bool]], vocab: AccentVocabulary
-) -> list[str]:
+def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary) -> list[str]:
     """Best candidate per position under the interpolated bigram model (log space)."""
     log = math.log
     total = vocab.total + UNIGRAM_K
-    log_norm = log(total)
+    followers, follower_types = vocab.followers, vocab.follower_types
     back: list[list[int]] = []
     prev_words: list[str] = []
     prev_counts: list[int] = []
     prev_scores: list[float] = []
-    for position, (words, counts, _) in enumerate(lattice):
-        unigram = [(c + UNIGRAM_K) for c in counts]
-        log_unigram = [log(u) - log_norm for u in unigram]
+    for position, (words, counts) in enumerate(lattice):
+        unigram = [(c + UNIGRAM_K) / total for c in counts]
+        log_unigram = [log(u) for u in unigram]
         # Unknown syllables (count 0 on either side) carry no pair evidence: treat them as a
         # boundary, so they neither favour nor penalise the candidates around them.
         linked = position > 0 and any(counts) and any(prev_counts)
@@ -494,28 +493,27 @@ def _viterbi(
                 scores = [prev_scores[best] + u for u in log_unigram]
                 pointers = [best] * len(words)
         else:
-            weights: list[float] = []
-            bases: list[float] = []
-            for word, count, score in zip(prev_words, prev_counts, prev_scores, strict=True):
-                weight = DISCOUNT * (vocab.follower_types(word) + 1) / (count + 1)
-                weights.append(weight)
-                bases.append(score + log(weight))
+            # Unseen pairs: λ(v) P(w), so the best previous candidate is the same for every w.
+            weights = [
+                DISCOUNT * (follower_types(word) + 1) / (count + 1)
+                for word, count in zip(prev_words, prev_counts, strict=True)
+            ]
+            bases = [score + log(w) for score, w in zip(prev_scores, weights, strict=True)]
             best = max(range(len(bases)), key=bases.__getitem__)
             scores = [bases[best] + u for u in log_unigram]
             pointers = [best] * len(words)
+            # Seen pairs add (c(v,w) - D) / c(v) on top; probe each previous candidate's followers.
             for j, prev in enumerate(prev_words):
-                seen = vocab.followers(prev)
+                seen = followers(prev)
                 if not seen:
                     continue
-                context = prev_counts[j]
+                inverse_context = 1.0 / max(prev_counts[j], 1)
                 weight, score = weights[j], prev_scores[j]
-                for i, word in enumerate(words):
-                    pair = seen.get(word)
+                for i, pair in enumerate(map(seen.get, words)):
                     if pair:
-                        probability = (pair - DISCOUNT) / max(context, pair) + weight * (
-                            unigram[i] / total
+                        candidate = score + log(
+                            (pair - DISCOUNT) * inverse_context + weight * unigram[i]
                         )
-                        candidate = score + log(probability)
                         if candidate > scores[i]:
                             scores[i], pointers[i] = candidate, j
         back.append(pointers)

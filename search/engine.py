@@ -23,10 +23,12 @@ from .query import Concept, Plan, parse
 from .ranking import rank, term_mask
 from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
 from .schema import TEXT_FIELDS
+from .suggest import highlight_prefix
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_PAGE = 1000
+MAX_SUGGEST_CHARS = 100
 SORTS = ("relevance", "newest")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -166,6 +168,7 @@ class SearchEngine:
         date_to = _validate_date(date_to, "to")
         snap = self.snapshot()
         plan = self.plan(text, literal=literal)
+        suggestion = plan.restore_accents(snap.accents())
         if plan.empty:
             docs, scores, total = np.zeros(0, np.int64), np.zeros(0, np.float32), 0
         else:
@@ -192,7 +195,7 @@ class SearchEngine:
             "per_page": per_page,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
             "interpreted_as": plan.interpreted_as,
-            "suggestion": None,
+            "suggestion": suggestion,
             "hits": hits,
         }
 
@@ -241,8 +244,20 @@ class SearchEngine:
         snap = self.snapshot()
         return {"status": "ok", "documents": snap.doc_count, "index_version": snap.generation}
 
-    def suggest(self, prefix: str, limit: int = 8) -> dict:
-        return {"query": prefix, "suggestions": []}
+    def suggest(self, prefix: object, limit: int = 8) -> dict:
+        """Completions of a partly typed query (``lao c`` -> ``Lào Cai``), at most ``limit``."""
+        text = prefix if isinstance(prefix, str) else ""
+        text = text[:MAX_SUGGEST_CHARS]
+        if not text.strip():
+            return {"query": text, "suggestions": []}
+        table = self.snapshot().suggestions()
+        return {
+            "query": text,
+            "suggestions": [
+                {"text": s.text, "html": highlight_prefix(s.text, text)}
+                for s in table.complete(text, limit)
+            ],
+        }
 
 
 def _spans(text: str, pattern):

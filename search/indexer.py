@@ -17,13 +17,15 @@ deletions as one generation.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +36,14 @@ from whoosh.writing import CLEAR
 
 from .documents import Document, Skipped, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, VnsearchError
+from .postings import ACCENTS_FILE
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, PreIndexed, build_schema, preindex
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
 META_FILE = "vnsearch.json"
+VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
+VOCAB_MIN_PAIR_COUNT = 2
 POOL_THRESHOLD = 200  # below this many documents a process pool costs more than it saves
 PROGRESS_EVERY = 50
 
@@ -86,6 +91,10 @@ def index_exists(index_dir: Path) -> bool:
 def _atomic_write_json(path: Path, data: object) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600: give it the mode Whoosh's own files get (0644 under the
+        # usual umask), or another user serving or refreshing the index cannot read it
+        # (tests/test_reliability.py::test_index_files_are_readable_by_other_users).
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=1)
             fh.flush()
@@ -270,11 +279,29 @@ def _collect(sources: list[str], summary: Summary) -> dict[str, Document]:
             elif isinstance(record, Warning_):
                 summary.warnings.append(str(record))
                 log.warning("%s", record)
+            elif _has_lone_surrogate(record):
+                reason = f"invalid Unicode (lone surrogate in id {ascii(record.id)})"
+                skipped = Skipped(record.origin, None, reason)
+                summary.skipped.append(str(skipped))
+                log.warning("skipped %s", skipped)
             else:
                 if record.id in docs and docs[record.id].origin != record.origin:
                     summary.clashes += 1
                 docs[record.id] = record
     return docs
+
+
+def _has_lone_surrogate(doc: Document) -> bool:
+    """Whether a field holds a lone surrogate: JSON allows ``"\\ud800"`` but UTF-8 cannot encode
+    it, and pyvi/Whoosh then crash the whole reindex (tests/test_reliability.py::
+    test_broken_documents_are_never_fatal).  Such a document is skipped like any bad line.
+    """
+    try:
+        for name in ("id", "title", "lead", "body", "url", "date", "source", "category"):
+            getattr(doc, name).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _resolve(paths: Iterable[str | Path]) -> list[str]:
@@ -287,6 +314,70 @@ def _resolve(paths: Iterable[str | Path]) -> list[str]:
         if resolved not in out:
             out.append(resolved)
     return out
+
+
+def _document_texts(doc: Document) -> Iterator[str]:
+    yield from (t for t in (doc.title, doc.lead, doc.body) if t)
+
+
+def _stored_texts(searcher, skip_origins: set[str]) -> Iterator[str]:
+    """Texts of the live documents of the previous generation not being re-read now."""
+    reader = searcher.reader()
+    for docnum in reader.all_doc_ids():
+        stored = reader.stored_fields(docnum)
+        if stored.get("origin") not in skip_origins:
+            yield from (stored.get(name) or "" for name in TEXT_FIELDS)
+
+
+def _save_vocabulary(index_dir: Path, texts: Iterable[str]) -> None:
+    """Count syllables and pairs for accent restoration and save them beside the index."""
+    from .accents import CountsVocabulary
+
+    vocab = CountsVocabulary.from_texts(texts, min_pair_count=VOCAB_MIN_PAIR_COUNT)
+    data = gzip.compress(vocab.to_json().encode("utf-8"), mtime=0)
+    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=f".{ACCENTS_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, index_dir / ACCENTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _vocabulary_job(
+    index_dir: Path, ix, new_docs: dict[str, Document], process: list[str], changed: int, full: bool
+) -> threading.Thread | None:
+    """Rebuild the accent vocabulary in a thread while the workers write, when it is worth it.
+
+    The vocabulary is a ranking hint and a suggestion model: slightly stale counts do no harm, so
+    a small incremental change keeps the old file and stays fast.
+    """
+    with ix.searcher() as searcher:
+        total = searcher.doc_count()
+    path = index_dir / ACCENTS_FILE
+    if path.exists() and not full and changed <= VOCAB_REFRESH_SHARE * max(total, 1):
+        return None
+    docs = list(new_docs.values())
+
+    def texts() -> Iterator[str]:
+        for doc in docs:
+            yield from _document_texts(doc)
+        if not full:
+            with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
+                yield from _stored_texts(searcher, set(process))
+
+    def run() -> None:
+        try:
+            _save_vocabulary(index_dir, texts())
+        except Exception:  # a hint, never a reason to fail a reindex
+            log.exception("could not rebuild the accent vocabulary")
+
+    thread = threading.Thread(target=run, name="vnsearch-vocabulary", daemon=True)
+    thread.start()
+    return thread
 
 
 def reindex(
@@ -355,7 +446,13 @@ def reindex(
                     to_add.append(doc)
             for doc_id in replaced:
                 writer.delete_by_term("id", doc_id)
+        changed = len(to_add) + summary.removed
+        vocab_thread = (
+            _vocabulary_job(index_dir, ix, new_docs, process, changed, full) if changed else None
+        )
         segments = _write_documents(writer, index_dir, to_add, workers, progress)
+        if vocab_thread is not None:
+            vocab_thread.join()
         if full:
             summary.added = sum(1 for d in to_add if d.id not in existing)
             summary.updated = sum(
@@ -418,7 +515,11 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     writer = ix.writer(limitmb=256)
     try:
         workers = workers or max(1, os.cpu_count() or 1)
-        _commit(writer, _write_documents(writer, index_dir, docs, workers, None), CLEAR)
+        vocab_thread = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
+        segments = _write_documents(writer, index_dir, docs, workers, None)
+        if vocab_thread is not None:
+            vocab_thread.join()
+        _commit(writer, segments, CLEAR)
     except BaseException:
         writer.cancel()
         raise

@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .schema import TEXT_FIELDS, extra_field
+
+ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
 
 # BM25F parameters: field weights (title > lead > body) and per-field length normalisation.
 FIELD_WEIGHTS = {"title": 3.0, "lead": 1.5, "body": 1.0}
@@ -69,6 +72,8 @@ class Snapshot:
         self._cache: OrderedDict[str, TermPostings] = OrderedDict()
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
+        self._suggestions = None
+        self._accents: tuple[int, object] | None = None
 
     def _length_norms(self) -> dict[str, np.ndarray]:
         """Per field, ``weight / (1 - b + b * len / avglen)`` for every document."""
@@ -139,6 +144,42 @@ class Snapshot:
             with self._lock:
                 self._columns[name] = values
         return values
+
+    def accents(self):
+        """The accent-restoration vocabulary saved beside the index (``None`` when absent)."""
+        from .accents import CountsVocabulary
+
+        path = Path(self.ix.storage.folder) / ACCENTS_FILE
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            if self._accents is not None and self._accents[0] == mtime:
+                return self._accents[1]
+        try:
+            vocab = CountsVocabulary.load(path)
+        except (OSError, ValueError):
+            return None
+        with self._lock:
+            self._accents = (mtime, vocab)
+        return vocab
+
+    def suggestions(self):
+        """The suggest-as-you-type table of this generation (built from titles on first use)."""
+        with self._lock:
+            table = self._suggestions
+        if table is None:
+            from .suggest import SuggestionTable
+
+            titles = (
+                self.reader.stored_fields(d).get("title") or ""
+                for d in np.flatnonzero(self.live).tolist()
+            )
+            table = SuggestionTable(titles)
+            with self._lock:
+                self._suggestions = table
+        return table
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)

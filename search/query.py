@@ -10,7 +10,7 @@ operators and field or wildcard syntax are read as plain words; punctuation is i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .abbreviations import find_alternatives
 from .analysis import syllables
@@ -67,6 +67,7 @@ class Concept:
     ] = ()  # e.g. a Telex reading: (folded, accented)
     weight: float = 1.0  # question words and the like weigh less
     counted: bool = True  # whether it takes part in the "holds all the words" rule
+    restored: str | None = None  # likely accented form of an unaccented word (a soft signal)
 
     @property
     def folded_forms(self) -> tuple[str, ...]:
@@ -98,6 +99,39 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.concepts and not self.phrases
+
+    def restore_accents(self, vocab) -> str | None:
+        """Mark each unaccented word with its likely accented form; return the suggested query.
+
+        The restored forms only add a small score (``ranking.Weights.restored``): the literal
+        folded match still counts, so a wrong guess can never hide a document.
+        """
+        from .accents import restore, restore_query
+
+        if vocab is None or not any(c.accented is None for c in self.concepts):
+            return None
+        typed = [
+            c.accented or (c.alternatives[0][1] if c.alternatives else None) or c.folded
+            for c in self.concepts
+        ]
+        restored = restore(typed, vocab)
+        if restored is not None:
+            self.concepts = [
+                replace(c, restored=r)
+                if c.accented is None and r != c.folded and r.isalpha()
+                else c
+                for c, r in zip(self.concepts, restored, strict=True)
+            ]
+        if self.interpreted_as:
+            # A Telex reading keeps the user's own accents; the corpus only lends capitals.
+            cased = restore_query(" ".join(fold(w) for w in self.interpreted_as.split()), vocab)
+            same = cased is not None and cased.casefold() == self.interpreted_as.casefold()
+            suggestion = cased if same else self.interpreted_as
+        else:
+            suggestion = restore_query(self.text, vocab)
+        if not suggestion or suggestion.casefold() == self.text.casefold():
+            return None
+        return " ".join(suggestion.split())
 
     def highlight_terms(self) -> set[str]:
         """Folded syllables to mark in snippets (all typed forms, never the excluded words)."""
@@ -149,7 +183,7 @@ def _mark_questions(concepts: list[Concept]) -> list[Concept]:
     if all(flags) or not any(flags) or len(concepts) < 3:
         return concepts
     return [
-        Concept(c.folded, c.accented, c.alternatives, QUESTION_WEIGHT, False) if flag else c
+        replace(c, weight=QUESTION_WEIGHT, counted=False) if flag else c
         for c, flag in zip(concepts, flags, strict=True)
     ]
 

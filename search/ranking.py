@@ -31,6 +31,7 @@ class Weights:
     """Tunable weights of the ranking signals (tuned on the dev split of the benchmark)."""
 
     accented: float = 0.6
+    restored: float = 0.3
     compound: float = 0.8
     all_words_bonus: float = 1e6
 
@@ -138,6 +139,8 @@ def rank(
             postings = snapshot.postings(folded)
             hit[postings.docs] = True
             _add(scores, postings, n, concept.weight)
+        if concept.restored:
+            _add(scores, snapshot.postings(concept.restored), n, weights.restored * concept.weight)
         accented = [concept.accented, *(a for _, a in concept.alternatives)]
         for term in {a for a in accented if a}:
             postings = snapshot.postings(term)

@@ -289,7 +289,6 @@ def test_no_horizontal_scroll(new_page, width: int, name: str | None) -> None:
 # --------------------------------------------------------------------------- suggestions
 
 
-@pytest.mark.xfail(reason="suggest not implemented yet", strict=False)
 def test_suggestions_combobox(page) -> None:
     page.goto("/")
     page.click("#q")
@@ -306,3 +305,20 @@ def test_suggestions_combobox(page) -> None:
         page.keyboard.press("Enter")
     assert query_of(page.url) == {"q": ["Lào Cai"]}
     assert page.locator(".result").count() > 0
+
+
+def test_suggestions_escape_closes_and_arrows_wrap(page) -> None:
+    page.goto("/")
+    page.click("#q")
+    page.keyboard.type("lao")
+    listbox = page.locator("#q-suggestions[role=listbox]")
+    listbox.wait_for(state="visible", timeout=2000)
+    options = listbox.locator("[role=option]")
+    assert options.count() >= 1
+    assert options.first.inner_html().startswith("<mark>")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Escape")
+    listbox.wait_for(state="hidden", timeout=2000)
+    assert page.get_attribute("#q", "aria-expanded") == "false"
+    assert page.input_value("#q") == "lao"

@@ -185,9 +185,10 @@ def test_search_text_output(runner: CliRunner, tmp_path: Path, src: Path) -> Non
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"1 results \(\d+(\.\d+)? ms\)", lines[0])
-    assert re.fullmatch(r"  1\. Lào Cai mưa lớn  \[a\.txt\]  \d+\.\d\d", lines[1])
-    assert lines[2] == "     Mưa lớn kéo dài ở [Lào] [Cai]."
-    assert len(lines) == 3
+    assert lines[1] == "did you mean: Lào Cai"
+    assert re.fullmatch(r"  1\. Lào Cai mưa lớn  \[a\.txt\]  \d+\.\d\d", lines[2])
+    assert lines[3] == "     Mưa lớn kéo dài ở [Lào] [Cai]."
+    assert len(lines) == 4
 
 
 def test_search_blank_query(runner: CliRunner, tmp_path: Path, src: Path) -> None:

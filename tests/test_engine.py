@@ -430,3 +430,47 @@ def test_samples_script_is_escaped(samples_engine: SearchEngine) -> None:
     assert hit["id"] == "014-sinh-vien-an-toan-thong-tin.txt"
     assert "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;" in hit["snippet"]
     assert "<script" not in hit["snippet"]
+
+
+# -- accent restoration, Telex and "did you mean" -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "suggestion", "interpreted"),
+    [
+        ("lao cai", "Lào Cai", None),
+        ("da nang", "Đà Nẵng", None),
+        ("ha noi", "Hà Nội", None),
+        ("laof cai", "Lào Cai", "lào cai"),
+        ("Lào Cai", None, None),
+    ],
+)
+def test_suggestion_and_interpretation(
+    samples_engine: SearchEngine, q: str, suggestion: str | None, interpreted: str | None
+) -> None:
+    result = samples_engine.search(q)
+    assert result["suggestion"] == suggestion
+    assert result["interpreted_as"] == interpreted
+
+
+def test_telex_query_finds_what_the_accented_one_finds(samples_engine: SearchEngine) -> None:
+    assert ids(samples_engine, "laof cai") == ids(samples_engine, "lào cai")
+    assert samples_engine.search("laof cai", literal=True)["interpreted_as"] is None
+
+
+def test_restored_accents_rank_the_real_place_first(samples_engine: SearchEngine) -> None:
+    """Documents about Đà Nẵng outrank those that merely hold "đã ... nắng" for ``da nang``."""
+    from search.text import normalize
+
+    top = ids(samples_engine, "da nang")[:3]
+    for doc_id in top:
+        assert "đà nẵng" in normalize(samples_engine.document(doc_id)["body"]).lower()
+
+
+def test_accented_query_ranks_exact_words_first(samples_engine: SearchEngine) -> None:
+    from search.text import normalize
+
+    found = ids(samples_engine, "Đà Nẵng")
+    exact = [d for d in found if "đà nẵng" in normalize(samples_engine.document(d)["body"]).lower()]
+    assert len(exact) >= 5
+    assert found[: len(exact)] == exact

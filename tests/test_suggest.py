@@ -1,0 +1,62 @@
+"""Suggest-as-you-type: completions from the index's titles, diacritic-insensitive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search.engine import SearchEngine
+from search.suggest import SuggestionTable, highlight_prefix
+
+TITLES = [
+    "Lào Cai khai trương chợ phiên",
+    "Mưa lớn ở Lào Cai",
+    "Giá vàng tăng mạnh",
+    "Giá vàng giảm nhẹ",
+    "Lao động trẻ ở Hà Nội",
+    "Hà Nội cấm xe máy",
+]
+
+
+def texts(table: SuggestionTable, prefix: str) -> list[str]:
+    return [s.text for s in table.complete(prefix)]
+
+
+def test_unaccented_prefix_completes_to_the_accented_phrase() -> None:
+    table = SuggestionTable(TITLES)
+    assert texts(table, "lao c")[0] == "Lào Cai"
+    assert texts(table, "LÀO C")[0] == "Lào Cai"
+    assert texts(table, "gia v") == ["Giá vàng", "Giá vàng giảm nhẹ", "Giá vàng tăng mạnh"]
+
+
+def test_phrases_seen_once_are_left_to_the_whole_title() -> None:
+    table = SuggestionTable(TITLES)
+    assert "Hà Nội cấm xe máy" in texts(table, "ha noi c")
+    assert "Hà Nội cấm" not in texts(table, "ha noi c")
+
+
+def test_a_trailing_space_asks_for_the_next_word() -> None:
+    table = SuggestionTable(TITLES)
+    assert texts(table, "ha noi ") == ["Hà Nội cấm xe máy"]
+
+
+def test_limit_and_no_match() -> None:
+    table = SuggestionTable(TITLES)
+    assert len(table.complete("l", limit=3)) == 3
+    assert table.complete("xyz") == []
+    assert table.complete("   ") == []
+
+
+def test_highlight_marks_the_typed_part_only() -> None:
+    assert highlight_prefix("Lào Cai", "lao c") == "<mark>Lào C</mark>ai"
+    assert highlight_prefix("<b>Lào</b>", "x") == "&lt;b&gt;Lào&lt;/b&gt;"
+    assert highlight_prefix("Đà Nẵng", "da n") == "<mark>Đà N</mark>ẵng"
+
+
+def test_engine_suggest_shape(samples_index: Path) -> None:
+    engine = SearchEngine(samples_index)
+    result = engine.suggest("lao c")
+    assert result["query"] == "lao c"
+    assert result["suggestions"][0] == {"text": "Lào Cai", "html": "<mark>Lào C</mark>ai"}
+    assert len(result["suggestions"]) <= 8
+    assert engine.suggest("") == {"query": "", "suggestions": []}
+    engine.close()
