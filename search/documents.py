@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .text import normalize
+from .text import canonical_syllable, normalize
 
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
 MAX_TEXT_CHARS = (
@@ -50,6 +50,21 @@ class Document:
         data.pop("origin")
         raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
         return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+    @property
+    def story_key(self) -> str:
+        """Documents with the same key are one story from several feeds (same title and lead).
+
+        Canonical lower-case syllables with punctuation dropped, so ``Lào Cai:`` and ``LÀO CAI``
+        agree while ``bán`` and ``bàn`` stay different stories; a document with neither title nor
+        lead is its own story.
+        """
+        if not (self.title.strip() or self.lead.strip()):
+            return "id:" + self.id
+        text = normalize(f"{self.title} {self.lead[:300]}")
+        words = [canonical_syllable(w) for w in re.findall(r"[^\W_]+", text)]
+        raw = " ".join(words).encode("utf-8")
+        return hashlib.blake2b(raw, digest_size=10).hexdigest()
 
     @property
     def display_title(self) -> str:

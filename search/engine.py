@@ -29,6 +29,8 @@ MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
 MAX_PAGE = 1000
 MAX_SUGGEST_CHARS = 100
+MAX_SIMILAR = 20
+MAX_FACET_VALUES = 20
 SORTS = ("relevance", "newest")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -93,7 +95,15 @@ class SearchEngine:
                     return current
                 raise IndexMissing(f"Không mở được chỉ mục: {exc}") from exc
             if current is None or current.generation != latest:
-                self._snapshot = Snapshot(whoosh_index.open_dir(str(self.index_dir)))
+                snap = Snapshot(whoosh_index.open_dir(str(self.index_dir)))
+                # Label the snapshot with the generation its reader actually read: Snapshot asks
+                # the directory again after opening, and a commit in between made it label old
+                # data with the new number, served until the next reindex
+                # (tests/test_reliability.py::test_engine_serves_the_generation_it_read).
+                read = snap.reader.generation()
+                if read is not None and read >= 0:
+                    snap.generation = read
+                self._snapshot = snap
                 if current is not None:
                     current.close()
             return self._snapshot
@@ -120,29 +130,15 @@ class SearchEngine:
             mask[np.asarray(docs, dtype=np.int64)] = True
         return mask
 
-    def _allowed(
-        self,
-        snap: Snapshot,
-        plan: Plan,
-        source: str | None,
-        date_from: str | None,
-        date_to: str | None,
-    ) -> np.ndarray | None:
+    def _allowed(self, snap: Snapshot, plan: Plan) -> np.ndarray | None:
+        """Documents the phrases and exclusions allow (``None``: all)."""
         allowed: np.ndarray | None = None
-
-        def narrow(mask: np.ndarray) -> None:
-            nonlocal allowed
-            allowed = mask if allowed is None else allowed & mask
-
         for phrase in plan.phrases:
-            narrow(self._phrase_mask(snap, phrase))
+            mask = self._phrase_mask(snap, phrase)
+            allowed = mask if allowed is None else allowed & mask
         for words in plan.excluded:
-            narrow(~self._phrase_mask(snap, words))
-        if source:
-            narrow(term_mask_column(snap, "source", lambda v: v == source))
-        if date_from or date_to:
-            low, high = date_from or "", (date_to or "9999") + "\uffff"
-            narrow(term_mask_column(snap, "date", lambda v: bool(v) and low <= v <= high))
+            mask = ~self._phrase_mask(snap, words)
+            allowed = mask if allowed is None else allowed & mask
         return allowed
 
     def search(
@@ -156,6 +152,7 @@ class SearchEngine:
         date_to: str | None = None,
         sort: str = "relevance",
         literal: bool = False,
+        collapse: bool = True,
     ) -> dict:
         """The API's response body for one query (see docs/CONTRACT.md)."""
         started = time.perf_counter()
@@ -169,27 +166,31 @@ class SearchEngine:
         snap = self.snapshot()
         plan = self.plan(text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
-        if plan.empty:
-            docs, scores, total = np.zeros(0, np.int64), np.zeros(0, np.float32), 0
-        else:
-            allowed = self._allowed(snap, plan, source, date_from, date_to)
-            ranked = rank(snap, plan, allowed)
-            docs, scores, total = ranked.docs, ranked.scores, ranked.total
-            if sort == "newest" and total:
-                dates = snap.column("date")
-                order = sorted(range(total), key=lambda i: dates[docs[i]] or "", reverse=True)
-                docs, scores = docs[order], scores[order]
+        docs, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if not plan.empty:
+            ranked = rank(snap, plan, self._allowed(snap, plan))
+            docs, scores = ranked.docs, ranked.scores
+        facets = self._facets(snap, docs)
+        keep = self._filter_mask(snap, docs, source, date_from, date_to)
+        if keep is not None:
+            docs, scores = docs[keep], scores[keep]
+        if sort == "newest" and docs.size:
+            dates = snap.column("date")
+            order = sorted(range(docs.size), key=lambda i: dates[docs[i]] or "", reverse=True)
+            docs, scores = docs[order], scores[order]
+        docs, scores, similar = (
+            self._collapse(snap, docs, scores) if collapse else (docs, scores, None)
+        )
         first = (page - 1) * per_page
         pattern = matcher_for(plan.highlight_terms())
-        hits = [
-            self._hit(snap, int(d), float(s), pattern)
-            for d, s in zip(
-                docs[first : first + per_page], scores[first : first + per_page], strict=True
-            )
-        ]
+        hits = []
+        for position in range(first, min(first + per_page, docs.size)):
+            hit = self._hit(snap, int(docs[position]), float(scores[position]), pattern)
+            hit["similar"] = similar(position) if similar else []
+            hits.append(hit)
         return {
             "query": text,
-            "total": total,
+            "total": int(docs.size),
             "total_relation": "eq",
             "page": page,
             "per_page": per_page,
@@ -197,7 +198,65 @@ class SearchEngine:
             "interpreted_as": plan.interpreted_as,
             "suggestion": suggestion,
             "hits": hits,
+            "facets": facets,
         }
+
+    @staticmethod
+    def _collapse(snap: Snapshot, docs: np.ndarray, scores: np.ndarray):
+        """Keep the best-ranked document of each story; the others become its ``similar`` list.
+
+        Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
+        with "N bài tương tự" to expand.
+        """
+        if docs.size < 2:
+            return docs, scores, None
+        stories = snap.codes("story")[docs]
+        _, first, inverse = np.unique(stories, return_index=True, return_inverse=True)
+        if first.size == docs.size:
+            return docs, scores, None
+        order = np.sort(first)
+        ids = snap.column("id")
+
+        def similar(position: int) -> list[str]:
+            group = inverse[order[position]]
+            members = np.flatnonzero(inverse == group)
+            return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
+
+        return docs[order], scores[order], similar
+
+    @staticmethod
+    def _facets(snap: Snapshot, docs: np.ndarray) -> dict:
+        """Counts of the matching documents per source and per year (before those filters)."""
+        out: dict[str, list[dict]] = {}
+        for name, labels in (("source", snap.labels("source")), ("year", snap.labels("year"))):
+            codes = snap.codes(name)[docs]
+            counts = np.bincount(codes, minlength=len(labels)) if docs.size else np.zeros(0, int)
+            ranked = sorted(
+                ((labels[c], int(n)) for c, n in enumerate(counts) if n and labels[c]),
+                key=lambda item: (-item[1], item[0]),
+            )
+            out[name] = [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]
+        return out
+
+    @staticmethod
+    def _filter_mask(
+        snap: Snapshot,
+        docs: np.ndarray,
+        source: str | None,
+        date_from: str | None,
+        date_to: str | None,
+    ) -> np.ndarray | None:
+        keep = None
+        if source:
+            keep = np.asarray([snap.column("source")[d] == source for d in docs.tolist()], bool)
+        if date_from or date_to:
+            low, high = date_from or "", (date_to or "9999") + "\uffff"
+            dates = snap.column("date")
+            in_range = np.asarray(
+                [bool(dates[d]) and low <= dates[d] <= high for d in docs.tolist()], bool
+            )
+            keep = in_range if keep is None else keep & in_range
+        return keep
 
     def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
         stored = snap.stored(docnum)
@@ -264,8 +323,3 @@ def _spans(text: str, pattern):
     from .results import find_spans
 
     return find_spans(text, pattern)
-
-
-def term_mask_column(snap: Snapshot, name: str, keep) -> np.ndarray:
-    values = snap.column(name)
-    return np.fromiter((keep(v) for v in values), dtype=bool, count=len(values))

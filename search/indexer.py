@@ -17,6 +17,7 @@ deletions as one generation.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -337,6 +338,7 @@ def _save_vocabulary(index_dir: Path, texts: Iterable[str]) -> None:
     data = gzip.compress(vocab.to_json().encode("utf-8"), mtime=0)
     fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=f".{ACCENTS_FILE}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # not mkstemp's 0600: the web server may run as another user
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -478,10 +480,29 @@ def reindex(
 
 
 def _discard(writer, index_dir: Path) -> None:
-    """Cancel a writer and remove the files of the segment it had started."""
+    """Cancel a writer and remove the files of the segment it had started.
+
+    Cancelling can fail again for the reason the run failed (ENOSPC while Whoosh closes the new
+    segment's column files): the segment's files, Whoosh's temp directory and the lock are then
+    released anyway, and the caller re-raises the original error
+    (tests/test_reliability.py::test_disk_full_during_reindex).
+    """
     segment_id = writer.newsegment.segment_id()
-    if not writer.is_closed:
-        writer.cancel()
+    try:
+        if not writer.is_closed:
+            writer.cancel()
+    except Exception as exc:  # noqa: BLE001 - the caller reports the error that got us here
+        log.debug("cancelling the index writer failed too: %s", exc)
+        # Close what Whoosh left open (the postings files, the columns' temp file).
+        for stream in (writer.fieldwriter, getattr(writer.perdocwriter, "_cols", None)):
+            stream = getattr(stream, "_temp", stream)
+            if stream is not None and not getattr(stream, "is_closed", False):
+                with contextlib.suppress(Exception):  # best effort on the way out
+                    stream.close()
+        shutil.rmtree(index_dir / f"{writer.indexname}.tmp", ignore_errors=True)
+        if writer.writelock is not None and writer.writelock.fd is not None:
+            writer.writelock.release()
+        writer.is_closed = True
     for path in index_dir.glob(f"{segment_id}.*"):
         path.unlink(missing_ok=True)
 
@@ -495,6 +516,7 @@ def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
         "category": doc.category,
         "origin": doc.origin,
         "hash": doc.content_hash,
+        "story": doc.story_key,
     }
     fields.update(postings)
     for name in TEXT_FIELDS:

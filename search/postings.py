@@ -73,6 +73,7 @@ class Snapshot:
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
         self._suggestions = None
+        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._accents: tuple[int, object] | None = None
 
     def _length_norms(self) -> dict[str, np.ndarray]:
@@ -180,6 +181,33 @@ class Snapshot:
             with self._lock:
                 self._suggestions = table
         return table
+
+    def codes(self, name: str) -> np.ndarray:
+        """Integer codes per docnum for a column (``labels(name)[code]`` is the value).
+
+        ``year`` is derived from ``date``.  Facets and story collapsing count codes with numpy.
+        """
+        return self._coded(name)[0]
+
+    def labels(self, name: str) -> list[str]:
+        return self._coded(name)[1]
+
+    def _coded(self, name: str) -> tuple[np.ndarray, list[str]]:
+        with self._lock:
+            cached = self._codes.get(name)
+        if cached is None:
+            values = (
+                [(v or "")[:4] for v in self.column("date")]
+                if name == "year"
+                else [v or "" for v in self.column(name)]
+            )
+            labels = sorted(set(values))
+            index = {label: i for i, label in enumerate(labels)}
+            codes = np.fromiter((index[v] for v in values), dtype=np.int32, count=len(values))
+            cached = (codes, labels)
+            with self._lock:
+                self._codes[name] = cached
+        return cached
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)

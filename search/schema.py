@@ -15,7 +15,7 @@ from whoosh.system import pack_uint
 
 from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, index_terms
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TEXT_FIELDS = ("title", "lead", "body")
 EXTRA_SUFFIX = "_x"  # ``body_x`` holds the extra view of ``body``
 
@@ -67,6 +67,7 @@ def build_schema() -> Schema:
         category=ID(stored=True),
         origin=ID(stored=True, sortable=True),
         hash=ID(stored=True, sortable=True),
+        story=ID(sortable=True),  # near-duplicate key: same folded title and lead
     )
 
 

@@ -20,8 +20,20 @@ RESULT_KEYS = {
     "interpreted_as",
     "suggestion",
     "hits",
+    "facets",
 }
-HIT_KEYS = {"id", "title", "title_html", "url", "snippet", "score", "source", "date", "lead"}
+HIT_KEYS = {
+    "id",
+    "title",
+    "title_html",
+    "url",
+    "snippet",
+    "score",
+    "source",
+    "date",
+    "lead",
+    "similar",
+}
 DOCUMENT_KEYS = {
     "id",
     "title",
@@ -149,6 +161,7 @@ def test_result_keys_and_values(toy_engine: SearchEngine) -> None:
                 "source": "Báo Mẫu",
                 "date": "2024-03-04",
                 "lead": None,
+                "similar": [],
             },
             {
                 "id": "scattered",
@@ -160,8 +173,13 @@ def test_result_keys_and_values(toy_engine: SearchEngine) -> None:
                 "source": "Báo Khác",
                 "date": "2023-01-02",
                 "lead": None,
+                "similar": [],
             },
         ],
+        "facets": {
+            "source": [{"value": "Báo Khác", "count": 1}, {"value": "Báo Mẫu", "count": 1}],
+            "year": [{"value": "2023", "count": 1}, {"value": "2024", "count": 1}],
+        },
     }
 
 

@@ -36,10 +36,22 @@ RESPONSE_KEYS = {
     "interpreted_as",
     "suggestion",
     "hits",
+    "facets",
 }
 # docs/CONTRACT.md lists the first eight; the engine also returns ``title_html`` (the escaped
 # title with <mark>s), which the results page needs to highlight titles.
-HIT_KEYS = {"id", "title", "url", "snippet", "score", "source", "date", "lead", "title_html"}
+HIT_KEYS = {
+    "id",
+    "title",
+    "url",
+    "snippet",
+    "score",
+    "source",
+    "date",
+    "lead",
+    "title_html",
+    "similar",
+}
 
 
 class Reply:
