@@ -37,19 +37,17 @@ def main() -> None:
         grid[name] = [float(v) for v in values.split(",")]
     work = workload(args.limit, "dev", None)
     system = VnsearchSystem()
+    forms = [f for f in args.forms.split(",") if f in TITLE_FORMS or f == "abstract"]
     dirs = {}
-    for variant in ("A", "B"):
+    for variant in {"B" if f == "abstract" else "A" for f in forms}:
         fingerprint = "|".join(
             [system.fingerprint(), common.file_fingerprint(common.CORPUS), variant, "None"]
         )
         dirs[variant] = common.cached_index(f"vnsearch-{variant}-all", fingerprint, None)
-    forms = [f for f in args.forms.split(",") if f in TITLE_FORMS or f == "abstract"]
     print("weights".ljust(50), " ".join(f[:10].rjust(10) for f in forms))
     for combo in itertools.product(*grid.values()) if grid else [()]:
         changes = dict(zip(grid, combo, strict=True))
-        typed = {
-            k: (int(v) if names.get(k) in ("int", int) else v) for k, v in changes.items()
-        }
+        typed = {k: (int(v) if names.get(k) in ("int", int) else v) for k, v in changes.items()}
         for name, value in typed.items():  # BM25F constants live in the modules
             if name == "K1":
                 ranking.K1 = value

@@ -18,7 +18,7 @@ import re
 import pytest
 
 from search.documents import Document
-from search.errors import BadRequest
+from search.errors import BadRequest, NotFound
 from web import create_app
 
 XSS = "<script>alert(1)</script>"
@@ -245,9 +245,15 @@ def _result(**changes) -> dict:
 
 
 class StubEngine:
-    def __init__(self, result: dict | None = None, error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        result: dict | None = None,
+        error: Exception | None = None,
+        docs: dict[str, dict] | None = None,
+    ) -> None:
         self.result = result or _result()
         self.error = error
+        self.docs = docs or {}
         self.calls: list[tuple] = []
 
     def search(
@@ -268,7 +274,10 @@ class StubEngine:
         return {**copy.deepcopy(self.result), "page": page, "per_page": per_page}
 
     def document(self, doc_id, q=None):
-        raise AssertionError("not used")
+        self.calls.append(("document", doc_id))
+        if doc_id not in self.docs:
+            raise NotFound(f"Không tìm thấy bài viết «{doc_id}».")
+        return {"id": doc_id, "title": "", "source": None, "date": None, **self.docs[doc_id]}
 
     def health(self):
         return {"status": "ok", "documents": 3, "index_version": 1}
@@ -530,3 +539,236 @@ def test_one_engine_per_app_created_lazily():
     client.get("/api/search?q=b")
     assert created == ["ix"]
     assert isinstance(app.extensions["vnsearch"], StubEngine)
+
+
+# --------------------------------------------------------------------------- filters, duplicates
+
+FACETS = {
+    "source": [{"value": "VnExpress", "count": 2}, {"value": "Tuổi Trẻ", "count": 1}],
+    "year": [{"value": "2023", "count": 2}, {"value": "2024", "count": 1}],
+}
+
+
+def test_no_filters_when_documents_carry_no_source_or_date(stub):
+    client, _ = stub
+    page = html(client.get("/?q=lao+cai"))  # the stub's result has no facets
+    assert 'class="filters"' not in page
+
+
+def test_source_filter_links_with_counts_keep_the_query():
+    client, _ = make_stub(StubEngine(_result(facets=FACETS)))
+    page = html(client.get("/?q=lao+cai&sort=newest&page=2"))
+    assert '<section class="filters" aria-labelledby="filters-title">' in page
+    assert (
+        '<a href="/?q=lao+cai&amp;source=VnExpress&amp;sort=newest">VnExpress'
+        ' <span class="count">(2)</span></a>' in page
+    )
+    assert 'href="/?q=lao+cai&amp;source=Tu%E1%BB%95i+Tr%E1%BA%BB&amp;sort=newest">Tuổi Trẻ' in page
+    assert '<a href="/?q=lao+cai&amp;sort=newest" aria-current="true">Tất cả</a>' in page
+    # A chosen source is marked current and "Tất cả" removes it.
+    page = html(client.get("/?q=lao+cai&source=VnExpress"))
+    assert (
+        '<a href="/?q=lao+cai&amp;source=VnExpress" aria-current="true">VnExpress'
+        ' <span class="count">(2)</span></a>' in page
+    )
+    assert '<a href="/?q=lao+cai">Tất cả</a>' in page
+    # The search box keeps the filter for the next query.
+    assert '<input type="hidden" name="source" value="VnExpress">' in page
+
+
+def test_date_range_form_works_without_javascript():
+    client, engine = make_stub(StubEngine(_result(facets=FACETS)))
+    page = html(client.get("/?q=lao+cai&source=VnExpress&from=2024&to=2024-02&sort=newest"))
+    form = page[
+        page.index('<form class="date-filter"') : page.index(
+            "</form>", page.index('<form class="date-filter"')
+        )
+    ]
+    assert 'action="/" method="get"' in form
+    assert '<input type="hidden" name="q" value="lao cai">' in form
+    assert '<input type="hidden" name="source" value="VnExpress">' in form
+    assert '<input type="hidden" name="sort" value="newest">' in form
+    assert 'name="page"' not in form
+    # YYYY and YYYY-MM are shown as the days they stand for.
+    assert 'id="date-from" name="from" type="date" value="2024-01-01"' in form
+    assert 'id="date-to" name="to" type="date" value="2024-02-29"' in form
+    assert '<label for="date-from">Từ ngày</label>' in form
+    assert 'href="/?q=lao+cai&amp;source=VnExpress&amp;sort=newest">Bỏ lọc thời gian</a>' in form
+    # Year shortcuts, newest first, with counts.
+    assert page.index(">2024 <span") < page.index(">2023 <span")
+    assert (
+        'href="/?q=lao+cai&amp;source=VnExpress&amp;from=2023&amp;to=2023&amp;sort=newest"' in page
+    )
+    assert engine.calls[-1] == ("lao cai", 1, 10, "VnExpress", "2024", "2024-02", "newest", False)
+    # The form's empty date fields are the same as no dates.
+    assert client.get("/?q=lao+cai&from=&to=&source=").status_code == 200
+    assert engine.calls[-1] == ("lao cai", 1, 10, None, None, None, "relevance", False)
+
+
+def test_filtered_empty_result_offers_to_drop_the_filters():
+    result = _result(total=0, hits=[], facets=FACETS, suggestion="Lào Cai", query="lao cai")
+    client, _ = make_stub(StubEngine(result))
+    page = html(client.get("/?q=lao+cai&source=VnExpress&from=2030"))
+    assert "Không tìm thấy kết quả nào cho «lao cai»" in page
+    assert '<a href="/?q=lao+cai">Tìm lại không có bộ lọc</a>' in page
+    assert 'class="filters"' in page  # still there, to change them
+    assert page.count("Có phải bạn muốn tìm") == 1
+    assert "Thử bỏ dấu" in page
+
+
+def test_near_duplicates_expand_to_links_without_javascript():
+    hit = {**_result()["hits"][0], "similar": ["b/2.txt", "gone/3.txt"]}
+    docs = {"b/2.txt": {"source": "Tuổi Trẻ", "date": "2024-03-06T07:00:00+07:00"}}
+    client, engine = make_stub(StubEngine(_result(hits=[hit]), docs=docs))
+    page = html(client.get("/?q=lao+cai"))
+    assert '<details class="similar">' in page
+    assert "<summary>2 bài tương tự</summary>" in page
+    assert (
+        '<li><a href="/doc/b/2.txt?q=lao+cai">Tuổi Trẻ</a> · '
+        '<time datetime="2024-03-06">06/03/2024</time></li>' in page
+    )
+    # Removed by a reindex since the search: still a link, labelled with its id.
+    assert '<li><a href="/doc/gone/3.txt?q=lao+cai">gone/3.txt</a></li>' in page
+    assert_no_inline_code(page)
+
+
+def test_no_similar_no_details(stub):
+    client, _ = stub
+    page = html(client.get("/?q=lao+cai"))
+    assert "<details" not in page and "bài tương tự" not in page
+
+
+def test_real_engine_facets_on_the_page(client):
+    page = html(client.get("/", query_string={"q": "Hà Nội"}))
+    assert 'href="/?q=H%C3%A0+N%E1%BB%99i&amp;source=Tu%E1%BB%95i+Tr%E1%BA%BB">Tuổi Trẻ' in page
+    assert 'href="/?q=H%C3%A0+N%E1%BB%99i&amp;from=2023&amp;to=2023">2023' in page
+    page = html(client.get("/", query_string={"q": "Hà Nội", "source": "VnExpress"}))
+    assert "Không tìm thấy kết quả nào" in page
+    assert 'href="/?q=H%C3%A0+N%E1%BB%99i">Tìm lại không có bộ lọc</a>' in page
+
+
+# --------------------------------------------------------------------------- caching, CORS
+
+
+def test_api_answers_carry_an_etag_and_honour_if_none_match(client):
+    first = client.get("/api/search", query_string={"q": "Lào Cai"})
+    again = client.get("/api/search", query_string={"q": "Lào Cai"})
+    etag = first.headers["ETag"]
+    assert re.fullmatch(r'W/"[0-9a-f]{32}"', etag)
+    assert again.headers["ETag"] == etag  # took_ms differs, the answer does not
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    other = client.get("/api/search", query_string={"q": "Lào Cai", "per_page": 5})
+    assert other.headers["ETag"] != etag
+    for sent in (etag, etag.removeprefix("W/"), f'"nope", {etag}', "*"):
+        response = client.get(
+            "/api/search", query_string={"q": "Lào Cai"}, headers={"If-None-Match": sent}
+        )
+        assert response.status_code == 304, sent
+        assert response.get_data() == b""
+        assert response.headers["ETag"] == etag
+        assert response.headers["Cache-Control"] == "public, max-age=60"
+        assert_security_headers(response)
+    response = client.get(
+        "/api/search", query_string={"q": "Lào Cai"}, headers={"If-None-Match": 'W/"nope"'}
+    )
+    assert response.status_code == 200 and response.get_json()["hits"]
+
+
+def test_suggest_etag(client):
+    first = client.get("/api/suggest", query_string={"q": "Lào"})
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    response = client.get(
+        "/api/suggest", query_string={"q": "Lào"}, headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert response.status_code == 304
+    blank = client.get("/api/suggest")
+    assert blank.status_code == 200 and "ETag" in blank.headers
+
+
+def test_no_etag_on_errors_pages_and_health(client):
+    for url in ("/api/search", "/api/search?q=x&page=0", "/?q=Lào+Cai", "/healthz"):
+        response = client.get(url)
+        assert "ETag" not in response.headers, url
+    assert client.get("/healthz").headers["Cache-Control"] == "no-store"
+    assert "public" not in client.get("/api/search?q=x&page=0").headers.get("Cache-Control", "")
+
+
+def test_cors_is_off_by_default(stub):
+    client, _ = stub
+    origin = {"Origin": "https://example.org"}
+    response = client.get("/api/search?q=x", headers=origin)
+    assert response.status_code == 200
+    assert not any(h.lower().startswith("access-control-") for h, _ in response.headers)
+    assert "Origin" not in response.headers.get("Vary", "")
+    preflight = client.options(
+        "/api/search?q=x", headers={**origin, "Access-Control-Request-Method": "GET"}
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_cors_for_configured_origins_on_the_api_only():
+    config = {"CORS_ORIGINS": "https://a.example, https://b.example"}
+    client, _ = make_stub(StubEngine(), **config)
+    for origin in ("https://a.example", "https://b.example"):
+        for url in ("/api/search?q=x", "/api/suggest?q=l", "/api/search", "/api/openapi.json"):
+            response = client.get(url, headers={"Origin": origin})
+            assert response.headers["Access-Control-Allow-Origin"] == origin, url
+            assert "Origin" in response.headers["Vary"]
+            assert response.headers["Access-Control-Expose-Headers"] == "ETag"
+    # Not an allowed origin (exact match only): no CORS, but caches must still vary on Origin.
+    for origin in ("https://c.example", "https://a.example.evil", "http://a.example", "null"):
+        response = client.get("/api/search?q=x", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in response.headers, origin
+        assert "Origin" in response.headers["Vary"]
+    # Pages and health are not part of the API.
+    for url in ("/?q=x", "/healthz", "/static/style.css"):
+        response = client.get(url, headers={"Origin": "https://a.example"})
+        response.close()
+        assert "Access-Control-Allow-Origin" not in response.headers, url
+
+
+def test_cors_preflight():
+    client, engine = make_stub(StubEngine(), CORS_ORIGINS="https://a.example")
+    headers = {
+        "Origin": "https://a.example",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match",
+    }
+    response = client.options("/api/search?q=x", headers=headers)
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "https://a.example"
+    assert response.headers["Access-Control-Allow-Methods"] == "GET"
+    assert "If-None-Match" in response.headers["Access-Control-Allow-Headers"]
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+    assert engine.calls == []  # a preflight never searches
+    refused = client.options("/api/search", headers={**headers, "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert "Access-Control-Allow-Methods" not in refused.headers
+
+
+def test_cors_star():
+    client, _ = make_stub(StubEngine(), CORS_ORIGINS="*")
+    for headers in ({"Origin": "https://anywhere.example"}, {}):
+        response = client.get("/api/search?q=x", headers=headers)
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Origin" not in response.headers.get("Vary", "")
+    assert "Access-Control-Allow-Origin" not in client.get("/?q=x").headers
+
+
+def test_cors_origins_from_environment(monkeypatch):
+    monkeypatch.setenv("VNSEARCH_CORS_ORIGINS", "https://a.example,https://b.example")
+    app = create_app({"TESTING": True, "ENGINE_FACTORY": lambda index_dir: StubEngine()})
+    response = app.test_client().get("/api/search?q=x", headers={"Origin": "https://b.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "https://b.example"
+    monkeypatch.setenv("VNSEARCH_CORS_ORIGINS", "*")
+    app = create_app({"TESTING": True, "ENGINE_FACTORY": lambda index_dir: StubEngine()})
+    assert app.test_client().get("/api/search?q=x").headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_openapi_is_served(stub):
+    client, _ = stub
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.get_json()["openapi"].startswith("3.")
+    assert_security_headers(response)

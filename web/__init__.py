@@ -27,6 +27,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_PER_PAGE=defaults.max_per_page,
         # A callable ``index_dir -> engine``; None means ``search.engine.SearchEngine``.
         ENGINE_FACTORY=None,
+        # Origins allowed to call /api/* from a browser (VNSEARCH_CORS_ORIGINS): exact origins,
+        # comma-separated, or "*"; empty means no CORS headers at all.
+        CORS_ORIGINS="",
     )
     app.config.from_prefixed_env("VNSEARCH")
     if test_config is not None:

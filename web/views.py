@@ -7,7 +7,10 @@ engine, so bad input is always a 4xx with ``{"error": {"code": ..., "message": .
 
 from __future__ import annotations
 
+import calendar
+import hashlib
 import inspect
+import json
 import math
 import re
 from datetime import date, datetime
@@ -21,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from search.errors import IndexMissing, VnsearchError
 
 from . import get_engine
+from .openapi import build_spec
 
 bp = Blueprint("web", __name__)
 
@@ -28,6 +32,9 @@ DEFAULT_PER_PAGE = 10
 SORTS = ("relevance", "newest")
 PAGE_WINDOW = 9  # page numbers shown in the pager
 REINDEX_COMMAND = "vnsearch reindex samples/"
+API_CACHE_CONTROL = "public, max-age=60"
+CORS_ALLOW_HEADERS = "Accept, Content-Type, If-None-Match"
+CORS_MAX_AGE = "600"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -282,6 +289,98 @@ def template_helpers() -> dict:
 # --------------------------------------------------------------------------- routes
 
 
+def date_input_value(raw: str | None, *, end: bool) -> str:
+    """A validated ``YYYY[-MM[-DD]]`` as the full date an ``<input type=date>`` shows.
+
+    ``from=2024`` is 2024-01-01, ``to=2024-02`` is 2024-02-29: the same range the engine applies.
+    """
+    if not raw:
+        return ""
+    parts = [int(p) for p in raw.split("-")]
+    if len(parts) == 3:
+        return raw
+    year = parts[0]
+    month = parts[1] if len(parts) == 2 else (12 if end else 1)
+    day = calendar.monthrange(year, month)[1] if end else 1
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def search_filters(data: dict, params: dict) -> dict | None:
+    """Source and date filters built from the result's facets, as plain links and a GET form.
+
+    Shown only where documents carry a source or a date (or a filter is already applied, so it
+    can be removed).
+    """
+    facets = data.get("facets") or {}
+    sources = [f for f in facets.get("source") or [] if f.get("value")]
+    years = [f for f in facets.get("year") or [] if f.get("value")]
+    active = params["source"]
+    dated = bool(params["date_from"] or params["date_to"])
+    if not (sources or years or active or dated):
+        return None
+
+    def link(**changes) -> str:
+        return url_for("web.index", **link_params(params, page=None, **changes))
+
+    source_links = [
+        {
+            "value": f["value"],
+            "count": f.get("count"),
+            "url": link(source=f["value"]),
+            "current": f["value"] == active,
+        }
+        for f in sources
+    ]
+    if active and not any(s["current"] for s in source_links):
+        source_links.append({"value": active, "count": 0, "url": link(), "current": True})
+    year_links = [
+        {
+            "value": f["value"],
+            "count": f.get("count"),
+            "url": link(**{"from": f["value"], "to": f["value"]}),
+            "current": params["date_from"] == f["value"] and params["date_to"] == f["value"],
+        }
+        for f in sorted(years, key=lambda f: f["value"], reverse=True)
+    ]
+    # The date form replaces from/to and keeps everything else.
+    keep = link_params(params, page=None, **{"from": None, "to": None})
+    return {
+        "sources": source_links if (sources or active) else None,
+        "all_sources_url": link(source=None),
+        "years": year_links,
+        "show_dates": bool(years) or dated,
+        "date_from": date_input_value(params["date_from"], end=False),
+        "date_to": date_input_value(params["date_to"], end=True),
+        "date_hidden": [(k, v) for k, v in keep.items()],
+        "clear_dates_url": link(**{"from": None, "to": None}) if dated else None,
+        "clear_all_url": link(source=None, **{"from": None, "to": None})
+        if (active or dated)
+        else None,
+    }
+
+
+def similar_links(ids, q: str) -> list[dict]:
+    """Links to the near-duplicates collapsed into a hit, labelled with their source and date."""
+    engine = get_engine()
+    links = []
+    for doc_id in ids or []:
+        if not isinstance(doc_id, str):
+            continue
+        try:
+            doc = engine.document(doc_id)
+        except VnsearchError:  # removed by a reindex since the search: still link the id
+            doc = {}
+        links.append(
+            {
+                "id": doc_id,
+                "url": url_for("web.document", doc_id=doc_id, q=q),
+                "label": doc.get("source") or doc.get("title") or doc_id,
+                "date": doc.get("date"),
+            }
+        )
+    return links
+
+
 @bp.get("/")
 def index():
     params = search_params(request.args, required=False)
@@ -293,15 +392,25 @@ def index():
     for hit in data.get("hits") or []:
         doc_url = url_for("web.document", doc_id=hit["id"], q=params["q"])
         external = safe_external_url(hit.get("url"))
-        hits.append({**hit, "href": external or doc_url, "doc_url": doc_url, "external": external})
+        hits.append(
+            {
+                **hit,
+                "href": external or doc_url,
+                "doc_url": doc_url,
+                "external": external,
+                "similar_links": similar_links(hit.get("similar"), params["q"]),
+            }
+        )
     suggestion = data.get("suggestion")
     interpreted = data.get("interpreted_as")
+    filters = search_filters(data, params)
     return render_template(
         "search.html",
         q=params["q"],
         params=params,
         data=data,
         hits=hits,
+        filters=filters,
         pager=pagination(data, params),
         suggestion_url=(
             url_for("web.index", **link_params(params, q=suggestion, page=None, literal=None))
@@ -343,19 +452,45 @@ def _lead_not_in_body(doc: dict) -> bool:
     return bool(lead and doc.get("lead_html")) and not body.startswith(lead)
 
 
+def cached_json(body: dict):
+    """A 200 JSON answer with a weak ETag and a minute of caching, or 304 when it still matches.
+
+    The validator is weak because ``took_ms`` differs on every call: the hash covers the rest of
+    the body, which is the same answer to the same question on the same index.
+    """
+    stable = {k: v for k, v in body.items() if k != "took_ms"}
+    digest = hashlib.sha256(
+        json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:32]
+    if request.if_none_match.contains_weak(digest):
+        response = current_app.response_class(status=304)
+    else:
+        response = jsonify(body)
+    response.set_etag(digest, weak=True)
+    response.headers["Cache-Control"] = API_CACHE_CONTROL
+    return response
+
+
 @bp.get("/api/search")
 def api_search():
     params = search_params(request.args, required=True)
-    return jsonify(run_search(params))
+    return cached_json(run_search(params))
 
 
 @bp.get("/api/suggest")
 def api_suggest():
     q = request.args.get("q", "")
     if not q.strip():
-        return jsonify({"query": "", "suggestions": []})
+        return cached_json({"query": "", "suggestions": []})
     _query(request.args, required=True)  # raises query_too_long
-    return jsonify(get_engine().suggest(q))
+    return cached_json(get_engine().suggest(q))
+
+
+@bp.get("/api/openapi.json")
+def api_openapi():
+    response = jsonify(build_spec(current_app.config))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @bp.get("/healthz")
@@ -376,6 +511,43 @@ def healthz():
 def security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
+    return response
+
+
+def cors_origins() -> frozenset[str]:
+    """``CORS_ORIGINS`` (``VNSEARCH_CORS_ORIGINS``): exact origins, comma-separated, or ``*``."""
+    raw = current_app.config.get("CORS_ORIGINS")
+    if not raw:
+        return frozenset()
+    items = raw.split(",") if isinstance(raw, str) else [str(item) for item in raw]
+    return frozenset(item.strip() for item in items if item.strip())
+
+
+@bp.after_app_request
+def cors_headers(response):
+    """CORS for /api/* only, and only for the configured origins (off by default)."""
+    if not (request.path == "/api" or request.path.startswith("/api/")):
+        return response
+    origins = cors_origins()
+    if not origins:
+        return response
+    origin = request.headers.get("Origin")
+    if "*" in origins:
+        allow = "*"  # the same for everyone: nothing for a cache to vary on
+    else:
+        response.vary.add("Origin")  # a shared cache must not hand one origin's answer to another
+        allow = origin if origin in origins else None
+    if allow is None:
+        return response
+    response.headers["Access-Control-Allow-Origin"] = allow
+    response.headers["Access-Control-Expose-Headers"] = "ETag"
+    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        response.headers["Access-Control-Allow-Methods"] = "GET"
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+        if response.status_code == 200:
+            response.status_code = 204
+            response.set_data(b"")
     return response
 
 
