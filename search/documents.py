@@ -53,7 +53,8 @@ class Document:
 
     @property
     def story_key(self) -> str:
-        """Documents with the same key are one story from several feeds (same title and lead).
+        """Documents with the same key are one story from several feeds (same title and lead,
+        or title and opening words when there is no lead).
 
         Canonical lower-case syllables with punctuation dropped, so ``Lào Cai:`` and ``LÀO CAI``
         agree while ``bán`` and ``bàn`` stay different stories; a document with neither title nor
@@ -61,7 +62,7 @@ class Document:
         """
         if not (self.title.strip() or self.lead.strip()):
             return "id:" + self.id
-        text = normalize(f"{self.title} {self.lead[:300]}")
+        text = normalize(f"{self.title} {(self.lead or self.body)[:300]}")
         words = [canonical_syllable(w) for w in re.findall(r"[^\W_]+", text)]
         raw = " ".join(words).encode("utf-8")
         return hashlib.blake2b(raw, digest_size=10).hexdigest()

@@ -7,6 +7,7 @@ pick up new generations without a restart, and a response is always computed fro
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -170,13 +171,22 @@ class SearchEngine:
         if not plan.empty:
             ranked = rank(snap, plan, self._allowed(snap, plan))
             docs, scores = ranked.docs, ranked.scores
-        facets = self._facets(snap, docs)
-        keep = self._filter_mask(snap, docs, source, date_from, date_to)
+        by_source = _source_mask(snap, docs, source)
+        by_date = _date_mask(snap, docs, date_from, date_to)
+        # Each facet counts what the other filter lets through, so its numbers are what a click
+        # on one of its values would return.
+        facets = {
+            "source": _facet(snap, "source", _masked(docs, by_date), collapse),
+            "year": _facet(snap, "year", _masked(docs, by_source), collapse),
+        }
+        keep = (
+            by_source if by_date is None else by_date if by_source is None else by_source & by_date
+        )
         if keep is not None:
             docs, scores = docs[keep], scores[keep]
         if sort == "newest" and docs.size:
-            dates = snap.column("date")
-            order = sorted(range(docs.size), key=lambda i: dates[docs[i]] or "", reverse=True)
+            dates = snap.codes("date")[docs]  # codes follow the sorted date strings
+            order = np.lexsort((np.arange(docs.size), -dates))
             docs, scores = docs[order], scores[order]
         docs, scores, similar = (
             self._collapse(snap, docs, scores) if collapse else (docs, scores, None)
@@ -223,40 +233,6 @@ class SearchEngine:
             return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
 
         return docs[order], scores[order], similar
-
-    @staticmethod
-    def _facets(snap: Snapshot, docs: np.ndarray) -> dict:
-        """Counts of the matching documents per source and per year (before those filters)."""
-        out: dict[str, list[dict]] = {}
-        for name, labels in (("source", snap.labels("source")), ("year", snap.labels("year"))):
-            codes = snap.codes(name)[docs]
-            counts = np.bincount(codes, minlength=len(labels)) if docs.size else np.zeros(0, int)
-            ranked = sorted(
-                ((labels[c], int(n)) for c, n in enumerate(counts) if n and labels[c]),
-                key=lambda item: (-item[1], item[0]),
-            )
-            out[name] = [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]
-        return out
-
-    @staticmethod
-    def _filter_mask(
-        snap: Snapshot,
-        docs: np.ndarray,
-        source: str | None,
-        date_from: str | None,
-        date_to: str | None,
-    ) -> np.ndarray | None:
-        keep = None
-        if source:
-            keep = np.asarray([snap.column("source")[d] == source for d in docs.tolist()], bool)
-        if date_from or date_to:
-            low, high = date_from or "", (date_to or "9999") + "\uffff"
-            dates = snap.column("date")
-            in_range = np.asarray(
-                [bool(dates[d]) and low <= dates[d] <= high for d in docs.tolist()], bool
-            )
-            keep = in_range if keep is None else keep & in_range
-        return keep
 
     def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
         stored = snap.stored(docnum)
@@ -323,3 +299,53 @@ def _spans(text: str, pattern):
     from .results import find_spans
 
     return find_spans(text, pattern)
+
+
+def _masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return docs if mask is None else docs[mask]
+
+
+def _source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:
+    if not source:
+        return None
+    labels = snap.labels("source")
+    position = bisect.bisect_left(labels, source)
+    if position == len(labels) or labels[position] != source:
+        return np.zeros(docs.size, dtype=bool)
+    return snap.codes("source")[docs] == position
+
+
+def _date_mask(
+    snap: Snapshot, docs: np.ndarray, date_from: str | None, date_to: str | None
+) -> np.ndarray | None:
+    """Documents dated within ``[from, to]`` (prefix dates: ``2017`` covers the whole year)."""
+    if not (date_from or date_to):
+        return None
+    labels = snap.labels("date")
+    low = bisect.bisect_left(labels, date_from or "\x01")
+    high = bisect.bisect_right(labels, (date_to or "9999") + "\uffff")
+    codes = snap.codes("date")[docs]
+    return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
+
+
+def _facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[dict]:
+    """Matching documents (stories, when collapsing) per value of ``name``, most first."""
+    labels = snap.labels(name)
+    if not docs.size:
+        return []
+    codes = snap.codes(name)[docs].astype(np.int64)
+    if stories:
+        story = snap.codes("story")[docs].astype(np.int64)
+        pairs = np.unique(codes * (len(snap.labels("story")) + 1) + story)
+        codes = pairs // (len(snap.labels("story")) + 1)
+    counts = np.bincount(codes, minlength=len(labels))
+    ranked = sorted(
+        (
+            (labels[c], int(n))
+            for c in np.flatnonzero(counts).tolist()
+            if labels[c]
+            for n in (counts[c],)
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]

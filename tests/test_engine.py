@@ -492,3 +492,26 @@ def test_accented_query_ranks_exact_words_first(samples_engine: SearchEngine) ->
     exact = [d for d in found if "đà nẵng" in normalize(samples_engine.document(d)["body"]).lower()]
     assert len(exact) >= 5
     assert found[: len(exact)] == exact
+
+
+def test_each_facet_counts_what_the_other_filter_lets_through(toy_engine: SearchEngine) -> None:
+    both_sources = [{"value": "Báo Khác", "count": 1}, {"value": "Báo Mẫu", "count": 1}]
+    both_years = [{"value": "2023", "count": 1}, {"value": "2024", "count": 1}]
+    result = toy_engine.search("lào cai", source="Báo Mẫu")
+    assert [h["id"] for h in result["hits"]] == ["laocai"]
+    assert result["facets"] == {"source": both_sources, "year": [{"value": "2024", "count": 1}]}
+    result = toy_engine.search("lào cai", date_from="2024")
+    assert [h["id"] for h in result["hits"]] == ["laocai"]
+    assert result["facets"] == {"source": [{"value": "Báo Mẫu", "count": 1}], "year": both_years}
+
+
+def test_date_range_is_inclusive_by_prefix_and_newest_sorts(toy_engine: SearchEngine) -> None:
+    assert ids(toy_engine, "lào cai", date_to="2023") == ["scattered"]
+    assert ids(toy_engine, "lào cai", date_from="2023-01-02", date_to="2024-03-04") == [
+        "laocai",
+        "scattered",
+    ]
+    assert ids(toy_engine, "lào cai", date_from="2025") == []
+    assert ids(toy_engine, "lào cai", source="Không có") == []
+    newest = toy_engine.search("lào cai", sort="newest")["hits"]
+    assert [h["date"] for h in newest] == ["2024-03-04", "2023-01-02"]
