@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import TEXT_FIELDS, extra_field
+from .schema import TEXT_FIELDS, decode_stored, extra_field
 
 ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
 
@@ -213,7 +213,7 @@ class Snapshot:
         return cached
 
     def stored(self, docnum: int) -> dict:
-        return self.searcher.stored_fields(docnum)
+        return decode_stored(self.searcher.stored_fields(docnum))
 
     def close(self) -> None:
         self.searcher.close()
