@@ -18,7 +18,7 @@ from .text import FOLD_TABLE, fold, map_span, normalize_with_spans
 
 Span = tuple[int, int, str]
 MAX_SPANS = 200
-SNIPPET_SCAN_CHARS = 6000  # the best passage is looked for in the first 6,000 characters
+SNIPPET_SCAN_CHARS = 4000  # the best passage is looked for in the first 4,000 characters
 
 
 def _letter_classes() -> dict[str, str]:
@@ -37,7 +37,7 @@ def _accent_insensitive(term: str) -> str:
     return "".join(_CLASSES.get(c, re.escape(c)) for c in term)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)  # a compiled pattern with its letter classes weighs ~30 KB
 def _compile(terms: tuple[str, ...]) -> re.Pattern[str]:
     body = "|".join(_accent_insensitive(t) for t in terms)
     return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
