@@ -115,6 +115,8 @@ def search(query: str, index_dir: Path | None, limit: int, page: int, as_json: b
         result = engine.search(query, page=page, per_page=limit)
     except VnsearchError as exc:
         _fail(exc.message)
+    finally:
+        engine.close()
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return

@@ -10,6 +10,7 @@ array operations.  Terms are loaded lazily (a query touches a few dozen) and kep
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,9 @@ class Snapshot:
     def __init__(self, ix) -> None:
         self.ix = ix
         self.searcher = ix.searcher()
+        # Segment files stay open while a generation is served; close them even when the owner
+        # forgets to (a CLI run, a test), instead of leaving it to the garbage collector.
+        weakref.finalize(self, _close_searcher, self.searcher)
         self.reader = self.searcher.reader()
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
@@ -216,4 +220,9 @@ class Snapshot:
         return decode_stored(self.searcher.stored_fields(docnum))
 
     def close(self) -> None:
-        self.searcher.close()
+        _close_searcher(self.searcher)
+
+
+def _close_searcher(searcher) -> None:
+    if not searcher.is_closed:
+        searcher.close()
