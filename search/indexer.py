@@ -43,8 +43,6 @@ from .schema import (
     TEXT_FIELDS,
     PreIndexed,
     build_schema,
-    decode_stored,
-    encode_stored,
     preindex,
 )
 
@@ -335,7 +333,7 @@ def _stored_texts(searcher, skip_origins: set[str]) -> Iterator[str]:
     """Texts of the live documents of the previous generation not being re-read now."""
     reader = searcher.reader()
     for docnum in reader.all_doc_ids():
-        stored = decode_stored(reader.stored_fields(docnum))
+        stored = reader.stored_fields(docnum)
         if stored.get("origin") not in skip_origins:
             yield from (stored.get(name) or "" for name in TEXT_FIELDS)
 
@@ -532,7 +530,7 @@ def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
     }
     fields.update(postings)
     for name in TEXT_FIELDS:
-        fields[f"_stored_{name}"] = encode_stored(name, getattr(doc, name))
+        fields[f"_stored_{name}"] = getattr(doc, name)
     writer.add_document(**fields)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import TEXT_FIELDS, decode_stored, extra_field
+from .schema import TEXT_FIELDS, extra_field
 
 ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
 
@@ -217,7 +217,7 @@ class Snapshot:
         return cached
 
     def stored(self, docnum: int) -> dict:
-        return decode_stored(self.searcher.stored_fields(docnum))
+        return self.searcher.stored_fields(docnum)
 
     def close(self) -> None:
         _close_searcher(self.searcher)

@@ -7,7 +7,6 @@ up whenever the indexed terms change; an index of another version must be rebuil
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from whoosh.system import pack_uint
 
 from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, index_terms
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 4 stored compressed text: Whoosh compresses it already
 TEXT_FIELDS = ("title", "lead", "body")
 EXTRA_SUFFIX = "_x"  # ``body_x`` holds the extra view of ``body``
 
@@ -86,22 +85,3 @@ def preindex(schema: Schema, name: str, text: str) -> dict[str, PreIndexed]:
         (term.encode("utf-8"), freq, float(freq), pack_uint(freq)) for term, freq in extra.items()
     )
     return {name: PreIndexed(folded_items), extra_field(name): PreIndexed(extra_items)}
-
-
-COMPRESSED_FIELDS = ("lead", "body")  # stored zlib-compressed: a third of the size on disk
-
-
-def encode_stored(name: str, text: str) -> str | bytes:
-    """The value stored for a text field (long ones compressed; Whoosh pickles what it gets)."""
-    if name in COMPRESSED_FIELDS and text:
-        return zlib.compress(text.encode("utf-8"), 6)
-    return text
-
-
-def decode_stored(stored: dict) -> dict:
-    """Stored fields as the original text, whatever ``encode_stored`` did to them."""
-    for name in COMPRESSED_FIELDS:
-        value = stored.get(name)
-        if isinstance(value, bytes):
-            stored[name] = zlib.decompress(value).decode("utf-8")
-    return stored
