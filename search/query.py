@@ -18,6 +18,7 @@ from .telex import decode_query
 from .text import canonical_syllable, fold
 
 MAX_CONCEPTS = 64  # a longer query keeps its first 64 syllables: enough for any real question
+MAX_PHRASES = 4  # quoted phrases (and, separately, exclusions) verified per query
 QUESTION_WEIGHT = 0.2
 # Question words (folded) that carry no topic: "giá xăng hôm nay là bao nhiêu?" is about "giá xăng".
 QUESTION_PHRASES = tuple(
@@ -228,6 +229,10 @@ def parse(text: str, literal: bool = False) -> Plan:
                 continue
             plan.concepts.extend(words)
     del plan.concepts[MAX_CONCEPTS:]
+    # Each phrase or exclusion costs a pass over Whoosh's positions: a query keeps a few (the
+    # rest of a phrase's words still count as words), so no query can run for seconds.
+    del plan.phrases[MAX_PHRASES:]
+    del plan.excluded[MAX_PHRASES:]
     plan.concepts = _mark_questions(plan.concepts)
     plan.expansions = _expansions(plan.concepts)
     if not literal and any(c.alternatives for c in plan.concepts):

@@ -515,3 +515,11 @@ def test_date_range_is_inclusive_by_prefix_and_newest_sorts(toy_engine: SearchEn
     assert ids(toy_engine, "lào cai", source="Không có") == []
     newest = toy_engine.search("lào cai", sort="newest")["hits"]
     assert [h["date"] for h in newest] == ["2024-03-04", "2023-01-02"]
+
+
+def test_phrases_and_exclusions_are_capped() -> None:
+    from search.query import MAX_PHRASES, parse
+
+    plan = parse(" ".join(f'"a{i} b{i}" -c{i}' for i in range(20)))
+    assert len(plan.phrases) == MAX_PHRASES and len(plan.excluded) == MAX_PHRASES
+    assert len(plan.concepts) == 40  # the other phrases' words still count as words
