@@ -27,7 +27,7 @@ ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FI
 # queries 0.870 -> 0.877.
 FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
 FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
-MAX_CACHED_TERMS = 50_000
+MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker: bounds its memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,10 @@ class TermPostings:
     docs: np.ndarray  # int32
     tf: np.ndarray  # float32: sum over fields of weight * tf / length-norm
     df: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.docs.nbytes + self.tf.nbytes + 200  # arrays plus object overhead
 
     @classmethod
     def empty(cls) -> TermPostings:
@@ -77,6 +81,7 @@ class Snapshot:
         self.doc_count = int(self.live.sum())
         self._norms = self._length_norms()
         self._cache: OrderedDict[str, TermPostings] = OrderedDict()
+        self._cached_bytes = 0
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
         self._suggestions = None
@@ -107,9 +112,11 @@ class Snapshot:
                 return cached
         result = self._load(term)
         with self._lock:
-            self._cache[term] = result
-            if len(self._cache) > MAX_CACHED_TERMS:
-                self._cache.popitem(last=False)
+            if term not in self._cache:
+                self._cache[term] = result
+                self._cached_bytes += result.nbytes
+            while self._cached_bytes > MAX_CACHED_BYTES and len(self._cache) > 1:
+                self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
         return result
 
     def _load(self, term: str) -> TermPostings:

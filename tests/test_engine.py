@@ -523,3 +523,16 @@ def test_phrases_and_exclusions_are_capped() -> None:
     plan = parse(" ".join(f'"a{i} b{i}" -c{i}' for i in range(20)))
     assert len(plan.phrases) == MAX_PHRASES and len(plan.excluded) == MAX_PHRASES
     assert len(plan.concepts) == 40  # the other phrases' words still count as words
+
+
+def test_posting_cache_stays_within_its_byte_bound(toy_index: Path, monkeypatch) -> None:
+    from search import postings
+
+    monkeypatch.setattr(postings, "MAX_CACHED_BYTES", 1000)
+    engine = SearchEngine(toy_index)
+    for q in ["lào cai", "hòa bình", "cửa hàng bán đồ gỗ", "kỹ sư người Mỹ", "tin vắn"]:
+        engine.search(q)
+    snap = engine.snapshot()
+    assert 0 < snap._cached_bytes <= 1000
+    assert snap._cached_bytes == sum(p.nbytes for p in snap._cache.values())
+    engine.close()
