@@ -192,7 +192,7 @@ class SearchEngine:
             self._collapse(snap, docs, scores) if collapse else (docs, scores, None)
         )
         first = (page - 1) * per_page
-        pattern = matcher_for(plan.highlight_terms())
+        pattern = matcher_for(plan.highlight_terms(), plan.exact_terms())
         hits = []
         for position in range(first, min(first + per_page, docs.size)):
             hit = self._hit(snap, int(docs[position]), float(scores[position]), pattern)
@@ -258,7 +258,8 @@ class SearchEngine:
         if docnum is None:
             raise NotFound(f"Không tìm thấy bài viết «{doc_id}».")
         stored = snap.stored(docnum)
-        pattern = matcher_for(parse(q).highlight_terms()) if q and q.strip() else None
+        wanted = parse(q) if q and q.strip() else None
+        pattern = matcher_for(wanted.highlight_terms(), wanted.exact_terms()) if wanted else None
         title = display_title(stored)
         lead = stored.get("lead") or ""
         body = stored.get("body") or ""

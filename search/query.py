@@ -143,6 +143,21 @@ class Plan:
             terms.update(c.folded for c in phrase)
         return terms
 
+    def exact_terms(self) -> dict[str, frozenset[str]]:
+        """Folded syllables the reader typed only with diacritics -> the accented forms to mark.
+
+        For ``giá vàng`` only ``giá`` is marked, not ``gia`` in ``chuyên gia``; a syllable also
+        typed without diacritics (or reached another way) is marked in every spelling.
+        """
+        exact: dict[str, set[str]] = {}
+        loose: set[str] = {f for e in self.expansions for f in e.folded}
+        for concept in self.concepts:
+            if concept.accented and not concept.alternatives:
+                exact.setdefault(concept.folded, set()).add(concept.accented)
+            else:
+                loose.update(concept.folded_forms)
+        return {f: frozenset(forms) for f, forms in exact.items() if f not in loose}
+
 
 def concept_for(word: str) -> Concept:
     """The concept for one syllable as typed (``Hoà`` -> folded ``hoa``, accented ``hòa``)."""

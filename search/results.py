@@ -9,12 +9,13 @@ query marks the accented original.  Only text that is not NFC (rare) is normalis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
 
 from .documents import first_sentence
-from .text import FOLD_TABLE, fold, map_span, normalize_with_spans
+from .text import FOLD_TABLE, canonical_syllable, fold, map_span, normalize_with_spans
 
 Span = tuple[int, int, str]
 MAX_SPANS = 200
@@ -43,21 +44,37 @@ def _compile(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
 
 
-def matcher_for(terms: Iterable[str]) -> re.Pattern[str] | None:
-    """A regex finding the folded ``terms`` as whole syllables in original, accented text."""
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """What to mark: a regex over the folded terms, and the accented forms some terms require."""
+
+    pattern: re.Pattern[str]
+    exact: Mapping[str, frozenset[str]]
+
+
+def matcher_for(
+    terms: Iterable[str], exact: Mapping[str, frozenset[str]] | None = None
+) -> Matcher | None:
+    """Find the folded ``terms`` as whole syllables in original, accented text; a term in
+    ``exact`` only where it is spelled as one of its accented forms (``giá``, not ``gia``)."""
     alternatives = tuple(sorted({t for t in terms if t}, key=lambda t: (-len(t), t)))
-    return _compile(alternatives) if alternatives else None
+    return Matcher(_compile(alternatives), exact or {}) if alternatives else None
 
 
-def find_spans(text: str, pattern: re.Pattern[str] | None, limit: int = MAX_SPANS) -> list[Span]:
+def find_spans(text: str, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
     """``(start, end, folded term)`` of the first ``limit`` matches, offsets into ``text``."""
-    if pattern is None or not text:
+    if matcher is None or not text:
         return []
     norm, starts, ends = normalize_with_spans(text)
     spans = []
-    for m in pattern.finditer(norm):
+    exact = matcher.exact
+    for m in matcher.pattern.finditer(norm):
+        word = m.group()
+        folded = fold(word)
+        if folded in exact and canonical_syllable(word) not in exact[folded]:
+            continue
         s, e = map_span(*m.span(), starts, ends)
-        spans.append((s, e, fold(m.group())))
+        spans.append((s, e, folded))
         if len(spans) >= limit:
             break
     return spans
@@ -100,7 +117,7 @@ def _best_window(spans: list[Span], width: int) -> int:
     return best_start
 
 
-def snippet(text: str, pattern: re.Pattern[str] | None, width: int = 240) -> str:
+def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
     text = " ".join(text[: SNIPPET_SCAN_CHARS * 2].split())[:SNIPPET_SCAN_CHARS]
     spans = find_spans(text, pattern)
@@ -136,7 +153,7 @@ def safe_url(url: str | None) -> str | None:
     return url if re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) else None
 
 
-def paragraphs_html(text: str, pattern: re.Pattern[str] | None) -> list[str]:
+def paragraphs_html(text: str, pattern: Matcher | None) -> list[str]:
     """The text's paragraphs as escaped HTML with matches marked (for the article page)."""
     return [
         mark(p, find_spans(p, pattern)) for p in re.split(r"\n\s*\n|\n", text or "") if p.strip()

@@ -536,3 +536,11 @@ def test_posting_cache_stays_within_its_byte_bound(toy_index: Path, monkeypatch)
     assert 0 < snap._cached_bytes <= 1000
     assert snap._cached_bytes == sum(p.nbytes for p in snap._cache.values())
     engine.close()
+
+
+def test_accented_query_marks_only_the_typed_diacritics(toy_engine: SearchEngine) -> None:
+    hits = {h["id"]: h for h in toy_engine.search("bán")["hits"]}
+    assert hits["ban-1"]["title_html"] == "Cửa hàng <mark>bán</mark> đồ gỗ"
+    assert hits["ban-2"]["title_html"] == "Cửa hàng bàn đồ gỗ"  # found through "ban", not marked
+    unaccented = {h["id"]: h for h in toy_engine.search("ban")["hits"]}
+    assert unaccented["ban-2"]["title_html"] == "Cửa hàng <mark>bàn</mark> đồ gỗ"
