@@ -45,13 +45,12 @@ from bench import common
 from bench.latency import (
     BAOMOI,
     dir_bytes,
-    load_average,
     load_documents,
     percentiles,
     raw_bytes,
     rss_mb,
+    run_recorded,
     verdict,
-    write_json,
 )
 
 GOALS = {"reference_speedup": 3.0, "floor_ratio": 1.5, "incremental_s": 5.0, "size_ratio": 3.0}
@@ -504,17 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     common.require(common.CORPUS)
-    load_start = load_average()
-    print(f"load average at the start: {load_start}", flush=True)
-    started = time.perf_counter()
-    result = run(args)
-    result["command"] = "python -m bench.indexing " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["load_average_start"] = load_start
-    write_json(result, args.json, "indexing.json")
-    return 0
+    return run_recorded("indexing", lambda: run(args), argv, args.json, "indexing.json")
 
 
 if __name__ == "__main__":

@@ -294,6 +294,23 @@ def write_json(data: dict, path: Path | None, default_name: str) -> Path:
     return target
 
 
+def run_recorded(
+    name: str, run: Callable[[], dict], argv: list[str] | None, json_path: Path | None, default: str
+) -> int:
+    """Run a benchmark, record its command, wall time and machine load, and write its JSON."""
+    load_start = load_average()
+    print(f"load average at the start: {load_start}", flush=True)
+    started = time.perf_counter()
+    result = run()
+    result["command"] = f"python -m bench.{name} " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    result["load_average_start"] = load_start
+    write_json(result, json_path, default)
+    return 0
+
+
 # -- in process --------------------------------------------------------------------------------
 
 
@@ -844,17 +861,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
-    load_start = load_average()
-    print(f"load average at the start: {load_start}", flush=True)
-    started = time.perf_counter()
-    result = run_http(args) if args.http else run_in_process(args)
-    result["command"] = "python -m bench.latency " + " ".join(
-        argv if argv is not None else sys.argv[1:]
+    return run_recorded(
+        "latency",
+        lambda: run_http(args) if args.http else run_in_process(args),
+        argv,
+        args.json,
+        "latency-http.json" if args.http else "latency.json",
     )
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["load_average_start"] = load_start
-    write_json(result, args.json, "latency-http.json" if args.http else "latency.json")
-    return 0
 
 
 if __name__ == "__main__":

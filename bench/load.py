@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from bench import common
@@ -25,12 +24,11 @@ from bench.latency import (
     drive,
     http_rows,
     latency_queries,
-    load_average,
     print_rss,
     print_table,
+    run_recorded,
     verdict,
     vnsearch_index,
-    write_json,
 )
 
 MIXED_FORMS = ("accented", "unaccented", "telex")
@@ -98,17 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
-    load_start = load_average()
-    print(f"load average at the start: {load_start}", flush=True)
-    started = time.perf_counter()
-    result = run(args)
-    result["command"] = "python -m bench.load " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["load_average_start"] = load_start
-    write_json(result, args.json, "load.json")
-    return 0
+    return run_recorded("load", lambda: run(args), argv, args.json, "load.json")
 
 
 if __name__ == "__main__":

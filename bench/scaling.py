@@ -21,13 +21,12 @@ from bench import common
 from bench.latency import (
     dir_bytes,
     latency_queries,
-    load_average,
     load_documents,
     percentiles,
     print_table,
+    run_recorded,
     time_engine,
     vnsearch_index,
-    write_json,
 )
 
 DEFAULT_SIZES = "5000,11322,all"
@@ -121,17 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
-    load_start = load_average()
-    print(f"load average at the start: {load_start}", flush=True)
-    started = time.perf_counter()
-    result = run(args)
-    result["command"] = "python -m bench.scaling " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["load_average_start"] = load_start
-    write_json(result, args.json, "scaling.json")
-    return 0
+    return run_recorded("scaling", lambda: run(args), argv, args.json, "scaling.json")
 
 
 if __name__ == "__main__":
