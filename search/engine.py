@@ -11,6 +11,7 @@ import bisect
 import re
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from .ranking import rank, term_mask
 from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
 from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
+from .telex import is_valid_syllable
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
@@ -170,6 +172,9 @@ class SearchEngine:
         docs, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if not plan.empty:
             ranked = rank(snap, plan, self._allowed(snap, plan))
+            if not ranked.total and not literal and (corrected := _correct_typos(snap, plan)):
+                plan = corrected  # nothing found: search the index's nearest spellings instead
+                ranked = rank(snap, plan, self._allowed(snap, plan))
             docs, scores = ranked.docs, ranked.scores
         by_source = _source_mask(snap, docs, source)
         by_date = _date_mask(snap, docs, date_from, date_to)
@@ -300,6 +305,38 @@ def _spans(text: str, pattern):
     from .results import find_spans
 
     return find_spans(text, pattern)
+
+
+def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
+    """The plan with each unknown word of 4+ letters replaced by its nearest indexed spelling.
+
+    Only for a query that found nothing, and only words the index does not hold at all and that
+    are no Vietnamese syllable: a real syllable is never turned into another (``chó`` stays).
+    One edit for words up to six letters, two beyond; the most frequent near spelling wins.
+    """
+    fixes: dict[int, str] = {}
+    for i, concept in enumerate(plan.concepts):
+        word = concept.folded
+        if concept.alternatives or len(word) <= 3 or not word.isalpha():
+            continue
+        if is_valid_syllable(concept.accented or word):
+            continue  # a real syllable the index lacks (``xăng``) is not a typo
+        if any(snap.postings(f).df for f in concept.folded_forms):
+            continue
+        distance = 1 if len(word) <= 6 else 2
+        candidates = {
+            term
+            for field in TEXT_FIELDS
+            for term in snap.reader.terms_within(field, word, distance, prefix=1)
+            if term != word
+        }
+        if candidates:
+            fixes[i] = max(sorted(candidates), key=lambda t: snap.postings(t).df)
+    if not fixes:
+        return None
+    concepts = [Concept(folded=fixes[i]) if i in fixes else c for i, c in enumerate(plan.concepts)]
+    words = [fixes.get(i, c.accented or c.folded) for i, c in enumerate(plan.concepts)]
+    return replace(plan, concepts=concepts, interpreted_as=" ".join(words), phrases=[])
 
 
 def _masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -544,3 +544,13 @@ def test_accented_query_marks_only_the_typed_diacritics(toy_engine: SearchEngine
     assert hits["ban-2"]["title_html"] == "Cửa hàng bàn đồ gỗ"  # found through "ban", not marked
     unaccented = {h["id"]: h for h in toy_engine.search("ban")["hits"]}
     assert unaccented["ban-2"]["title_html"] == "Cửa hàng <mark>bàn</mark> đồ gỗ"
+
+
+def test_typo_fallback_only_when_nothing_is_found(toy_engine: SearchEngine) -> None:
+    result = toy_engine.search("giai đoạnn")
+    assert result["interpreted_as"] == "giai doan"
+    assert [h["id"] for h in result["hits"]] == ["laocai"]
+    assert toy_engine.search("giai đoạn")["interpreted_as"] is None  # found as typed
+    assert toy_engine.search("giai đoạnn", literal=True)["total"] == 0
+    assert toy_engine.search("xqzw")["total"] == 0  # nothing near enough
+    assert toy_engine.search("gỗx")["total"] == 0  # 3 letters + 1: "gox" is too short to fix
