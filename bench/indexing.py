@@ -48,9 +48,9 @@ from bench.latency import (
     load_documents,
     percentiles,
     raw_bytes,
+    report_goals,
     rss_mb,
     run_recorded,
-    verdict,
 )
 
 GOALS = {"reference_speedup": 3.0, "floor_ratio": 1.5, "incremental_s": 5.0, "size_ratio": 3.0}
@@ -462,10 +462,7 @@ def print_report(r: dict) -> None:
         inc["searches_during"] > 0 and inc["search_errors"] == 0,
         f"{inc['searches_during']} served, {inc['search_errors']} errors",
     )
-    print("\nGoals")
-    for name, (ok, value) in goals.items():
-        print(f"  {verdict(ok)}  {name}: {value}")
-    r["goals"] = {name: ok for name, (ok, _) in goals.items()}
+    r["goals"] = report_goals(goals)
 
 
 def main(argv: list[str] | None = None) -> int:

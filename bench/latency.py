@@ -265,6 +265,14 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def report_goals(goals: dict[str, tuple[bool, str]]) -> dict[str, bool]:
+    """Print each goal as PASS/FAIL with its figure; return name -> met, for the JSON."""
+    print("\nGoals")
+    for name, (ok, value) in goals.items():
+        print(f"  {verdict(ok)}  {name}: {value}")
+    return {name: ok for name, (ok, _) in goals.items()}
+
+
 def print_table(title: str, rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(f"\n{title}")
@@ -540,10 +548,7 @@ def run_in_process(args: argparse.Namespace) -> dict:
         ratio = ref_stats["all"]["p95"] / mine if mine else float("inf")
         result["reference_p95_ratio"] = round(ratio, 2)
         goals["p95 <= reference p95 / 20"] = (ratio >= GOALS["reference_ratio"], f"{ratio:.1f}x")
-    print("\nGoals")
-    for name, (ok, value) in goals.items():
-        print(f"  {verdict(ok)}  {name}: {value}")
-    result["goals"] = {name: ok for name, (ok, _) in goals.items()}
+    result["goals"] = report_goals(goals)
     return result
 
 
@@ -819,10 +824,7 @@ def run_http(args: argparse.Namespace) -> dict:
     ]
     top = max(rss_values, default=0.0)
     goals["worker RSS <= 300 MB"] = (top <= GOALS["worker_rss_mb"], f"max {top} MB")
-    print("\nGoals")
-    for name, (ok, value) in goals.items():
-        print(f"  {verdict(ok)}  {name}: {value}")
-    result["goals"] = {name: ok for name, (ok, _) in goals.items()}
+    result["goals"] = report_goals(goals)
     return result
 
 

@@ -26,8 +26,8 @@ from bench.latency import (
     latency_queries,
     print_rss,
     print_table,
+    report_goals,
     run_recorded,
-    verdict,
     vnsearch_index,
 )
 
@@ -70,10 +70,7 @@ def run(args: argparse.Namespace) -> dict:
         "worker RSS <= 300 MB": (top <= RSS_GOAL_MB, f"max {top} MB"),
         "server alive at the end": (alive, "yes" if alive else "no"),
     }
-    print("\nGoals")
-    for name, (ok, value) in goals.items():
-        print(f"  {verdict(ok)}  {name}: {value}")
-    result["goals"] = {name: ok for name, (ok, _) in goals.items()}
+    result["goals"] = report_goals(goals)
     return result
 
 
