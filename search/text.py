@@ -149,14 +149,6 @@ def fold(token: str) -> str:
     return unidecode(folded).lower()
 
 
-def fold_text(text: str) -> str:
-    """Fold a whole string character by character, keeping its length when it is Vietnamese.
-
-    Used for snippets: a folded copy of the stored text lines up with the original.
-    """
-    return text.translate(FOLD_TABLE).lower()
-
-
 def has_diacritics(token: str) -> bool:
     """True when folding changes the token (``bán`` yes, ``ban`` no)."""
     return fold(token) != token.lower()
