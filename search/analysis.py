@@ -8,17 +8,21 @@ Pipeline (Whoosh style, ``Tokenizer | Filter | Filter``)::
                             (index mode only; drops punctuation tokens in every mode)
     | ViewsFilter(view)     the terms of one view of the text (below)
 
-Each text field is indexed in two views, for ``Hoà hợp tác``::
+Each text field is indexed in two views, for ``Hoà hợp tác``, both with frequencies only::
 
-    folded  (positions, for recall and phrases):   hoa@0 hop@1 tac@2
-    extra   (frequencies only, ranking signals):   hòa (accented, when it differs from folded),
-                                                  hop_tac (pyvi compound, folded)
+    folded  (recall):            hoa hop tac
+    extra   (ranking, phrases):  hòa (accented, when it differs from folded),
+                                 hop_tac (pyvi compound, folded),
+                                 "hoa hop", "hop tac" (adjacent syllables, folded)
 
 So a query in any typed form finds the document through the folded view, and an accented query
-or one whose words stand as pyvi words ranks it higher through the extra view.  ``index_terms``
-computes both views in one pass for the indexer (Whoosh's token machinery costs more than pyvi);
-``tests/test_analysis.py`` pins that it equals the analyzers.  Whoosh pickles these analyzers into
-the index schema: the import path ``search.analysis`` is part of the index format.
+or one whose words stand as pyvi words or side by side ranks it higher through the extra view.
+Adjacent pairs also decide quoted phrases, so no positions are stored: reading Whoosh's
+pickled positions was most of the cost of loading a frequent term and of every phrase query.
+``index_terms`` computes both views in one pass for the indexer (Whoosh's token machinery costs
+more than pyvi); ``tests/test_analysis.py`` pins that it equals the analyzers.  Whoosh pickles
+these analyzers into the index schema: the import path ``search.analysis`` is part of the index
+format.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .text import canonical_syllable, fold, map_span, normalize_with_spans
 # without ``_``; any other non-space character is punctuation (kept for pyvi's context only).
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+|[^\w\s]")
 COMPOUND_JOINER = "_"
+PAIR_JOINER = " "  # ``lao cai``: two adjacent syllables (punctuation between them is ignored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +156,7 @@ class ViewsFilter(Filter):
 
     >>> toks = VietnameseTokenizer()("Hoà bình", mode="index")
     >>> [t.text for t in ViewsFilter(EXTRA)(CompoundFilter()(toks))]
-    ['hoa_binh', 'hòa', 'bình']
+    ['hoa_binh', 'hòa', 'bình', 'hoa binh']
     """
 
     def __init__(self, view: str = FOLDED) -> None:
@@ -162,10 +167,18 @@ class ViewsFilter(Filter):
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         extra = self.view == EXTRA
+        previous: str | None = None
         for t in tokens:
-            for term in _views(t.text)[extra]:
+            text = t.text
+            folded, extras = _views(text)
+            for term in extras if extra else folded:
                 t.text = term
                 yield t
+            if extra and folded:  # a syllable (compounds have no folded term)
+                if previous is not None:
+                    t.text = previous + PAIR_JOINER + folded[0]
+                    yield t
+                previous = folded[0]
 
 
 @lru_cache(maxsize=300_000)
@@ -190,18 +203,18 @@ def VietnameseAnalyzer(view: str = FOLDED) -> Composable:  # noqa: N802 - Whoosh
     return VietnameseTokenizer() | CompoundFilter() | ViewsFilter(view)
 
 
-def index_terms(text: str) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """Both views of ``text`` in one pass: folded term -> positions, extra term -> frequency.
+def index_terms(text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Both views of ``text`` in one pass: term -> frequency for the folded and the extra view.
 
     Equal to running the two analyzers in index mode, several times faster.
     """
     found = pieces(text)
-    positions: dict[str, list[int]] = defaultdict(list)
+    folded: dict[str, int] = defaultdict(int)
     extra: dict[str, int] = defaultdict(int)
     if not found:
-        return positions, extra
+        return folded, extra
     starts = word_starts([p.text for p in found])
-    pos = -1
+    previous: str | None = None
     group: list[str] = []
     for piece, start in zip(found, starts, strict=True):
         if start and len(group) > 1:
@@ -211,11 +224,14 @@ def index_terms(text: str) -> tuple[dict[str, list[int]], dict[str, int]]:
         if not piece.is_word:
             continue
         group.append(piece.text)
-        pos += 1
         folded_terms, extra_terms = _views(piece.text)
-        positions[folded_terms[0]].append(pos)
-        for term in extra_terms:
-            extra[term] += 1
+        term = folded_terms[0]
+        folded[term] += 1
+        for accented in extra_terms:
+            extra[accented] += 1
+        if previous is not None:
+            extra[previous + PAIR_JOINER + term] += 1
+        previous = term
     if len(group) > 1:
         extra[_views(COMPOUND_JOINER.join(group))[1][0]] += 1
-    return positions, extra
+    return folded, extra

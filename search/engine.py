@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
-from whoosh.query import Or, Phrase
 
 from .errors import BadRequest, IndexMissing, NotFound
 from .indexer import index_exists
+from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Concept, Plan, parse
-from .ranking import rank, term_mask
+from .ranking import rank
 from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
 from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
@@ -122,28 +122,6 @@ class SearchEngine:
     def plan(self, q: str, literal: bool = False) -> Plan:
         return parse(q, literal=literal)
 
-    def _phrase_mask(self, snap: Snapshot, words: list[Concept]) -> np.ndarray:
-        if len(words) == 1:
-            return term_mask(snap, list(words[0].folded_forms))
-        terms = [c.folded for c in words]
-        query = Or([Phrase(f, terms) for f in TEXT_FIELDS])
-        mask = np.zeros(snap.size, dtype=bool)
-        docs = list(snap.searcher.docs_for_query(query))
-        if docs:
-            mask[np.asarray(docs, dtype=np.int64)] = True
-        return mask
-
-    def _allowed(self, snap: Snapshot, plan: Plan) -> np.ndarray | None:
-        """Documents the phrases and exclusions allow (``None``: all)."""
-        allowed: np.ndarray | None = None
-        for phrase in plan.phrases:
-            mask = self._phrase_mask(snap, phrase)
-            allowed = mask if allowed is None else allowed & mask
-        for words in plan.excluded:
-            mask = ~self._phrase_mask(snap, words)
-            allowed = mask if allowed is None else allowed & mask
-        return allowed
-
     def search(
         self,
         q: object,
@@ -170,33 +148,35 @@ class SearchEngine:
         plan = self.plan(text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
         docs, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        cons = Constraints()
         if not plan.empty:
-            ranked = rank(snap, plan, self._allowed(snap, plan))
+            cons = constraints(snap, plan)
+            ranked = rank(snap, plan, cons.allowed)
             if not ranked.total and not literal and (corrected := _correct_typos(snap, plan)):
                 plan = corrected  # nothing found: search the index's nearest spellings instead
-                ranked = rank(snap, plan, self._allowed(snap, plan))
+                cons = constraints(snap, plan)
+                ranked = rank(snap, plan, cons.allowed)
             docs, scores = ranked.docs, ranked.scores
         by_source = _source_mask(snap, docs, source)
         by_date = _date_mask(snap, docs, date_from, date_to)
-        # Each facet counts what the other filter lets through, so its numbers are what a click
-        # on one of its values would return.
-        facets = {
-            "source": _facet(snap, "source", _masked(docs, by_date), collapse),
-            "year": _facet(snap, "year", _masked(docs, by_source), collapse),
-        }
-        keep = (
-            by_source if by_date is None else by_date if by_source is None else by_source & by_date
-        )
-        if keep is not None:
-            docs, scores = docs[keep], scores[keep]
-        if sort == "newest" and docs.size:
-            dates = snap.codes("date")[docs]  # codes follow the sorted date strings
-            order = np.lexsort((np.arange(docs.size), -dates))
-            docs, scores = docs[order], scores[order]
-        docs, scores, similar = (
-            self._collapse(snap, docs, scores) if collapse else (docs, scores, None)
-        )
+        keep = _both(by_source, by_date)
+        shown, shown_scores = (docs[keep], scores[keep]) if keep is not None else (docs, scores)
+        if sort == "newest" and shown.size:
+            dates = snap.codes("date")[shown]  # codes follow the sorted date strings
+            order = np.lexsort((np.arange(shown.size), -dates))
+            shown, shown_scores = shown[order], shown_scores[order]
         first = (page - 1) * per_page
+        shown, shown_scores, similar, exact = self._page_ready(
+            snap, cons, shown, shown_scores, first + per_page, collapse
+        )
+        # Each facet counts what the other filter lets through, so its numbers are what a click
+        # on one of its values would return (lower bounds while phrases are left unchecked).
+        good = known_good(cons, docs)
+        facets = {
+            "source": _facet(snap, "source", _masked(docs, _both(by_date, good)), collapse),
+            "year": _facet(snap, "year", _masked(docs, _both(by_source, good)), collapse),
+        }
+        docs, scores = shown, shown_scores
         pattern = matcher_for(plan.highlight_terms(), plan.exact_terms())
         hits = []
         for position in range(first, min(first + per_page, docs.size)):
@@ -206,7 +186,7 @@ class SearchEngine:
         return {
             "query": text,
             "total": int(docs.size),
-            "total_relation": "eq",
+            "total_relation": "eq" if exact else "gte",
             "page": page,
             "per_page": per_page,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -215,6 +195,32 @@ class SearchEngine:
             "hits": hits,
             "facets": facets,
         }
+
+    def _page_ready(
+        self,
+        snap: Snapshot,
+        cons: Constraints,
+        docs: np.ndarray,
+        scores: np.ndarray,
+        needed: int,
+        collapse: bool,
+    ):
+        """Confirm phrases until the page is full (after story collapsing), then collapse.
+
+        Returns docs, scores, the ``similar`` lookup and whether ``docs`` is the complete list.
+        """
+        want = needed + 1
+        while True:
+            kept, exact = confirm(snap, cons, docs, want)
+            out_docs, out_scores = docs[kept], scores[kept]
+            out_docs, out_scores, similar = (
+                self._collapse(snap, out_docs, out_scores)
+                if collapse
+                else (out_docs, out_scores, None)
+            )
+            if exact or out_docs.size >= needed:
+                return out_docs, out_scores, similar, exact
+            want *= 2  # duplicates collapsed away: confirm further down the list
 
     @staticmethod
     def _collapse(snap: Snapshot, docs: np.ndarray, scores: np.ndarray):
@@ -337,6 +343,11 @@ def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
     concepts = [Concept(folded=fixes[i]) if i in fixes else c for i, c in enumerate(plan.concepts)]
     words = [fixes.get(i, c.accented or c.folded) for i, c in enumerate(plan.concepts)]
     return replace(plan, concepts=concepts, interpreted_as=" ".join(words), phrases=[])
+
+
+def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two optional masks combined (``None`` lets everything through)."""
+    return b if a is None else a if b is None else a & b
 
 
 def _masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Posting arrays read once from a Whoosh index generation, for vectorised scoring.
 
 Whoosh stays the store and the source of truth (segments, generations, term dictionary, stored
-text, phrase positions); but walking its matchers in Python costs hundreds of milliseconds for a
+text); but walking its matchers in Python costs hundreds of milliseconds for a
 long OR query.  So each worker reads a term's postings once per generation into numpy arrays, with
 the BM25F length normalisation of every field already folded in, and scores a query with a few
 array operations.  Terms are loaded lazily (a query touches a few dozen) and kept in an LRU.
@@ -48,15 +48,25 @@ class TermPostings:
 
 
 def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """All (docnum, weight) of a term in one segment, read a block at a time."""
+    """All (docnum, weight) of a term in one segment, decoded a block at a time with numpy.
+
+    Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
+    spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.
+    """
     matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     while matcher.is_active():
-        matcher._read_ids()
-        matcher._read_weights()
-        ids.append(np.asarray(matcher._ids, dtype=np.int32))
-        weights.append(np.asarray(matcher._weights, dtype=np.float32))
+        matcher._read_data()
+        deltas, block_weights = matcher._data[0], matcher._data[1]
+        block_ids = np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32)
+        ids.append(block_ids)
+        if block_weights is None:  # Whoosh writes no weights when they are all 1.0
+            weights.append(np.ones(block_ids.size, dtype=np.float32))
+        elif isinstance(block_weights, float):  # ... and one when they are all equal
+            weights.append(np.full(block_ids.size, block_weights, dtype=np.float32))
+        else:
+            weights.append(np.asarray(block_weights, dtype=np.float32))
         matcher._next_block()
     if not ids:
         return np.zeros(0, np.int32), np.zeros(0, np.float32)
@@ -121,9 +131,9 @@ class Snapshot:
 
     def _load(self, term: str) -> TermPostings:
         btext = term.encode("utf-8")
-        # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables and
-        # compounds in the extra view of the same field.
-        extra = not term.isascii() or "_" in term
+        # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
+        # compounds and adjacent pairs in the extra view of the same field.
+        extra = not term.isascii() or "_" in term or " " in term
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field

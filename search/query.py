@@ -244,8 +244,8 @@ def parse(text: str, literal: bool = False) -> Plan:
                 continue
             plan.concepts.extend(words)
     del plan.concepts[MAX_CONCEPTS:]
-    # Each phrase or exclusion costs a pass over Whoosh's positions: a query keeps a few (the
-    # rest of a phrase's words still count as words), so no query can run for seconds.
+    # Each phrase or exclusion costs posting reads and maybe a look at stored text: a query keeps
+    # a few (the rest of a phrase's words still count as words), so no query can run for seconds.
     del plan.phrases[MAX_PHRASES:]
     del plan.excluded[MAX_PHRASES:]
     plan.concepts = _mark_questions(plan.concepts)

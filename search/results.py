@@ -15,7 +15,7 @@ from functools import lru_cache
 from html import escape
 
 from .documents import first_sentence
-from .text import FOLD_TABLE, canonical_syllable, map_span, normalize_with_spans
+from .text import FOLD_TABLE, canonical_syllable, fold, folded_regex, map_span, normalize_with_spans
 
 Span = tuple[int, int, str]
 MAX_SPANS = 200
@@ -42,7 +42,7 @@ def fold_in_place(text: str) -> str:
 def _compile(terms: tuple[str, ...]) -> re.Pattern[str]:
     # Plain ASCII alternatives run over the folded copy of the text: compiling classes of every
     # accented letter instead cost 3.7 ms a query (bench.latency queries), this costs 0.09 ms.
-    body = "|".join(re.escape(t) for t in terms)
+    body = "|".join(folded_regex(t) for t in terms)
     return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
 
 
@@ -72,9 +72,12 @@ def find_spans(text: str, matcher: Matcher | None, limit: int = MAX_SPANS) -> li
     exact = matcher.exact
     for m in matcher.pattern.finditer(fold_in_place(norm)):
         folded = m.group()
-        if folded in exact and canonical_syllable(norm[m.start() : m.end()]) not in exact[folded]:
-            continue
-        s, e = map_span(*m.span(), starts, ends)
+        if exact:
+            word = canonical_syllable(norm[m.start() : m.end()])
+            key = fold(word)  # the index's term: ``Kỳ`` -> ``kì`` -> ``ki``
+            if key in exact and word not in exact[key]:
+                continue
+        s, e = m.span() if starts is None else map_span(*m.span(), starts, ends)
         spans.append((s, e, folded))
         if len(spans) >= limit:
             break

@@ -7,15 +7,40 @@ up whenever the indexed terms change; an index of another version must be rebuil
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from whoosh.analysis import Composable
 from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.system import pack_uint
+from whoosh.formats import Format, tokens
 
 from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, index_terms
 
-SCHEMA_VERSION = 5  # 4 stored compressed text: Whoosh compresses it already
+SCHEMA_VERSION = 6  # 6: no positions; adjacent syllable pairs in the extra view
+
+
+class FrequencyWeight(Format):
+    """A term's frequency in a document, kept as the posting's weight and nothing else.
+
+    Whoosh's ``Frequency`` writes the same number again as a 4-byte value per posting, which
+    vnsearch never reads (scoring reads weights only), so this format stores no value at all.
+    """
+
+    posting_size = 0
+
+    def __init__(self, field_boost: float = 1.0, **options: object) -> None:
+        self.field_boost = field_boost
+        self.options = options
+
+    def word_values(self, value: object, analyzer: Composable, **kwargs: object):
+        counts = Counter(t.text for t in tokens(value, analyzer, kwargs))
+        return ((w, f, f * self.field_boost, b"") for w, f in counts.items())
+
+    def decode_weight(self, valuestring: bytes) -> float:
+        return self.field_boost
+
+
 TEXT_FIELDS = ("title", "lead", "body")
 EXTRA_SUFFIX = "_x"  # ``body_x`` holds the extra view of ``body``
 
@@ -38,13 +63,13 @@ class PreIndexed:
 class VietnameseText(TEXT):
     """A TEXT field analysed by one view of the Vietnamese analyzer; accepts ``PreIndexed``.
 
-    The folded view keeps positions (phrases) and the stored original text; the extra view keeps
-    frequencies only, which is all its ranking signals need.
+    Both views keep frequencies only (phrases are decided by the extra view's adjacent pairs); the
+    folded view also stores the original text.
     """
 
     def __init__(self, view: str = FOLDED) -> None:
-        folded = view == FOLDED
-        super().__init__(analyzer=VietnameseAnalyzer(view), phrase=folded, stored=folded)
+        super().__init__(analyzer=VietnameseAnalyzer(view), phrase=False, stored=view == FOLDED)
+        self.format = FrequencyWeight()
 
     def index(self, value: object, **kwargs: object) -> Iterable[tuple[bytes, int, float, bytes]]:
         if isinstance(value, PreIndexed):
@@ -75,13 +100,10 @@ def preindex(schema: Schema, name: str, text: str) -> dict[str, PreIndexed]:
     """Postings of both views of one text field, as Whoosh's formats encode them (picklable)."""
     if not text:
         return {name: PreIndexed(()), extra_field(name): PreIndexed(())}
-    positions, extra = index_terms(text)
-    encode = schema[name].format.encode
-    folded_items = tuple(
-        (term.encode("utf-8"), len(poses), float(len(poses)), encode(poses))
-        for term, poses in positions.items()
-    )
-    extra_items = tuple(
-        (term.encode("utf-8"), freq, float(freq), pack_uint(freq)) for term, freq in extra.items()
-    )
-    return {name: PreIndexed(folded_items), extra_field(name): PreIndexed(extra_items)}
+    folded, extra = index_terms(text)
+    return {name: _items(folded), extra_field(name): _items(extra)}
+
+
+def _items(frequencies: dict[str, int]) -> PreIndexed:
+    """What ``FrequencyWeight.word_values`` yields for these terms: (term, freq, weight, value)."""
+    return PreIndexed(tuple((t.encode("utf-8"), f, float(f), b"") for t, f in frequencies.items()))

@@ -149,6 +149,15 @@ def fold(token: str) -> str:
     return unidecode(folded).lower()
 
 
+def folded_regex(term: str) -> str:
+    """A regular expression for a folded term in folded text, where a lone ``i``/``y`` rhyme may be
+    spelled either way: ``ki`` (the term of ``kì`` and ``kỳ``) also matches ``ky``."""
+    match = _LONE_IY_RE.match(term)
+    if match and match.group(2) == "i":
+        return re.escape(match.group(1)) + "[iy]"
+    return re.escape(term)
+
+
 def has_diacritics(token: str) -> bool:
     """True when folding changes the token (``bán`` yes, ``ban`` no)."""
     return fold(token) != token.lower()
