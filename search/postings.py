@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from whoosh.reading import TermNotFound
 
 from .schema import TEXT_FIELDS, extra_field
 
@@ -47,13 +48,19 @@ class TermPostings:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.float32), 0)
 
 
-def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """All (docnum, weight) of a term in one segment, decoded a block at a time with numpy.
+def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """All (docnum, weight) of a term in one segment (``None``: not there), decoded a block at a
+    time with numpy.
 
     Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
-    spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.
+    spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.  Most
+    terms a query asks for are missing from most fields, so the one dictionary lookup that opens
+    the matcher also answers "is it there" (``term in leaf`` first cost a second lookup).
     """
-    matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
+    try:
+        matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
+    except TermNotFound:
+        return None
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     while matcher.is_active():
@@ -83,6 +90,7 @@ class Snapshot:
         # forgets to (a CLI run, a test), instead of leaving it to the garbage collector.
         weakref.finalize(self, _close_searcher, self.searcher)
         self.reader = self.searcher.reader()
+        self._leaves = list(self.reader.leaf_readers())
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
         self.live = np.zeros(self.size, dtype=bool)
@@ -138,11 +146,11 @@ class Snapshot:
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field
             parts_ids, parts_w = [], []
-            for leaf, base in self.reader.leaf_readers():
-                if (indexed, btext) in leaf:
-                    ids, weights = _leaf_postings(leaf, indexed, btext)
-                    parts_ids.append(ids + base)
-                    parts_w.append(weights)
+            for leaf, base in self._leaves:
+                found = _leaf_postings(leaf, indexed, btext)
+                if found is not None:
+                    parts_ids.append(found[0] + base)
+                    parts_w.append(found[1])
             if parts_ids:
                 acc[field] = (np.concatenate(parts_ids), np.concatenate(parts_w))
         if not acc:

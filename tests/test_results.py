@@ -1,0 +1,34 @@
+"""Snippets: the best passage of a hit, with the query's words marked."""
+
+from __future__ import annotations
+
+from search.query import parse
+from search.results import SNIPPET_HEAD_CHARS, matcher_for, snippet
+
+FILLER = "Một câu không liên quan gì cả. " * 60  # ~1,900 characters
+
+
+def _snippet(text: str, query: str) -> str:
+    plan = parse(query)
+    return snippet(text, matcher_for(plan.highlight_terms(), plan.exact_terms()))
+
+
+def test_when_the_head_holds_every_word_the_passage_is_there() -> None:
+    text = "Giá vàng hôm nay tăng mạnh. " + FILLER + "Giá vàng lại tăng."
+    assert _snippet(text, "giá vàng").startswith("<mark>Giá</mark> <mark>vàng</mark> hôm nay")
+
+
+def test_a_word_missing_from_the_head_is_looked_for_further() -> None:
+    assert len(FILLER) > SNIPPET_HEAD_CHARS
+    text = "Giá cả ổn định. " + FILLER + "Sau đó giá vàng lại tăng mạnh trong phiên chiều."
+    result = _snippet(text, "giá vàng")
+    assert "giá</mark> <mark>vàng</mark> lại tăng mạnh" in result
+    assert result.startswith("… ")
+
+
+def test_the_head_is_cut_on_a_space_never_inside_a_word() -> None:
+    # "caiman" straddles the 1,200th character: "cai" must not be marked inside it.
+    text = "Lào " + "x" * (SNIPPET_HEAD_CHARS - 8) + " caiman Lào Cai " + FILLER
+    assert text[SNIPPET_HEAD_CHARS - 3 : SNIPPET_HEAD_CHARS + 3] == "caiman"
+    result = _snippet(text, "lào cai")
+    assert "<mark>cai</mark>man" not in result and "<mark>Lào</mark> <mark>Cai</mark>" in result
