@@ -2,6 +2,7 @@
 
     python -m bench.tune --set tier_max_words=4,6,99 --set accented=0.6,1 [--limit 300]
     python -m bench.tune --set K1=0.9,1.6 --set FIELD_B.body=0.5,0.75 --set FIELD_WEIGHTS.lead=1,2
+    python -m bench.tune --set MAX_CONCEPTS=64,128 --forms abstract
 
 Uses the cached vnsearch index A of ``bench.relevance`` (build it once with
 ``python -m bench.relevance --split dev``); prints MRR@10 per title form for every combination.
@@ -16,7 +17,7 @@ from dataclasses import fields, replace
 
 from bench import common
 from bench.relevance import TITLE_FORMS, VnsearchSystem, evaluate, workload
-from search import postings, ranking
+from search import postings, query, ranking
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--forms", default="accented,unaccented,telex,short,short_unaccented")
     args = parser.parse_args()
     names = {f.name: f.type for f in fields(ranking.Weights)}
-    module_level = {"K1", "FIELD_B.title", "FIELD_B.lead", "FIELD_B.body"} | {
+    module_level = {"K1", "MAX_CONCEPTS", "FIELD_B.title", "FIELD_B.lead", "FIELD_B.body"} | {
         f"FIELD_WEIGHTS.{f}" for f in ("title", "lead", "body")
     }
     grid: dict[str, list[float]] = {}
@@ -51,6 +52,8 @@ def main() -> None:
         for name, value in typed.items():  # BM25F constants live in the modules
             if name == "K1":
                 ranking.K1 = value
+            elif name == "MAX_CONCEPTS":
+                query.MAX_CONCEPTS = int(value)
             elif "." in name:
                 table, field = name.split(".")
                 getattr(postings, table)[field] = value
