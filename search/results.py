@@ -20,8 +20,8 @@ from .text import FOLD_TABLE, canonical_syllable, fold, folded_regex, map_span, 
 Span = tuple[int, int, str]
 MAX_SPANS = 200
 SNIPPET_SCAN_CHARS = 4000  # the best passage is looked for in the first 4,000 characters
-# ... unless the first 1,200 already hold every query term (usually the lead does): scanning
-# 4,000 characters of every hit was a third of a query's time (bench.latency).
+# ... unless the first 1,200 already hold half the query's terms (usually the lead does):
+# scanning 4,000 characters of every hit was a third of a query's time (bench.latency).
 SNIPPET_HEAD_CHARS = 1200
 
 
@@ -132,8 +132,8 @@ def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     text = " ".join(text[: SNIPPET_SCAN_CHARS * 2].split())[:SNIPPET_SCAN_CHARS]
     head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
     spans = find_spans(text[:head] if head > 0 else text, pattern)  # cut on a space
-    if pattern is not None and head > 0 and len({t for _, _, t in spans}) < pattern.terms:
-        spans = find_spans(text, pattern)
+    if pattern is not None and head > 0 and 2 * len({t for _, _, t in spans}) < pattern.terms:
+        spans += [(s + head, e + head, t) for s, e, t in find_spans(text[head:], pattern)]
     if len(text) <= width:
         return mark(text, spans)
     if not spans:
