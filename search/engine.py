@@ -233,18 +233,29 @@ class SearchEngine:
         Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
         with "N bài tương tự" to expand.
         """
-        if docs.size < 2 or len(snap.labels("story")) == snap.size:  # no story told twice
+        if docs.size < 2:
             return docs, scores, None
-        stories = snap.codes("story")[docs]
-        _, first, inverse = np.unique(stories, return_index=True, return_inverse=True)
-        if first.size == docs.size:
+        shared = snap.shared_story()[docs]
+        if not shared.any():  # no story told twice: the common case, no sorting at all
             return docs, scores, None
-        order = np.sort(first)
+        positions = np.flatnonzero(shared)
+        _, first, inverse = np.unique(
+            snap.codes("story")[docs[positions]], return_index=True, return_inverse=True
+        )
+        if first.size == positions.size:
+            return docs, scores, None
+        keep = ~shared
+        keep[positions[first]] = True
+        order = np.flatnonzero(keep)
+        group_of = np.full(docs.size, -1, dtype=np.int64)
+        group_of[positions] = inverse
         ids = snap.column("id")
 
         def similar(position: int) -> list[str]:
-            group = inverse[order[position]]
-            members = np.flatnonzero(inverse == group)
+            group = group_of[order[position]]
+            if group < 0:
+                return []
+            members = positions[inverse == group]  # the first is the one shown
             return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
 
         return docs[order], scores[order], similar
@@ -386,12 +397,15 @@ def _facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[d
     labels = snap.labels(name)
     if not docs.size:
         return []
-    codes = snap.codes(name)[docs].astype(np.int64)
-    if stories and len(snap.labels("story")) < snap.size:  # some story is told twice
-        story = snap.codes("story")[docs].astype(np.int64)
-        pairs = np.unique(codes * (len(snap.labels("story")) + 1) + story)
-        codes = pairs // (len(snap.labels("story")) + 1)
+    codes = snap.codes(name)[docs]
     counts = np.bincount(codes, minlength=len(labels))
+    shared = snap.shared_story()[docs] if stories else None
+    if shared is not None and shared.any():  # count a story told twice once per value
+        told = len(snap.labels("story")) + 1
+        pairs = np.unique(codes[shared].astype(np.int64) * told + snap.codes("story")[docs[shared]])
+        counts = np.bincount(codes[~shared], minlength=len(labels)) + np.bincount(
+            pairs // told, minlength=len(labels)
+        )
     ranked = sorted(
         (
             (labels[c], int(n))

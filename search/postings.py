@@ -221,6 +221,18 @@ class Snapshot:
         """
         return self._coded(name)[0]
 
+    def shared_story(self) -> np.ndarray:
+        """Per docnum: whether another document tells the same story (near-duplicates)."""
+        with self._lock:
+            cached = self._codes.get("_shared")
+        if cached is None:
+            codes = self.codes("story")
+            counts = np.bincount(codes, minlength=len(self.labels("story")))
+            cached = (counts[codes] > 1, [])
+            with self._lock:
+                self._codes["_shared"] = cached
+        return cached[0]
+
     def labels(self, name: str) -> list[str]:
         return self._coded(name)[1]
 

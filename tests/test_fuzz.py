@@ -28,7 +28,7 @@ from search.analysis import (
 from search.engine import SearchEngine
 from search.errors import BadRequest, NotFound
 from search.query import MAX_CONCEPTS, parse
-from search.results import find_spans, mark, matcher_for
+from search.results import _SPAN_FOLD, find_spans, fold_in_place, mark, matcher_for
 
 VIETNAMESE = (
     "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
@@ -194,3 +194,12 @@ def test_marking_any_text_is_escaped(text: str, query: str) -> None:
     html_text = mark(text, spans)
     assert re.findall(r"<[^>]*>", html_text) == re.findall(r"</?mark>", html_text)
     assert len(re.findall("<mark>", html_text)) == len(spans)
+
+
+@FUZZ
+@given(TEXT)
+@example("Đà Nẵng ÐÃ LÀO CAI \U0001f600 北京 ǅ")
+def test_fold_in_place_keeps_offsets_and_folds_like_the_table(text: str) -> None:
+    folded = fold_in_place(text)
+    assert len(folded) == len(text)
+    assert folded == text.translate(_SPAN_FOLD)
