@@ -25,6 +25,7 @@ compact JSON sidecar next to each index generation.
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
 import re
@@ -164,6 +165,27 @@ class CountsVocabulary:
         for syllable, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             by_fold.setdefault(fold(syllable), {})[syllable] = count
         self._by_fold = by_fold
+
+    def frequent_terms(self, limit: int) -> list[str]:
+        """The index terms most often read: folded syllables, accented syllables and folded
+        adjacent pairs, most frequent first (a worker loads their postings ahead of queries)."""
+        scored: dict[str, int] = {}
+        for syllable, count in self._unigrams.items():
+            folded = fold(syllable)
+            scored[folded] = scored.get(folded, 0) + count
+            if folded != syllable:
+                scored[syllable] = count
+        # A pair rarer than a quarter of the last syllable that makes the cut cannot make it
+        # (its accented spellings would have to add up four times over): skip the long tail.
+        ranked = heapq.nlargest(limit, scored.values())
+        floor = ranked[-1] // 4 if ranked else 0
+        for first, seconds in self._followers.items():
+            for second, count in seconds.items():
+                if count >= floor:
+                    pair = f"{fold(first)} {fold(second)}"
+                    scored[pair] = scored.get(pair, 0) + count
+        best = heapq.nlargest(limit, scored.items(), key=lambda kv: (kv[1], kv[0]))
+        return [term for term, _ in best]
 
     # -- AccentVocabulary ---------------------------------------------------------------------
 

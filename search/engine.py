@@ -80,6 +80,7 @@ class SearchEngine:
         self.index_dir = Path(index_dir)
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     # -- generations -------------------------------------------------------------------------
 
@@ -113,7 +114,17 @@ class SearchEngine:
             self._snapshot = snap
             if current is not None:
                 current.close()
+            # Frequent terms load in the background: this request and the next are served at
+            # once, a little slower until the thread is done (about a second).
+            self._warming = threading.Thread(target=snap.warm, name="vnsearch-warm", daemon=True)
+            self._warming.start()
             return snap
+
+    def wait_warm(self, timeout: float | None = None) -> None:
+        """Block until the current generation's frequent terms are loaded (benchmarks, tests)."""
+        warming = self._warming
+        if warming is not None:
+            warming.join(timeout)
 
     def close(self) -> None:
         with self._lock:

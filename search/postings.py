@@ -29,6 +29,10 @@ ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FI
 FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
 FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
 MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker: bounds its memory
+# Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
+# and pairs) cost milliseconds each to read, and most queries hold a few of them.
+WARM_TERMS = 1500
+WARM_BYTES = MAX_CACHED_BYTES // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,27 @@ class Snapshot:
         keep = self.live[docs]
         docs, tf = docs[keep].astype(np.int32), tf[keep]
         return TermPostings(docs, tf, int(docs.size))
+
+    def is_cached(self, term: str) -> bool:
+        with self._lock:
+            return term in self._cache
+
+    def warm(self, limit: int = WARM_TERMS) -> int:
+        """Load the postings of the corpus's most frequent terms (up to ``WARM_BYTES``); returns
+        how many.  Stops quietly when the generation is closed meanwhile."""
+        vocab = self.accents()
+        if vocab is None:
+            return 0
+        loaded = 0
+        for term in vocab.frequent_terms(limit):
+            if self._cached_bytes >= WARM_BYTES or self.searcher.is_closed:
+                break
+            try:
+                self.postings(term)
+            except Exception:  # the files went away with a newer generation: nothing to warm
+                break
+            loaded += 1
+        return loaded
 
     def column(self, name: str) -> list:
         """A stored column (``id``, ``date``, ``source``) as a list indexed by docnum."""

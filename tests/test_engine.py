@@ -554,3 +554,18 @@ def test_typo_fallback_only_when_nothing_is_found(toy_engine: SearchEngine) -> N
     assert toy_engine.search("giai đoạnn", literal=True)["total"] == 0
     assert toy_engine.search("xqzw")["total"] == 0  # nothing near enough
     assert toy_engine.search("gỗx")["total"] == 0  # 3 letters + 1: "gox" is too short to fix
+
+
+def test_opening_a_generation_loads_its_most_frequent_terms(toy_index: Path) -> None:
+    engine = SearchEngine(toy_index)
+    try:
+        snap = engine.snapshot()
+        engine.wait_warm(timeout=30)
+        vocab = snap.accents()
+        assert vocab is not None
+        frequent = vocab.frequent_terms(5)
+        assert {"hang", "hàng", "cua"} <= set(frequent)  # "Cửa hàng" four times in two documents
+        assert all(snap.is_cached(term) for term in frequent)
+        assert not snap.is_cached("khong co tu nay")
+    finally:
+        engine.close()
