@@ -133,15 +133,19 @@ class Snapshot:
                 self._cache.move_to_end(term)
                 return cached
         result = self._load(term)
+        self._remember(term, result)
+        return result
+
+    def _remember(self, term: str, result: TermPostings) -> None:
         with self._lock:
             if term not in self._cache:
                 self._cache[term] = result
                 self._cached_bytes += result.nbytes
             while self._cached_bytes > MAX_CACHED_BYTES and len(self._cache) > 1:
                 self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
-        return result
 
-    def _load(self, term: str) -> TermPostings:
+    def _load(self, term: str, leaves: list | None = None) -> TermPostings:
+        """Read ``term`` from ``leaves`` (default: this snapshot's reader)."""
         btext = term.encode("utf-8")
         # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
         # compounds and adjacent pairs in the extra view of the same field.
@@ -150,7 +154,7 @@ class Snapshot:
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field
             parts_ids, parts_w = [], []
-            for leaf, base in self._leaves:
+            for leaf, base in leaves or self._leaves:
                 found = _leaf_postings(leaf, indexed, btext)
                 if found is not None:
                     parts_ids.append(found[0] + base)
@@ -174,19 +178,34 @@ class Snapshot:
 
     def warm(self, limit: int = WARM_TERMS) -> int:
         """Load the postings of the corpus's most frequent terms (up to ``WARM_BYTES``); returns
-        how many.  Stops quietly when the generation is closed meanwhile."""
+        how many.  Stops quietly when the generation goes away meanwhile.
+
+        Runs in a background thread, so it reads through a reader of its own: Whoosh's segment
+        files are plain file objects (seek, then read), which two threads must never share.
+        """
+        from whoosh.index import TOC, FileIndex
+
         vocab = self.accents()
         if vocab is None:
             return 0
         loaded = 0
-        for term in vocab.frequent_terms(limit):
-            if self._cached_bytes >= WARM_BYTES or self.searcher.is_closed:
-                break
-            try:
-                self.postings(term)
-            except Exception:  # the files went away with a newer generation: nothing to warm
-                break
-            loaded += 1
+        reader = None
+        try:
+            storage, name = self.ix.storage, self.ix.indexname
+            toc = TOC.read(storage, name, gen=self.generation)
+            reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
+            leaves = list(reader.leaf_readers())
+            for term in vocab.frequent_terms(limit):
+                if self._cached_bytes >= WARM_BYTES or self.searcher.is_closed:
+                    break
+                if not self.is_cached(term):
+                    self._remember(term, self._load(term, leaves))
+                loaded += 1
+        except Exception:  # the files went away with a newer generation: nothing to warm
+            pass
+        finally:
+            if reader is not None:
+                reader.close()
         return loaded
 
     def column(self, name: str) -> list:

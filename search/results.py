@@ -22,6 +22,7 @@ from .text import FOLD_TABLE, canonical_syllable, fold, folded_regex, map_span, 
 
 Span = tuple[int, int, str]
 MAX_SPANS = 200
+SNIPPET_SPANS = 60  # matches a snippet weighs to find its passage (the rest cannot beat them)
 SNIPPET_SCAN_CHARS = 4000  # the best passage is looked for in the first 4,000 characters
 # ... unless the first 1,200 already hold half the query's terms (usually the lead does):
 # scanning 4,000 characters of every hit was a third of a query's time (bench.latency).
@@ -150,11 +151,13 @@ def _best_window(spans: list[Span], width: int) -> int:
 
 def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
-    text = " ".join(text[: SNIPPET_SCAN_CHARS * 2].split())[:SNIPPET_SCAN_CHARS]
+    text = " ".join(text[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4].split())
+    text = text[:SNIPPET_SCAN_CHARS]
     head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
-    spans = find_spans(text[:head] if head > 0 else text, pattern)  # cut on a space
+    spans = find_spans(text[:head] if head > 0 else text, pattern, SNIPPET_SPANS)  # on a space
     if pattern is not None and head > 0 and 2 * len({t for _, _, t in spans}) < pattern.terms:
-        spans += [(s + head, e + head, t) for s, e, t in find_spans(text[head:], pattern)]
+        rest = find_spans(text[head:], pattern, SNIPPET_SPANS)
+        spans += [(s + head, e + head, t) for s, e, t in rest]
     if len(text) <= width:
         return mark(text, spans)
     if not spans:

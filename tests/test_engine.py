@@ -569,3 +569,19 @@ def test_opening_a_generation_loads_its_most_frequent_terms(toy_index: Path) -> 
         assert not snap.is_cached("khong co tu nay")
     finally:
         engine.close()
+
+
+def test_searches_while_frequent_terms_load_give_the_settled_answers(
+    samples_index: Path, samples_engine: SearchEngine
+) -> None:
+    # The loading thread reads the same segment files; sharing file handles with it once turned
+    # searches into unpickling errors.  Fresh engines answer while their thread runs.
+    queries = ["lào cai", "thi thpt", "giá vàng hôm nay", '"bàn ghế"', "xuong go", "ubnd"]
+    settled = {q: comparable(samples_engine.search(q)) for q in queries}
+    for _ in range(15):
+        engine = SearchEngine(samples_index)
+        try:
+            for q in queries:
+                assert comparable(engine.search(q)) == settled[q], q
+        finally:
+            engine.close()
