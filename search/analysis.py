@@ -19,6 +19,8 @@ So a query in any typed form finds the document through the folded view, and an 
 or one whose words stand as pyvi words or side by side ranks it higher through the extra view.
 Adjacent pairs also decide quoted phrases, so no positions are stored: reading Whoosh's
 pickled positions was most of the cost of loading a frequent term and of every phrase query.
+The indexer stores a pair seen in only one document of its batch under a shared bucket term
+(``pair_bucket``; ``schema.pool_rare_pairs``).
 ``index_terms`` computes both views in one pass for the indexer (Whoosh's token machinery costs
 more than pyvi); ``tests/test_analysis.py`` pins that it equals the analyzers.  Whoosh pickles
 these analyzers into the index schema: the import path ``search.analysis`` is part of the index
@@ -28,6 +30,7 @@ format.
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +46,15 @@ from .text import canonical_syllable, fold, map_span, normalize_with_spans
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+|[^\w\s]")
 COMPOUND_JOINER = "_"
 PAIR_JOINER = " "  # ``lao cai``: two adjacent syllables (punctuation between them is ignored)
+# A pair seen in one document of its indexing batch is stored under one of PAIR_BUCKETS shared
+# terms instead of its own (``indexer`` decides; ``phrases`` and ``ranking`` read both).
+PAIR_BUCKETS = 1 << 16
+BUCKET_PREFIX = "~"
+
+
+def pair_bucket(pair: str) -> str:
+    """The shared term a rare pair is stored under (``~`` and 4 hex digits; never a syllable)."""
+    return f"{BUCKET_PREFIX}{zlib.crc32(pair.encode('utf-8')) % PAIR_BUCKETS:04x}"
 
 
 @dataclass(frozen=True, slots=True)

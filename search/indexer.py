@@ -43,6 +43,7 @@ from .schema import (
     TEXT_FIELDS,
     PreIndexed,
     build_schema,
+    pool_rare_pairs,
     preindex,
 )
 
@@ -52,6 +53,9 @@ META_FILE = "vnsearch.json"
 VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
 VOCAB_MIN_PAIR_COUNT = 2
 POOL_THRESHOLD = 100  # below this many documents a process pool costs more than it saves
+# Documents analysed together: a pair found in only one of them is pooled into a shared term
+# (``schema.pool_rare_pairs``); a batch's postings stay in memory until it is written (~100 MB).
+PAIR_BATCH = 1000
 PROGRESS_EVERY = 50
 
 Progress = Callable[[int, int], None]
@@ -217,10 +221,14 @@ def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> obje
     from whoosh.writing import SegmentWriter
 
     writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256)
-    for done, doc in enumerate(docs, start=1):
-        _add(writer, doc, _analyze(doc))
-        if progress_queue is not None and done % PROGRESS_EVERY == 0:
-            progress_queue.put(PROGRESS_EVERY)
+    done = 0
+    for start in range(0, len(docs), PAIR_BATCH):
+        batch = docs[start : start + PAIR_BATCH]
+        for doc, postings in zip(batch, pool_rare_pairs([_analyze(d) for d in batch]), strict=True):
+            _add(writer, doc, postings)
+            done += 1
+            if progress_queue is not None and done % PROGRESS_EVERY == 0:
+                progress_queue.put(PROGRESS_EVERY)
     segment = writer._finalize_segment()
     if progress_queue is not None:
         progress_queue.put(len(docs) % PROGRESS_EVERY)
@@ -239,10 +247,15 @@ def _write_documents(
     if progress:
         progress(0, total)
     if workers <= 1 or total < POOL_THRESHOLD:
-        for done, doc in enumerate(docs, start=1):
-            _add(writer, doc, _analyze(doc))
-            if progress:
-                progress(done, total)
+        done = 0
+        for start in range(0, total, PAIR_BATCH):
+            batch = docs[start : start + PAIR_BATCH]
+            analysed = pool_rare_pairs([_analyze(d) for d in batch])
+            for doc, postings in zip(batch, analysed, strict=True):
+                _add(writer, doc, postings)
+                done += 1
+                if progress:
+                    progress(done, total)
         return []
     import multiprocessing
 

@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import COMPOUND_JOINER, PAIR_JOINER
+from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
 from .postings import Snapshot
 from .query import Concept, Plan
 from .ranking import term_mask
 from .results import fold_in_place
 from .schema import TEXT_FIELDS
 from .text import folded_regex, normalize
+
+# Doubtful documents are all checked when there are this few (about 0.1 ms each), so common
+# phrases keep exact totals although a few of their documents come through a shared pair bucket.
+CHECK_ALL = 40
 
 
 def phrase_pattern(words: list[Concept]) -> re.Pattern[str]:
@@ -78,6 +82,18 @@ class Constraints:
         return verdict
 
 
+def pair_masks(snap: Snapshot, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
+    """Documents holding the adjacent pair under its own term (certain), and those that may hold
+    it under its shared bucket (rare pairs, ``schema.pool_rare_pairs``): the bucket's documents
+    that hold both syllables."""
+    pair = first + PAIR_JOINER + second
+    own = term_mask(snap, [pair])
+    pooled = term_mask(snap, [pair_bucket(pair)])
+    if pooled.any():
+        pooled &= term_mask(snap, [first]) & term_mask(snap, [second]) & ~own
+    return own, pooled
+
+
 def constraints(snap: Snapshot, plan: Plan) -> Constraints:
     """Postings-level masks for the plan's phrases and exclusions, and what is left to check."""
     out = Constraints()
@@ -88,10 +104,13 @@ def constraints(snap: Snapshot, plan: Plan) -> Constraints:
             out._allow(mask if required else ~mask)
             continue
         mask = np.ones(snap.size, dtype=bool)
+        exact = np.ones(snap.size, dtype=bool)
         for first, second in zip(words, words[1:], strict=False):
-            mask &= term_mask(snap, [first.folded + PAIR_JOINER + second.folded])
+            own, pooled = pair_masks(snap, first.folded, second.folded)
+            mask &= own | pooled
+            exact &= own
         if len(words) == 2:
-            certain = mask
+            certain = exact
         else:
             compound = COMPOUND_JOINER.join(c.folded for c in words)
             certain = term_mask(snap, [compound]) & mask
@@ -119,8 +138,9 @@ def confirm(
     sure_before = np.cumsum(keep) - keep  # sure documents ahead of each position
     confirmed = 0
     decided = docs.size
+    check_all = int(unsure.sum()) <= CHECK_ALL  # few: check them all, so the total is exact
     for position in np.flatnonzero(unsure).tolist():
-        if int(sure_before[position]) + confirmed >= needed:
+        if not check_all and int(sure_before[position]) + confirmed >= needed:
             decided = position
             break
         if cons.holds(snap, int(docs[position])):

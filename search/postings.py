@@ -148,8 +148,8 @@ class Snapshot:
         """Read ``term`` from ``leaves`` (default: this snapshot's reader)."""
         btext = term.encode("utf-8")
         # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
-        # compounds and adjacent pairs in the extra view of the same field.
-        extra = not term.isascii() or "_" in term or " " in term
+        # compounds, adjacent pairs and pair buckets (``~1f2e``) in the extra view.
+        extra = not term.isascii() or "_" in term or " " in term or term.startswith("~")
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .analysis import COMPOUND_JOINER, PAIR_JOINER
+from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
 from .postings import Snapshot, TermPostings
 from .query import Concept, Expansion, Plan
 
@@ -103,9 +103,35 @@ def _compounds(concepts: list[Concept], breaks: set[int], longest: int = 3) -> l
     ]
 
 
-def _pairs(concepts: list[Concept], breaks: set[int]) -> list[str]:
-    """Adjacent query syllables as the index's adjacent pairs (``lao cai``): proximity."""
-    return [PAIR_JOINER.join(run) for run in _runs(concepts, breaks, 2)]
+def _pairs(concepts: list[Concept], breaks: set[int]) -> list[tuple[int, str]]:
+    """Adjacent query syllables as the index's adjacent pairs (``lao cai``): proximity.  Each
+    comes with the position of its first concept."""
+    words = [c.alternatives[0][0] if c.alternatives else c.folded for c in concepts]
+    return [
+        (i, words[i] + PAIR_JOINER + words[i + 1])
+        for i in range(len(concepts) - 1)
+        if i + 1 not in breaks
+    ]
+
+
+def _add_pair(
+    scores: np.ndarray,
+    snapshot: Snapshot,
+    pair: str,
+    holds_both: tuple[np.ndarray, np.ndarray],
+    n: int,
+    weight: float,
+) -> None:
+    """Score a pair through its own term, and through its shared bucket (where the indexer put
+    it when it was rare) for the bucket's documents that hold both syllables."""
+    _add(scores, snapshot.postings(pair), n, weight)
+    pooled = snapshot.postings(pair_bucket(pair))
+    if pooled.df:
+        first, second = holds_both
+        both = first[pooled.docs] & second[pooled.docs]
+        count = int(both.sum())
+        if count:
+            _add(scores, TermPostings(pooled.docs[both], pooled.tf[both], count), n, weight)
 
 
 def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
@@ -191,8 +217,8 @@ def rank(
     for compound in _compounds(plan.concepts, plan.breaks, weights.compound_longest):
         _add(scores, snapshot.postings(compound), n, weights.compound)
     if weights.pair:
-        for pair in _pairs(plan.concepts, plan.breaks):
-            _add(scores, snapshot.postings(pair), n, weights.pair)
+        for i, pair in _pairs(plan.concepts, plan.breaks):
+            _add_pair(scores, snapshot, pair, (hits[i], hits[i + 1]), n, weights.pair)
 
     keep = snapshot.live.copy()
     if plan.concepts:
