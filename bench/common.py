@@ -149,17 +149,19 @@ def cached_index(
     """Return ``bench/out/<name>-<fingerprint>``, building it with ``build(dirpath)`` if needed.
 
     A directory counts as built only once ``build`` returned (a marker file is written last), so
-    an interrupted build is redone on the next run.  Building removes the stale ``<name>-*``
-    directories (older fingerprints of the same index).
+    an interrupted build is redone on the next run.  A finished build removes the stale
+    ``<name>-*`` directories (older fingerprints of the same index).
     """
     key = hashlib.sha1(fingerprint.encode()).hexdigest()[:12]
     dirpath = OUT / f"{name}-{key}"
     if (dirpath / BUILT_MARKER).exists() and not rebuild:
         return dirpath
-    for stale in OUT.glob(f"{name}-*"):
-        if stale.is_dir() and stale.name[len(name) + 1 :].isalnum():
-            shutil.rmtree(stale)
+    if dirpath.exists():  # an interrupted build of this very index
+        shutil.rmtree(dirpath)
     dirpath.mkdir(parents=True)
-    build(dirpath)
+    build(dirpath)  # may refuse (bench.tune builds nothing): older builds are kept until it works
+    for stale in OUT.glob(f"{name}-*"):
+        if stale != dirpath and stale.is_dir() and stale.name[len(name) + 1 :].isalnum():
+            shutil.rmtree(stale)
     (dirpath / BUILT_MARKER).write_text(fingerprint + "\n", encoding="utf-8")
     return dirpath

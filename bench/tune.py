@@ -20,6 +20,13 @@ from bench.relevance import TITLE_FORMS, VnsearchSystem, evaluate, workload
 from search import postings, query, ranking
 
 
+def _not_built(dirpath) -> None:
+    dirpath.rmdir()
+    raise SystemExit(
+        f"{dirpath.name} is not built for this code: run python -m bench.relevance --split dev"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], help="name=v1,v2,...")
@@ -44,7 +51,7 @@ def main() -> None:
         fingerprint = "|".join(
             [system.fingerprint(), common.file_fingerprint(common.CORPUS), variant, "None"]
         )
-        dirs[variant] = common.cached_index(f"vnsearch-{variant}-all", fingerprint, None)
+        dirs[variant] = common.cached_index(f"vnsearch-{variant}-all", fingerprint, _not_built)
     print("weights".ljust(50), " ".join(f[:10].rjust(10) for f in forms))
     for combo in itertools.product(*grid.values()) if grid else [()]:
         changes = dict(zip(grid, combo, strict=True))
