@@ -34,9 +34,14 @@ def main() -> None:
     parser.add_argument("--forms", default="accented,unaccented,telex,short,short_unaccented")
     args = parser.parse_args()
     names = {f.name: f.type for f in fields(ranking.Weights)}
-    module_level = {"K1", "MAX_CONCEPTS", "FIELD_B.title", "FIELD_B.lead", "FIELD_B.body"} | {
-        f"FIELD_WEIGHTS.{f}" for f in ("title", "lead", "body")
-    }
+    module_level = {
+        "K1",
+        "MAX_CONCEPTS",
+        "SENTENCE_WORDS",
+        "FIELD_B.title",
+        "FIELD_B.lead",
+        "FIELD_B.body",
+    } | {f"FIELD_WEIGHTS.{f}" for f in ("title", "lead", "body")}
     grid: dict[str, list[float]] = {}
     for item in args.set:
         name, values = item.split("=", 1)
@@ -59,8 +64,8 @@ def main() -> None:
         for name, value in typed.items():  # BM25F constants live in the modules
             if name == "K1":
                 ranking.K1 = value
-            elif name == "MAX_CONCEPTS":
-                query.MAX_CONCEPTS = int(value)
+            elif name in ("MAX_CONCEPTS", "SENTENCE_WORDS"):
+                setattr(query, name, int(value))
             elif "." in name:
                 table, field = name.split(".")
                 getattr(postings, table)[field] = value

@@ -104,3 +104,22 @@ def test_a_pair_seen_in_one_document_is_still_a_phrase(engine: SearchEngine) -> 
     assert [h["id"] for h in result["hits"]] == ["exam"]
     assert (result["total"], result["total_relation"]) == (1, "eq")
     assert engine.search('"kỳ lịch"')["total"] == 0
+
+
+def test_a_minus_before_a_number_is_part_of_a_name_not_an_exclusion() -> None:
+    from search.query import parse
+
+    plan = parse("tên lửa S -500 và Su -34")
+    assert plan.excluded == []
+    assert [c.folded for c in plan.concepts][-4:] == ["500", "va", "su", "34"]
+    assert [[c.folded for c in e] for e in parse("tên lửa -đạn").excluded] == [["dan"]]
+
+
+def test_quotes_inside_a_sentence_are_quotation_marks_not_a_phrase() -> None:
+    from search.query import SENTENCE_WORDS, parse
+
+    sentence = 'Không ai có thể "mua lại" tuổi thơ của những đứa trẻ đã lớn lên'
+    assert len(sentence.replace('"mua lại"', "").split()) > SENTENCE_WORDS
+    plan = parse(sentence)
+    assert plan.phrases == [] and "mua" in [c.folded for c in plan.concepts]
+    assert [[c.folded for c in p] for p in parse('giá "mua lại" nhà').phrases] == [["mua", "lai"]]
