@@ -1,14 +1,17 @@
 """Quoted phrases and exclusions: decided from postings where they can be, from the text otherwise.
 
 The index holds every pair of adjacent syllables (``lao cai``), so a two-syllable phrase is one
-posting list.  A longer one needs all its pairs; documents that have them all, but not the pyvi
-compound of the whole phrase (which certainly holds it), are "doubtful": for them a regular
-expression looks over the folded stored fields, the same matching the highlighter does.  Walking
-Whoosh's positional ``Phrase`` matchers over every candidate instead took 52 ms a phrase query at
-p50 (bench.latency, 11.3k articles) and 33 of the 59 CPU seconds of 1,000 mixed queries.
+posting list (plus, for a pair the indexer pooled into a shared bucket term because it was rare,
+the bucket's documents that hold both syllables).  A longer phrase needs all its pairs.  Documents
+postings cannot decide (a pooled pair; all pairs of a longer phrase but not its pyvi compound,
+which certainly holds it) are "doubtful": for them a regular expression looks over the folded
+stored fields, the same matching the highlighter does.  Walking Whoosh's positional ``Phrase``
+matchers over every candidate instead took 52 ms a phrase query at p50 (bench.latency, 11.3k
+articles) and 33 of the 59 CPU seconds of 1,000 mixed queries.
 
-Doubtful documents are checked in the order the reader sees them, only until the requested page is
-full; the rest stay undecided, so the total is then a lower bound (``total_relation: "gte"``).
+Up to ``CHECK_ALL`` doubtful documents are all checked, so the total stays exact.  More are checked
+in the order the reader sees them, only until the requested page is full; the rest stay undecided,
+so the total is then a lower bound (``total_relation: "gte"``).
 """
 
 from __future__ import annotations
