@@ -76,8 +76,11 @@ def _validate_date(value: str | None, name: str) -> str | None:
 class SearchEngine:
     """Searches one index directory; safe to share between threads of one process."""
 
-    def __init__(self, index_dir: str | Path) -> None:
+    def __init__(self, index_dir: str | Path, *, warm: bool = True) -> None:
+        """``warm``: load each generation's frequent terms in the background (a server); a
+        one-off search (the CLI) would only compete with it."""
         self.index_dir = Path(index_dir)
+        self._warm = warm
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
@@ -115,9 +118,12 @@ class SearchEngine:
             if current is not None:
                 current.close()
             # Frequent terms load in the background: this request and the next are served at
-            # once, a little slower until the thread is done (about a second).
-            self._warming = threading.Thread(target=snap.warm, name="vnsearch-warm", daemon=True)
-            self._warming.start()
+            # once, a little slower until the thread is done (2.2 s for 11k articles).
+            if self._warm:
+                self._warming = threading.Thread(
+                    target=snap.warm, name="vnsearch-warm", daemon=True
+                )
+                self._warming.start()
             return snap
 
     def wait_warm(self, timeout: float | None = None) -> None:

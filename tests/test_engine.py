@@ -585,3 +585,14 @@ def test_searches_while_frequent_terms_load_give_the_settled_answers(
                 assert comparable(engine.search(q)) == settled[q], q
         finally:
             engine.close()
+
+
+def test_a_one_off_engine_loads_nothing_ahead(toy_index: Path) -> None:
+    engine = SearchEngine(toy_index, warm=False)  # what the CLI uses
+    try:
+        engine.search("lào")
+        engine.wait_warm(timeout=5)
+        assert not engine.snapshot().is_cached("hang")
+        assert engine.snapshot().is_cached("lao")
+    finally:
+        engine.close()
