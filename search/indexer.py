@@ -43,6 +43,7 @@ from .schema import (
     TEXT_FIELDS,
     PreIndexed,
     build_schema,
+    codec,
     pool_rare_pairs,
     preindex,
 )
@@ -220,7 +221,7 @@ def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> obje
     """
     from whoosh.writing import SegmentWriter
 
-    writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256)
+    writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256, codec=codec())
     done = 0
     for start in range(0, len(docs), PAIR_BATCH):
         batch = docs[start : start + PAIR_BATCH]
@@ -436,7 +437,7 @@ def reindex(
 
     ix = open_or_create(index_dir, full=full)
     try:
-        writer = ix.writer(timeout=lock_timeout, limitmb=256)
+        writer = ix.writer(timeout=lock_timeout, limitmb=256, codec=codec())
     except LockError as exc:
         raise IndexBusy(
             f"another reindex is writing to {index_dir}; try again when it has finished"
@@ -557,7 +558,7 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
         shutil.rmtree(index_dir)
     ix = open_or_create(index_dir, full=True)
     docs = list(docs)
-    writer = ix.writer(limitmb=256)
+    writer = ix.writer(limitmb=256, codec=codec())
     try:
         workers = workers or max(1, os.cpu_count() or 1)
         vocab_thread = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
