@@ -212,6 +212,14 @@ def _analyze(doc: Document) -> dict[str, PreIndexed]:
     return postings
 
 
+def _analysed(docs: list[Document]) -> Iterator[tuple[Document, dict[str, PreIndexed]]]:
+    """Each document with its postings, analysed ``PAIR_BATCH`` at a time so that pairs rare in
+    the batch are pooled (``schema.pool_rare_pairs``)."""
+    for start in range(0, len(docs), PAIR_BATCH):
+        batch = docs[start : start + PAIR_BATCH]
+        yield from zip(batch, pool_rare_pairs([_analyze(d) for d in batch]), strict=True)
+
+
 def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> object:
     """Analyse and write ``docs`` as one new segment (runs in a pool worker, without the lock).
 
@@ -222,14 +230,10 @@ def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> obje
     from whoosh.writing import SegmentWriter
 
     writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256, codec=codec())
-    done = 0
-    for start in range(0, len(docs), PAIR_BATCH):
-        batch = docs[start : start + PAIR_BATCH]
-        for doc, postings in zip(batch, pool_rare_pairs([_analyze(d) for d in batch]), strict=True):
-            _add(writer, doc, postings)
-            done += 1
-            if progress_queue is not None and done % PROGRESS_EVERY == 0:
-                progress_queue.put(PROGRESS_EVERY)
+    for done, (doc, postings) in enumerate(_analysed(docs), start=1):
+        _add(writer, doc, postings)
+        if progress_queue is not None and done % PROGRESS_EVERY == 0:
+            progress_queue.put(PROGRESS_EVERY)
     segment = writer._finalize_segment()
     if progress_queue is not None:
         progress_queue.put(len(docs) % PROGRESS_EVERY)
@@ -248,15 +252,10 @@ def _write_documents(
     if progress:
         progress(0, total)
     if workers <= 1 or total < POOL_THRESHOLD:
-        done = 0
-        for start in range(0, total, PAIR_BATCH):
-            batch = docs[start : start + PAIR_BATCH]
-            analysed = pool_rare_pairs([_analyze(d) for d in batch])
-            for doc, postings in zip(batch, analysed, strict=True):
-                _add(writer, doc, postings)
-                done += 1
-                if progress:
-                    progress(done, total)
+        for done, (doc, postings) in enumerate(_analysed(docs), start=1):
+            _add(writer, doc, postings)
+            if progress:
+                progress(done, total)
         return []
     import multiprocessing
 

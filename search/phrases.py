@@ -57,15 +57,7 @@ class Constraints:
     allowed: np.ndarray | None = None  # necessary condition, from postings (None: everything)
     checks: list[Check] = field(default_factory=list)
     verdicts: dict[int, bool] = field(default_factory=dict)  # docnum -> checked in the text
-
-    @property
-    def doubtful(self) -> np.ndarray | None:
-        if not self.checks:
-            return None
-        mask = self.checks[0].doubtful.copy()
-        for check in self.checks[1:]:
-            mask |= check.doubtful
-        return mask
+    doubtful: np.ndarray | None = None  # documents some check is doubtful for (None: none)
 
     def _allow(self, mask: np.ndarray) -> None:
         self.allowed = mask if self.allowed is None else self.allowed & mask
@@ -121,6 +113,7 @@ def constraints(snap: Snapshot, plan: Plan) -> Constraints:
         doubtful = mask & ~certain
         if doubtful.any():
             out.checks.append(Check(phrase_pattern(words), required, doubtful))
+            out.doubtful = doubtful if out.doubtful is None else out.doubtful | doubtful
     return out
 
 

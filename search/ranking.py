@@ -87,11 +87,12 @@ def min_should_match(n: int, share: float = 0.5) -> int:
     return max(3, math.ceil(share * n))
 
 
-def _runs(concepts: list[Concept], breaks: set[int], size: int) -> list[list[str]]:
-    """Folded runs of ``size`` adjacent concepts (a Telex token counts as its decoded reading)."""
+def _runs(concepts: list[Concept], breaks: set[int], size: int) -> list[tuple[int, list[str]]]:
+    """Folded runs of ``size`` adjacent concepts (a Telex token counts as its decoded reading),
+    each with the position of its first concept."""
     words = [c.alternatives[0][0] if c.alternatives else c.folded for c in concepts]
     return [
-        words[i : i + size]
+        (i, words[i : i + size])
         for i in range(len(concepts) - size + 1)
         if not any(j in breaks for j in range(i + 1, i + size))
     ]
@@ -103,19 +104,14 @@ def _compounds(concepts: list[Concept], breaks: set[int], longest: int = 3) -> l
     return [
         COMPOUND_JOINER.join(run)
         for size in range(2, longest + 1)
-        for run in _runs(concepts, breaks, size)
+        for _, run in _runs(concepts, breaks, size)
     ]
 
 
 def _pairs(concepts: list[Concept], breaks: set[int]) -> list[tuple[int, str]]:
     """Adjacent query syllables as the index's adjacent pairs (``lao cai``): proximity.  Each
     comes with the position of its first concept."""
-    words = [c.alternatives[0][0] if c.alternatives else c.folded for c in concepts]
-    return [
-        (i, words[i] + PAIR_JOINER + words[i + 1])
-        for i in range(len(concepts) - 1)
-        if i + 1 not in breaks
-    ]
+    return [(i, PAIR_JOINER.join(run)) for i, run in _runs(concepts, breaks, 2)]
 
 
 def _add_pair(
