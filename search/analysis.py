@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +39,7 @@ from functools import lru_cache
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
 from .segmentation import word_starts
-from .text import canonical_syllable, fold, map_span, normalize_with_spans
+from .text import canonical_syllable, fold, map_span, normalize, normalize_with_spans
 
 # Numbers with inner separators stay whole (``12,5``, ``1.000``); syllables are letter/digit runs
 # without ``_``; any other non-space character is punctuation (kept for pyvi's context only).
@@ -218,32 +218,27 @@ def VietnameseAnalyzer(view: str = FOLDED) -> Composable:  # noqa: N802 - Whoosh
 def index_terms(text: str) -> tuple[dict[str, int], dict[str, int]]:
     """Both views of ``text`` in one pass: term -> frequency for the folded and the extra view.
 
-    Equal to running the two analyzers in index mode, several times faster.
+    Equal to running the two analyzers in index mode (``tests/test_analysis.py``), several times
+    faster: no offsets, no token objects, and Python loops only where pyvi joined syllables.
     """
-    found = pieces(text)
-    folded: dict[str, int] = defaultdict(int)
-    extra: dict[str, int] = defaultdict(int)
-    if not found:
-        return folded, extra
-    starts = word_starts([p.text for p in found])
-    previous: str | None = None
-    group: list[str] = []
-    for piece, start in zip(found, starts, strict=True):
-        if start and len(group) > 1:
-            extra[_views(COMPOUND_JOINER.join(group))[1][0]] += 1
-        if start:
-            group = []
-        if not piece.is_word:
-            continue
-        group.append(piece.text)
-        folded_terms, extra_terms = _views(piece.text)
-        term = folded_terms[0]
-        folded[term] += 1
-        for accented in extra_terms:
-            extra[accented] += 1
-        if previous is not None:
-            extra[previous + PAIR_JOINER + term] += 1
-        previous = term
-    if len(group) > 1:
-        extra[_views(COMPOUND_JOINER.join(group))[1][0]] += 1
+    tokens = _TOKEN_RE.findall(normalize(text))
+    if not tokens:
+        return {}, {}
+    starts = word_starts(tokens)
+    views = [_views(t) for t in tokens if t[0].isalnum()]
+    syllables = [v[0][0] for v in views]
+    folded = Counter(syllables)
+    extra = Counter(a for v in views for a in v[1])
+    extra.update(map(PAIR_JOINER.join, zip(syllables, syllables[1:], strict=False)))
+    # A compound is the syllables of a run of tokens pyvi joined to the token before it.
+    joined = [i for i, start in enumerate(starts) if not start]
+    run_start = None
+    for k, i in enumerate(joined):
+        if run_start is None:
+            run_start = i - 1
+        if k + 1 == len(joined) or joined[k + 1] != i + 1:
+            group = [t for t in tokens[run_start : i + 1] if t[0].isalnum()]
+            if len(group) > 1:
+                extra[_views(COMPOUND_JOINER.join(group))[1][0]] += 1
+            run_start = None
     return folded, extra

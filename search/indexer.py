@@ -35,18 +35,12 @@ from whoosh import index as whoosh_index
 from whoosh.index import LockError
 from whoosh.writing import CLEAR
 
+from .analysis import index_terms
 from .documents import Document, Skipped, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, VnsearchError
 from .postings import ACCENTS_FILE
-from .schema import (
-    SCHEMA_VERSION,
-    TEXT_FIELDS,
-    PreIndexed,
-    build_schema,
-    codec,
-    pool_rare_pairs,
-    preindex,
-)
+from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field, pool_rare_pairs
+from .segment_writer import SegmentBuilder
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
@@ -198,65 +192,72 @@ def _existing(searcher, origins: set[str] | None) -> dict[str, tuple[int, str, s
     return out
 
 
-_SCHEMA = None
+Terms = dict[str, dict[str, int]]  # field -> term -> frequency, for one document
 
 
-def _analyze(doc: Document) -> dict[str, PreIndexed]:
-    """Postings of one document's text fields, both views (runs in pool workers)."""
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = build_schema()
-    postings: dict[str, PreIndexed] = {}
+def _analyze(doc: Document) -> Terms:
+    """Both views of one document's text fields (runs in pool workers)."""
+    terms: Terms = {}
     for name in TEXT_FIELDS:
-        postings.update(preindex(_SCHEMA, name, getattr(doc, name)))
-    return postings
+        text = getattr(doc, name)
+        terms[name], terms[extra_field(name)] = index_terms(text) if text else ({}, {})
+    return terms
 
 
-def _analysed(docs: list[Document]) -> Iterator[tuple[Document, dict[str, PreIndexed]]]:
-    """Each document with its postings, analysed ``PAIR_BATCH`` at a time so that pairs rare in
+def _analysed(docs: list[Document]) -> Iterator[tuple[Document, Terms]]:
+    """Each document with its terms, analysed ``PAIR_BATCH`` at a time so that pairs rare in
     the batch are pooled (``schema.pool_rare_pairs``)."""
     for start in range(0, len(docs), PAIR_BATCH):
         batch = docs[start : start + PAIR_BATCH]
         yield from zip(batch, pool_rare_pairs([_analyze(d) for d in batch]), strict=True)
 
 
-def _write_segment(index_dir: str, docs: list[Document], progress_queue) -> object:
-    """Analyse and write ``docs`` as one new segment (runs in a pool worker, without the lock).
+def _write_segment(index_dir: str, docs: list[Document], report: Callable[[int], None] | None):
+    """Analyse and write ``docs`` as one new segment; returns it (runs in a pool worker, or in
+    the parent for a small batch, never holding the lock itself).
 
     The parent holds the writer lock for the whole run and adds the returned segment to the next
     generation; a worker killed midway leaves only files no generation refers to, which the next
-    reindex removes.
+    reindex removes.  ``report(n)`` is told every ``PROGRESS_EVERY`` documents.
     """
-    from whoosh.writing import SegmentWriter
-
-    writer = SegmentWriter(whoosh_index.open_dir(index_dir), _lk=False, limitmb=256, codec=codec())
-    for done, (doc, postings) in enumerate(_analysed(docs), start=1):
-        _add(writer, doc, postings)
-        if progress_queue is not None and done % PROGRESS_EVERY == 0:
-            progress_queue.put(PROGRESS_EVERY)
-    segment = writer._finalize_segment()
-    if progress_queue is not None:
-        progress_queue.put(len(docs) % PROGRESS_EVERY)
+    builder = SegmentBuilder(whoosh_index.open_dir(index_dir), codec())
+    try:
+        for done, (doc, terms) in enumerate(_analysed(docs), start=1):
+            builder.add_document(_values(doc), terms)
+            if report is not None and done % PROGRESS_EVERY == 0:
+                report(PROGRESS_EVERY)
+        segment = builder.finish()
+    except BaseException:
+        builder.cancel()
+        raise
+    if report is not None and len(docs) % PROGRESS_EVERY:
+        report(len(docs) % PROGRESS_EVERY)
     return segment
 
 
 def _write_documents(
-    writer, index_dir: Path, docs: list[Document], workers: int, progress: Progress | None
+    index_dir: Path, docs: list[Document], workers: int, progress: Progress | None
 ) -> list:
-    """Add ``docs``: in this process when few, else as one new segment per worker process.
+    """Write ``docs`` as new segments: one in this process when few, else one per worker process.
 
-    Whoosh's writer costs about as much per document as pyvi does, so both run in the workers.
-    Returns the workers' segments, for ``_commit``.
+    pyvi and the writing both cost CPU per document, so both run in the workers.  Returns the
+    segments, for ``_commit``.
     """
     total = len(docs)
     if progress:
         progress(0, total)
+    if not docs:
+        return []
     if workers <= 1 or total < POOL_THRESHOLD:
-        for done, (doc, postings) in enumerate(_analysed(docs), start=1):
-            _add(writer, doc, postings)
+        done = 0
+
+        def report(n: int) -> None:
+            nonlocal done
+            done += n
             if progress:
                 progress(done, total)
-        return []
+
+        return [_write_segment(str(index_dir), docs, report)]
     import multiprocessing
 
     size = -(-total // workers)
@@ -265,7 +266,8 @@ def _write_documents(
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
         # A manager process only when someone watches the progress bar.
         queue = stack.enter_context(multiprocessing.Manager()).Queue() if progress else None
-        futures = [pool.submit(_write_segment, str(index_dir), chunk, queue) for chunk in chunks]
+        put = queue.put if queue is not None else None
+        futures = [pool.submit(_write_segment, str(index_dir), chunk, put) for chunk in chunks]
         done = 0
         while queue is not None and not all(f.done() for f in futures):
             try:
@@ -442,6 +444,7 @@ def reindex(
             f"another reindex is writing to {index_dir}; try again when it has finished"
         ) from exc
     _clean_stale_files(writer, index_dir)
+    segments: list = []
     try:
         new_docs = _collect(process, summary)
         with ix.searcher() as searcher:
@@ -475,7 +478,7 @@ def reindex(
         vocab_thread = (
             _vocabulary_job(index_dir, ix, new_docs, process, changed, full) if changed else None
         )
-        segments = _write_documents(writer, index_dir, to_add, workers, progress)
+        segments = _write_documents(index_dir, to_add, workers, progress)
         if vocab_thread is not None:
             vocab_thread.join()
         if full:
@@ -493,7 +496,7 @@ def reindex(
         else:
             _discard(writer, index_dir)
     except BaseException:
-        _discard(writer, index_dir)
+        _discard(writer, index_dir, segments)
         raise
     _atomic_write_json(index_dir / SOURCES_FILE, {"sources": all_sources})
     with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
@@ -502,8 +505,9 @@ def reindex(
     return summary
 
 
-def _discard(writer, index_dir: Path) -> None:
-    """Cancel a writer and remove the files of the segment it had started.
+def _discard(writer, index_dir: Path, segments: Iterable = ()) -> None:
+    """Cancel a writer and remove the files of the segment it had started and of the new
+    ``segments`` it was to commit.
 
     Cancelling can fail again for the reason the run failed (ENOSPC while Whoosh closes the new
     segment's column files): the segment's files, Whoosh's temp directory and the lock are then
@@ -526,12 +530,14 @@ def _discard(writer, index_dir: Path) -> None:
         if writer.writelock is not None and writer.writelock.fd is not None:
             writer.writelock.release()
         writer.is_closed = True
-    for path in index_dir.glob(f"{segment_id}.*"):
-        path.unlink(missing_ok=True)
+    for segment in [segment_id, *(s.segment_id() for s in segments)]:
+        for path in index_dir.glob(f"{segment}.*"):
+            path.unlink(missing_ok=True)
 
 
-def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
-    fields: dict[str, object] = {
+def _values(doc: Document) -> dict[str, object]:
+    """The stored and column values of ``doc`` (its text fields' terms come from ``_analyze``)."""
+    values: dict[str, object] = {
         "id": doc.id,
         "url": doc.url,
         "date": doc.date,
@@ -541,10 +547,9 @@ def _add(writer, doc: Document, postings: dict[str, PreIndexed]) -> None:
         "hash": doc.content_hash,
         "story": doc.story_key,
     }
-    fields.update(postings)
     for name in TEXT_FIELDS:
-        fields[f"_stored_{name}"] = getattr(doc, name)
-    writer.add_document(**fields)
+        values[f"_stored_{name}"] = getattr(doc, name)
+    return values
 
 
 def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | None = None) -> int:
@@ -561,7 +566,7 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     try:
         workers = workers or max(1, os.cpu_count() or 1)
         vocab_thread = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
-        segments = _write_documents(writer, index_dir, docs, workers, None)
+        segments = _write_documents(index_dir, docs, workers, None)
         if vocab_thread is not None:
             vocab_thread.join()
         _commit(writer, segments, CLEAR)

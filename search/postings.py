@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
 from .schema import TEXT_FIELDS, extra_field
@@ -59,12 +60,18 @@ def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarra
     Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
     spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.  Most
     terms a query asks for are missing from most fields, so the one dictionary lookup that opens
-    the matcher also answers "is it there" (``term in leaf`` first cost a second lookup).
+    the matcher also answers "is it there" (``term in leaf`` first cost a second lookup).  Short
+    lists are inlined in the dictionary entry (``segment_writer``) and need no block read.
     """
     try:
         matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
     except TermNotFound:
         return None
+    if isinstance(matcher, ListMatcher):  # a short list, inlined in the term dictionary
+        return (
+            np.asarray(matcher._ids, dtype=np.int32),
+            np.asarray(matcher._weights, dtype=np.float32),
+        )
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     while matcher.is_active():

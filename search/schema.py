@@ -8,15 +8,13 @@ up whenever the indexed terms change; an index of another version must be rebuil
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from whoosh.analysis import Composable
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.formats import Format, tokens
 
-from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, index_terms, pair_bucket
+from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, pair_bucket
 
 SCHEMA_VERSION = 7  # 6: no positions, adjacent pairs in the extra view; 7: rare pairs pooled
 
@@ -61,19 +59,8 @@ def extra_field(name: str) -> str:
     return name + EXTRA_SUFFIX
 
 
-@dataclass(frozen=True, slots=True)
-class PreIndexed:
-    """Postings already computed by ``VietnameseText.index`` in a worker process.
-
-    Segmentation is the slow part of indexing; computing postings in a process pool and handing
-    them to the one writer lets indexing use every core without Whoosh's multi-process writer.
-    """
-
-    items: tuple[tuple[bytes, int, float, bytes], ...]
-
-
 class VietnameseText(TEXT):
-    """A TEXT field analysed by one view of the Vietnamese analyzer; accepts ``PreIndexed``.
+    """A TEXT field analysed by one view of the Vietnamese analyzer.
 
     Both views keep frequencies only (phrases are decided by the extra view's adjacent pairs); the
     folded view also stores the original text.
@@ -82,11 +69,6 @@ class VietnameseText(TEXT):
     def __init__(self, view: str = FOLDED) -> None:
         super().__init__(analyzer=VietnameseAnalyzer(view), phrase=False, stored=view == FOLDED)
         self.format = FrequencyWeight()
-
-    def index(self, value: object, **kwargs: object) -> Iterable[tuple[bytes, int, float, bytes]]:
-        if isinstance(value, PreIndexed):
-            return value.items
-        return super().index(value, **kwargs)
 
 
 def build_schema() -> Schema:
@@ -108,48 +90,34 @@ def build_schema() -> Schema:
     )
 
 
-def preindex(schema: Schema, name: str, text: str) -> dict[str, PreIndexed]:
-    """Postings of both views of one text field, as Whoosh's formats encode them (picklable)."""
-    if not text:
-        return {name: PreIndexed(()), extra_field(name): PreIndexed(())}
-    folded, extra = index_terms(text)
-    return {name: _items(folded), extra_field(name): _items(extra)}
-
-
-def pool_rare_pairs(batch: list[dict[str, PreIndexed]]) -> list[dict[str, PreIndexed]]:
-    """The batch's postings with each adjacent pair found in only one of its documents (per
-    field) moved under its shared bucket term (``analysis.pair_bucket``).
+def pool_rare_pairs(batch: list[dict[str, dict[str, int]]]) -> list[dict[str, dict[str, int]]]:
+    """The batch's ``field -> term -> frequency`` with each adjacent pair found in only one of its
+    documents (per field) moved under its shared bucket term (``analysis.pair_bucket``).
 
     Most pairs occur once in a whole corpus, and Whoosh spends ~160 bytes of term dictionary and
     posting block on every term: pairs of their own took the index from 3.1x to 5.5x the text.
     A phrase or proximity lookup reads the pair's own term and its bucket; documents found only
     through the bucket are confirmed against their syllables or their text.
     """
-    df: dict[tuple[str, bytes], int] = {}
-    for postings in batch:
-        for name, pre in postings.items():
+    df: dict[str, Counter] = {}
+    for views in batch:
+        for name, terms in views.items():
             if name.endswith(EXTRA_SUFFIX):
-                for term, *_ in pre.items:
-                    if b" " in term:
-                        key = (name, term)
-                        df[key] = df.get(key, 0) + 1
-    out: list[dict[str, PreIndexed]] = []
-    for postings in batch:
-        pooled: dict[str, PreIndexed] = {}
-        for name, pre in postings.items():
+                df.setdefault(name, Counter()).update(terms.keys())
+    out: list[dict[str, dict[str, int]]] = []
+    for views in batch:
+        pooled = dict(views)
+        for name, terms in views.items():
             if not name.endswith(EXTRA_SUFFIX):
-                pooled[name] = pre
                 continue
-            kept: dict[bytes, int] = {}
-            for term, freq, _, _ in pre.items:
-                if b" " in term and df[(name, term)] == 1:
-                    term = pair_bucket(term.decode("utf-8")).encode("ascii")
-                kept[term] = kept.get(term, 0) + freq
-            pooled[name] = PreIndexed(tuple((t, f, float(f), b"") for t, f in kept.items()))
+            counts = df[name]
+            rare = [t for t in terms if " " in t and counts[t] == 1]
+            if not rare:
+                continue
+            kept = dict(terms)
+            for pair in rare:
+                bucket = pair_bucket(pair)
+                kept[bucket] = kept.get(bucket, 0) + kept.pop(pair)
+            pooled[name] = kept
         out.append(pooled)
     return out
-
-
-def _items(frequencies: dict[str, int]) -> PreIndexed:
-    """What ``FrequencyWeight.word_values`` yields for these terms: (term, freq, weight, value)."""
-    return PreIndexed(tuple((t.encode("utf-8"), f, float(f), b"") for t, f in frequencies.items()))
