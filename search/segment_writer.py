@@ -191,27 +191,83 @@ def _blocks(docs: list[int], freqs: list[int], lens: list[int], limit: int) -> b
     return b"".join(out)
 
 
+_ENTRY = np.dtype([("keylen", ">i4"), ("valuelen", ">i4")])  # filetables._lengths, "!ii"
+
+
 def _add_all(tindex, keys: list[bytes], values: list[bytes]) -> None:
-    """``OrderedHashWriter.add`` for many sorted keys at once (one write, no per-key calls)."""
+    """``OrderedHashWriter.add`` for many sorted keys at once: one write, positions and hashes
+    computed with numpy instead of a Python call per key."""
     if not keys:
         return
     if keys[0] <= tindex.lastkey:
         raise ValueError(f"keys must increase: {tindex.lastkey!r}..{keys[0]!r}")
+    n = len(keys)
+    lengths = np.zeros(n, dtype=_ENTRY)
+    lengths["keylen"] = np.fromiter(map(len, keys), np.int64, n)
+    lengths["valuelen"] = np.fromiter(map(len, values), np.int64, n)
+    sizes = 8 + lengths["keylen"].astype(np.int64) + lengths["valuelen"]
     dbfile = tindex.dbfile
-    pos = dbfile.tell()
-    buckets = tindex.buckets
-    index = tindex.index
-    chunks: list[bytes] = []
-    for key, value in zip(keys, values, strict=True):
-        chunks.append(_LENGTHS.pack(len(key), len(value)))
-        chunks.append(key)
-        chunks.append(value)
-        h = int(md5(key).hexdigest(), 16) & 0xFFFFFFFF  # HashWriter's md5_hash
-        buckets[h & 255].append((h, pos))
-        index.append(pos)
-        pos += 8 + len(key) + len(value)
-    dbfile.write(b"".join(chunks))
+    positions = np.empty(n, dtype=np.int64)
+    positions[0] = dbfile.tell()
+    np.cumsum(sizes[:-1], out=positions[1:])
+    positions[1:] += positions[0]
+    packed = lengths.tobytes()
+    heads = [packed[i : i + 8] for i in range(0, 8 * n, 8)]
+    dbfile.write(
+        b"".join([part for entry in zip(heads, keys, values, strict=True) for part in entry])
+    )
+    # HashWriter's md5_hash: the digest's last four bytes, big-endian.
+    digests = b"".join([md5(key).digest() for key in keys])
+    hashes = np.frombuffer(digests, dtype=">u4").reshape(n, 4)[:, 3].astype(np.int64)
+    by_bucket = np.argsort(hashes & 255, kind="stable")
+    counts = np.bincount(hashes & 255, minlength=256)
+    hash_list = hashes[by_bucket].tolist()
+    pos_list = positions[by_bucket].tolist()
+    start = 0
+    for bucket, count in enumerate(counts.tolist()):
+        if count:
+            end = start + count
+            tindex.buckets[bucket].extend(
+                zip(hash_list[start:end], pos_list[start:end], strict=True)
+            )
+            start = end
+    index = tindex.index  # a GrowableArray: widen its type once, then extend in C
+    last = int(positions[-1])
+    limit = {"B": 1 << 8, "H": 1 << 16, "i": 1 << 31, "I": 1 << 32}.get(index.typecode)
+    if limit is not None and last >= limit:
+        index._retype(last)
+    index.array.extend(positions.tolist())
     tindex.lastkey = keys[-1]
+
+
+_SLOT = np.dtype([("hash", ">u4"), ("pos", ">i8")])  # filetables._pointer, "!Iq"
+
+
+def write_hashes(tindex) -> None:
+    """``HashWriter._write_hashes`` with each table written at once, not two calls per slot.
+
+    The same open addressing (slot ``(hash >> 8) % size``, then the next free one), so the bytes
+    are the same; installed on the term index by ``SegmentBuilder``.
+    """
+    dbfile = tindex.dbfile
+    for entries in tindex.buckets:
+        pos = dbfile.tell()
+        numslots = 2 * len(entries)
+        tindex.directory.append((pos, numslots))
+        if not numslots:
+            continue
+        hashes = [0] * numslots
+        positions = [0] * numslots
+        for hashval, position in entries:
+            slot = (hashval >> 8) % numslots
+            while positions[slot]:  # no entry sits at position 0 (the file starts with a header)
+                slot = (slot + 1) % numslots
+            hashes[slot] = hashval
+            positions[slot] = position
+        table = np.empty(numslots, dtype=_SLOT)
+        table["hash"] = hashes
+        table["pos"] = positions
+        dbfile.write(table.tobytes())
 
 
 class SegmentBuilder:
@@ -231,6 +287,8 @@ class SegmentBuilder:
         # Created now, as Whoosh's writer does: the segment's files exist from the start, so a
         # reindex killed midway leaves files the next one recognises and removes.
         self._fields = codec.field_writer(ix.storage, self.segment)
+        tindex = self._fields._tindex
+        tindex._write_hashes = lambda: write_hashes(tindex)
         self._names = sorted(self.schema.names())
         self._postings = {n: FieldPostings() for n in self._names if self.schema[n].indexed}
         self.docnum = 0
