@@ -40,7 +40,7 @@ from .documents import Document, Skipped, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, VnsearchError
 from .postings import ACCENTS_FILE
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field, pool_rare_pairs
-from .segment_writer import SegmentBuilder
+from .segment_writer import BatchPostings, FieldPostings, SegmentBuilder
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
@@ -51,7 +51,6 @@ POOL_THRESHOLD = 100  # below this many documents a process pool costs more than
 # Documents analysed together: a pair found in only one of them is pooled into a shared term
 # (``schema.pool_rare_pairs``); a batch's postings stay in memory until it is written (~100 MB).
 PAIR_BATCH = 1000
-PROGRESS_EVERY = 50
 
 Progress = Callable[[int, int], None]
 
@@ -204,81 +203,67 @@ def _analyze(doc: Document) -> Terms:
     return terms
 
 
-def _analysed(docs: list[Document]) -> Iterator[tuple[Document, Terms]]:
-    """Each document with its terms, analysed ``PAIR_BATCH`` at a time so that pairs rare in
-    the batch are pooled (``schema.pool_rare_pairs``)."""
-    for start in range(0, len(docs), PAIR_BATCH):
-        batch = docs[start : start + PAIR_BATCH]
-        yield from zip(batch, pool_rare_pairs([_analyze(d) for d in batch]), strict=True)
-
-
-def _write_segment(index_dir: str, docs: list[Document], report: Callable[[int], None] | None):
-    """Analyse and write ``docs`` as one new segment; returns it (runs in a pool worker, or in
-    the parent for a small batch, never holding the lock itself).
-
-    The parent holds the writer lock for the whole run and adds the returned segment to the next
-    generation; a worker killed midway leaves only files no generation refers to, which the next
-    reindex removes.  ``report(n)`` is told every ``PROGRESS_EVERY`` documents.
-    """
-    builder = SegmentBuilder(whoosh_index.open_dir(index_dir), codec())
-    try:
-        for done, (doc, terms) in enumerate(_analysed(docs), start=1):
-            builder.add_document(_values(doc), terms)
-            if report is not None and done % PROGRESS_EVERY == 0:
-                report(PROGRESS_EVERY)
-        segment = builder.finish()
-    except BaseException:
-        builder.cancel()
-        raise
-    if report is not None and len(docs) % PROGRESS_EVERY:
-        report(len(docs) % PROGRESS_EVERY)
-    return segment
+def _analyse_batch(docs: list[Document]) -> dict[str, BatchPostings]:
+    """The postings of a batch of documents, rare pairs pooled (``schema.pool_rare_pairs``), as
+    arrays per field (runs in pool workers: arrays cross the process boundary cheaply)."""
+    pooled = pool_rare_pairs([_analyze(d) for d in docs])
+    out: dict[str, BatchPostings] = {}
+    for name in TEXT_FIELDS + tuple(extra_field(n) for n in TEXT_FIELDS):
+        postings = FieldPostings()
+        for terms in pooled:
+            postings.add(terms[name])
+        out[name] = postings.batch()
+    return out
 
 
 def _write_documents(
-    index_dir: Path, docs: list[Document], workers: int, progress: Progress | None
+    ix,
+    docs: list[Document],
+    workers: int,
+    progress: Progress | None,
+    vocabulary: VocabularyJob | None = None,
 ) -> list:
-    """Write ``docs`` as new segments: one in this process when few, else one per worker process.
+    """Write ``docs`` as one new segment; returns it in a list, for ``_commit``.
 
-    pyvi and the writing both cost CPU per document, so both run in the workers.  Returns the
-    segments, for ``_commit``.
+    Pool workers analyse ``PAIR_BATCH`` documents at a time (pyvi is most of the work) while this
+    process writes the batches that came back, in order, into one ``SegmentBuilder``: one
+    segment keeps one dictionary entry per term (two segments repeated most of them) and one
+    lookup per term and field at query time.  The builder's files exist from the start; a run
+    killed midway leaves only files no generation refers to, which the next reindex removes.
     """
     total = len(docs)
     if progress:
         progress(0, total)
     if not docs:
+        if vocabulary is not None:
+            vocabulary.run()
         return []
-    if workers <= 1 or total < POOL_THRESHOLD:
-        done = 0
-
-        def report(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(done, total)
-
-        return [_write_segment(str(index_dir), docs, report)]
-    import multiprocessing
-
-    size = -(-total // workers)
-    chunks = [docs[i : i + size] for i in range(0, total, size)]
-    with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-        # A manager process only when someone watches the progress bar.
-        queue = stack.enter_context(multiprocessing.Manager()).Queue() if progress else None
-        put = queue.put if queue is not None else None
-        futures = [pool.submit(_write_segment, str(index_dir), chunk, put) for chunk in chunks]
-        done = 0
-        while queue is not None and not all(f.done() for f in futures):
-            try:
-                done += queue.get(timeout=0.2)
-            except Exception:  # queue.Empty through the manager proxy
-                continue
-            progress(min(done, total), total)
-        segments = [f.result() for f in futures]
-    if progress:
-        progress(total, total)
-    return segments
+    batches = [docs[i : i + PAIR_BATCH] for i in range(0, total, PAIR_BATCH)]
+    builder = SegmentBuilder(ix, codec())
+    try:
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and total >= POOL_THRESHOLD:
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+                analysed: Iterable = pool.map(_analyse_batch, batches)
+                if vocabulary is not None:  # after the batches: it overlaps the writing
+                    pool.submit(vocabulary.run)
+            else:
+                analysed = map(_analyse_batch, batches)
+                if vocabulary is not None:
+                    thread = threading.Thread(target=vocabulary.run, name="vnsearch-vocabulary")
+                    thread.start()
+                    stack.callback(thread.join)
+            done = 0
+            for batch, postings in zip(batches, analysed, strict=True):
+                builder.add_batch([_values(d) for d in batch], postings)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            segment = builder.finish()
+    except BaseException:
+        builder.cancel()
+        raise
+    return [segment]
 
 
 def _commit(writer, segments: list, mergetype=None) -> None:
@@ -372,10 +357,38 @@ def _save_vocabulary(index_dir: Path, texts: Iterable[str]) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class VocabularyJob:
+    """Rebuild the accent vocabulary from the new documents and, in an incremental run, the
+    stored texts of the previous generation's documents from the sources not read again.
+
+    It runs as one more task of the indexing pool (a thread would hold the writing process's GIL
+    for ~10 s at 11k articles), or in a thread when there is no pool.
+    """
+
+    index_dir: Path
+    docs: list[Document]
+    full: bool
+    reread: frozenset[str]
+
+    def texts(self) -> Iterator[str]:
+        for doc in self.docs:
+            yield from _document_texts(doc)
+        if not self.full:
+            with whoosh_index.open_dir(str(self.index_dir)).searcher() as searcher:
+                yield from _stored_texts(searcher, set(self.reread))
+
+    def run(self) -> None:
+        try:
+            _save_vocabulary(self.index_dir, self.texts())
+        except Exception:  # a hint, never a reason to fail a reindex
+            log.exception("could not rebuild the accent vocabulary")
+
+
 def _vocabulary_job(
     index_dir: Path, ix, new_docs: dict[str, Document], process: list[str], changed: int, full: bool
-) -> threading.Thread | None:
-    """Rebuild the accent vocabulary in a thread while the workers write, when it is worth it.
+) -> VocabularyJob | None:
+    """The vocabulary rebuild this run needs, if any.
 
     The vocabulary is a ranking hint and a suggestion model: slightly stale counts do no harm, so
     a small incremental change keeps the old file and stays fast.
@@ -385,24 +398,7 @@ def _vocabulary_job(
     path = index_dir / ACCENTS_FILE
     if path.exists() and not full and changed <= VOCAB_REFRESH_SHARE * max(total, 1):
         return None
-    docs = list(new_docs.values())
-
-    def texts() -> Iterator[str]:
-        for doc in docs:
-            yield from _document_texts(doc)
-        if not full:
-            with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
-                yield from _stored_texts(searcher, set(process))
-
-    def run() -> None:
-        try:
-            _save_vocabulary(index_dir, texts())
-        except Exception:  # a hint, never a reason to fail a reindex
-            log.exception("could not rebuild the accent vocabulary")
-
-    thread = threading.Thread(target=run, name="vnsearch-vocabulary", daemon=True)
-    thread.start()
-    return thread
+    return VocabularyJob(index_dir, list(new_docs.values()), full, frozenset(process))
 
 
 def reindex(
@@ -475,12 +471,10 @@ def reindex(
             for doc_id in replaced:
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
-        vocab_thread = (
+        vocabulary = (
             _vocabulary_job(index_dir, ix, new_docs, process, changed, full) if changed else None
         )
-        segments = _write_documents(index_dir, to_add, workers, progress)
-        if vocab_thread is not None:
-            vocab_thread.join()
+        segments = _write_documents(ix, to_add, workers, progress, vocabulary)
         if full:
             summary.added = sum(1 for d in to_add if d.id not in existing)
             summary.updated = sum(
@@ -565,10 +559,8 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     writer = ix.writer(limitmb=256, codec=codec())
     try:
         workers = workers or max(1, os.cpu_count() or 1)
-        vocab_thread = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
-        segments = _write_documents(index_dir, docs, workers, None)
-        if vocab_thread is not None:
-            vocab_thread.join()
+        vocabulary = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
+        segments = _write_documents(ix, docs, workers, None, vocabulary)
         _commit(writer, segments, CLEAR)
     except BaseException:
         writer.cancel()

@@ -68,10 +68,10 @@ def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarra
     except TermNotFound:
         return None
     if isinstance(matcher, ListMatcher):  # a short list, inlined in the term dictionary
-        return (
-            np.asarray(matcher._ids, dtype=np.int32),
-            np.asarray(matcher._weights, dtype=np.float32),
-        )
+        ids = np.asarray(matcher._ids, dtype=np.int32)
+        if matcher._weights is None:  # all 1
+            return ids, np.ones(ids.size, dtype=np.float32)
+        return ids, np.asarray(matcher._weights, dtype=np.float32)
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     while matcher.is_active():

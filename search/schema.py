@@ -16,7 +16,9 @@ from whoosh.formats import Format, tokens
 
 from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, pair_bucket
 
-SCHEMA_VERSION = 7  # 6: no positions, adjacent pairs in the extra view; 7: rare pairs pooled
+# 6: no positions, adjacent pairs in the extra view; 7: rare pairs pooled; 8: hash and story are
+# columns only (and segments are written by ``segment_writer``)
+SCHEMA_VERSION = 8
 
 
 # Postings per Whoosh block.  Whoosh's default of 128 made loading a frequent term mostly block
@@ -71,6 +73,13 @@ class VietnameseText(TEXT):
         self.format = FrequencyWeight()
 
 
+class Column(ID):
+    """A string kept as a column (and stored when asked) but never searched: ``hash`` and ``story``
+    are read per document, and a term per document cost ~70 bytes of term dictionary each."""
+
+    indexed = False
+
+
 def build_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True, sortable=True),
@@ -85,8 +94,8 @@ def build_schema() -> Schema:
         source=ID(stored=True, sortable=True),
         category=ID(stored=True),
         origin=ID(stored=True, sortable=True),
-        hash=ID(stored=True, sortable=True),
-        story=ID(sortable=True),  # near-duplicate key: same folded title and lead
+        hash=Column(stored=True, sortable=True),
+        story=Column(sortable=True),  # near-duplicate key: same folded title and lead
     )
 
 

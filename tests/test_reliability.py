@@ -307,12 +307,13 @@ def _new_ids(names: set[str], base: set[str], suffix: str) -> set[str]:
 
 
 KILL_POINTS = {
-    # pool workers have opened their segments and are segmenting (no column written yet)
-    "segmenting": lambda new: len(_new_ids(new, set(), ".trm")) >= 3,
-    # a worker is writing its segment's columns
+    # the writer and the new segment's builder have opened their files; pool workers are
+    # segmenting (no column written yet)
+    "segmenting": lambda new: len(_new_ids(new, set(), ".trm")) >= 2,
+    # the builder is writing the segment's columns
     "writing": lambda new: any(n.endswith(".col") for n in new),
-    # both workers' segments are complete: only the parent's commit is left
-    "committing": lambda new: len(_new_ids(new, set(), ".seg")) >= 2,
+    # the new segment is complete: only the commit is left
+    "committing": lambda new: len(_new_ids(new, set(), ".seg")) >= 1,
 }
 
 
@@ -362,7 +363,22 @@ def test_kill_9_during_reindex(corpus, index_copy: Path, point: str) -> None:
 # --------------------------------------------------------------------------- one writer
 
 
-def test_second_reindex_waits_then_fails(corpus, index_copy: Path) -> None:
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of 1,500 generated articles: a full reindex of it holds the lock for seconds."""
+    root = tmp_path_factory.mktemp("big")
+    make_corpus(root / "tin", BIG_CORPUS)
+    done = run_cli("reindex", "--index", str(root / "index"), str(root / "tin"))
+    assert done.returncode == 0, done.stderr
+    return root / "index"
+
+
+BIG_CORPUS = 1500  # the 300 of ``corpus`` reindex in about as long as a CLI takes to start
+
+
+def test_second_reindex_waits_then_fails(big_corpus: Path, tmp_path: Path) -> None:
+    index_copy = tmp_path / "index"
+    shutil.copytree(big_corpus, index_copy)
     expected = results(index_copy)
     gen = generation(index_copy)
     base_names = segment_files(index_copy)
@@ -396,7 +412,7 @@ def test_second_reindex_waits_then_fails(corpus, index_copy: Path) -> None:
     assert second.stderr.startswith("vnsearch: another reindex is writing to ")
     assert 1.0 <= waited < 15
     assert first.returncode == 0, err
-    assert out.startswith("added 0, updated 0, removed 0, unchanged 300, skipped 0;")
+    assert out.startswith(f"added 0, updated 0, removed 0, unchanged {BIG_CORPUS}, skipped 0;")
     assert generation(index_copy) == gen + 1
     assert_clean(index_copy)
     assert results(index_copy) == expected
