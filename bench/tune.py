@@ -63,7 +63,7 @@ def main() -> None:
         typed = {k: (int(v) if names.get(k) in ("int", int) else v) for k, v in changes.items()}
         for name, value in typed.items():  # BM25F constants live in the modules
             if name == "K1":
-                ranking.K1 = value
+                postings.K1 = value
             elif name in ("MAX_CONCEPTS", "SENTENCE_WORDS"):
                 setattr(query, name, int(value))
             elif "." in name:

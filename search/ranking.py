@@ -27,7 +27,6 @@ from .query import Concept, Expansion, Plan
 # A pair in this many documents under its own term is common: the few documents that hold it
 # only through its bucket add little (its idf is low) and reading the bucket cost 3.5 ms of p95.
 POOLED_LOOKUP_DF = 64
-K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +70,7 @@ def idf(df: int, n: int) -> float:
 def _add(acc: np.ndarray, postings: TermPostings, n: int, weight: float) -> None:
     if postings.df == 0 or weight == 0:
         return
-    tf = postings.tf
-    acc[postings.docs] += (weight * idf(postings.df, n)) * tf * (K1 + 1) / (K1 + tf)
+    acc[postings.docs] += (weight * idf(postings.df, n)) * postings.weight
 
 
 def min_should_match(n: int, share: float = 0.5) -> int:
@@ -135,8 +133,8 @@ def _add_pair(
         both = first[pooled.docs] & second[pooled.docs]
         count = int(both.sum())
         if count:
-            tf = pooled.tf[both]
-            _add(scores, TermPostings(pooled.docs[both], tf, count), n, pooled_weight)
+            part = TermPostings(pooled.docs[both], pooled.weight[both], count)
+            _add(scores, part, n, pooled_weight)
 
 
 def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
