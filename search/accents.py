@@ -30,6 +30,7 @@ import json
 import math
 import re
 import sys
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import pairwise
@@ -452,7 +453,30 @@ def _is_title(token: str) -> bool:
 # -- decoding ---------------------------------------------------------------------------------
 
 
+# Decoded runs per vocabulary: a plain unaccented query is decoded twice (its concepts, then the
+# suggestion text: the same words), and popular queries come back.
+RESTORE_CACHE = 4096
+_restored: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
+    """``_restore``, remembered per vocabulary for the last ``RESTORE_CACHE`` inputs."""
+    try:
+        cache = _restored.setdefault(vocab, {})
+    except TypeError:  # a vocabulary that cannot be weakly referenced: no memory
+        return _restore(syllables, vocab)
+    key = tuple(syllables)
+    if key in cache:
+        found = cache[key]
+        return None if found is None else list(found)
+    result = _restore(syllables, vocab)
+    if len(cache) >= RESTORE_CACHE:
+        cache.clear()
+    cache[key] = None if result is None else tuple(result)
+    return result
+
+
+def _restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
     """The most likely accented spelling of ``syllables``, or ``None`` when it changes nothing.
 
     Input: folded lower-case syllables (``['lao', 'cai']``); a syllable that already carries
