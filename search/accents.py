@@ -30,7 +30,6 @@ import json
 import math
 import re
 import sys
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import pairwise
@@ -456,15 +455,18 @@ def _is_title(token: str) -> bool:
 # Decoded runs per vocabulary: a plain unaccented query is decoded twice (its concepts, then the
 # suggestion text: the same words), and popular queries come back.
 RESTORE_CACHE = 4096
-_restored: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def restore(syllables: list[str], vocab: AccentVocabulary) -> list[str] | None:
-    """``_restore``, remembered per vocabulary for the last ``RESTORE_CACHE`` inputs."""
-    try:
-        cache = _restored.setdefault(vocab, {})
-    except TypeError:  # a vocabulary that cannot be weakly referenced: no memory
-        return _restore(syllables, vocab)
+    """``_restore``, remembered per vocabulary (an attribute of it: vocabularies compare by value
+    and cannot be dictionary keys) for the last ``RESTORE_CACHE`` inputs."""
+    cache = getattr(vocab, "_restore_cache", None)
+    if cache is None:
+        cache = {}
+        try:
+            vocab._restore_cache = cache  # type: ignore[attr-defined]
+        except AttributeError:  # a vocabulary without attributes of its own: no memory
+            return _restore(syllables, vocab)
     key = tuple(syllables)
     if key in cache:
         found = cache[key]

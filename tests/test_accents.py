@@ -275,3 +275,27 @@ def test_ten_syllable_query_is_fast() -> None:
     per_query_ms = (time.perf_counter() - start) / runs * 1000
     # Typically ~0.5 ms here and ~0.2 ms on real news vocabularies; the bound leaves CI headroom.
     assert per_query_ms < 5
+
+
+def test_a_run_is_decoded_once_then_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.accents as accents
+
+    vocab = CountsVocabulary.from_texts(CORPUS)  # its own: the shared one remembers other tests
+    calls: list[tuple[str, ...]] = []
+    real = accents._restore
+
+    def counting(syllables: list[str], v: CountsVocabulary) -> list[str] | None:
+        calls.append(tuple(syllables))
+        return real(syllables, v)
+
+    monkeypatch.setattr(accents, "_restore", counting)
+    first = restore(["lao", "cai"], vocab)
+    again = restore(["lao", "cai"], vocab)
+    assert first == again == ["lào", "cai"]
+    assert first is not again  # each caller gets its own list
+    assert calls == [("lao", "cai")]
+    assert restore(["ha", "noi"], vocab) == ["hà", "nội"]
+    assert calls == [("lao", "cai"), ("ha", "noi")]
+    # another vocabulary (a new index generation) decodes afresh
+    restore(["lao", "cai"], CountsVocabulary.from_texts(CORPUS))
+    assert len(calls) == 3
