@@ -79,7 +79,14 @@ class VnsearchSystem:
         """Changes when what is indexed changes (ranking changes need no rebuild)."""
         from search.schema import SCHEMA_VERSION
 
-        indexed = ("text.py", "analysis.py", "segmentation.py", "schema.py", "documents.py")
+        indexed = (
+            "text.py",
+            "analysis.py",
+            "segmentation.py",
+            "crf.py",
+            "schema.py",
+            "documents.py",
+        )
         files = [REPO / "search" / name for name in indexed]
         return f"vnsearch:{SCHEMA_VERSION}:" + common.source_fingerprint(files)
 
