@@ -47,7 +47,6 @@ SOURCES_FILE = "sources.json"
 META_FILE = "vnsearch.json"
 VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
 VOCAB_MIN_PAIR_COUNT = 2
-POOL_THRESHOLD = 100  # below this many documents a process pool costs more than it saves
 # Documents analysed together: a pair found in only one of them is pooled into a shared term
 # (``schema.pool_rare_pairs``); a batch's postings stay in memory until it is written (~100 MB).
 PAIR_BATCH = 1000
@@ -242,7 +241,8 @@ def _write_documents(
     builder = SegmentBuilder(ix, codec())
     try:
         with contextlib.ExitStack() as stack:
-            if workers > 1 and total >= POOL_THRESHOLD:
+            # One batch is analysed here: a worker process would only add its start (~1 s).
+            if workers > 1 and len(batches) > 1:
                 pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
                 analysed: Iterable = pool.map(_analyse_batch, batches)
                 if vocabulary is not None:  # after the batches: it overlaps the writing

@@ -40,6 +40,7 @@ from whoosh.util.numeric import _length_byte_cache
 # Lists this long or shorter are inlined in the term dictionary: an inlined posting costs ~5 bytes
 # of pickle, a posting block ~65 bytes of header plus ~2 bytes per posting.
 INLINE_POSTINGS = 16
+CHUNK_POSTINGS = 1 << 20  # postings turned into Python objects at a time, per field
 # zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), about half
 # the time of 3 for blocks 2% larger (9 took 5 s more for 11k articles, for 3% smaller blocks).
 # Stored text: 9, 3% smaller than 3 at no measurable cost.
@@ -181,18 +182,52 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
     headers = info.tobytes()
     size = _TERMINFO.itemsize
 
+    # A chunk of terms at a time: Python lists of every posting of a large field took gigabytes.
+    ends = starts + df
+    first = 0
+    while first < len(unique):
+        last = int(np.searchsorted(ends, starts[first] + CHUNK_POSTINGS, side="right"))
+        last = max(last, first + 1)
+        _write_terms(
+            fieldwriter,
+            [unique[i] for i in order[first:last]],
+            headers[first * size : last * size],
+            (docs, freqs, lens),
+            starts[first:last],
+            df[first:last],
+            inline[first:last],
+        )
+        first = last
+
+
+def _write_terms(
+    fieldwriter,
+    terms: list[bytes],
+    headers: bytes,
+    postings: tuple[np.ndarray, np.ndarray, np.ndarray],
+    starts: np.ndarray,
+    df: np.ndarray,
+    inline: np.ndarray,
+) -> None:
+    """Write consecutive terms (sorted) of the open field: their dictionary entries, with their
+    postings inlined or as blocks in the postings file."""
+    docs, freqs, lens = postings
+    base, stop = int(starts[0]), int(starts[-1] + df[-1])
+    docs, freqs, lens = docs[base:stop], freqs[base:stop], lens[base:stop]
+    starts = starts - base
     blocks = iter(
         _blocks(docs, freqs, lens, starts[~inline], df[~inline], fieldwriter._codec._blocklimit)
     )
     doc_list, freq_list = docs.tolist(), freqs.tolist()
+    size = _TERMINFO.itemsize
     prefix = struct.pack("!H", fieldwriter._fieldid)
     postfile = fieldwriter._postfile
     post_offset = postfile.tell()
     post_chunks: list[bytes] = []
     keys: list[bytes] = []
     values: list[bytes] = []
-    for i, (term_i, start, count, inlined) in enumerate(
-        zip(order, starts.tolist(), df.tolist(), inline.tolist(), strict=True)
+    for i, (term, start, count, inlined) in enumerate(
+        zip(terms, starts.tolist(), df.tolist(), inline.tolist(), strict=True)
     ):
         header = headers[i * size : (i + 1) * size]
         if inlined:
@@ -210,7 +245,7 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
             value = header + _EXTENT.pack(post_offset, len(written))
             post_chunks.append(written)
             post_offset += len(written)
-        keys.append(prefix + unique[term_i])
+        keys.append(prefix + term)
         values.append(value)
     postfile.write(b"".join(post_chunks))
     _add_all(fieldwriter._tindex, keys, values)

@@ -88,12 +88,14 @@ def _contents(ix) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("blocklimit", "inline"), [(1024, segment_writer.INLINE_POSTINGS), (4, 2), (2, 0)]
+    ("blocklimit", "inline", "chunk"),
+    [(1024, segment_writer.INLINE_POSTINGS, segment_writer.CHUNK_POSTINGS), (4, 2, 7), (2, 0, 1)],
 )
 def test_bulk_segment_reads_back_as_whoosh_writes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocklimit: int, inline: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocklimit: int, inline: int, chunk: int
 ) -> None:
     monkeypatch.setattr(segment_writer, "INLINE_POSTINGS", inline)
+    monkeypatch.setattr(segment_writer, "CHUNK_POSTINGS", chunk)
     docs = _documents()
     codec = W3Codec(blocklimit=blocklimit)
     expected = _contents(_whoosh_index(tmp_path / "whoosh", docs, codec))
