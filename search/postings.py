@@ -34,6 +34,7 @@ MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker: bounds its memo
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
+STORED_CACHE = 1024  # documents' stored fields kept per worker (~10 MB)
 WARM_BYTES = MAX_CACHED_BYTES // 2
 
 
@@ -119,6 +120,7 @@ class Snapshot:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
+        self._stored: OrderedDict[int, dict] = OrderedDict()
         self._suggestions = None
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._accents: tuple[int, object] | None = None
@@ -176,11 +178,14 @@ class Snapshot:
                 acc[field] = (np.concatenate(parts_ids), np.concatenate(parts_w))
         if not acc:
             return TermPostings.empty()
-        all_ids = np.concatenate([ids for ids, _ in acc.values()])
-        all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
-        docs, inverse = np.unique(all_ids, return_inverse=True)
-        tf = np.zeros(docs.size, dtype=np.float32)
-        np.add.at(tf, inverse, all_tf)
+        if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
+            ((field, (docs, w)),) = acc.items()
+            tf = w * self._norms[field][docs]
+        else:
+            all_ids = np.concatenate([ids for ids, _ in acc.values()])
+            all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
+            docs, inverse = np.unique(all_ids, return_inverse=True)
+            tf = np.bincount(inverse, weights=all_tf, minlength=docs.size).astype(np.float32)
         keep = self.live[docs]
         docs, tf = docs[keep].astype(np.int32), tf[keep]
         return TermPostings(docs, (tf * (K1 + 1) / (K1 + tf)).astype(np.float32), int(docs.size))
@@ -311,7 +316,20 @@ class Snapshot:
         return cached
 
     def stored(self, docnum: int) -> dict:
-        return self.searcher.stored_fields(docnum)
+        """The stored fields of ``docnum`` (shared: do not modify).  The last ``STORED_CACHE``
+        are kept: a phrase query reads its candidates' text and then its hits' again, and an
+        unpickled document costs ~70 us."""
+        with self._lock:
+            found = self._stored.get(docnum)
+            if found is not None:
+                self._stored.move_to_end(docnum)
+                return found
+        found = self.searcher.stored_fields(docnum)
+        with self._lock:
+            self._stored[docnum] = found
+            if len(self._stored) > STORED_CACHE:
+                self._stored.popitem(last=False)
+        return found
 
     def close(self) -> None:
         _close_searcher(self.searcher)

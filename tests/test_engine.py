@@ -596,3 +596,39 @@ def test_a_one_off_engine_loads_nothing_ahead(toy_index: Path) -> None:
         assert engine.snapshot().is_cached("lao")
     finally:
         engine.close()
+
+
+def test_stored_documents_are_read_once_while_they_stay_recent(tmp_path) -> None:
+    from conftest import TOY_DOCS
+
+    from search import postings
+    from search.indexer import build_index
+
+    build_index(TOY_DOCS, tmp_path / "ix", workers=1)
+    engine = SearchEngine(tmp_path / "ix", warm=False)
+    try:
+        snap = engine.snapshot()
+        reads: list[int] = []
+        real = snap.searcher.stored_fields
+
+        def counting(docnum: int) -> dict:
+            reads.append(docnum)
+            return real(docnum)
+
+        snap.searcher.stored_fields = counting
+        first = snap.stored(0)
+        assert snap.stored(0) is first and reads == [0]
+        assert first["id"] == TOY_DOCS[0].id
+        old_limit = postings.STORED_CACHE
+        postings.STORED_CACHE = 2
+        try:
+            snap.stored(1)
+            snap.stored(2)  # three read, two kept: the least recent (0) goes
+            assert reads == [0, 1, 2]
+            assert snap.stored(2) is snap.stored(2) and reads == [0, 1, 2]
+            snap.stored(0)
+            assert reads == [0, 1, 2, 0]  # read again: it had been dropped
+        finally:
+            postings.STORED_CACHE = old_limit
+    finally:
+        engine.close()
