@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -280,17 +281,23 @@ def test_reindex_is_picked_up_without_restart(
     try:
 
         def ask_every_worker(q: str) -> list[dict]:
-            """Ask until both workers have answered (at least 10 times); every answer."""
+            """Ask until both workers have answered (at least 10 times); every answer.
+
+            Four requests at a time: one at a time, an idle worker can win every accept (the
+            other never answers) once answers take a few milliseconds.
+            """
             qs = urllib.parse.urlencode({"q": q})
             bodies = []
-            for _ in range(200):
-                reply = fetch(f"{server.url}/api/search?{qs}")
-                assert reply.status == 200, reply.body[:300]
-                bodies.append(reply.json)
-                lines = access_log.read_text(encoding="utf-8").splitlines()
-                pids = {line.split()[0] for line in lines if line.endswith(" " + qs)}
-                if len(bodies) >= 10 and len(pids) == 2:
-                    return bodies
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for _ in range(50):
+                    replies = list(pool.map(fetch, [f"{server.url}/api/search?{qs}"] * 4))
+                    for reply in replies:
+                        assert reply.status == 200, reply.body[:300]
+                        bodies.append(reply.json)
+                    lines = access_log.read_text(encoding="utf-8").splitlines()
+                    pids = {line.split()[0] for line in lines if line.endswith(" " + qs)}
+                    if len(bodies) >= 10 and len(pids) == 2:
+                        return bodies
             pytest.fail(f"only workers {pids} answered {len(bodies)} requests")
 
         # Both workers open the old generation first.
