@@ -9,10 +9,10 @@ The index remembers its sources in ``sources.json`` (in the index directory).  E
 its ``origin`` (the source it came from) and a content ``hash``, so an incremental run adds new
 documents, updates changed ones, removes those gone from their source and skips the rest.
 
-Segmentation (pyvi) and Whoosh's per-posting writing cost about the same per document, so a large
-batch is split between worker processes that each analyse their documents and write one new
-segment; the parent, which holds the lock throughout, commits those segments together with its own
-deletions as one generation.
+New and changed documents are analysed ``PAIR_BATCH`` at a time by worker processes (segmentation
+is most of the work) and written, in order, into one new segment by this process
+(``segment_writer.SegmentBuilder``), which holds the lock throughout and commits that segment
+together with its deletions as one generation.
 """
 
 from __future__ import annotations
