@@ -19,8 +19,8 @@ So a query in any typed form finds the document through the folded view, and an 
 or one whose words stand as pyvi words or side by side ranks it higher through the extra view.
 Adjacent pairs also decide quoted phrases, so no positions are stored: reading Whoosh's
 pickled positions was most of the cost of loading a frequent term and of every phrase query.
-The indexer stores a pair seen in only one document of its batch under a shared bucket term
-(``pair_bucket``; ``schema.pool_rare_pairs``).
+The indexer stores a pair seen in only one document of its segment under a shared bucket term
+(``pair_bucket``; ``indexer.POOLED``).
 ``index_terms`` computes both views in one pass for the indexer (Whoosh's token machinery costs
 more than pyvi); ``tests/test_analysis.py`` pins that it equals the analyzers.  Whoosh pickles
 these analyzers into the index schema: the import path ``search.analysis`` is part of the index
@@ -46,7 +46,7 @@ from .text import canonical_syllable, fold, map_span, normalize, normalize_with_
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+|[^\w\s]")
 COMPOUND_JOINER = "_"
 PAIR_JOINER = " "  # ``lao cai``: two adjacent syllables (punctuation between them is ignored)
-# A pair seen in one document of its indexing batch is stored under one of PAIR_BUCKETS shared
+# A pair seen in one document of its segment is stored under one of PAIR_BUCKETS shared
 # terms instead of its own (``indexer`` decides; ``phrases`` and ``ranking`` read both).
 PAIR_BUCKETS = 1 << 16
 BUCKET_PREFIX = "~"

@@ -35,11 +35,11 @@ from whoosh import index as whoosh_index
 from whoosh.index import LockError
 from whoosh.writing import CLEAR
 
-from .analysis import index_terms
+from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .documents import Document, Skipped, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, VnsearchError
 from .postings import ACCENTS_FILE
-from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field, pool_rare_pairs
+from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .segment_writer import BatchPostings, FieldPostings, SegmentBuilder
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ SOURCES_FILE = "sources.json"
 META_FILE = "vnsearch.json"
 VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
 VOCAB_MIN_PAIR_COUNT = 2
-# Documents analysed together: a pair found in only one of them is pooled into a shared term
-# (``schema.pool_rare_pairs``); a batch's postings stay in memory until it is written (~100 MB).
+# Documents analysed together by one pool worker.
 PAIR_BATCH = 1000
 
 Progress = Callable[[int, int], None]
@@ -203,16 +202,26 @@ def _analyze(doc: Document) -> Terms:
 
 
 def _analyse_batch(docs: list[Document]) -> dict[str, BatchPostings]:
-    """The postings of a batch of documents, rare pairs pooled (``schema.pool_rare_pairs``), as
-    arrays per field (runs in pool workers: arrays cross the process boundary cheaply)."""
-    pooled = pool_rare_pairs([_analyze(d) for d in docs])
+    """The postings of a batch of documents, as arrays per field (runs in pool workers: arrays
+    cross the process boundary cheaply)."""
+    analysed = [_analyze(d) for d in docs]
     out: dict[str, BatchPostings] = {}
     for name in TEXT_FIELDS + tuple(extra_field(n) for n in TEXT_FIELDS):
         postings = FieldPostings()
-        for terms in pooled:
+        for terms in analysed:
             postings.add(terms[name])
         out[name] = postings.batch()
     return out
+
+
+def _shared_pair(term: str) -> str | None:
+    """The bucket term an adjacent pair goes under when one document of the segment holds it
+    (``analysis.pair_bucket``); ``None`` for any other term of the extra view."""
+    return pair_bucket(term) if PAIR_JOINER in term else None
+
+
+# Pairs found in one document of a new segment are pooled (``SegmentBuilder``'s ``shared``).
+POOLED = {extra_field(name): _shared_pair for name in TEXT_FIELDS}
 
 
 def _write_documents(
@@ -238,7 +247,7 @@ def _write_documents(
             vocabulary.run()
         return []
     batches = [docs[i : i + PAIR_BATCH] for i in range(0, total, PAIR_BATCH)]
-    builder = SegmentBuilder(ix, codec())
+    builder = SegmentBuilder(ix, codec(), POOLED)
     try:
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).

@@ -79,7 +79,7 @@ class Constraints:
 
 def pair_masks(snap: Snapshot, first: str, second: str) -> tuple[np.ndarray, np.ndarray]:
     """Documents holding the adjacent pair under its own term (certain), and those that may hold
-    it under its shared bucket (rare pairs, ``schema.pool_rare_pairs``): the bucket's documents
+    it under its shared bucket (rare pairs, ``indexer.POOLED``): the bucket's documents
     that hold both syllables."""
     pair = first + PAIR_JOINER + second
     own = term_mask(snap, [pair])

@@ -14,11 +14,12 @@ from whoosh.codec.whoosh3 import W3Codec
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.formats import Format, tokens
 
-from .analysis import EXTRA, FOLDED, VietnameseAnalyzer, pair_bucket
+from .analysis import EXTRA, FOLDED, VietnameseAnalyzer
 
 # 6: no positions, adjacent pairs in the extra view; 7: rare pairs pooled; 8: hash and story are
-# columns only (and segments are written by ``segment_writer``)
-SCHEMA_VERSION = 8
+# columns only (and segments are written by ``segment_writer``); 9: a pair is pooled when one
+# document of its segment holds it (7 and 8: one of its batch of 1,000)
+SCHEMA_VERSION = 9
 
 
 # Postings per Whoosh block.  Whoosh's default of 128 made loading a frequent term mostly block
@@ -97,36 +98,3 @@ def build_schema() -> Schema:
         hash=Column(stored=True, sortable=True),
         story=Column(sortable=True),  # near-duplicate key: same folded title and lead
     )
-
-
-def pool_rare_pairs(batch: list[dict[str, dict[str, int]]]) -> list[dict[str, dict[str, int]]]:
-    """The batch's ``field -> term -> frequency`` with each adjacent pair found in only one of its
-    documents (per field) moved under its shared bucket term (``analysis.pair_bucket``).
-
-    Most pairs occur once in a whole corpus, and Whoosh spends ~160 bytes of term dictionary and
-    posting block on every term: pairs of their own took the index from 3.1x to 5.5x the text.
-    A phrase or proximity lookup reads the pair's own term and its bucket; documents found only
-    through the bucket are confirmed against their syllables or their text.
-    """
-    df: dict[str, Counter] = {}
-    for views in batch:
-        for name, terms in views.items():
-            if name.endswith(EXTRA_SUFFIX):
-                df.setdefault(name, Counter()).update(terms.keys())
-    out: list[dict[str, dict[str, int]]] = []
-    for views in batch:
-        pooled = dict(views)
-        for name, terms in views.items():
-            if not name.endswith(EXTRA_SUFFIX):
-                continue
-            counts = df[name]
-            rare = [t for t in terms if " " in t and counts[t] == 1]
-            if not rare:
-                continue
-            kept = dict(terms)
-            for pair in rare:
-                bucket = pair_bucket(pair)
-                kept[bucket] = kept.get(bucket, 0) + kept.pop(pair)
-            pooled[name] = kept
-        out.append(pooled)
-    return out

@@ -28,6 +28,7 @@ import itertools
 import struct
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import md5
 from pickle import dumps
@@ -133,6 +134,28 @@ class FieldPostings:
             )
             self._tids, self._freqs, self._counts, self._lengths = [], [], [], []
 
+    def pool_single(self, shared: Callable[[str], str | None]) -> None:
+        """Move every term found in one document only, that ``shared`` maps to a shared term,
+        under that shared term; frequencies add up where a document holds several such terms."""
+        tids, freqs, counts, lengths = self.arrays()
+        if not tids.size:
+            return
+        terms = list(self.vocab)
+        remap = np.arange(len(terms))
+        for i in np.flatnonzero(np.bincount(tids, minlength=len(terms)) == 1).tolist():
+            target = shared(terms[i])
+            if target is not None:
+                remap[i] = self.vocab[target]
+        if np.array_equal(remap, np.arange(len(terms))):
+            return
+        ndocs, width = counts.size, len(self.vocab)
+        docs = np.repeat(np.arange(ndocs, dtype=np.int64), counts)
+        keys, inverse = np.unique(docs * width + remap[tids], return_inverse=True)
+        freqs = np.bincount(inverse, weights=freqs).astype(np.int32)
+        docs = keys // width
+        counts = np.bincount(docs, minlength=ndocs).astype(np.int32)
+        self._chunks = [(keys % width, freqs, counts, lengths)]
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(term ids, frequencies, postings per document, lengths), in document order."""
         self._flush()
@@ -154,22 +177,24 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
         return
     docs = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
     freqs = freqs.astype(np.int64)
-    # Ranks in byte order: the dictionary is ordered.
+    # Ranks in byte order (the dictionary is ordered), of the terms some document holds (a term
+    # pooled away by ``pool_single`` holds none).
     unique = [t.encode("utf-8") if isinstance(t, str) else t for t in postings.vocab]
-    order = sorted(range(len(unique)), key=unique.__getitem__)
-    rank = np.empty(len(unique), dtype=np.int64)
-    rank[order] = np.arange(len(unique))
+    held = np.bincount(tids, minlength=len(unique)) > 0
+    order = sorted(np.flatnonzero(held).tolist(), key=unique.__getitem__)
+    rank = np.full(len(unique), -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
     # One document holds a term once per field, and documents come in order: sorting by rank,
     # stably, leaves each term's documents ascending.
     ranks = rank[tids]
     perm = np.argsort(ranks, kind="stable")
     docs, freqs = docs[perm], freqs[perm]
-    df = np.bincount(ranks, minlength=len(unique))
-    starts = np.zeros(len(unique), dtype=np.int64)
+    df = np.bincount(ranks, minlength=len(order))
+    starts = np.zeros(len(order), dtype=np.int64)
     np.cumsum(df[:-1], out=starts[1:])
     lens = length_bytes(lengths)[docs] if scorable else np.zeros(docs.size, dtype=np.uint8)
 
-    info = np.zeros(len(unique), dtype=_TERMINFO)
+    info = np.zeros(len(order), dtype=_TERMINFO)
     info["weight"] = np.add.reduceat(freqs, starts)
     info["df"] = df
     info["minlength"] = np.minimum.reduceat(lens, starts)
@@ -185,7 +210,7 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
     # A chunk of terms at a time: Python lists of every posting of a large field took gigabytes.
     ends = starts + df
     first = 0
-    while first < len(unique):
+    while first < len(order):
         last = int(np.searchsorted(ends, starts[first] + CHUNK_POSTINGS, side="right"))
         last = max(last, first + 1)
         _write_terms(
@@ -403,7 +428,9 @@ class SegmentBuilder:
     analysed by its Whoosh field, as Whoosh would.
     """
 
-    def __init__(self, ix, codec) -> None:
+    def __init__(
+        self, ix, codec, shared: dict[str, Callable[[str], str | None]] | None = None
+    ) -> None:
         self.storage = ix.storage
         self.schema = ix.schema
         self.codec = codec
@@ -417,6 +444,8 @@ class SegmentBuilder:
         self._names = sorted(self.schema.names())
         self._postings = {n: FieldPostings() for n in self._names if self.schema[n].indexed}
         self.docnum = 0
+        # field -> the shared term a term of that field goes under when one document holds it
+        self._shared = shared or {}
 
     def add_document(self, values: dict[str, object], terms: dict[str, dict[str, int]]) -> None:
         """Add one document: its values, and ``term -> frequency`` of fields analysed already."""
@@ -465,6 +494,8 @@ class SegmentBuilder:
         self._perdoc.close()
         fieldwriter = self._fields
         for name, postings in self._postings.items():
+            if name in self._shared:
+                postings.pool_single(self._shared[name])
             if postings.vocab:
                 field = self.schema[name]
                 fieldwriter.start_field(name, field)

@@ -210,22 +210,3 @@ def test_analyzer_never_raises(text: str) -> None:
 def test_offsets_are_inside_the_text(text: str) -> None:
     for term, _, start, end in tokens(text):
         assert 0 <= start < end <= len(text), (term, start, end)
-
-
-def test_pairs_seen_in_one_document_of_a_batch_share_a_bucket_term() -> None:
-    from search.analysis import pair_bucket
-    from search.schema import pool_rare_pairs
-
-    def views(text: str) -> dict[str, dict[str, int]]:
-        folded, extra = index_terms(text)
-        return {"body": folded, "body_x": extra}
-
-    batch = [views("Giá vàng tăng. Lịch thi mới."), views("Giá vàng giảm.")]
-    pooled = pool_rare_pairs(batch)
-    first, second = pooled[0]["body_x"], pooled[1]["body_x"]
-    assert first["gia vang"] == 1 and second["gia vang"] == 1  # in both documents: its own term
-    assert "vang tang" not in first and "lich thi" not in first
-    assert first[pair_bucket("vang tang")] >= 1 and first[pair_bucket("lich thi")] >= 1
-    assert sum(f for t, f in first.items() if t.startswith("~")) == 4  # 4 rare pairs, none lost
-    assert pooled[0]["body"] == batch[0]["body"]  # the folded view is untouched
-    assert pair_bucket("vang tang").startswith("~") and len(pair_bucket("vang tang")) == 5

@@ -148,3 +148,45 @@ def test_length_bytes_equal_whoosh_length_to_byte() -> None:
 
     lengths = np.array([0, 1, 2, 10, 11, 12, 999, 1000, 106373, 106374, 10**7])
     assert length_bytes(lengths).tolist() == [length_to_byte(int(n)) for n in lengths]
+
+
+def test_pairs_held_by_one_document_of_the_segment_share_a_bucket_term(tmp_path: Path) -> None:
+    from search.analysis import pair_bucket
+    from search.indexer import POOLED
+
+    docs = [
+        Document(id="a", title="x", body="Giá vàng tăng. Lịch thi mới."),
+        Document(id="b", title="y", body="Giá vàng giảm."),
+    ]
+    ix = open_or_create(tmp_path / "ix", full=True)
+    builder = SegmentBuilder(ix, W3Codec(), POOLED)
+    for doc in docs:
+        builder.add_document(_values(doc), _analyze(doc))
+    _commit(ix.writer(), [builder.finish()], CLEAR)
+    got = _contents(whoosh_index.open_dir(str(tmp_path / "ix")))["terms"]
+    assert got[("body_x", b"gia vang")][-1] == [(0, 1.0), (1, 1.0)]  # in both: its own term
+    assert ("body_x", b"vang tang") not in got and ("body_x", b"lich thi") not in got
+    for pair in ("vang tang", "lich thi", "thi moi", "tang lich"):
+        assert any(d == 0 for d, _ in got[("body_x", pair_bucket(pair).encode())][-1]), pair
+    buckets = {t for f, t in got if f == "body_x" and t.startswith(b"~")}
+    total = sum(w for t in buckets for d, w in got[("body_x", t)][-1] if d == 0)
+    assert total == 4  # the first document's 4 rare pairs, none lost
+    assert got[("body", b"vang")][-1] == [(0, 1.0), (1, 1.0)]  # the folded view is untouched
+
+
+def test_pooling_adds_up_a_document_s_pairs_that_share_a_bucket(tmp_path: Path) -> None:
+    one_bucket = {"body_x": lambda term: "~0000" if " " in term else None}
+    docs = [Document(id="a", title="x", body="Giá vàng tăng mạnh."), Document(id="b", body="Khác")]
+    ix = open_or_create(tmp_path / "ix", full=True)
+    builder = SegmentBuilder(ix, W3Codec(), one_bucket)
+    for doc in docs:
+        builder.add_document(_values(doc), _analyze(doc))
+    _commit(ix.writer(), [builder.finish()], CLEAR)
+    got = _contents(whoosh_index.open_dir(str(tmp_path / "ix")))
+    assert got["terms"][("body_x", b"~0000")][-1] == [(0, 3.0)]  # gia vang, vang tang, tang manh
+    assert not any(f == "body_x" and b" " in t for f, t in got["terms"])
+    assert got["lengths"]["body_x"][0] == expected_length(docs[0])
+
+
+def expected_length(doc: Document) -> int:
+    return sum(_analyze(doc)["body_x"].values())
