@@ -18,6 +18,8 @@ Two things differ from Whoosh's writer, both read by Whoosh's reader as they are
   about 65 bytes of header, and most terms occur in a handful of documents.
 * Weights (term frequencies) are pickled as integers instead of floats.
 
+And, where asked, terms held by one document only are stored under a shared term (``shared``).
+
 Whoosh's reader unpickles any protocol; the inlined lists use protocol 3.
 """
 
@@ -425,7 +427,9 @@ class SegmentBuilder:
 
     ``add_document`` takes the values Whoosh's ``add_document`` takes (``_stored_<name>`` included)
     plus, for the fields analysed already, their ``term -> frequency``; any other indexed field is
-    analysed by its Whoosh field, as Whoosh would.
+    analysed by its Whoosh field, as Whoosh would.  ``shared`` maps a field to the shared term a
+    term of that field goes under when only one document of the segment holds it (``None``: it
+    keeps its own); vnsearch pools adjacent pairs this way (``indexer.POOLED``).
     """
 
     def __init__(
