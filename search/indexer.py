@@ -9,8 +9,8 @@ The index remembers its sources in ``sources.json`` (in the index directory).  E
 its ``origin`` (the source it came from) and a content ``hash``, so an incremental run adds new
 documents, updates changed ones, removes those gone from their source and skips the rest.
 
-New and changed documents are analysed ``PAIR_BATCH`` at a time by worker processes (segmentation
-is most of the work) and written, in order, into one new segment by this process
+New and changed documents are analysed ``ANALYSIS_BATCH`` at a time by worker processes
+(segmentation is most of the work) and written, in order, into one new segment by this process
 (``segment_writer.SegmentBuilder``), which holds the lock throughout and commits that segment
 together with its deletions as one generation.
 """
@@ -48,7 +48,7 @@ META_FILE = "vnsearch.json"
 VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
 VOCAB_MIN_PAIR_COUNT = 2
 # Documents analysed together by one pool worker.
-PAIR_BATCH = 1000
+ANALYSIS_BATCH = 1000
 
 Progress = Callable[[int, int], None]
 
@@ -233,8 +233,8 @@ def _write_documents(
 ) -> list:
     """Write ``docs`` as one new segment; returns it in a list, for ``_commit``.
 
-    Pool workers analyse ``PAIR_BATCH`` documents at a time (pyvi is most of the work) while this
-    process writes the batches that came back, in order, into one ``SegmentBuilder``: one
+    Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work) while
+    this process writes the batches that came back, in order, into one ``SegmentBuilder``: one
     segment keeps one dictionary entry per term (two segments repeated most of them) and one
     lookup per term and field at query time.  The builder's files exist from the start; a run
     killed midway leaves only files no generation refers to, which the next reindex removes.
@@ -246,7 +246,7 @@ def _write_documents(
         if vocabulary is not None:
             vocabulary.run()
         return []
-    batches = [docs[i : i + PAIR_BATCH] for i in range(0, total, PAIR_BATCH)]
+    batches = [docs[i : i + ANALYSIS_BATCH] for i in range(0, total, ANALYSIS_BATCH)]
     builder = SegmentBuilder(ix, codec(), POOLED)
     try:
         with contextlib.ExitStack() as stack:

@@ -1,8 +1,8 @@
 """Reindexing under stress: zero downtime, kill -9, read-only and full disks, one writer, bad input.
 
 Everything runs on small generated corpora (a few hundred short Vietnamese-like articles; 1,500
-where a reindex must use its process pool, which takes more than ``indexer.PAIR_BATCH``) and the
-real command line (``python -m search``) or a real gunicorn (``conftest.Server``) on 127.0.0.1.
+where a reindex must use its process pool, which takes more than ``indexer.ANALYSIS_BATCH``) and
+the real command line (``python -m search``) or a real gunicorn (``conftest.Server``) on 127.0.0.1.
 """
 
 from __future__ import annotations
