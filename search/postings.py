@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,29 +34,86 @@ MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker: bounds its memo
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
 STORED_CACHE = 1024  # documents' stored fields kept per worker (~10 MB)
-WARM_BYTES = MAX_CACHED_BYTES // 2
+# A term in at least this share of the documents also keeps its weights as one array per docnum:
+# adding it to the scores is then one contiguous pass (3 us at 11k documents) instead of a scatter
+# through its ids (17 us at 2,800 ids, 39 us at 8,000), and so is marking where it occurs.
+DENSE_SHARE = 0.25
+WARM_BYTES = MAX_CACHED_BYTES * 3 // 4
 
 
-@dataclass(frozen=True, slots=True)
 class TermPostings:
-    """Documents holding a term (sorted, unique) and their BM25F term weight.
+    """Documents holding a term and their BM25F term weight.
 
     ``weight`` is BM25's saturation ``tf * (K1 + 1) / (K1 + tf)`` of the BM25F pseudo-frequency
     ``tf`` (sum over fields of field weight * frequency / length norm), computed once when the
     term is loaded rather than on every query that uses it.
+
+    A term in fewer than ``DENSE_SHARE`` of the documents is kept as sorted unique ``docs`` and
+    their ``weight``.  A more frequent one is kept as ``dense`` (its weight at every docnum, 0
+    where it is absent) and ``present`` instead: no larger (5 bytes a document against 8 a
+    posting), and scoring or marking it is one contiguous pass, not a scatter through its ids.
+    Its ``docs`` and ``weight`` are then derived on demand (rare: abbreviation expansions).
+    The arrays are shared between queries: never modify them.
     """
 
-    docs: np.ndarray  # int32
-    weight: np.ndarray  # float32
-    df: int
+    __slots__ = ("_docs", "_weight", "df", "dense", "present")
 
-    @property
-    def nbytes(self) -> int:
-        return self.docs.nbytes + self.weight.nbytes + 200  # arrays plus object overhead
+    def __init__(self, docs: np.ndarray, weight: np.ndarray, df: int) -> None:
+        self._docs: np.ndarray | None = docs  # int32
+        self._weight: np.ndarray | None = weight  # float32
+        self.df = df
+        self.dense: np.ndarray | None = None
+        self.present: np.ndarray | None = None
+
+    @classmethod
+    def spread(cls, dense: np.ndarray, df: int) -> TermPostings:
+        """A frequent term, from its weight at every docnum."""
+        postings = cls(None, None, df)  # type: ignore[arg-type]
+        postings.dense, postings.present = dense, dense > 0
+        return postings
 
     @classmethod
     def empty(cls) -> TermPostings:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.float32), 0)
+
+    @property
+    def docs(self) -> np.ndarray:
+        if self._docs is None:
+            return np.flatnonzero(self.present).astype(np.int32)
+        return self._docs
+
+    @property
+    def weight(self) -> np.ndarray:
+        if self._weight is None:
+            return self.dense[self.present]
+        return self._weight
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self._docs, self._weight, self.dense, self.present)
+        return sum(a.nbytes for a in arrays if a is not None) + 200  # plus object overhead
+
+    def add_to(self, scores: np.ndarray, scale: float) -> None:
+        """``scores[doc] += scale * weight`` for every document holding the term."""
+        if self.dense is not None:
+            scores += scale * self.dense
+        else:
+            scores[self._docs] += scale * self._weight
+
+    def mark(self, mask: np.ndarray) -> None:
+        """Set ``mask`` (a boolean array over docnums) where the term occurs."""
+        if self.present is not None:
+            mask |= self.present
+        else:
+            mask[self._docs] = True
+
+    def mask(self, size: int) -> np.ndarray:
+        """Where the term occurs, as a boolean array over docnums (read only: it may be shared)."""
+        if self.present is not None:
+            return self.present
+        mask = np.zeros(size, dtype=bool)
+        mask[self._docs] = True
+        return mask
 
 
 def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
@@ -188,7 +244,12 @@ class Snapshot:
             tf = np.bincount(inverse, weights=all_tf, minlength=docs.size).astype(np.float32)
         keep = self.live[docs]
         docs, tf = docs[keep].astype(np.int32), tf[keep]
-        return TermPostings(docs, (tf * (K1 + 1) / (K1 + tf)).astype(np.float32), int(docs.size))
+        weight = (tf * (K1 + 1) / (K1 + tf)).astype(np.float32)
+        if docs.size < DENSE_SHARE * self.size:
+            return TermPostings(docs, weight, int(docs.size))
+        dense = np.zeros(self.size, dtype=np.float32)
+        dense[docs] = weight  # every weight is > 0: ``tf`` is
+        return TermPostings.spread(dense, int(docs.size))
 
     def is_cached(self, term: str) -> bool:
         with self._lock:

@@ -70,7 +70,7 @@ def idf(df: int, n: int) -> float:
 def _add(acc: np.ndarray, postings: TermPostings, n: int, weight: float) -> None:
     if postings.df == 0 or weight == 0:
         return
-    acc[postings.docs] += (weight * idf(postings.df, n)) * postings.weight
+    postings.add_to(acc, weight * idf(postings.df, n))
 
 
 def min_should_match(n: int, share: float = 0.5) -> int:
@@ -128,19 +128,23 @@ def _add_pair(
     if not pooled_weight or own.df >= POOLED_LOOKUP_DF:
         return
     pooled = snapshot.postings(pair_bucket(pair))
-    if pooled.df:
-        first, second = holds_both
+    if not pooled.df:
+        return
+    first, second = holds_both
+    if pooled.present is not None:  # a frequent bucket: masks over every docnum
+        both = first & second & pooled.present
+        docs = np.flatnonzero(both).astype(np.int32)
+        part = TermPostings(docs, pooled.dense[docs], docs.size)
+    else:
         both = first[pooled.docs] & second[pooled.docs]
-        count = int(both.sum())
-        if count:
-            part = TermPostings(pooled.docs[both], pooled.weight[both], count)
-            _add(scores, part, n, pooled_weight)
+        part = TermPostings(pooled.docs[both], pooled.weight[both], int(both.sum()))
+    _add(scores, part, n, pooled_weight)
 
 
 def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
     mask = np.zeros(snapshot.size, dtype=bool)
     for term in terms:
-        mask[snapshot.postings(term).docs] = True
+        snapshot.postings(term).mark(mask)
     return mask
 
 
@@ -158,9 +162,7 @@ def _expand(
     share = span / len(expansion.folded)
     for folded, accented in zip(expansion.folded, expansion.accented, strict=True):
         postings = snapshot.postings(folded)
-        mask = np.zeros(snapshot.size, dtype=bool)
-        mask[postings.docs] = True
-        holds &= mask
+        holds &= postings.mask(snapshot.size)
         bonus = np.zeros(snapshot.size, dtype=np.float32)
         _add(bonus, postings, n, share)
         if accented != folded:
@@ -195,7 +197,7 @@ def rank(
         hit = np.zeros(size, dtype=bool)
         for folded in concept.folded_forms:
             postings = snapshot.postings(folded)
-            hit[postings.docs] = True
+            postings.mark(hit)
             _add(scores, postings, n, concept.weight)
         if concept.restored:
             _add(scores, snapshot.postings(concept.restored), n, weights.restored * concept.weight)
@@ -204,9 +206,7 @@ def rank(
             postings = snapshot.postings(term)
             _add(scores, postings, n, weights.accented * concept.weight)
             if exact_all is not None and concept.counted and term == concept.accented:
-                exact = np.zeros(size, dtype=bool)
-                exact[postings.docs] = True
-                exact_all &= exact
+                exact_all &= postings.mask(size)
         hits.append(hit)
     for expansion in plan.expansions:
         _expand(snapshot, expansion, hits, scores, n, weights)

@@ -450,6 +450,41 @@ def test_samples_script_is_escaped(samples_engine: SearchEngine) -> None:
     assert "<script" not in hit["snippet"]
 
 
+DENSE_QUERIES = [
+    "Lào Cai",
+    "lao cai",
+    "laof cai",
+    "tỉnh Lào Cai tổ chức kỳ thi",
+    "hop tac giua hai tinh",
+    '"kỳ thi" -covid',
+    "TP.HCM",
+    "thành phố Hồ Chí Minh",
+    "bàn ghế gỗ",
+    "của và là",
+]
+
+
+@pytest.mark.parametrize("q", DENSE_QUERIES)
+def test_frequent_terms_kept_dense_rank_exactly_as_sparse(
+    samples_index: Path, monkeypatch: pytest.MonkeyPatch, q: str
+) -> None:
+    """A frequent term's weights spread over every docnum score, mark and filter exactly as its
+    sorted ids do (same hits, order, scores, totals and facets)."""
+    import search.postings as postings
+
+    results, dense_terms = [], []
+    for share in (2.0, 0.0):  # never dense, always dense
+        monkeypatch.setattr(postings, "DENSE_SHARE", share)
+        engine = SearchEngine(samples_index, warm=False)
+        results.append(comparable(engine.search(q, per_page=100)))
+        snap = engine.snapshot()
+        dense_terms.append(sum(p.dense is not None for p in snap._cache.values()))
+        engine.close()
+    assert results[0]["total"] > 0
+    assert results[0] == results[1]
+    assert dense_terms[0] == 0 and dense_terms[1] > 0
+
+
 # -- accent restoration, Telex and "did you mean" -------------------------------------------------
 
 
