@@ -1,0 +1,33 @@
+"""Posting arrays: how a term's per-field lists become one BM25F list."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from search.postings import _union
+
+
+def test_union_merges_field_runs_like_unique() -> None:
+    """Ids present in several fields come out once, sorted, with their field weights added in
+    field order (the same float32 sums as ``np.unique`` with its inverse gave)."""
+    rng = np.random.default_rng(7)
+    runs = [np.sort(rng.choice(5000, size, replace=False)) for size in (40, 900, 3000)]
+    ids = np.concatenate(runs).astype(np.int32)
+    tf = rng.random(ids.size).astype(np.float32)
+
+    docs, sums = _union(ids, tf)
+
+    expected_docs, inverse = np.unique(ids, return_inverse=True)
+    expected = np.bincount(inverse, weights=tf, minlength=expected_docs.size).astype(np.float32)
+    assert docs.tolist() == expected_docs.tolist()
+    assert sums.dtype == np.float32
+    assert sums.tobytes() == expected.tobytes()
+
+
+def test_union_of_small_runs() -> None:
+    docs, sums = _union(
+        np.array([2, 5, 9, 0, 5, 9], dtype=np.int32),
+        np.array([1.0, 2.0, 3.0, 10.0, 20.0, 30.0], dtype=np.float32),
+    )
+    assert docs.tolist() == [0, 2, 5, 9]
+    assert sums.tolist() == [10.0, 1.0, 22.0, 33.0]
