@@ -11,9 +11,9 @@ typed forms: accented, unaccented, Telex, short 2-5 words, a quoted phrase of 2-
 through ``SearchEngine.search(q, per_page=10)``, snippets of the 10 hits included, after the engine
 loaded its frequent terms (as a worker does in the background when it opens a generation).  A
 second, fresh engine runs the same queries with its steps wrapped in timers (``snapshot``; ``plan``
-= parsing; ``constraints`` + ``rank`` + ``confirm`` = matching/scoring and phrases; ``_facet``/
-``_collapse``; ``_hit`` for the 10 hits = snippets/highlighting; the rest of ``search()``, mostly
-the accent suggestion) for the share of time in each.
+= parsing; ``constraints`` + ``rank`` + ``_ordered`` + ``confirm`` = matching/scoring, ordering
+and phrases; ``_facet``/``_collapse``; ``_hit`` for the 10 hits = snippets/highlighting; the rest
+of ``search()``, mostly the accent suggestion) for the share of time in each.
 The same queries go through ``bench.reference.StraightforwardIndex.search_with_snippets`` (pyvi
 query segmentation, ``MultifieldParser``, Whoosh search, ``highlights("body")``): it takes seconds
 per long query, so by default only ``--reference-queries`` of them (200, the same number of each
@@ -346,7 +346,7 @@ def time_engine(engine, queries: Sequence[TimedQuery]) -> tuple[list[float], int
 STEP_HOOKS: dict[str, tuple[str, ...]] = {
     "snapshot": ("snapshot",),
     "parse": ("plan",),
-    "match_score": ("engine.constraints", "engine.rank", "engine.confirm"),
+    "match_score": ("engine.constraints", "engine.rank", "engine.confirm", "_ordered"),
     "facets_collapse": ("engine._facet", "engine.known_good", "_collapse"),
     "snippets": ("_hit",),
 }

@@ -22,7 +22,7 @@ from .errors import BadRequest, IndexMissing, NotFound
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Concept, Plan, parse
-from .ranking import rank
+from .ranking import Ranked, rank
 from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
 from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
@@ -168,7 +168,7 @@ class SearchEngine:
         snap = self.snapshot()
         plan = self.plan(text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
-        docs, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ranked = Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         cons = Constraints()
         if not plan.empty:
             cons = constraints(snap, plan)
@@ -177,18 +177,12 @@ class SearchEngine:
                 plan = corrected  # nothing found: search the index's nearest spellings instead
                 cons = constraints(snap, plan)
                 ranked = rank(snap, plan, cons.allowed)
-            docs, scores = ranked.docs, ranked.scores
+        docs = ranked.docs
         by_source = _source_mask(snap, docs, source)
         by_date = _date_mask(snap, docs, date_from, date_to)
-        keep = _both(by_source, by_date)
-        shown, shown_scores = (docs[keep], scores[keep]) if keep is not None else (docs, scores)
-        if sort == "newest" and shown.size:
-            dates = snap.codes("date")[shown]  # codes follow the sorted date strings
-            order = np.lexsort((np.arange(shown.size), -dates))
-            shown, shown_scores = shown[order], shown_scores[order]
         first = (page - 1) * per_page
-        shown, shown_scores, similar, exact = self._page_ready(
-            snap, cons, shown, shown_scores, first + per_page, collapse
+        docs_shown, scores, similar, exact = self._page_ready(
+            snap, cons, ranked.subset(_both(by_source, by_date)), first + per_page, collapse, sort
         )
         # Each facet counts what the other filter lets through, so its numbers are what a click
         # on one of its values would return (lower bounds while phrases are left unchecked).
@@ -197,7 +191,7 @@ class SearchEngine:
             "source": _facet(snap, "source", _masked(docs, _both(by_date, good)), collapse),
             "year": _facet(snap, "year", _masked(docs, _both(by_source, good)), collapse),
         }
-        docs, scores = shown, shown_scores
+        docs = docs_shown
         pattern = matcher_for(plan.highlight_terms(), plan.exact_terms())
         hits = []
         for position in range(first, min(first + per_page, docs.size)):
@@ -221,46 +215,80 @@ class SearchEngine:
         self,
         snap: Snapshot,
         cons: Constraints,
-        docs: np.ndarray,
-        scores: np.ndarray,
+        candidates: Ranked,
         needed: int,
         collapse: bool,
+        sort: str,
     ):
-        """Confirm phrases until the page is full (after story collapsing), then collapse.
+        """The candidates in order, phrases confirmed until the page is full (after story
+        collapsing), then collapsed.
 
-        Returns docs, scores, the ``similar`` lookup and whether ``docs`` is the complete list.
+        Only as much of the list is put in order as the page and the phrase checks look at: when
+        they reach further, more is ordered and the steps run again, so the answer is the one
+        ordering every candidate would give.  Returns docs, scores, the ``similar`` lookup and
+        whether ``docs`` is the complete list.
         """
         want = needed + 1
+        upto = 4 * want
         while True:
-            kept, exact = confirm(snap, cons, docs, want)
-            out_docs, out_scores = docs[kept], scores[kept]
-            out_docs, out_scores, similar = (
-                self._collapse(snap, out_docs, out_scores)
-                if collapse
-                else (out_docs, out_scores, None)
-            )
+            order, ordered = self._ordered(snap, candidates, upto, sort)
+            docs = candidates.docs[order]
+            confirmed = confirm(snap, cons, docs, want, ordered)
+            if confirmed is None:  # the phrase checks need more of the list in order
+                upto *= 4
+                continue
+            kept, exact = confirmed
+            out = order[kept]
+            out_docs, out_scores = candidates.docs[out], candidates.scores[out]
+            similar, page = None, np.arange(min(needed, out_docs.size))
+            if collapse:
+                # Past the ordered part, a story's other members are in docnum order: list them
+                # by rank (in newest-first order everything is ordered: keep that order).
+                keys = candidates.key[out] if sort != "newest" else None
+                out_docs, out_scores, similar, firsts = self._collapse(
+                    snap, out_docs, out_scores, keys
+                )
+                page = firsts[:needed] if firsts is not None else page
+            reach = int(kept[page[-1]]) + 1 if page.size else 0  # the page's last hit
+            if reach > ordered:
+                upto = max(4 * upto, 2 * reach)
+                continue
             if exact or out_docs.size >= needed:
                 return out_docs, out_scores, similar, exact
             want *= 2  # duplicates collapsed away: confirm further down the list
+            upto = max(upto, 4 * want)
 
     @staticmethod
-    def _collapse(snap: Snapshot, docs: np.ndarray, scores: np.ndarray):
-        """Keep the best-ranked document of each story; the others become its ``similar`` list.
+    def _ordered(snap: Snapshot, candidates: Ranked, upto: int, sort: str):
+        """``Ranked.ordered``, or every candidate newest first (ties in rank order)."""
+        if sort != "newest" or not candidates.total:
+            return candidates.ordered(upto)
+        dates = snap.codes("date")[candidates.docs]  # codes follow the sorted date strings
+        return np.lexsort((candidates.docs, -candidates.key, -dates)), candidates.total
+
+    @staticmethod
+    def _collapse(
+        snap: Snapshot, docs: np.ndarray, scores: np.ndarray, keys: np.ndarray | None = None
+    ):
+        """Keep the first document of each story in ``docs``' order (the best-ranked); the others
+        become its ``similar`` list.
 
         Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
-        with "N bài tương tự" to expand.
+        with "N bài tương tự" to expand.  ``keys``: list the other members by rank key (then
+        docnum) rather than in ``docs``' order.  Returns docs, scores, the ``similar`` lookup and
+        the positions in ``docs`` that were kept (``None``: all of them).
         """
         if docs.size < 2:
-            return docs, scores, None
+            return docs, scores, None, None
         shared = snap.shared_story()[docs]
         if not shared.any():  # no story told twice: the common case, no sorting at all
-            return docs, scores, None
+            return docs, scores, None, None
         positions = np.flatnonzero(shared)
         _, first, inverse = np.unique(
             snap.codes("story")[docs[positions]], return_index=True, return_inverse=True
         )
         if first.size == positions.size:
-            return docs, scores, None
+            return docs, scores, None, None
         keep = ~shared
         keep[positions[first]] = True
         order = np.flatnonzero(keep)
@@ -273,9 +301,11 @@ class SearchEngine:
             if group < 0:
                 return []
             members = positions[inverse == group]  # the first is the one shown
+            if keys is not None:
+                members = members[np.lexsort((docs[members], -keys[members]))]
             return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
 
-        return docs[order], scores[order], similar
+        return docs[order], scores[order], similar, order
 
     def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
         stored = snap.stored(docnum)

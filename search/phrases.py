@@ -118,10 +118,15 @@ def constraints(snap: Snapshot, plan: Plan) -> Constraints:
 
 
 def confirm(
-    snap: Snapshot, cons: Constraints, docs: np.ndarray, needed: int
-) -> tuple[np.ndarray, bool]:
+    snap: Snapshot, cons: Constraints, docs: np.ndarray, needed: int, ordered: int | None = None
+) -> tuple[np.ndarray, bool] | None:
     """Positions in ``docs`` (kept in order) of the documents that satisfy the constraints,
     checking doubtful ones only until ``needed`` are confirmed; and whether all were decided.
+
+    Only the first ``ordered`` positions of ``docs`` are in rank order (default: all).  Where the
+    checks would have to look past them, nothing further is checked and the answer is ``None``:
+    order more first.  (Which documents are checked decides the facets' counts, so they must be
+    the ones ordering every candidate would check.)
     """
     doubtful = cons.doubtful
     everything = np.arange(docs.size)
@@ -135,7 +140,10 @@ def confirm(
     confirmed = 0
     decided = docs.size
     check_all = int(unsure.sum()) <= CHECK_ALL  # few: check them all, so the total is exact
+    limit = docs.size if ordered is None or check_all else ordered  # all checked: any order
     for position in np.flatnonzero(unsure).tolist():
+        if position >= limit:
+            return None
         if not check_all and int(sure_before[position]) + confirmed >= needed:
             decided = position
             break
