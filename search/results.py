@@ -156,6 +156,19 @@ def _best_window(spans: list[Span], width: int) -> int:
     return best_start
 
 
+def single_spaced(text: str) -> str:
+    """``" ".join(text.split())``: whitespace runs become one space, none at either end.
+
+    Most stored texts only break lines with one ``\n`` between words: a newline replaced by a
+    space is then the whole job, without splitting the text into a list of words (40 us for the
+    2,100 characters a snippet reads, against 10; the check below is C-speed scans).
+    """
+    spaced = text.replace("\n", " ")
+    if "  " in spaced or spaced[:1] == " " or spaced[-1:] == " " or not spaced.isprintable():
+        return " ".join(spaced.split())  # other whitespace, or runs of it
+    return spaced
+
+
 def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
     original = text
@@ -163,12 +176,12 @@ def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     # whole scanned part only when the head is not enough (splitting 5,000 characters of every
     # hit cost 4% of a query).  Both start alike: ``text[:head]`` is the same either way.
     reach = SNIPPET_HEAD_CHARS + 2 * width
-    text = " ".join(original[: reach + reach // 4].split())[:reach]
+    text = single_spaced(original[: reach + reach // 4])[:reach]
     cut = len(original) > reach + reach // 4  # ``text`` may end before the original does
     head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
     spans = find_spans(text[:head] if head > 0 else text, pattern, SNIPPET_SPANS)  # on a space
     if pattern is not None and head > 0 and 2 * len({t for _, _, t in spans}) < pattern.terms:
-        text = " ".join(original[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4].split())
+        text = single_spaced(original[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4])
         text = text[:SNIPPET_SCAN_CHARS]
         cut = False
         rest = find_spans(text[head:], pattern, SNIPPET_SPANS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from search.query import parse
-from search.results import SNIPPET_HEAD_CHARS, matcher_for, snippet
+from search.results import SNIPPET_HEAD_CHARS, matcher_for, single_spaced, snippet
 
 FILLER = "Một câu không liên quan gì cả. " * 60  # ~1,900 characters
 
@@ -32,3 +34,36 @@ def test_the_head_is_cut_on_a_space_never_inside_a_word() -> None:
     assert text[SNIPPET_HEAD_CHARS - 3 : SNIPPET_HEAD_CHARS + 3] == "caiman"
     result = _snippet(text, "cai")
     assert "<mark>cai</mark>man" not in result and "Lào <mark>Cai</mark>" in result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lào Cai\nHà Nội",
+        "một  hai",
+        " đầu",
+        "cuối ",
+        "\nđầu",
+        "cuối\n",
+        "a\n\nb",
+        "a \n b",
+        "tab\there",
+        "nbsp\xa0here",
+        "ideographic\u3000space",
+        "thin\u2009space",
+        "line\u2028sep",
+        "unit\x1fsep",
+        "zero\u200bwidth",  # not whitespace: kept
+        "",
+        "\n",
+    ],
+)
+def test_single_spaced_is_split_and_join(text: str) -> None:
+    assert single_spaced(text) == " ".join(text.split())
+
+
+def test_single_spaced_covers_every_whitespace_character() -> None:
+    for code in range(0x3001):
+        char = chr(code)
+        text = f"x{char}y"
+        assert single_spaced(text) == " ".join(text.split()), hex(code)
