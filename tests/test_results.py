@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.query import parse
-from search.results import SNIPPET_HEAD_CHARS, matcher_for, single_spaced, snippet
+from search.results import SNIPPET_HEAD_CHARS, find_spans, matcher_for, single_spaced, snippet
 
 FILLER = "Một câu không liên quan gì cả. " * 60  # ~1,900 characters
 
@@ -67,3 +67,19 @@ def test_single_spaced_covers_every_whitespace_character() -> None:
         char = chr(code)
         text = f"x{char}y"
         assert single_spaced(text) == " ".join(text.split()), hex(code)
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "marked"),
+    [
+        ("Toàn an ninh, An Giang", ["an"], ["an", "An"]),  # never inside "Toàn"
+        ("an đầu", ["an"], ["an"]),  # at the very start
+        ("(an) x_an an1 1an", ["an"], ["an", "an"]),  # after punctuation or "_", not by digits
+        ("Kỳ thi, kì thi, kia", ["ki"], ["Kỳ", "kì"]),  # a lone i/y rhyme: both spellings
+        ("i y yi", ["i"], ["i"]),
+        ("tăng 12,5% và 12,50%", ["12,5%"], ["12,5%"]),
+        ("Lào Cai, Lao Cai, lào", ["lao", "cai"], ["Lào", "Cai", "Lao", "Cai", "lào"]),
+    ],
+)
+def test_only_whole_words_are_marked(text: str, terms: list[str], marked: list[str]) -> None:
+    assert [text[s:e] for s, e, _ in find_spans(text, matcher_for(terms))] == marked
