@@ -23,7 +23,7 @@ from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Concept, Plan, parse
 from .ranking import Ranked, rank
-from .results import display_title, mark, matcher_for, paragraphs_html, safe_url, snippet
+from .results import display_title, mark, paragraphs_html, plan_matcher, safe_url, snippet
 from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
 from .telex import is_valid_syllable
@@ -192,7 +192,7 @@ class SearchEngine:
             "year": _facet(snap, "year", _masked(docs, _both(by_source, good)), collapse),
         }
         docs = docs_shown
-        pattern = matcher_for(plan.highlight_terms(), plan.exact_terms())
+        pattern = plan_matcher(plan)
         hits = []
         for position in range(first, min(first + per_page, docs.size)):
             hit = self._hit(snap, int(docs[position]), float(scores[position]), pattern)
@@ -332,7 +332,7 @@ class SearchEngine:
             raise NotFound(f"Không tìm thấy bài viết «{doc_id}».")
         stored = snap.stored(docnum)
         wanted = parse(q) if q and q.strip() else None
-        pattern = matcher_for(wanted.highlight_terms(), wanted.exact_terms()) if wanted else None
+        pattern = plan_matcher(wanted) if wanted else None
         title = display_title(stored)
         lead = stored.get("lead") or ""
         body = stored.get("body") or ""

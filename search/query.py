@@ -149,6 +149,22 @@ class Plan:
             terms.update(c.folded for c in phrase)
         return terms
 
+    def highlight_words(self) -> list[frozenset[str]]:
+        """The query's words, each as the folded terms that show it in a text: its typed forms
+        (``laof``, ``lao``) and the abbreviation that stands for it (``ubnd`` for ``ủy``).
+
+        A snippet looks further into a text when its head shows too few of them: counting terms
+        instead, a Telex query (two forms a word) looked further for 80% of its hits.
+        """
+        words: dict[frozenset[str], None] = {}
+        for i, concept in enumerate(self.concepts):
+            forms = set(concept.folded_forms)
+            for expansion in self.expansions:
+                if expansion.start <= i < expansion.end:
+                    forms.update(expansion.folded)
+            words[frozenset(f for f in forms if f)] = None
+        return [w for w in words if w]
+
     def exact_terms(self) -> dict[str, frozenset[str]]:
         """Folded syllables the reader typed only with diacritics -> the accented forms to mark.
 

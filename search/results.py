@@ -24,7 +24,7 @@ Span = tuple[int, int, str]
 MAX_SPANS = 200
 SNIPPET_SPANS = 60  # matches a snippet weighs to find its passage (the rest cannot beat them)
 SNIPPET_SCAN_CHARS = 4000  # the best passage is looked for in the first 4,000 characters
-# ... unless the first 1,200 already hold half the query's terms (usually the lead does):
+# ... unless the first 1,200 already show half the query's words (usually the lead does):
 # scanning 4,000 characters of every hit was a third of a query's time (bench.latency).
 SNIPPET_HEAD_CHARS = 1200
 
@@ -95,18 +95,33 @@ class Matcher:
 
     pattern: re.Pattern[str]
     exact: Mapping[str, frozenset[str]]
-    terms: int = 0  # how many different terms it looks for
+    words: tuple[frozenset[str], ...] = ()  # the query's words, each as the terms that show it
+
+    def words_shown(self, spans: Iterable[Span]) -> int:
+        """How many of ``words`` the spans show (``ky`` shows the term ``ki``)."""
+        seen = {t for _, _, t in spans}
+        seen.update([t[:-1] + "i" for t in seen if t.endswith("y")])
+        return sum(1 for word in self.words if not word.isdisjoint(seen))
 
 
 def matcher_for(
-    terms: Iterable[str], exact: Mapping[str, frozenset[str]] | None = None
+    terms: Iterable[str],
+    exact: Mapping[str, frozenset[str]] | None = None,
+    words: Iterable[frozenset[str]] | None = None,
 ) -> Matcher | None:
     """Find the folded ``terms`` as whole syllables in original, accented text; a term in
-    ``exact`` only where it is spelled as one of its accented forms (``giá``, not ``gia``)."""
+    ``exact`` only where it is spelled as one of its accented forms (``giá``, not ``gia``).
+    ``words`` groups the terms by query word (default: a word a term)."""
     alternatives = tuple(sorted({t for t in terms if t}, key=lambda t: (-len(t), t)))
     if not alternatives:
         return None
-    return Matcher(_compile(alternatives), exact or {}, len(alternatives))
+    groups = tuple(words) if words is not None else tuple(frozenset([t]) for t in alternatives)
+    return Matcher(_compile(alternatives), exact or {}, groups)
+
+
+def plan_matcher(plan) -> Matcher | None:
+    """The matcher marking a parsed query's words (``query.Plan``) in its hits."""
+    return matcher_for(plan.highlight_terms(), plan.exact_terms(), plan.highlight_words())
 
 
 def find_spans(text: str, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
@@ -194,7 +209,7 @@ def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
     cut = len(original) > reach + reach // 4  # ``text`` may end before the original does
     head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
     spans = find_spans(text[:head] if head > 0 else text, pattern, SNIPPET_SPANS)  # on a space
-    if pattern is not None and head > 0 and 2 * len({t for _, _, t in spans}) < pattern.terms:
+    if pattern is not None and head > 0 and 2 * pattern.words_shown(spans) < len(pattern.words):
         text = single_spaced(original[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4])
         text = text[:SNIPPET_SCAN_CHARS]
         cut = False

@@ -5,14 +5,21 @@ from __future__ import annotations
 import pytest
 
 from search.query import parse
-from search.results import SNIPPET_HEAD_CHARS, find_spans, matcher_for, single_spaced, snippet
+from search.results import (
+    SNIPPET_HEAD_CHARS,
+    find_spans,
+    matcher_for,
+    plan_matcher,
+    single_spaced,
+    snippet,
+)
 
 FILLER = "Một câu không liên quan gì cả. " * 60  # ~1,900 characters
 
 
 def _snippet(text: str, query: str) -> str:
     plan = parse(query)
-    return snippet(text, matcher_for(plan.highlight_terms(), plan.exact_terms()))
+    return snippet(text, plan_matcher(plan))
 
 
 def test_when_the_head_holds_every_word_the_passage_is_there() -> None:
@@ -26,6 +33,21 @@ def test_words_missing_from_the_head_are_looked_for_further() -> None:
     result = _snippet(text, "giá vàng tăng")  # the head holds one of the three
     assert "<mark>giá</mark> <mark>vàng</mark> lại <mark>tăng</mark> mạnh" in result
     assert result.startswith("… ")
+
+
+@pytest.mark.parametrize("query", ["Lào Cai mưa", "lao cai mua", "laof cai muwa", "LAO CAI MUA"])
+def test_every_typed_form_counts_the_words_its_head_shows_alike(query: str) -> None:
+    """Two of three words in the head are enough in every form: a Telex word's two spellings
+    (``laof``, ``lao``) are one word, not two terms the head fails to show."""
+    text = "Lào Cai hôm nay. " + FILLER + "Lào Cai mưa to."
+    assert _snippet(text, query).startswith("<mark>Lào</mark> <mark>Cai</mark> hôm nay.")
+
+
+def test_an_abbreviation_shows_the_words_it_stands_for() -> None:
+    text = "Ủy ban nhân dân tỉnh họp. " + FILLER + "UBND tỉnh Lào Cai họp."
+    plan = parse("UBND tỉnh Lào Cai")
+    assert plan_matcher(plan).words_shown(find_spans(text[:40], plan_matcher(plan))) == 2
+    assert _snippet(text, "UBND tỉnh Lào Cai").startswith("<mark>Ủy</mark> <mark>ban</mark>")
 
 
 def test_the_head_is_cut_on_a_space_never_inside_a_word() -> None:
