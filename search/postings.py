@@ -102,6 +102,20 @@ def _whoosh_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndar
     return concatenate(parts)
 
 
+def _union(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` (the sorted distinct ids, and where each id went),
+    by the same algorithm minus the wrapper's checks and reshaping: a third of its ~15 us for
+    the few dozen ids of a typical term."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    first = np.empty(ordered.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(ordered.size, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 Leaves = list[tuple[object, int, MappedTerms | None]]  # (SegmentReader, first docnum, its map)
 
 
@@ -186,14 +200,13 @@ class Snapshot:
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field
-            parts_ids, parts_w = [], []
+            parts: list[tuple[np.ndarray, np.ndarray]] = []
             for leaf, base, mapped in leaves or self._leaves:
                 found = _leaf_postings(leaf, mapped, indexed, btext)
                 if found is not None:
-                    parts_ids.append(found[0] + base)
-                    parts_w.append(found[1])
-            if parts_ids:
-                acc[field] = (np.concatenate(parts_ids), np.concatenate(parts_w))
+                    parts.append((found[0] + base, found[1]) if base else found)
+            if parts:  # one segment's arrays as they are: no copy
+                acc[field] = concatenate(parts)
         if not acc:
             return TermPostings.empty()
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
@@ -202,10 +215,12 @@ class Snapshot:
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
             all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
-            docs, inverse = np.unique(all_ids, return_inverse=True)
+            docs, inverse = _union(all_ids)
             tf = np.bincount(inverse, weights=all_tf, minlength=docs.size).astype(np.float32)
-        keep = self.live[docs]
-        docs, tf = docs[keep].astype(np.int32), tf[keep]
+        if self.doc_count < self.size:  # deleted documents: drop them
+            keep = self.live[docs]
+            docs, tf = docs[keep], tf[keep]
+        docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
         return TermPostings(docs, (tf * (K1 + 1) / (K1 + tf)).astype(np.float32), int(docs.size))
 
     def is_cached(self, term: str) -> bool:

@@ -252,3 +252,13 @@ def test_inline_and_block_arrays_match_whoosh_defaults() -> None:
     assert weights.tolist() == [2.0, 2.0, 2.0]
     docs, weights = mapped_terms.concatenate([])
     assert docs.size == weights.size == 0
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 40, 3000])
+def test_union_is_numpy_unique(size: int) -> None:
+    rng = np.random.default_rng(size)
+    ids = rng.integers(0, max(1, size // 2), size).astype(np.int32)
+    docs, inverse = postings._union(ids)
+    expected_docs, expected_inverse = np.unique(ids, return_inverse=True)
+    assert docs.dtype == expected_docs.dtype and docs.tobytes() == expected_docs.tobytes()
+    assert inverse.tolist() == expected_inverse.tolist()
