@@ -19,8 +19,8 @@ import numpy as np
 from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
-from .mapped_terms import MappedTerms, block_arrays, concatenate, inline_arrays
 from .schema import TEXT_FIELDS, extra_field
+from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
 ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
 
@@ -62,18 +62,18 @@ class TermPostings:
 
 
 def _leaf_postings(
-    leaf, mapped: MappedTerms | None, field: str, term: bytes
+    leaf, terms: SegmentTerms | None, field: str, term: bytes
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """All (docnum, weight) of a term in one segment (``None``: not there).
 
-    Read from ``mapped`` (a map of the segment file, ``mapped_terms``: several times faster than
-    Whoosh's seek + read layers) when the segment has one; through Whoosh otherwise, or when the
-    map finds anything it does not expect (Whoosh then decodes it, or raises what it always did).
+    Read by ``terms`` (``term_reader``: half the time of Whoosh's seek + read layers) when the
+    segment has one; through Whoosh otherwise, or when ``terms`` finds anything it does not expect
+    (Whoosh then decodes it, or raises what it always did).
     """
-    if mapped is not None:
+    if terms is not None:
         try:
-            return mapped.postings(field, term)
-        except Exception:  # not a layout the map decodes (or a damaged file): Whoosh decides
+            return terms.postings(field, term)
+        except Exception:  # not a layout term_reader decodes (or a damaged file): Whoosh decides
             pass
     return _whoosh_postings(leaf, field, term)
 
@@ -116,18 +116,19 @@ def _union(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], inverse
 
 
-Leaves = list[tuple[object, int, MappedTerms | None]]  # (SegmentReader, first docnum, its map)
+# (SegmentReader, its first docnum, its term_reader or None)
+Leaves = list[tuple[object, int, SegmentTerms | None]]
 
 
 def _open_leaves(reader) -> Leaves:
-    """A reader's segments, each with its first docnum and a map of its file when it has one."""
-    return [(leaf, base, MappedTerms.open(leaf)) for leaf, base in reader.leaf_readers()]
+    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one."""
+    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in reader.leaf_readers()]
 
 
 def _close_leaves(leaves: Leaves) -> None:
-    for _, _, mapped in leaves:
-        if mapped is not None:
-            mapped.close()
+    for _, _, terms in leaves:
+        if terms is not None:
+            terms.close()
 
 
 class Snapshot:
@@ -201,8 +202,8 @@ class Snapshot:
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field
             parts: list[tuple[np.ndarray, np.ndarray]] = []
-            for leaf, base, mapped in leaves or self._leaves:
-                found = _leaf_postings(leaf, mapped, indexed, btext)
+            for leaf, base, terms in leaves or self._leaves:
+                found = _leaf_postings(leaf, terms, indexed, btext)
                 if found is not None:
                     parts.append((found[0] + base, found[1]) if base else found)
             if parts:  # one segment's arrays as they are: no copy
@@ -232,7 +233,8 @@ class Snapshot:
         how many.  Stops quietly when the generation goes away meanwhile.
 
         Runs in a background thread, so it reads through a reader of its own: Whoosh's segment
-        files are plain file objects (seek, then read), which two threads must never share.
+        files are plain file objects (seek, then read), which two threads must never share
+        (``term_reader``'s reads need no file position, but a term it leaves to Whoosh does).
         """
         from whoosh.index import TOC, FileIndex
 

@@ -1,10 +1,10 @@
-"""The memory-mapped term reader gives exactly what Whoosh's own path gives.
+"""``term_reader`` gives exactly what Whoosh's own path gives.
 
-Every term of every field is read both ways (``MappedTerms.postings`` and ``_whoosh_postings``)
+Every term of every field is read both ways (``SegmentTerms.postings`` and ``_whoosh_postings``)
 from segments written by ``segment_writer`` (inlined lists and multi-block lists), by Whoosh's own
 writer, and by Whoosh merging the two; missing terms, unknown fields, several segments with
-deleted documents, segments the map does not take (not compound) and entries it does not decode
-must all end as they did before.
+deleted documents, segments it does not take (not compound, or mapped by Whoosh) and entries it
+does not decode must all end as they did before.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.matching import ListMatcher
 
-from search import mapped_terms, postings, segment_writer
+from search import postings, segment_writer, term_reader
 from search.documents import Document
 from search.engine import open_for_reading
 from search.indexer import _values
-from search.mapped_terms import MappedTerms
 from search.postings import Snapshot, _whoosh_postings
 from search.schema import TEXT_FIELDS, extra_field
+from search.term_reader import SegmentTerms
 
 
 def _same(got, expected) -> bool:
@@ -39,11 +39,8 @@ def _same(got, expected) -> bool:
     )
 
 
-def _open(path: Path, whoosh_mmap: bool = False):
-    """The index at ``path`` as workers open it (``supports_mmap=False``: the map is this
-    reader's own), or with Whoosh mapping the file itself (the map is then Whoosh's)."""
-    if whoosh_mmap:
-        return whoosh_index.open_dir(str(path))
+def _open(path: Path):
+    """The index at ``path`` as workers open it (``supports_mmap=False``: plain files)."""
     return open_for_reading(path)
 
 
@@ -52,12 +49,12 @@ def _check_every_term(ix) -> dict[str, int]:
     kinds = {"inline": 0, "blocks": 0, "multiblock": 0, "missing": 0}
     with ix.searcher() as searcher:
         for leaf, _base in searcher.reader().leaf_readers():
-            mapped = MappedTerms.open(leaf)
-            assert mapped is not None, "a compound W3 segment gets a map"
+            reader = SegmentTerms.open(leaf)
+            assert reader is not None, "a compound W3 segment gets a reader"
             try:
                 for field, term in leaf.all_terms():
                     expected = _whoosh_postings(leaf, field, term)
-                    got = mapped.postings(field, term)
+                    got = reader.postings(field, term)
                     assert _same(got, expected), (field, term)
                     matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
                     if isinstance(matcher, ListMatcher):
@@ -71,33 +68,32 @@ def _check_every_term(ix) -> dict[str, int]:
                         ("url", term),  # a stored-only field: not in the term dictionary
                     ):
                         expected = _whoosh_postings(leaf, missing_field, missing)
-                        assert _same(mapped.postings(missing_field, missing), expected)
+                        assert _same(reader.postings(missing_field, missing), expected)
                         kinds["missing"] += expected is None
             finally:
-                mapped.close()
+                reader.close()
     return kinds
 
 
-@pytest.mark.parametrize(
-    ("blocklimit", "inline", "whoosh_mmap"),
-    [(1024, segment_writer.INLINE_POSTINGS, False), (4, 2, False), (4, 2, True)],
-)
+@pytest.mark.parametrize(("blocklimit", "inline"), [(1024, segment_writer.INLINE_POSTINGS), (4, 2)])
 def test_bulk_written_segment(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    blocklimit: int,
-    inline: int,
-    whoosh_mmap: bool,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocklimit: int, inline: int
 ) -> None:
     monkeypatch.setattr(segment_writer, "INLINE_POSTINGS", inline)
     _bulk_index(tmp_path, _documents(), W3Codec(blocklimit=blocklimit))
-    kinds = _check_every_term(_open(tmp_path, whoosh_mmap))
+    kinds = _check_every_term(_open(tmp_path))
     assert kinds["inline"] > 1000 and kinds["blocks"] > 50 and kinds["missing"] > 1000
     if blocklimit == 4:
         assert kinds["multiblock"] > 100
 
 
-def test_whoosh_written_segment(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("probe", "entry"), [(4, 160), (1, 0), (3, 7)])
+def test_whoosh_written_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: int, entry: int
+) -> None:
+    """Also with one slot a read, and entries' values always (or often) read apart."""
+    monkeypatch.setattr(term_reader, "PROBE_SLOTS", probe)
+    monkeypatch.setattr(term_reader, "ENTRY_BYTES", entry)
     _whoosh_index(tmp_path, _documents(), W3Codec(blocklimit=4))
     kinds = _check_every_term(_open(tmp_path))
     assert kinds["blocks"] > 1000 and kinds["multiblock"] > 100
@@ -149,7 +145,7 @@ def test_snapshot_over_segments_with_deletions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Several segments (bulk and Whoosh-written, some documents deleted): whole-term loads are
-    what they were without maps."""
+    what they were through Whoosh alone."""
     codec = W3Codec(blocklimit=4)
     ix = _bulk_index(tmp_path, _documents(), codec)
     _add(ix, list(TOY_DOCS[:3]), codec)
@@ -160,17 +156,17 @@ def test_snapshot_over_segments_with_deletions(
     writer.commit()
     ix = _open(tmp_path)
     terms = _terms(ix)
-    mapped = Snapshot(ix)
-    assert len(mapped._leaves) == 2
-    assert all(m is not None for _, _, m in mapped._leaves)
-    assert not mapped.live.all()
-    got = _loads(mapped, terms)
-    monkeypatch.setattr(MappedTerms, "open", classmethod(lambda cls, leaf: None))
+    fast = Snapshot(ix)
+    assert len(fast._leaves) == 2
+    assert all(r is not None for _, _, r in fast._leaves)
+    assert not fast.live.all()
+    got = _loads(fast, terms)
+    monkeypatch.setattr(SegmentTerms, "open", classmethod(lambda cls, leaf: None))
     plain = Snapshot(ix)
     assert all(m is None for _, _, m in plain._leaves)
     _assert_same_loads(got, _loads(plain, terms))
     assert sum(p.df > 0 for p in got) > 2000
-    mapped.close()
+    fast.close()
     plain.close()
 
 
@@ -193,7 +189,18 @@ def test_segment_not_compound_reads_through_whoosh(tmp_path: Path) -> None:
     snapshot.close()
 
 
-def test_entries_the_map_does_not_decode_go_through_whoosh(
+def test_segment_mapped_by_whoosh_reads_through_whoosh(tmp_path: Path) -> None:
+    """Whoosh's own ``supports_mmap`` (not what workers use) closes the file: no reader."""
+    _bulk_index(tmp_path, _documents(), W3Codec(blocklimit=4))
+    mapped = whoosh_index.open_dir(str(tmp_path))
+    terms = _terms(mapped)
+    snapshot = Snapshot(mapped)
+    assert [r for _, _, r in snapshot._leaves] == [None]
+    _assert_same_loads(_loads(snapshot, terms), _loads(Snapshot(_open(tmp_path)), terms))
+    snapshot.close()
+
+
+def test_entries_the_reader_does_not_decode_go_through_whoosh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _bulk_index(tmp_path, _documents(), W3Codec(blocklimit=4))
@@ -202,14 +209,14 @@ def test_entries_the_map_does_not_decode_go_through_whoosh(
     expected = _loads(Snapshot(ix), terms)
 
     def unsupported(self, field: str, term: bytes):
-        raise mapped_terms.Unsupported("test")
+        raise term_reader.Unsupported("test")
 
-    monkeypatch.setattr(MappedTerms, "postings", unsupported)
+    monkeypatch.setattr(SegmentTerms, "postings", unsupported)
     _assert_same_loads(_loads(Snapshot(ix), terms), expected)
 
 
-def test_concurrent_loads_share_a_map(tmp_path: Path) -> None:
-    """Queries and the warm-up thread may read one segment at once: slices need no position."""
+def test_concurrent_loads_share_a_reader(tmp_path: Path) -> None:
+    """Threads may read one segment at once: ``pread`` needs no file position."""
     _bulk_index(tmp_path, _documents(), W3Codec(blocklimit=4))
     ix = _open(tmp_path)
     terms = _terms(ix)
@@ -233,24 +240,25 @@ def test_concurrent_loads_share_a_map(tmp_path: Path) -> None:
     snapshot.close()
 
 
-def test_closed_snapshot_unmaps(tmp_path: Path) -> None:
+def test_closed_snapshot_closes_its_readers(tmp_path: Path) -> None:
     _bulk_index(tmp_path, _documents(), W3Codec())
     snapshot = Snapshot(_open(tmp_path))
-    ((leaf, _base, mapped),) = snapshot._leaves
+    ((leaf, _base, reader),) = snapshot._leaves
     term = next(t for f, t in leaf.all_terms() if f == "body")
-    assert mapped.postings("body", term) is not None
+    assert reader.postings("body", term) is not None
     snapshot.close()
     with pytest.raises(ValueError):
-        mapped.postings("body", term)
+        reader.postings("body", term)
+    reader.close()  # twice: nothing happens
 
 
 def test_inline_and_block_arrays_match_whoosh_defaults() -> None:
-    docs, weights = mapped_terms.inline_arrays((1, 5, 9), None)
+    docs, weights = term_reader.inline_arrays((1, 5, 9), None)
     assert docs.dtype == np.int32 and weights.tolist() == [1.0, 1.0, 1.0]
-    docs, weights = mapped_terms.block_arrays((3, 2, 4), 2.0)
+    docs, weights = term_reader.block_arrays((3, 2, 4), 2.0)
     assert docs.tolist() == [3, 5, 9] and weights.dtype == np.float32
     assert weights.tolist() == [2.0, 2.0, 2.0]
-    docs, weights = mapped_terms.concatenate([])
+    docs, weights = term_reader.concatenate([])
     assert docs.size == weights.size == 0
 
 
