@@ -137,11 +137,12 @@ class Snapshot:
     def __init__(self, ix) -> None:
         self.ix = ix
         self.searcher = ix.searcher()
-        self.reader = self.searcher.reader()
-        self._leaves = _open_leaves(self.reader)
+        self._leaves: Leaves = []
         # Segment files stay open while a generation is served; close them even when the owner
         # forgets to (a CLI run, a test), instead of leaving it to the garbage collector.
         weakref.finalize(self, _close_searcher, self.searcher, self._leaves)
+        self.reader = self.searcher.reader()
+        self._leaves.extend(_open_leaves(self.reader))
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
         self.live = np.zeros(self.size, dtype=bool)
