@@ -19,6 +19,7 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
 from .schema import TEXT_FIELDS, extra_field
+from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
 ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
 
@@ -116,8 +117,25 @@ class TermPostings:
         return mask
 
 
-def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """All (docnum, weight) of a term in one segment (``None``: not there), decoded a block at a
+def _leaf_postings(
+    leaf, terms: SegmentTerms | None, field: str, term: bytes
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """All (docnum, weight) of a term in one segment (``None``: not there).
+
+    Read by ``terms`` (``term_reader``: half the time of Whoosh's seek + read layers) when the
+    segment has one; through Whoosh otherwise, or when ``terms`` finds anything it does not expect
+    (Whoosh then decodes it, or raises what it always did).
+    """
+    if terms is not None:
+        try:
+            return terms.postings(field, term)
+        except Exception:  # not a layout term_reader decodes (or a damaged file): Whoosh decides
+            pass
+    return _whoosh_postings(leaf, field, term)
+
+
+def _whoosh_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """``_leaf_postings`` through Whoosh's own term reader and matchers, decoded a block at a
     time with numpy.
 
     Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
@@ -131,27 +149,28 @@ def _leaf_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarra
     except TermNotFound:
         return None
     if isinstance(matcher, ListMatcher):  # a short list, inlined in the term dictionary
-        ids = np.asarray(matcher._ids, dtype=np.int32)
-        if matcher._weights is None:  # all 1
-            return ids, np.ones(ids.size, dtype=np.float32)
-        return ids, np.asarray(matcher._weights, dtype=np.float32)
-    ids: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
+        return inline_arrays(matcher._ids, matcher._weights)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     while matcher.is_active():
         matcher._read_data()
-        deltas, block_weights = matcher._data[0], matcher._data[1]
-        block_ids = np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32)
-        ids.append(block_ids)
-        if block_weights is None:  # Whoosh writes no weights when they are all 1.0
-            weights.append(np.ones(block_ids.size, dtype=np.float32))
-        elif isinstance(block_weights, float):  # ... and one when they are all equal
-            weights.append(np.full(block_ids.size, block_weights, dtype=np.float32))
-        else:
-            weights.append(np.asarray(block_weights, dtype=np.float32))
+        parts.append(block_arrays(matcher._data[0], matcher._data[1]))
         matcher._next_block()
-    if not ids:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    return np.concatenate(ids), np.concatenate(weights)
+    return concatenate(parts)
+
+
+# (SegmentReader, its first docnum, its term_reader or None)
+Leaves = list[tuple[object, int, SegmentTerms | None]]
+
+
+def _open_leaves(reader) -> Leaves:
+    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one."""
+    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in reader.leaf_readers()]
+
+
+def _close_leaves(leaves: Leaves) -> None:
+    for _, _, terms in leaves:
+        if terms is not None:
+            terms.close()
 
 
 def _union(ids: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,11 +196,12 @@ class Snapshot:
     def __init__(self, ix) -> None:
         self.ix = ix
         self.searcher = ix.searcher()
+        self._leaves: Leaves = []
         # Segment files stay open while a generation is served; close them even when the owner
         # forgets to (a CLI run, a test), instead of leaving it to the garbage collector.
-        weakref.finalize(self, _close_searcher, self.searcher)
+        weakref.finalize(self, _close_searcher, self.searcher, self._leaves)
         self.reader = self.searcher.reader()
-        self._leaves = list(self.reader.leaf_readers())
+        self._leaves.extend(_open_leaves(self.reader))
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
         self.live = np.zeros(self.size, dtype=bool)
@@ -232,7 +252,7 @@ class Snapshot:
             while self._cached_bytes > MAX_CACHED_BYTES and len(self._cache) > 1:
                 self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
 
-    def _load(self, term: str, leaves: list | None = None) -> TermPostings:
+    def _load(self, term: str, leaves: Leaves | None = None) -> TermPostings:
         """Read ``term`` from ``leaves`` (default: this snapshot's reader)."""
         btext = term.encode("utf-8")
         # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
@@ -241,14 +261,13 @@ class Snapshot:
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
             indexed = extra_field(field) if extra else field
-            parts_ids, parts_w = [], []
-            for leaf, base in leaves or self._leaves:
-                found = _leaf_postings(leaf, indexed, btext)
+            parts: list[tuple[np.ndarray, np.ndarray]] = []
+            for leaf, base, terms in leaves or self._leaves:
+                found = _leaf_postings(leaf, terms, indexed, btext)
                 if found is not None:
-                    parts_ids.append(found[0] + base)
-                    parts_w.append(found[1])
-            if parts_ids:
-                acc[field] = (np.concatenate(parts_ids), np.concatenate(parts_w))
+                    parts.append((found[0] + base, found[1]) if base else found)
+            if parts:  # one segment's arrays as they are: no copy
+                acc[field] = concatenate(parts)
         if not acc:
             return TermPostings.empty()
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
@@ -258,8 +277,10 @@ class Snapshot:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
             all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
             docs, tf = _union(all_ids, all_tf)
-        keep = self.live[docs]
-        docs, tf = docs[keep].astype(np.int32), tf[keep]
+        if self.doc_count < self.size:  # deleted documents: drop them
+            keep = self.live[docs]
+            docs, tf = docs[keep], tf[keep]
+        docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
         weight = (tf * (K1 + 1) / (K1 + tf)).astype(np.float32)
         if docs.size < DENSE_SHARE * self.size:
             return TermPostings(docs, weight, int(docs.size))
@@ -276,7 +297,8 @@ class Snapshot:
         how many.  Stops quietly when the generation goes away meanwhile.
 
         Runs in a background thread, so it reads through a reader of its own: Whoosh's segment
-        files are plain file objects (seek, then read), which two threads must never share.
+        files are plain file objects (seek, then read), which two threads must never share
+        (``term_reader``'s reads need no file position, but a term it leaves to Whoosh does).
         """
         from whoosh.index import TOC, FileIndex
 
@@ -285,11 +307,12 @@ class Snapshot:
             return 0
         loaded = 0
         reader = None
+        leaves: Leaves = []
         try:
             storage, name = self.ix.storage, self.ix.indexname
             toc = TOC.read(storage, name, gen=self.generation)
             reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
-            leaves = list(reader.leaf_readers())
+            leaves = _open_leaves(reader)
             for term in vocab.frequent_terms(limit):
                 if self._cached_bytes >= WARM_BYTES or self.searcher.is_closed:
                     break
@@ -299,6 +322,7 @@ class Snapshot:
         except Exception:  # the files went away with a newer generation: nothing to warm
             pass
         finally:
+            _close_leaves(leaves)
             if reader is not None:
                 reader.close()
         return loaded
@@ -409,9 +433,10 @@ class Snapshot:
         return found
 
     def close(self) -> None:
-        _close_searcher(self.searcher)
+        _close_searcher(self.searcher, self._leaves)
 
 
-def _close_searcher(searcher) -> None:
+def _close_searcher(searcher, leaves: Leaves) -> None:
+    _close_leaves(leaves)
     if not searcher.is_closed:
         searcher.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from search.postings import _union
 
@@ -21,6 +22,18 @@ def test_union_merges_field_runs_like_unique() -> None:
     expected = np.bincount(inverse, weights=tf, minlength=expected_docs.size).astype(np.float32)
     assert docs.tolist() == expected_docs.tolist()
     assert sums.dtype == np.float32
+    assert sums.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 40, 3000])
+def test_union_of_any_ids_is_numpy_unique(size: int) -> None:
+    rng = np.random.default_rng(size)
+    ids = rng.integers(0, max(1, size // 2), size).astype(np.int32)
+    tf = rng.random(size).astype(np.float32)
+    docs, sums = _union(ids, tf)
+    expected_docs, inverse = np.unique(ids, return_inverse=True)
+    expected = np.bincount(inverse, weights=tf, minlength=expected_docs.size).astype(np.float32)
+    assert docs.dtype == expected_docs.dtype and docs.tobytes() == expected_docs.tobytes()
     assert sums.tobytes() == expected.tobytes()
 
 

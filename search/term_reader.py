@@ -1,0 +1,263 @@
+"""A segment's term dictionary and posting blocks read with ``os.pread``, not Whoosh's file layers.
+
+Loading a term costs vnsearch one dictionary lookup per field and segment (three fields, in their
+folded or extra view; most lookups miss).  Through Whoosh each lookup is an md5, then about seven
+small seek + read calls through ``StructFile``/``SubFile`` layers (the hash-table slot, the entry's
+lengths, its key, its value), then ``W3TermInfo`` and a matcher object: about half of the ~87 us a
+query-time term load took.  Here the same hash table (``filetables.HashReader``: a 256-entry
+directory of open-addressing tables of ``(hash, position)`` slots, keyed by the field number +
+term bytes of ``W3TermsReader._keycoder``) is walked with two reads a lookup, a few slots at a time
+and then the entry, and a term's posting blocks (``W3LeafMatcher._goto``/``_read_data``) come in one
+read of its extent.  The results are the very values Whoosh's path decodes.
+
+Why ``pread`` and not a memory map of the segment file: a map was faster by ~9 us a term (36 us
+against 45), but lookups land all over the term dictionary, and the kernel maps page-cache pages
+in large chunks around each fault, so after a thousand terms the whole ``.trm`` and ``.pst`` (70 MB
+of the 94 MB 11k-article index) counted in each worker's RSS; the workers must stay under 300 MB,
+at 47k articles too.  ``pread`` copies what it needs out of the OS page cache, which every worker
+shares, and needs no file position either, so the background warm-up thread and queries may read
+one segment at once (Whoosh's seek + read may not).
+
+Only a segment laid out as expected gets a reader (the W3 codec, a compound file opened as a
+plain file, md5 hashes); ``SegmentTerms.open`` returns ``None`` otherwise, and the caller keeps
+Whoosh's path.  An entry this module does not decode raises ``Unsupported`` for the same reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import threading
+import zlib
+from hashlib import md5
+
+import numpy as np
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo, W3TermsReader
+from whoosh.filedb.compound import CompoundStorage
+
+_POINTER = struct.Struct("!Iq")  # filetables._pointer: a slot's hash and entry position
+_LENGTHS = struct.Struct("!ii")  # filetables._lengths: an entry's key and value lengths
+_HASH = struct.Struct("!I")  # md5_hash: the digest's last four bytes, big-endian
+_EXTENT = struct.Struct("!qi")  # W3TermInfo: postings offset (pack_long) and length (pack_int)
+_BLOCK_LENGTH = struct.Struct("!i")  # a posting block's length, negated for the last one
+_FIELD_NUMBER = struct.Struct("!H")  # the key prefix of W3TermsReader._keycoder
+_TERMINFO_SIZE = W3TermInfo._struct.size  # 23 bytes of statistics before the postings
+_MD5 = 0  # HashReader.hashtype of md5_hash, the only hash Whoosh's writers use
+# Slots read at once: tables are half full, so a lookup probes ~2.5 slots on average.
+PROBE_SLOTS = 4
+# Bytes of an entry read with its lengths and key: a block extent takes 35 bytes, an inlined list
+# of 16 postings ~120 (``segment_writer``); a longer value takes a second read.
+ENTRY_BYTES = 160
+
+
+class Unsupported(Exception):
+    """Something this reader does not decode: read the term through Whoosh instead."""
+
+
+def inline_arrays(ids, weights) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays of a posting list inlined in its dictionary entry (``segment_writer``):
+    ``weights`` ``None`` means all 1."""
+    docs = np.asarray(ids, dtype=np.int32)
+    if weights is None:
+        return docs, np.ones(docs.size, dtype=np.float32)
+    return docs, np.asarray(weights, dtype=np.float32)
+
+
+def block_arrays(deltas, weights) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays of one posting block's data tuple: ids delta-encoded from 0 (decoded with
+    ``cumsum``, not Whoosh's generator), weights ``None`` when all 1.0, one float when all equal
+    (``W3PostingsWriter._mini_weights``)."""
+    docs = np.cumsum(np.asarray(deltas, dtype=np.int64)).astype(np.int32)
+    if weights is None:
+        return docs, np.ones(docs.size, dtype=np.float32)
+    if isinstance(weights, float):
+        return docs, np.full(docs.size, weights, dtype=np.float32)
+    return docs, np.asarray(weights, dtype=np.float32)
+
+
+def concatenate(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One posting list from its parts' arrays (one part: as it is; none: empty arrays)."""
+    if not parts:
+        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([d for d, _ in parts]), np.concatenate([w for _, w in parts])
+
+
+class SegmentTerms:
+    """Lookups in one segment's term dictionary, read from its compound file.
+
+    Positions in Whoosh's structures are relative to their sub-file (``.trm``, ``.pst``); the
+    sub-files' offsets in the compound file come from Whoosh's ``CompoundStorage`` directory.
+    The reader holds a duplicate of the segment reader's file descriptor: still the file it read
+    when a newer generation deletes it, and closed by ``close`` only (a lock keeps it from being
+    closed, and its number reused, in the middle of a lookup).
+    """
+
+    __slots__ = ("_fd", "_lock", "_tables", "_prefixes", "_trm", "_pst", "_pst_end")
+
+    def __init__(
+        self,
+        fd: int,
+        tables: list[tuple[int, int]],
+        fieldmap: dict[str, int],
+        trm: int,
+        pst: tuple[int, int],
+    ) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        # Per bucket (hash & 255): (position of its table in the file, number of slots).
+        self._tables = tables
+        # Each field's key prefix, packed once.
+        self._prefixes = {name: _FIELD_NUMBER.pack(num) for name, num in fieldmap.items()}
+        self._trm = trm  # where the .trm sub-file starts
+        self._pst = pst[0]
+        self._pst_end = pst[0] + pst[1]
+
+    @classmethod
+    def open(cls, leaf) -> SegmentTerms | None:
+        """A reader for ``leaf`` (a Whoosh ``SegmentReader``), or ``None`` when its segment is not
+        laid out as this module expects (the caller then reads through Whoosh)."""
+        try:
+            terms = leaf._terms
+            if type(terms) is not W3TermsReader:
+                return None
+            tindex = terms._tindex
+            if tindex.hashtype != _MD5 or tindex.startoffset != 0:
+                return None
+            segment = leaf.segment()
+            compound = getattr(leaf._storage, "a", None)  # OverlayStorage(compound, folder)
+            if not isinstance(compound, CompoundStorage) or not segment.is_compound():
+                return None
+            if compound._file is None:  # Whoosh mapped the file (``supports_mmap``): its path
+                return None
+            trm = compound.range(segment.make_filename(W3Codec.TERMS_EXT))
+            pst = compound.range(segment.make_filename(W3Codec.POSTS_EXT))
+            fd = os.dup(compound._file.fileno())
+            try:
+                size = os.fstat(fd).st_size
+            except OSError:
+                os.close(fd)
+                raise
+            if trm[0] + trm[1] > size or pst[0] + pst[1] > size:
+                os.close(fd)
+                return None
+            tables = [(trm[0] + position, slots) for position, slots in tindex.tables]
+            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst)
+        except Exception:  # anything unexpected (a closed file, another layout): Whoosh's path
+            return None
+
+    def close(self) -> None:
+        """Close the file; lookups afterwards raise ``ValueError``, as reads from Whoosh's closed
+        files do."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def postings(self, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+        """All (docnum, weight) of ``term`` in ``field`` (``None``: not in this segment), as
+        ``postings._whoosh_postings`` decodes them."""
+        prefix = self._prefixes.get(field)
+        if prefix is None:  # Whoosh looks up field number 65535: found nowhere either
+            return None
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("read from a closed segment")
+            value = self._value(prefix + term)
+            if value is None:
+                return None
+            if len(value) < _TERMINFO_SIZE:
+                raise Unsupported("short term info")
+            if value[0]:  # W3TermInfo flags: postings inlined, pickled
+                blocks = None
+            else:
+                offset, length = _EXTENT.unpack_from(value, _TERMINFO_SIZE)
+                start = self._pst + offset
+                if offset < 0 or length < 0 or start + length > self._pst_end:
+                    raise Unsupported("postings past the postings file")
+                blocks = os.pread(self._fd, length, start)
+        if blocks is None:
+            ids, weights, _values = pickle.loads(value[_TERMINFO_SIZE:])
+            return inline_arrays(ids, weights)
+        return concatenate(_blocks(blocks))
+
+    def _value(self, key: bytes) -> bytes | None:
+        """The value of ``key`` in the hash file (``HashReader.ranges_for_key``: its first
+        match), ``None`` when absent."""
+        fd = self._fd
+        keyhash = _HASH.unpack_from(md5(key).digest(), 12)[0]
+        start, slots = self._tables[keyhash & 255]
+        if not slots:
+            return None
+        slot = (keyhash >> 8) % slots
+        keylen = len(key)
+        size = _POINTER.size
+        probed = 0
+        while probed < slots:
+            count = min(PROBE_SLOTS, slots - slot, slots - probed)
+            run = os.pread(fd, count * size, start + slot * size)
+            if len(run) < count * size:
+                raise Unsupported("hash table past the file")
+            for at in range(0, count * size, size):
+                slothash, position = _POINTER.unpack_from(run, at)
+                if not position:
+                    return None
+                if slothash == keyhash:
+                    found = self._entry(position, key, keylen)
+                    if found is not None:
+                        return found
+            probed += count
+            slot = (slot + count) % slots
+        return None
+
+    def _entry(self, position: int, key: bytes, keylen: int) -> bytes | None:
+        """The value of the entry at ``position`` (of the .trm sub-file) if its key is ``key``."""
+        entry = self._trm + position
+        head = os.pread(self._fd, _LENGTHS.size + keylen + ENTRY_BYTES, entry)
+        if len(head) < _LENGTHS.size:
+            raise Unsupported("entry past the file")
+        found_keylen, valuelen = _LENGTHS.unpack_from(head)
+        keyend = _LENGTHS.size + keylen
+        if found_keylen != keylen or head[_LENGTHS.size : keyend] != key:
+            return None
+        value = head[keyend : keyend + valuelen]
+        if len(value) < valuelen:
+            value = os.pread(self._fd, valuelen, entry + keyend)
+            if len(value) < valuelen:
+                raise Unsupported("entry past the file")
+        return value
+
+
+def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The arrays of a term's posting blocks (``data``: its whole extent), read as
+    ``W3LeafMatcher`` reads them: a magic tag, then per block its length (negative for the last),
+    a pickled info tuple and its (maybe compressed) pickled data tuple."""
+    if data[:4] != WHOOSH3_HEADER_MAGIC:
+        raise Unsupported("block tag")
+    position = 4
+    end = len(data)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    while True:
+        if position + _BLOCK_LENGTH.size > end:
+            raise Unsupported("block past the term's postings")
+        length = _BLOCK_LENGTH.unpack_from(data, position)[0]
+        last = length < 0
+        start = position + _BLOCK_LENGTH.size
+        position = start + abs(length)  # the next block
+        if position > end:
+            raise Unsupported("block past the term's postings")
+        block = io.BytesIO(data[start:position])
+        count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(block)
+        if count <= 0:  # ``W3LeafMatcher.is_active`` stops at an empty block
+            break
+        payload = block.read()
+        if compression:
+            payload = zlib.decompress(payload)
+        deltas, weights = pickle.loads(payload)[:2]
+        parts.append(block_arrays(deltas, weights))
+        if last:
+            break
+    return parts
