@@ -113,6 +113,9 @@ QUERY_TIME_MODULES = frozenset(
     {
         "engine",
         "ranking",
+        "postings",  # (the indexer takes only the accent file's name from it)
+        "term_reader",
+        "phrases",
         "query",
         "results",
         "cli",
