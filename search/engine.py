@@ -23,7 +23,16 @@ from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Concept, Plan, parse
 from .ranking import Ranked, rank
-from .results import display_title, mark, paragraphs_html, plan_matcher, safe_url, snippet
+from .results import (
+    HitView,
+    display_title,
+    find_spans,
+    mark,
+    paragraphs_html,
+    plan_matcher,
+    safe_url,
+    snippet,
+)
 from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
 from .telex import is_valid_syllable
@@ -308,15 +317,17 @@ class SearchEngine:
         return docs[order], scores[order], similar, order
 
     def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
-        stored = snap.stored(docnum)
-        title = display_title(stored)
-        text = "\n".join(t for t in (stored.get("lead"), stored.get("body")) if t)
+        document = snap.document(docnum)
+        stored = document.stored
+        view = document.derived.get("hit")
+        if view is None:  # prepared once per article while the worker keeps it
+            view = document.derived["hit"] = HitView.of(stored)
         return {
             "id": stored["id"],
-            "title": title,
-            "title_html": mark(title, _spans(title, pattern)),
+            "title": view.title,
+            "title_html": mark(view.title, find_spans(view.title_text, pattern)),
             "url": safe_url(stored.get("url")),
-            "snippet": snippet(text, pattern),
+            "snippet": snippet(view.text, pattern),
             "score": round(score, 4),
             "source": stored.get("source") or None,
             "date": stored.get("date") or None,
@@ -344,8 +355,8 @@ class SearchEngine:
             "date": stored.get("date") or None,
             "lead": lead,
             "body": body,
-            "title_html": mark(title, _spans(title, pattern)),
-            "lead_html": mark(lead, _spans(lead, pattern)),
+            "title_html": mark(title, find_spans(title, pattern)),
+            "lead_html": mark(lead, find_spans(lead, pattern)),
             "body_html": paragraphs_html(body, pattern),
         }
 
@@ -367,12 +378,6 @@ class SearchEngine:
                 for s in table.complete(text, limit)
             ],
         }
-
-
-def _spans(text: str, pattern):
-    from .results import find_spans
-
-    return find_spans(text, pattern)
 
 
 def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,15 @@ def _union(ids: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], sums.astype(np.float32)
 
 
+@dataclass(frozen=True, slots=True)
+class CachedDocument:
+    """A document's stored fields (shared: never modify them), and what the presentation layer
+    derived from them and keeps with them (``derived``: a key per derivation)."""
+
+    stored: dict
+    derived: dict
+
+
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
 
@@ -213,7 +223,7 @@ class Snapshot:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
-        self._stored: OrderedDict[int, dict] = OrderedDict()
+        self._stored: OrderedDict[int, CachedDocument] = OrderedDict()
         self._suggestions = None
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._accents: tuple[int, object] | None = None
@@ -417,15 +427,19 @@ class Snapshot:
         return cached
 
     def stored(self, docnum: int) -> dict:
-        """The stored fields of ``docnum`` (shared: do not modify).  The last ``STORED_CACHE``
-        are kept: a phrase query reads its candidates' text and then its hits' again, and an
-        unpickled document costs ~70 us."""
+        """The stored fields of ``docnum`` (shared: do not modify)."""
+        return self.document(docnum).stored
+
+    def document(self, docnum: int) -> CachedDocument:
+        """``docnum``'s stored fields, and what callers derived from them.  The last
+        ``STORED_CACHE`` are kept: a phrase query reads its candidates' text and then its hits'
+        again, an unpickled document costs ~40 us, and the same article answers many queries."""
         with self._lock:
             found = self._stored.get(docnum)
             if found is not None:
                 self._stored.move_to_end(docnum)
                 return found
-        found = self.searcher.stored_fields(docnum)
+        found = CachedDocument(self.searcher.stored_fields(docnum), {})
         with self._lock:
             self._stored[docnum] = found
             if len(self._stored) > STORED_CACHE:

@@ -113,13 +113,32 @@ def plan_matcher(plan) -> Matcher | None:
     return matcher_for(plan.highlight_terms(), plan.exact_terms(), plan.highlight_words())
 
 
-def find_spans(text: str, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
-    """``(start, end, folded term)`` of the first ``limit`` matches, offsets into ``text``."""
-    if matcher is None or not text:
-        return []
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A text as ``find_spans`` reads it: NFC (with the offset maps when that moved characters)
+    and its folded copy.  It does not depend on the query, so a worker keeps the prepared text
+    of the articles it shows (``HitText``): the same article answers many queries."""
+
+    text: str
+    norm: str
+    starts: list[int] | None
+    ends: list[int] | None
+    folded: str
+
+
+def prepare(text: str) -> Prepared:
     norm, starts, ends = normalize_with_spans(text)
+    return Prepared(text, norm, starts, ends, fold_in_place(norm))
+
+
+def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
+    """``(start, end, folded term)`` of the first ``limit`` matches, offsets into ``text``."""
+    if matcher is None or not (text.text if isinstance(text, Prepared) else text):
+        return []
+    prepared = text if isinstance(text, Prepared) else prepare(text)
+    norm, starts, ends = prepared.norm, prepared.starts, prepared.ends
     exact = matcher.exact
-    found = matcher.pattern.finditer(fold_in_place(norm))
+    found = matcher.pattern.finditer(prepared.folded)
     if starts is None and not exact:  # the common case, without a branch per match
         return [(m.start(), m.end(), m.group()) for m in itertools.islice(found, limit)]
     spans = []
@@ -187,22 +206,56 @@ def single_spaced(text: str) -> str:
     return spaced
 
 
-def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
+class HitText:
+    """A hit's text (lead and body) as snippets read it, prepared on first use.
+
+    Whitespace is collapsed in as much text as a passage in the head can reach, and in the whole
+    scanned part only when the head is not enough (splitting 5,000 characters of every hit cost 4%
+    of a query).  Both start alike: ``text[:head]`` is the same either way.  Collapsing, NFC and
+    folding do not depend on the query (50 us a hit): a worker keeps them with the article.
+    """
+
+    __slots__ = ("original", "_heads", "_scans")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self._heads: dict[int, tuple[str, int, Prepared, bool]] = {}
+        self._scans: dict[int, tuple[str, Prepared]] = {}
+
+    def head(self, width: int) -> tuple[str, int, Prepared, bool]:
+        """The text a passage of ``width`` in the head can reach, where its head ends (on a
+        space; -1: the text is all head), the head prepared, and whether the original is longer
+        than the text."""
+        found = self._heads.get(width)
+        if found is None:
+            reach = SNIPPET_HEAD_CHARS + 2 * width
+            text = single_spaced(self.original[: reach + reach // 4])[:reach]
+            cut = len(self.original) > reach + reach // 4
+            head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
+            found = (text, head, prepare(text[:head] if head > 0 else text), cut)
+            self._heads[width] = found
+        return found
+
+    def scan(self, head: int) -> tuple[str, Prepared]:
+        """The whole scanned text, and its part after ``head`` prepared."""
+        found = self._scans.get(head)
+        if found is None:
+            text = single_spaced(self.original[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4])
+            text = text[:SNIPPET_SCAN_CHARS]
+            found = (text, prepare(text[head:]))
+            self._scans[head] = found
+        return found
+
+
+def snippet(text: str | HitText, pattern: Matcher | None, width: int = 240) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
-    original = text
-    # Whitespace is collapsed in as much text as a passage in the head can reach, and in the
-    # whole scanned part only when the head is not enough (splitting 5,000 characters of every
-    # hit cost 4% of a query).  Both start alike: ``text[:head]`` is the same either way.
-    reach = SNIPPET_HEAD_CHARS + 2 * width
-    text = single_spaced(original[: reach + reach // 4])[:reach]
-    cut = len(original) > reach + reach // 4  # ``text`` may end before the original does
-    head = text.rfind(" ", 0, SNIPPET_HEAD_CHARS) if len(text) > SNIPPET_HEAD_CHARS else -1
-    spans = find_spans(text[:head] if head > 0 else text, pattern, SNIPPET_SPANS)  # on a space
+    source = text if isinstance(text, HitText) else HitText(text)
+    text, head, head_text, cut = source.head(width)
+    spans = find_spans(head_text, pattern, SNIPPET_SPANS)
     if pattern is not None and head > 0 and 2 * pattern.words_shown(spans) < len(pattern.words):
-        text = single_spaced(original[: SNIPPET_SCAN_CHARS + SNIPPET_SCAN_CHARS // 4])
-        text = text[:SNIPPET_SCAN_CHARS]
+        text, rest_text = source.scan(head)
         cut = False
-        rest = find_spans(text[head:], pattern, SNIPPET_SPANS)
+        rest = find_spans(rest_text, pattern, SNIPPET_SPANS)
         spans += [(s + head, e + head, t) for s, e, t in rest]
     if len(text) <= width and not cut:
         return mark(text, spans)
@@ -220,6 +273,21 @@ def snippet(text: str, pattern: Matcher | None, width: int = 240) -> str:
         end = space if space > 0 else end
     inner = mark(text, spans, start, end)
     return ("… " if start else "") + inner.strip() + (" …" if end < len(text) or cut else "")
+
+
+@dataclass(frozen=True, slots=True)
+class HitView:
+    """What a hit shows of an article, prepared for highlighting (kept with the article)."""
+
+    title: str
+    title_text: Prepared
+    text: HitText
+
+    @classmethod
+    def of(cls, stored: dict) -> HitView:
+        title = display_title(stored)
+        body = "\n".join(t for t in (stored.get("lead"), stored.get("body")) if t)
+        return cls(title, prepare(title), HitText(body))
 
 
 def display_title(stored: dict) -> str:
