@@ -450,6 +450,20 @@ def test_samples_script_is_escaped(samples_engine: SearchEngine) -> None:
     assert "<script" not in hit["snippet"]
 
 
+def test_a_kept_article_is_highlighted_for_each_query_anew(toy_index: Path) -> None:
+    """An article's prepared text is kept between queries; its highlights never are."""
+    warm = SearchEngine(toy_index, warm=False)
+    answers = {q: comparable(warm.search(q)) for q in ("Lào Cai", "hợp tác", "lao cai", "Lào Cai")}
+    for q, answer in answers.items():
+        fresh = SearchEngine(toy_index, warm=False)
+        assert comparable(fresh.search(q)) == answer
+        fresh.close()
+    hit = next(h for h in answers["hợp tác"]["hits"] if h["id"] == "laocai")
+    assert "<mark>Hợp</mark> <mark>tác</mark>" in hit["title_html"]
+    assert "<mark>Lào" not in hit["title_html"] and "<mark>Lào" not in hit["snippet"]
+    warm.close()
+
+
 DENSE_QUERIES = [
     "Lào Cai",
     "lao cai",
