@@ -156,40 +156,54 @@ def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_S
     return spans
 
 
+def _same(text: str) -> str:
+    return text
+
+
+def _escaped(text: str) -> str:
+    return escape(text, quote=False)
+
+
 def mark(
     text: str, spans: Iterable[tuple[int, int, str]], start: int = 0, end: int | None = None
 ) -> str:
     """Escaped ``text[start:end]`` with the spans inside it wrapped in ``<mark>``."""
     end = len(text) if end is None else end
+    window = text[start:end]
+    # News text rarely holds ``&<>``: then no piece needs ``html.escape`` (3 replaces each).
+    esc = _escaped if "&" in window or "<" in window or ">" in window else _same
     out: list[str] = []
     pos = start
     for s, e, _ in spans:
         if s < pos or e > end:
             continue
-        out.append(escape(text[pos:s], quote=False))
-        out.append(f"<mark>{escape(text[s:e], quote=False)}</mark>")
+        out.append(esc(text[pos:s]))
+        out.append(f"<mark>{esc(text[s:e])}</mark>")
         pos = e
-    out.append(escape(text[pos:end], quote=False))
+    out.append(esc(text[pos:end]))
     return "".join(out)
 
 
 def _best_window(spans: list[Span], width: int) -> int:
-    """Start offset of the window of ``width`` characters holding the most distinct terms."""
-    best, best_start = (-1, -1), spans[0][0]
+    """Start offset of the window of ``width`` characters holding the most distinct terms (then
+    the most matches; then the first)."""
+    ends = [e for _, e, _ in spans]
+    terms = [t for _, _, t in spans]
+    n = len(spans)
+    best_distinct, best_count, best_start = -1, -1, spans[0][0]
     counts: dict[str, int] = {}
-    right = 0
-    for left, (s, _, _) in enumerate(spans):
-        while right < len(spans) and spans[right][1] - s <= width:
-            term = spans[right][2]
-            counts[term] = counts.get(term, 0) + 1
+    distinct = right = 0
+    for left, (s, _, term) in enumerate(spans):
+        limit = s + width
+        while right < n and (ends[right] <= limit or right == left):  # a long match: itself
+            seen = counts.get(terms[right], 0)
+            distinct += not seen
+            counts[terms[right]] = seen + 1
             right += 1
-        score = (len(counts), right - left)
-        if score > best:
-            best, best_start = score, s
-        term = spans[left][2]
+        if distinct > best_distinct or (distinct == best_distinct and right - left > best_count):
+            best_distinct, best_count, best_start = distinct, right - left, s
         counts[term] -= 1
-        if not counts[term]:
-            del counts[term]
+        distinct -= not counts[term]
     return best_start
 
 

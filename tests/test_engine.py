@@ -321,6 +321,18 @@ def test_limits_are_inclusive(toy_engine: SearchEngine) -> None:
     assert toy_engine.search("lào", page="", per_page=None)["per_page"] == 10
 
 
+def test_a_word_longer_than_a_snippet_is_found_and_shown(tmp_path: Path) -> None:
+    from search.documents import Document
+    from search.indexer import build_index
+
+    word = "x" * 300
+    build_index([Document(id="long", title="Mã", body=f"đầu {word} cuối")], tmp_path, workers=1)
+    engine = SearchEngine(tmp_path, warm=False)
+    (hit,) = engine.search(word)["hits"]
+    assert hit["id"] == "long" and hit["snippet"].startswith("đầu xxxx")
+    engine.close()
+
+
 def test_index_missing(tmp_path: Path) -> None:
     for directory in (tmp_path, tmp_path / "absent"):
         engine = SearchEngine(directory)

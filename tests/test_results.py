@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from search.query import parse
 from search.results import (
     SNIPPET_HEAD_CHARS,
+    _best_window,
     find_spans,
+    mark,
     matcher_for,
     plan_matcher,
     single_spaced,
@@ -105,3 +109,48 @@ def test_single_spaced_covers_every_whitespace_character() -> None:
 )
 def test_only_whole_words_are_marked(text: str, terms: list[str], marked: list[str]) -> None:
     assert [text[s:e] for s, e, _ in find_spans(text, matcher_for(terms))] == marked
+
+
+def _best_window_by_brute_force(spans: list[tuple[int, int, str]], width: int) -> int:
+    """Every window that starts at a span: the most distinct terms, then the most spans, then
+    the first.  A match longer than the window is a window of its own."""
+    best = None
+    for s, _, _ in spans:
+        inside = [t for a, b, t in spans if a == s or (a >= s and b <= s + width)]
+        score = (len(set(inside)), len(inside))
+        if best is None or score > best[0]:
+            best = (score, s)
+    return best[1]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 400), st.integers(1, 12), st.sampled_from("abcde")),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(5, 120),
+)
+def test_best_window_holds_the_most_distinct_terms(raw, width: int) -> None:
+    spans, pos = [], 0
+    for gap, length, term in raw:  # ordered and apart, as matches in a text are
+        spans.append((pos + gap, pos + gap + length, term))
+        pos += gap + length
+    assert _best_window(spans, width) == _best_window_by_brute_force(spans, width)
+
+
+@pytest.mark.parametrize("text", ["a < b & c > d", "Lào Cai", "x &amp; y"])
+def test_mark_escapes_exactly_what_html_needs(text: str) -> None:
+    start = text.index(text.split()[-1])
+    marked = mark(text, [(start, len(text), "x")])
+    expected_head = text[:start].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    tail = text[start:].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert marked == f"{expected_head}<mark>{tail}</mark>"
+
+
+def test_a_match_longer_than_the_snippet_is_a_passage_of_its_own() -> None:
+    """A word longer than the snippet's width (a pasted code, a URL-like token) used to crash
+    the passage search (KeyError): it is shown, cut on the width."""
+    word = "x" * 300
+    result = snippet("đầu " + word + " cuối" * 50, matcher_for([word]))
+    assert result.startswith("đầu " + "x" * 200) and result.endswith(" …")
