@@ -13,13 +13,23 @@ from pathlib import Path
 
 import click
 
-from .config import load_settings
+from .config import Settings, SettingsError
+from .config import load_settings as _load_settings
 from .errors import VnsearchError
 
 
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"vnsearch: {message}", err=True)
     sys.exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings, or a one-line error and exit 2 when one of them cannot be used."""
+    try:
+        return _load_settings(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
+        raise  # unreachable: _fail exits
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,7 +120,7 @@ def search(query: str, index_dir: Path | None, limit: int, page: int, as_json: b
     from .engine import SearchEngine
 
     settings = load_settings(index_dir=index_dir)
-    engine = SearchEngine(settings.index_dir, warm=False)
+    engine = SearchEngine(settings.index_dir, warm=False, cache_mb=settings.cache_mb)
     try:
         result = engine.search(query, page=page, per_page=limit)
     except VnsearchError as exc:

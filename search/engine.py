@@ -20,7 +20,7 @@ from whoosh import index as whoosh_index
 
 from .errors import BadRequest, IndexMissing, NotFound
 from .phrases import Constraints, confirm, constraints, known_good
-from .postings import Snapshot
+from .postings import MAX_CACHED_BYTES, Snapshot
 from .query import Concept, Plan, parse
 from .ranking import Ranked, rank
 from .results import (
@@ -85,11 +85,15 @@ def _validate_date(value: str | None, name: str) -> str | None:
 class SearchEngine:
     """Searches one index directory; safe to share between threads of one process."""
 
-    def __init__(self, index_dir: str | Path, *, warm: bool = True) -> None:
+    def __init__(
+        self, index_dir: str | Path, *, warm: bool = True, cache_mb: float | None = None
+    ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
-        one-off search (the CLI) would only compete with it."""
+        one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
+        in memory (``Settings.cache_mb``; default 64)."""
         self.index_dir = Path(index_dir)
         self._warm = warm
+        self._cache_bytes = int(cache_mb * 2**20) if cache_mb else MAX_CACHED_BYTES
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
@@ -112,7 +116,7 @@ class SearchEngine:
             if current is not None and current.generation == latest:
                 return current
             try:
-                snap = Snapshot(open_for_reading(self.index_dir))
+                snap = Snapshot(open_for_reading(self.index_dir), self._cache_bytes)
             except (OSError, whoosh_index.EmptyIndexError) as exc:
                 if current is not None:
                     return current

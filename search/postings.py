@@ -31,7 +31,7 @@ ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FI
 FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
 FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
 K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
-MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker: bounds its memory
+MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker by default (``Settings.cache_mb``)
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
@@ -40,7 +40,7 @@ STORED_CACHE = 1024  # documents' stored fields kept per worker (~10 MB)
 # adding it to the scores is then one contiguous pass (3 us at 11k documents) instead of a scatter
 # through its ids (17 us at 2,800 ids, 39 us at 8,000), and so is marking where it occurs.
 DENSE_SHARE = 0.25
-WARM_BYTES = MAX_CACHED_BYTES * 3 // 4
+WARM_SHARE = 0.75  # of the cache, filled with frequent terms when a generation opens
 
 
 class TermPostings:
@@ -203,8 +203,9 @@ class CachedDocument:
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
 
-    def __init__(self, ix) -> None:
+    def __init__(self, ix, cache_bytes: int = MAX_CACHED_BYTES) -> None:
         self.ix = ix
+        self.cache_bytes = cache_bytes  # posting arrays kept, at most (least recently used go)
         self.searcher = ix.searcher()
         self._leaves: Leaves = []
         # Segment files stay open while a generation is served; close them even when the owner
@@ -259,7 +260,7 @@ class Snapshot:
             if term not in self._cache:
                 self._cache[term] = result
                 self._cached_bytes += result.nbytes
-            while self._cached_bytes > MAX_CACHED_BYTES and len(self._cache) > 1:
+            while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
                 self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
 
     def _load(self, term: str, leaves: Leaves | None = None) -> TermPostings:
@@ -303,7 +304,8 @@ class Snapshot:
             return term in self._cache
 
     def warm(self, limit: int = WARM_TERMS) -> int:
-        """Load the postings of the corpus's most frequent terms (up to ``WARM_BYTES``); returns
+        """Load the postings of the corpus's most frequent terms (up to ``WARM_SHARE`` of the
+        cache); returns
         how many.  Stops quietly when the generation goes away meanwhile.
 
         Runs in a background thread, so it reads through a reader of its own: Whoosh's segment
@@ -324,7 +326,7 @@ class Snapshot:
             reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
             leaves = _open_leaves(reader)
             for term in vocab.frequent_terms(limit):
-                if self._cached_bytes >= WARM_BYTES or self.searcher.is_closed:
+                if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
                     break
                 if not self.is_cached(term):
                     self._remember(term, self._load(term, leaves))

@@ -246,3 +246,45 @@ def test_python_dash_m_exit_codes(tmp_path: Path, src: Path) -> None:
         "added 3, updated 0, removed 0, unchanged 0, skipped 0; 3 documents"
     )
     assert "Traceback" not in ok.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VNSEARCH_LOCK_TIMEOUT", "abc", "VNSEARCH_LOCK_TIMEOUT must be a number, not 'abc'"),
+        ("VNSEARCH_CACHE_MB", "lots", "VNSEARCH_CACHE_MB must be a whole number, not 'lots'"),
+        ("VNSEARCH_CACHE_MB", "0", "VNSEARCH_CACHE_MB must be at least 1, not 0"),
+    ],
+)
+def test_an_unusable_setting_is_one_line_and_exit_2(
+    runner: CliRunner, tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    for args in (["search", "x"], ["reindex", str(tmp_path)], ["serve", "--help"]):
+        result = runner.invoke(cli, [*args, "--index", str(tmp_path)], env={name: value})
+        if args[-1] == "--help":  # help needs no settings
+            assert result.exit_code == 0
+            continue
+        assert result.exit_code == 2, result.output
+        assert result.output == f"vnsearch: {message}\n"
+
+
+def test_search_uses_the_cache_setting(
+    runner: CliRunner, tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search import engine as engine_module
+
+    index = tmp_path / "index"
+    assert runner.invoke(cli, ["reindex", str(src), "--index", str(index)]).exit_code == 0
+    seen = []
+    real = engine_module.SearchEngine
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("cache_mb"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "SearchEngine", spy)
+    result = runner.invoke(
+        cli, ["search", "lào cai", "--index", str(index)], env={"VNSEARCH_CACHE_MB": "8"}
+    )
+    assert result.exit_code == 0 and "Lào Cai mưa lớn" in result.output
+    assert seen == [8]

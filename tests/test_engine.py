@@ -586,17 +586,23 @@ def test_phrases_and_exclusions_are_capped() -> None:
     assert len(plan.concepts) == 40  # the other phrases' words still count as words
 
 
-def test_posting_cache_stays_within_its_byte_bound(toy_index: Path, monkeypatch) -> None:
-    from search import postings
-
-    monkeypatch.setattr(postings, "MAX_CACHED_BYTES", 1000)
-    engine = SearchEngine(toy_index)
+def test_posting_cache_stays_within_its_byte_bound(toy_index: Path) -> None:
+    engine = SearchEngine(toy_index, cache_mb=1000 / 2**20)  # 1,000 bytes
+    answers = []
     for q in ["lào cai", "hòa bình", "cửa hàng bán đồ gỗ", "kỹ sư người Mỹ", "tin vắn"]:
-        engine.search(q)
+        answers.append(comparable(engine.search(q)))
     snap = engine.snapshot()
+    assert snap.cache_bytes == 1000
     assert 0 < snap._cached_bytes <= 1000
     assert snap._cached_bytes == sum(p.nbytes for p in snap._cache.values())
     engine.close()
+    roomy = SearchEngine(toy_index)  # the default cache: the same answers
+    assert roomy.snapshot().cache_bytes == 64 * 2**20
+    assert answers == [
+        comparable(roomy.search(q))
+        for q in ["lào cai", "hòa bình", "cửa hàng bán đồ gỗ", "kỹ sư người Mỹ", "tin vắn"]
+    ]
+    roomy.close()
 
 
 def test_accented_query_marks_only_the_typed_diacritics(toy_engine: SearchEngine) -> None:

@@ -525,6 +525,19 @@ def test_index_dir_from_environment(monkeypatch, tmp_path):
     assert create_app({"INDEX_DIR": "elsewhere"}).config["INDEX_DIR"] == "elsewhere"
 
 
+def test_cache_size_from_environment(monkeypatch, tmp_path):
+    from web import get_engine
+
+    monkeypatch.setenv("VNSEARCH_INDEX_DIR", str(tmp_path))
+    monkeypatch.setenv("VNSEARCH_CACHE_MB", "200")
+    app = create_app()
+    with app.app_context():
+        assert get_engine()._cache_bytes == 200 * 2**20
+    monkeypatch.setenv("VNSEARCH_CACHE_MB", "0")
+    with pytest.raises(ValueError, match="VNSEARCH_CACHE_MB must be a number of MB >= 1, not 0"):
+        create_app()
+
+
 def test_one_engine_per_app_created_lazily():
     created = []
 

@@ -14,7 +14,7 @@ import threading
 
 from flask import Flask, current_app
 
-from search.config import Settings
+from search.config import Settings, SettingsError
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_QUERY_CHARS=defaults.max_query_chars,
         MAX_PAGE=defaults.max_page,
         MAX_PER_PAGE=defaults.max_per_page,
+        CACHE_MB=defaults.cache_mb,  # posting arrays a worker keeps (VNSEARCH_CACHE_MB)
         # A callable ``index_dir -> engine``; None means ``search.engine.SearchEngine``.
         ENGINE_FACTORY=None,
         # Origins allowed to call /api/* from a browser (VNSEARCH_CORS_ORIGINS): exact origins,
@@ -36,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     # from_prefixed_env parses values as JSON, so a purely numeric directory name arrives as int.
     app.config["INDEX_DIR"] = os.fspath(str(app.config["INDEX_DIR"]))
+    cache_mb = app.config["CACHE_MB"]
+    if isinstance(cache_mb, bool) or not isinstance(cache_mb, int | float) or cache_mb < 1:
+        raise SettingsError(f"VNSEARCH_CACHE_MB must be a number of MB >= 1, not {cache_mb!r}")
     app.json.ensure_ascii = False  # readable Vietnamese in API responses
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -60,7 +64,10 @@ def get_engine():
             if engine is None:
                 factory = app.config.get("ENGINE_FACTORY")
                 if factory is None:
-                    from search.engine import SearchEngine as factory
-                engine = factory(app.config["INDEX_DIR"])
+                    from search.engine import SearchEngine
+
+                    engine = SearchEngine(app.config["INDEX_DIR"], cache_mb=app.config["CACHE_MB"])
+                else:
+                    engine = factory(app.config["INDEX_DIR"])
                 app.extensions["vnsearch"] = engine
     return engine
