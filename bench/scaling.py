@@ -1,13 +1,15 @@
 """Query latency and index size as the collection grows: 5k, 11.3k and ~46.7k articles.
 
-    python -m bench.scaling [--sizes 5000,11322,all] [--queries N] [--warmup N] [--json F]
+    python -m bench.scaling [--sizes 5000,11322,all] [--cache-mb MB] [--queries N] [--json F]
 
 The collection of size N is the first N articles of vietnews (11,322) followed by
 ``../shared/data/news-baomoi/*.jsonl.gz`` in name order (46,661 in all).  Each index is built with
 ``search.indexer.build_index`` and cached under ``bench/out/latency-vnsearch-<N>-*`` (the 11,322
 one is the latency benchmark's); building all 46.7k articles takes a long while on two cores, so
 pick sizes with ``--sizes``.  The queries are ``bench.latency``'s (title queries of vietnews in
-five typed forms) through ``SearchEngine.search(q, per_page=10)``, after a warm-up.
+five typed forms) through ``SearchEngine.search(q, per_page=10)``, after a warm-up.  The
+engine's posting cache has the server's default size (``VNSEARCH_CACHE_MB``) unless
+``--cache-mb`` says otherwise: at 47k articles the default is too small for these queries.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from search.config import Settings
     from search.engine import SearchEngine
 
     wanted = parse_sizes(args.sizes)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> dict:
     for size in sizes:
         print(f"index of {size} articles ...", flush=True)
         index_dir, build_s = vnsearch_index(size, rebuild=args.rebuild, docs=docs[:size])
-        engine = SearchEngine(index_dir)
+        engine = SearchEngine(index_dir, cache_mb=args.cache_mb)
         opened = time.perf_counter()
         engine.health()
         open_ms = (time.perf_counter() - opened) * 1000
@@ -101,11 +104,16 @@ def run(args: argparse.Namespace) -> dict:
         )
     print_table(
         f"Scaling: SearchEngine.search(q, per_page=10), {len(queries)} queries "
-        f"({args.warmup} warm-up first)",
+        f"({args.warmup} warm-up first), posting cache {args.cache_mb or Settings().cache_mb} MB",
         rows,
         ["docs", "index MB", "build s", "open ms", "warm ms", "p50 ms", "p95 ms", "p99 ms"],
     )
-    return {"queries": len(queries), "warmup": len(warmup), "sizes": out}
+    return {
+        "queries": len(queries),
+        "warmup": len(warmup),
+        "cache_mb": args.cache_mb or Settings().cache_mb,
+        "sizes": out,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes",
         default=DEFAULT_SIZES,
         help="comma-separated collection sizes; 'all' = every article",
+    )
+    parser.add_argument(
+        "--cache-mb", type=int, help="the engine's posting cache in MB (default: the server's)"
     )
     parser.add_argument("--queries", type=int, default=1000, help="queries per size")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up queries (not counted)")
