@@ -282,20 +282,27 @@ def test_a_run_is_decoded_once_then_remembered(monkeypatch: pytest.MonkeyPatch) 
 
     vocab = CountsVocabulary.from_texts(CORPUS)  # its own: the shared one remembers other tests
     calls: list[tuple[str, ...]] = []
-    real = accents._restore
+    real = accents._choices
 
-    def counting(syllables: list[str], v: CountsVocabulary) -> list[str] | None:
+    def counting(syllables: list[str], v: CountsVocabulary):
         calls.append(tuple(syllables))
         return real(syllables, v)
 
-    monkeypatch.setattr(accents, "_restore", counting)
+    monkeypatch.setattr(accents, "_choices", counting)
     first = restore(["lao", "cai"], vocab)
     again = restore(["lao", "cai"], vocab)
     assert first == again == ["lào", "cai"]
     assert first is not again  # each caller gets its own list
     assert calls == [("lao", "cai")]
+    # The same syllables capitalised (the suggestion text) share the decoding.
+    assert restore(["Lao", "CAI"], vocab) == ["lào", "cai"]
+    assert calls == [("lao", "cai")]
     assert restore(["ha", "noi"], vocab) == ["hà", "nội"]
     assert calls == [("lao", "cai"), ("ha", "noi")]
+    # What is not restored comes back exactly as typed, whoever decoded it first.
+    assert restore(["HA", "noi", "2024"], vocab) == ["hà", "nội", "2024"]
+    assert restore(["ha", "noi", "2024"], vocab) == ["hà", "nội", "2024"]
+    assert calls[-1] == ("ha", "noi", "2024") and len(calls) == 3
     # another vocabulary (a new index generation) decodes afresh
     restore(["lao", "cai"], CountsVocabulary.from_texts(CORPUS))
-    assert len(calls) == 3
+    assert len(calls) == 4
