@@ -49,6 +49,10 @@ VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of d
 VOCAB_MIN_PAIR_COUNT = 2
 # Documents analysed together by one pool worker.
 ANALYSIS_BATCH = 1000
+# ... and together in this process (a run of one batch), between two progress reports: the index
+# is the same whatever the batches (pairs are pooled per segment), so a small reindex need not
+# show its progress bar jumping from 0 to 100 %.
+PROGRESS_STEP = 50
 
 Progress = Callable[[int, int], None]
 
@@ -246,12 +250,14 @@ def _write_documents(
         if vocabulary is not None:
             vocabulary.run()
         return []
-    batches = [docs[i : i + ANALYSIS_BATCH] for i in range(0, total, ANALYSIS_BATCH)]
+    pooled = workers > 1 and total > ANALYSIS_BATCH
+    step = ANALYSIS_BATCH if pooled else PROGRESS_STEP
+    batches = [docs[i : i + step] for i in range(0, total, step)]
     builder = SegmentBuilder(ix, codec(), POOLED)
     try:
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
-            if workers > 1 and len(batches) > 1:
+            if pooled:
                 pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
                 analysed: Iterable = pool.map(_analyse_batch, batches)
                 if vocabulary is not None:  # after the batches: it overlaps the writing

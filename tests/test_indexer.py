@@ -248,3 +248,54 @@ def test_real_news_slice_jsonl_gz(tmp_path: Path) -> None:
     assert counts(again) == (
         "added 0, updated 0, removed 0, unchanged 100, skipped 0; 100 documents"
     )
+
+
+def _articles(n: int) -> list[Document]:
+    return [
+        Document(
+            id=f"tin-{i:03}",
+            title=f"Tin {i}: Lào Cai mưa lớn ngày {i % 28 + 1}",
+            body=f"Mưa lớn kéo dài ở Lào Cai, xã {i} bị chia cắt. Giá vàng tăng {i} đồng.",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_small_reindex_reports_progress_as_it_goes(tmp_path: Path) -> None:
+    src = tmp_path / "src.jsonl"
+    src.write_text(
+        "\n".join(
+            json.dumps({"id": d.id, "title": d.title, "body": d.body}) for d in _articles(120)
+        ),
+        encoding="utf-8",
+    )
+    seen: list[tuple[int, int]] = []
+    reindex(tmp_path / "index", [src], progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 120), (50, 120), (100, 120), (120, 120)]
+
+
+def test_the_index_is_the_same_whatever_the_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Analysed 7 articles at a time or all at once, the same terms, postings and answers."""
+    import search.indexer as indexer
+
+    docs = _articles(60)
+    contents = []
+    for step in (7, 1000):
+        monkeypatch.setattr(indexer, "PROGRESS_STEP", step)
+        path = tmp_path / f"index-{step}"
+        build_index(docs, path, workers=1)
+        engine = SearchEngine(path, warm=False)
+        reader = engine.snapshot().reader
+        terms = {
+            (field, term): [(d, w) for d, w in reader.postings(field, term).items_as("weight")]
+            for field, term in reader.all_terms()
+        }
+        answers = [
+            engine.search(q, per_page=100)["hits"] for q in ("lào cai", '"giá vàng"', "xã 7")
+        ]
+        contents.append((terms, answers))
+        engine.close()
+    assert contents[0] == contents[1]
+    assert len(contents[0][0]) > 100
