@@ -19,6 +19,7 @@ import numpy as np
 from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
+from .config import Settings
 from .schema import TEXT_FIELDS, extra_field
 from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
@@ -31,7 +32,7 @@ ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FI
 FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
 FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
 K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
-MAX_CACHED_BYTES = 64 * 2**20  # posting arrays kept per worker by default (``Settings.cache_mb``)
+MAX_CACHED_BYTES = Settings().cache_mb * 2**20  # posting arrays a worker keeps by default
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500

@@ -133,9 +133,11 @@ def prepare(text: str) -> Prepared:
 
 def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
     """``(start, end, folded term)`` of the first ``limit`` matches, offsets into ``text``."""
-    if matcher is None or not (text.text if isinstance(text, Prepared) else text):
+    if matcher is None:
         return []
     prepared = text if isinstance(text, Prepared) else prepare(text)
+    if not prepared.text:
+        return []
     norm, starts, ends = prepared.norm, prepared.starts, prepared.ends
     exact = matcher.exact
     found = matcher.pattern.finditer(prepared.folded)
