@@ -185,9 +185,19 @@ def pids_by_tag(access_log: Path, tags: list[str]) -> dict[str, str]:
 
 
 def versions_per_worker(server: Server, access_log: Path, label: str) -> dict[str, int]:
-    """``/healthz`` index_version of each of the 2 workers (asks until both have answered)."""
+    """``/healthz`` index_version of each of the 2 workers (asks until both have answered).
+
+    Asks for up to 30 s with a short pause between requests: a worker busy loading a new index
+    generation rarely wins the accept race against an idle one, so a fixed count of
+    back-to-back requests can all land on the same worker.
+    """
     bodies: dict[str, dict] = {}
-    for i in range(200):
+    deadline = time.monotonic() + 30
+    i = -1
+    while time.monotonic() < deadline:
+        i += 1
+        if i:
+            time.sleep(0.02)
         tag = f"h={label}{i}"
         with urllib.request.urlopen(f"{server.url}/healthz?{tag}", timeout=10) as r:
             bodies[tag] = json.loads(r.read())
