@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search.query import parse
@@ -11,6 +13,7 @@ from search.results import (
     SNIPPET_HEAD_CHARS,
     _best_window,
     find_spans,
+    fold_in_place,
     mark,
     matcher_for,
     plan_matcher,
@@ -99,6 +102,7 @@ def test_single_spaced_covers_every_whitespace_character() -> None:
     ("text", "terms", "marked"),
     [
         ("Toàn an ninh, An Giang", ["an"], ["an", "An"]),  # never inside "Toàn"
+        ("Lan an, lanan lan", ["an", "lan"], ["Lan", "an", "lan"]),  # a term ending a word
         ("an đầu", ["an"], ["an"]),  # at the very start
         ("(an) x_an an1 1an", ["an"], ["an", "an"]),  # after punctuation or "_", not by digits
         ("Kỳ thi, kì thi, kia", ["ki"], ["Kỳ", "kì"]),  # a lone i/y rhyme: both spellings
@@ -109,6 +113,21 @@ def test_single_spaced_covers_every_whitespace_character() -> None:
 )
 def test_only_whole_words_are_marked(text: str, terms: list[str], marked: list[str]) -> None:
     assert [text[s:e] for s, e, _ in find_spans(text, matcher_for(terms))] == marked
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="aanlLtoàÀ _-1,%.\n", max_size=60),
+    st.lists(st.sampled_from(["a", "an", "lan", "toan", "la", "1", "an1", "a-1", "_a", "%"]),
+             min_size=1, max_size=4),
+)  # fmt: skip
+def test_matches_are_those_of_a_whole_word_pattern(text: str, terms: list[str]) -> None:
+    # find_spans checks the left word boundary itself when every term is letters and digits (the
+    # regex then scans faster): its matches must be exactly those of the plain whole-word regex.
+    alternatives = sorted(set(terms), key=lambda t: (-len(t), t))
+    whole_word = re.compile(rf"(?<![^\W_])(?:{'|'.join(map(re.escape, alternatives))})(?![^\W_])")
+    expected = [(m.start(), m.end(), m.group()) for m in whole_word.finditer(fold_in_place(text))]
+    assert find_spans(text, matcher_for(terms)) == expected
 
 
 def _best_window_by_brute_force(spans: list[tuple[int, int, str]], width: int) -> int:
