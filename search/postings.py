@@ -36,7 +36,11 @@ MAX_CACHED_BYTES = Settings().cache_mb * 2**20  # posting arrays a worker keeps 
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
-STORED_CACHE = 1024  # documents' stored fields kept per worker (~10 MB)
+# Documents kept per worker, with their prepared snippet text (~20 KB each with it: RSS after
+# 2,000 varied queries 183 MB at 1,024, 204 at 2,048, 245 at 4,096).  The same article answers
+# many queries: bench.latency's first pass p50 3.35 ms at 1,024, 2.9 at 2,048, 2.66 at 4,096;
+# 2,048 keeps a gunicorn worker well under its 300 MB.
+STORED_CACHE = 2048
 # A term in at least this share of the documents also keeps its weights as one array per docnum:
 # adding it to the scores is then one contiguous pass (3 us at 11k documents) instead of a scatter
 # through its ids (17 us at 2,800 ids, 39 us at 8,000), and so is marking where it occurs.
