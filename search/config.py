@@ -17,9 +17,11 @@ class Settings:
     max_page: int = 1000
     snippet_chars: int = 240
     lock_timeout: float = 10.0
-    # Posting arrays a worker keeps in memory (MB).  64 holds every term of the 11k-article
-    # benchmark; a 47k-article archive needs ~200 (p50 20 ms with 64, 5.6 ms with 256).
-    cache_mb: int = 64
+    # Posting arrays a worker keeps in memory (MB).  None: sized to the index
+    # (``postings.default_cache_bytes``: 6 KiB a document, at least 64 MiB), since what queries
+    # read grows with the archive: 64 MiB hold what 1,000 varied queries read from 11k articles,
+    # and a 47k-article archive with only those 64 answered at p50 20 ms instead of 6.
+    cache_mb: int | None = None
 
 
 class SettingsError(ValueError):
@@ -30,6 +32,7 @@ MINIMUMS = {"cache_mb": 1, "lock_timeout": 0, "max_query_chars": 1, "snippet_cha
 
 
 def _coerce(kind: type, raw: str) -> object:
+    kind = {"int | None": "int"}.get(kind, kind)  # an optional number: set, it is a number
     if kind is Path or kind == "Path":
         return Path(raw)
     if kind in (int, "int"):
@@ -51,7 +54,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
             try:
                 from_env[f.name] = _coerce(f.type, raw)
             except ValueError:
-                kind = {"int": "a whole number", "float": "a number"}.get(str(f.type), f.type)
+                kind = {"int": "a whole number", "float": "a number"}.get(
+                    str(f.type).removesuffix(" | None"), f.type
+                )
                 raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
     settings = replace(settings, **from_env)
     explicit = {
@@ -59,7 +64,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     }
     settings = replace(settings, **explicit)
     for name, low in MINIMUMS.items():
-        if getattr(settings, name) < low:
+        if getattr(settings, name) is not None and getattr(settings, name) < low:
             env_name = ENV_PREFIX + name.upper()
             raise SettingsError(f"{env_name} must be at least {low}, not {getattr(settings, name)}")
     return settings

@@ -20,7 +20,7 @@ from whoosh import index as whoosh_index
 
 from .errors import BadRequest, IndexMissing, NotFound
 from .phrases import Constraints, confirm, constraints, known_good
-from .postings import MAX_CACHED_BYTES, Snapshot
+from .postings import Snapshot
 from .query import Concept, Plan, parse
 from .ranking import Ranked, rank
 from .results import (
@@ -90,10 +90,11 @@ class SearchEngine:
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
-        in memory (``Settings.cache_mb``; default 64)."""
+        in memory (``Settings.cache_mb``; default: sized to each generation's index,
+        ``postings.default_cache_bytes``)."""
         self.index_dir = Path(index_dir)
         self._warm = warm
-        self._cache_bytes = int(cache_mb * 2**20) if cache_mb else MAX_CACHED_BYTES
+        self._cache_bytes = int(cache_mb * 2**20) if cache_mb else None
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None

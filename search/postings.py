@@ -19,7 +19,6 @@ import numpy as np
 from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
-from .config import Settings
 from .schema import TEXT_FIELDS, extra_field
 from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
@@ -32,7 +31,19 @@ ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FI
 FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
 FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
 K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
-MAX_CACHED_BYTES = Settings().cache_mb * 2**20  # posting arrays a worker keeps by default
+# Posting arrays a worker keeps unless told (``Settings.cache_mb``): what varied queries read
+# grows with the archive.  bench.scaling, 1,000 queries: 11.3k articles need ~64 MiB; 46.7k
+# articles with 64 MiB p50 19.8 ms / p95 48.0 (the warm terms alone overflow it), with 256
+# p50 6.1 / p95 18.2.
+MIN_CACHED_BYTES = 64 * 2**20
+CACHED_BYTES_PER_DOC = 6 * 2**10
+
+
+def default_cache_bytes(documents: int) -> int:
+    """The posting cache of an index of ``documents`` (its docnums, deleted ones included)."""
+    return max(MIN_CACHED_BYTES, CACHED_BYTES_PER_DOC * documents)
+
+
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
@@ -208,9 +219,8 @@ class CachedDocument:
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
 
-    def __init__(self, ix, cache_bytes: int = MAX_CACHED_BYTES) -> None:
+    def __init__(self, ix, cache_bytes: int | None = None) -> None:
         self.ix = ix
-        self.cache_bytes = cache_bytes  # posting arrays kept, at most (least recently used go)
         self.searcher = ix.searcher()
         self._leaves: Leaves = []
         # Segment files stay open while a generation is served; close them even when the owner
@@ -220,6 +230,8 @@ class Snapshot:
         self._leaves.extend(_open_leaves(self.reader))
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
+        # posting arrays kept, at most (least recently used go); None: sized to the index
+        self.cache_bytes = default_cache_bytes(self.size) if cache_bytes is None else cache_bytes
         self.live = np.zeros(self.size, dtype=bool)
         if self.size:
             self.live[np.fromiter(self.reader.all_doc_ids(), dtype=np.int64)] = True

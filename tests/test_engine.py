@@ -586,6 +586,23 @@ def test_phrases_and_exclusions_are_capped() -> None:
     assert len(plan.concepts) == 40  # the other phrases' words still count as words
 
 
+def test_the_default_posting_cache_grows_with_the_index(
+    toy_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search import postings
+
+    monkeypatch.setattr(postings, "MIN_CACHED_BYTES", 1000)
+    monkeypatch.setattr(postings, "CACHED_BYTES_PER_DOC", 10**6)
+    engine = SearchEngine(toy_index, warm=False)
+    snap = engine.snapshot()
+    assert snap.size > 1
+    assert snap.cache_bytes == 10**6 * snap.size  # per document, above the floor
+    engine.close()
+    explicit = SearchEngine(toy_index, warm=False, cache_mb=2)  # VNSEARCH_CACHE_MB wins
+    assert explicit.snapshot().cache_bytes == 2 * 2**20
+    explicit.close()
+
+
 def test_posting_cache_stays_within_its_byte_bound(toy_index: Path) -> None:
     engine = SearchEngine(toy_index, cache_mb=1000 / 2**20)  # 1,000 bytes
     answers = []
@@ -597,7 +614,7 @@ def test_posting_cache_stays_within_its_byte_bound(toy_index: Path) -> None:
     assert snap._cached_bytes == sum(p.nbytes for p in snap._cache.values())
     engine.close()
     roomy = SearchEngine(toy_index)  # the default cache: the same answers
-    assert roomy.snapshot().cache_bytes == 64 * 2**20
+    assert roomy.snapshot().cache_bytes == 64 * 2**20  # a small index: the 64 MiB floor
     assert answers == [
         comparable(roomy.search(q))
         for q in ["lào cai", "hòa bình", "cửa hàng bán đồ gỗ", "kỹ sư người Mỹ", "tin vắn"]

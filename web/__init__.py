@@ -25,7 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_QUERY_CHARS=defaults.max_query_chars,
         MAX_PAGE=defaults.max_page,
         MAX_PER_PAGE=defaults.max_per_page,
-        CACHE_MB=defaults.cache_mb,  # posting arrays a worker keeps (VNSEARCH_CACHE_MB)
+        # posting arrays a worker keeps (VNSEARCH_CACHE_MB); None: sized to the index
+        CACHE_MB=defaults.cache_mb,
         # A callable ``index_dir -> engine``; None means ``search.engine.SearchEngine``.
         ENGINE_FACTORY=None,
         # Origins allowed to call /api/* from a browser (VNSEARCH_CORS_ORIGINS): exact origins,
@@ -38,7 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     # from_prefixed_env parses values as JSON, so a purely numeric directory name arrives as int.
     app.config["INDEX_DIR"] = os.fspath(str(app.config["INDEX_DIR"]))
     cache_mb = app.config["CACHE_MB"]
-    if isinstance(cache_mb, bool) or not isinstance(cache_mb, int | float) or cache_mb < 1:
+    if cache_mb is not None and (
+        isinstance(cache_mb, bool) or not isinstance(cache_mb, int | float) or cache_mb < 1
+    ):
         raise SettingsError(f"VNSEARCH_CACHE_MB must be a number of MB >= 1, not {cache_mb!r}")
     app.json.ensure_ascii = False  # readable Vietnamese in API responses
     app.jinja_env.trim_blocks = True
