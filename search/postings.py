@@ -33,8 +33,8 @@ FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
 K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
 # Posting arrays a worker keeps unless told (``Settings.cache_mb``): what varied queries read
 # grows with the archive.  bench.scaling, 1,000 queries: 11.3k articles need ~64 MiB; 46.7k
-# articles with 64 MiB p50 19.8 ms / p95 48.0 (the warm terms alone overflow it), with 256
-# p50 6.1 / p95 18.2.
+# articles with 64 MiB p50 19.8 ms / p95 48.0 (the warm terms alone overflow it), with the
+# 274 MiB this sizes p50 4.6 / p95 12.9.
 MIN_CACHED_BYTES = 64 * 2**20
 CACHED_BYTES_PER_DOC = 6 * 2**10
 
