@@ -24,8 +24,9 @@ holds, so editing the indexer rebuilds it: about 4 minutes on two cores).
 ``--http`` starts gunicorn (``gunicorn.conf.py``, 2 sync workers, a free port on 127.0.0.1) on the
 same index and drives ``/api/search`` with 1, 4 and 16 client threads (``http.client``; gunicorn's
 sync workers close the connection after each response, so the client reconnects each time), at most
-``--requests`` requests and ``--level-seconds`` seconds per level.  Worker RSS is read from
-``/proc/<pid>/status`` at boot, after the warm-up and at the end.
+``--requests`` requests and ``--level-seconds`` seconds per level; each level sends ``--queries``
+queries of its own, sampled as the in-process ones, so none runs on what an earlier one cached.
+Worker RSS is read from ``/proc/<pid>/status`` at boot, after the warm-up and at the end.
 
 Goals (printed, not fatal): in process p50 <= 5 ms, p95 <= 20 ms, p95 <= 1/20 of the reference's;
 HTTP >= 250 req/s at 4 clients with p95 <= 40 ms and no errors; worker RSS <= 300 MB.
@@ -778,11 +779,16 @@ def run_http(args: argparse.Namespace) -> dict:
         f"vnsearch index: {index_dir}"
         + (f" (built in {build_s:.1f} s)" if build_s else " (cached)")
     )
-    queries = latency_queries(args.queries)
-    paths = [api_path(q.text) for q in queries]
-    warm_paths = [api_path(q.text) for q in latency_queries(args.warmup * 2 or 100, salt="warmup")]
     levels_wanted = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    result: dict = {"index_dir": str(index_dir), "queries": len(paths), "levels": []}
+    # Each level sends queries of its own, drawn as the in-process ones are: a level that
+    # repeated an earlier level's queries would find their articles and terms in the workers'
+    # caches already.
+    level_paths = {
+        clients: [api_path(q.text) for q in latency_queries(args.queries, salt=f"http-{clients}")]
+        for clients in levels_wanted
+    }
+    warm_paths = [api_path(q.text) for q in latency_queries(args.warmup * 2 or 100, salt="warmup")]
+    result: dict = {"index_dir": str(index_dir), "queries": args.queries, "levels": []}
     with Gunicorn(index_dir) as server:
         print(
             f"gunicorn on {HOST}:{server.port}, master pid {server.proc.pid}, "
@@ -799,7 +805,9 @@ def run_http(args: argparse.Namespace) -> dict:
         result["rss_start_mb"] = server.worker_rss()
         print_rss("at start (after warm-up)", result["rss_start_mb"])
         for clients in levels_wanted:
-            level = drive(server.port, paths, clients, args.requests, args.level_seconds)
+            level = drive(
+                server.port, level_paths[clients], clients, args.requests, args.level_seconds
+            )
             result["levels"].append(level)
             print(
                 f"  {clients:>2} clients: {level['requests']} requests, {level['seconds']:.1f} s, "
