@@ -188,9 +188,13 @@ class SearchEngine:
             cons = constraints(snap, plan)
             ranked = rank(snap, plan, cons.allowed)
             if not ranked.total and not literal and (corrected := _correct_typos(snap, plan)):
-                plan = corrected  # nothing found: search the index's nearest spellings instead
-                cons = constraints(snap, plan)
-                ranked = rank(snap, plan, cons.allowed)
+                # Nothing found: search the index's nearest spellings instead, and say so only
+                # when they find something ("Đang hiển thị kết quả cho ..." over no results
+                # would only mislead).
+                fixed_cons = constraints(snap, corrected)
+                fixed = rank(snap, corrected, fixed_cons.allowed)
+                if fixed.total:
+                    plan, cons, ranked = corrected, fixed_cons, fixed
         docs = ranked.docs
         by_source = _source_mask(snap, docs, source)
         by_date = _date_mask(snap, docs, date_from, date_to)

@@ -638,6 +638,10 @@ def test_typo_fallback_only_when_nothing_is_found(toy_engine: SearchEngine) -> N
     assert toy_engine.search("giai đoạnn", literal=True)["total"] == 0
     assert toy_engine.search("xqzw")["total"] == 0  # nothing near enough
     assert toy_engine.search("gỗx")["total"] == 0  # 3 letters + 1: "gox" is too short to fix
+    # "doan bàn" finds nothing either: the answer is the typed query's, not "searched for ..."
+    nowhere = toy_engine.search("đoạnn bàn")
+    assert (nowhere["total"], nowhere["interpreted_as"]) == (0, None)
+    assert toy_engine.search("đoạnn")["interpreted_as"] == "doan"  # alone, it is found
 
 
 def test_opening_a_generation_loads_its_most_frequent_terms(toy_index: Path) -> None:
