@@ -172,7 +172,15 @@ class Plan:
         typed without diacritics (or reached another way) is marked in every spelling.
         """
         exact: dict[str, set[str]] = {}
-        loose: set[str] = {f for e in self.expansions for f in e.folded}
+        loose: set[str] = set()
+        # An abbreviation's reading has its own diacritics: ``TP.HCM`` marks ``thành phố Hồ``,
+        # not ``thánh`` or ``căn hộ``; its unaccented syllables (``ban``, ``minh``) mark as typed.
+        for expansion in self.expansions:
+            for folded, accented in zip(expansion.folded, expansion.accented, strict=True):
+                if accented and accented != folded:
+                    exact.setdefault(folded, set()).add(canonical_syllable(accented))
+                else:
+                    loose.add(folded)
         for concept in self.concepts:
             if concept.accented and not concept.alternatives:
                 exact.setdefault(concept.folded, set()).add(concept.accented)

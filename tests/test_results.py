@@ -57,6 +57,15 @@ def test_an_abbreviation_shows_the_words_it_stands_for() -> None:
     assert _snippet(text, "UBND tỉnh Lào Cai").startswith("<mark>Ủy</mark> <mark>ban</mark>")
 
 
+def test_an_abbreviation_marks_its_reading_with_its_diacritics() -> None:
+    text = "Thánh địa, căn hộ ở Thành phố Hồ Chí Minh; TP.HCM, thanh pho ho chi minh."
+    marked = [text[s:e] for s, e, _ in find_spans(text, plan_matcher(parse("TP.HCM")))]
+    assert marked == ["Thành", "phố", "Hồ", "Chí", "Minh", "TP", "HCM", "minh"]
+    # "minh" has no diacritics to hold to; "thanh", typed without them, marks every spelling
+    loose = [text[s:e] for s, e, _ in find_spans(text, plan_matcher(parse("TP.HCM thanh")))]
+    assert loose == ["Thánh", "Thành", "phố", "Hồ", "Chí", "Minh", "TP", "HCM", "thanh", "minh"]
+
+
 def test_the_head_is_cut_on_a_space_never_inside_a_word() -> None:
     # "caiman" straddles the 1,200th character: "cai" must not be marked inside it.
     text = "x" * (SNIPPET_HEAD_CHARS - 4) + " caiman Lào Cai " + FILLER
