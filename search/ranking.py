@@ -101,10 +101,12 @@ def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def _add(acc: np.ndarray, postings: TermPostings, n: int, weight: float) -> None:
+def _add(
+    acc: np.ndarray, postings: TermPostings, n: int, weight: float, max_idf: float = math.inf
+) -> None:
     if postings.df == 0 or weight == 0:
         return
-    postings.add_to(acc, weight * idf(postings.df, n))
+    postings.add_to(acc, weight * min(idf(postings.df, n), max_idf))
 
 
 def min_should_match(n: int, share: float = 0.5) -> int:
@@ -185,23 +187,36 @@ def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
 def _expand(
     snapshot: Snapshot,
     expansion: Expansion,
+    plan_concepts: list[Concept],
+    own: list[np.ndarray],
     hits: list[np.ndarray],
     scores: np.ndarray,
     n: int,
     weights: Weights,
 ) -> None:
-    """Documents holding the other form of an abbreviation count as holding the span's words."""
+    """Documents holding the other form of an abbreviation count as holding the span's words.
+
+    The other form scores at most as the span's words would (the idf of the words it stands
+    for: ``HN`` is rarer than ``Hà Nội``), and a document holding both forms scores the better
+    of the two, not their sum: a title saying ``HN`` over a body saying ``Hà Nội`` ranked above
+    titles saying the ``Hà Nội`` the reader typed.  ``own``: each concept's score so far.
+    """
     span = expansion.end - expansion.start
+    concepts = plan_concepts[expansion.start : expansion.end]
+    found = [p.df for p in (snapshot.postings(c.folded) for c in concepts) if p.df]
+    span_idf = sum(idf(df, n) for df in found) / len(found) if found else math.inf
     holds = np.ones(snapshot.size, dtype=bool)
     share = span / len(expansion.folded)
+    other = np.zeros(snapshot.size, dtype=np.float32)
     for folded, accented in zip(expansion.folded, expansion.accented, strict=True):
         postings = snapshot.postings(folded)
         holds &= postings.mask(snapshot.size)
-        bonus = np.zeros(snapshot.size, dtype=np.float32)
-        _add(bonus, postings, n, share)
+        _add(other, postings, n, share, span_idf)
         if accented != folded:
-            _add(bonus, snapshot.postings(accented), n, weights.accented * share)
-        scores += bonus * holds
+            _add(other, snapshot.postings(accented), n, weights.accented * share, span_idf)
+    other *= holds
+    words = sum(own[expansion.start : expansion.end], np.zeros(snapshot.size, np.float32))
+    scores += np.maximum(other - words, 0)
     joined = "_".join(expansion.folded)
     if len(expansion.folded) > 1:
         _add(scores, snapshot.postings(joined), n, weights.compound)
@@ -223,27 +238,34 @@ def rank(
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all = np.ones(size, dtype=bool) if typed_accents else None
     hits: list[np.ndarray] = []
+    # With abbreviations in play, each concept's own score is kept apart, so that the other
+    # form of a span replaces its words' score instead of adding to it (``_expand``).
+    own: list[np.ndarray] = []
     seen: set[str] = set()
     for concept in plan.concepts:
         if concept.folded in seen and weights.repeat != 1.0:
             concept = replace(concept, weight=concept.weight * weights.repeat)
         seen.add(concept.folded)
         hit = np.zeros(size, dtype=bool)
+        target = np.zeros(size, dtype=np.float32) if plan.expansions else scores
         for folded in concept.folded_forms:
             postings = snapshot.postings(folded)
             postings.mark(hit)
-            _add(scores, postings, n, concept.weight)
+            _add(target, postings, n, concept.weight)
         if concept.restored:
-            _add(scores, snapshot.postings(concept.restored), n, weights.restored * concept.weight)
+            _add(target, snapshot.postings(concept.restored), n, weights.restored * concept.weight)
         accented = [concept.accented, *(a for _, a in concept.alternatives)]
         for term in {a for a in accented if a}:
             postings = snapshot.postings(term)
-            _add(scores, postings, n, weights.accented * concept.weight)
+            _add(target, postings, n, weights.accented * concept.weight)
             if exact_all is not None and concept.counted and term == concept.accented:
                 exact_all &= postings.mask(size)
+        if plan.expansions:
+            scores += target
+            own.append(target)
         hits.append(hit)
     for expansion in plan.expansions:
-        _expand(snapshot, expansion, hits, scores, n, weights)
+        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, weights)
     known = 0
     for concept, hit in zip(plan.concepts, hits, strict=True):
         if concept.counted:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from search.documents import Document
 from search.engine import SearchEngine
 from search.errors import BadRequest, IndexMissing, NotFound
+from search.indexer import build_index
 
 RESULT_KEYS = {
     "query",
@@ -322,9 +324,6 @@ def test_limits_are_inclusive(toy_engine: SearchEngine) -> None:
 
 
 def test_a_word_longer_than_a_snippet_is_found_and_shown(tmp_path: Path) -> None:
-    from search.documents import Document
-    from search.indexer import build_index
-
     word = "x" * 300
     build_index([Document(id="long", title="Mã", body=f"đầu {word} cuối")], tmp_path, workers=1)
     engine = SearchEngine(tmp_path, warm=False)
@@ -630,6 +629,37 @@ def test_accented_query_marks_only_the_typed_diacritics(toy_engine: SearchEngine
     assert unaccented["ban-2"]["title_html"] == "Cửa hàng <mark>bàn</mark> đồ gỗ"
 
 
+ABBREVIATED = [
+    # The same body; one title says "Hà Nội" as typed, the other its abbreviation "HN".
+    Document(id="typed", title="Hà Nội mưa lớn", body="Hà Nội mưa lớn suốt đêm qua."),
+    Document(id="short", title="HN mưa lớn", body="Hà Nội mưa lớn suốt đêm qua."),
+    Document(id="only-short", title="Tin sáng", body="HN mưa lớn suốt đêm qua."),
+    Document(id="other", title="Đà Nẵng nắng nóng", body="Đà Nẵng nắng nóng suốt tuần."),
+    # "Hà Nội" is common and "HN" rare, as in real archives: the abbreviation's idf is higher.
+    *(
+        Document(id=f"city-{i}", title=f"Tin {i}", body=f"Hà Nội có {i} dự án mới.")
+        for i in range(8)
+    ),
+]
+
+
+@pytest.mark.parametrize("query", ["hà nội mưa lớn", "ha noi mua lon", "HN mưa lớn"])
+def test_an_abbreviation_counts_as_its_words_not_on_top_of_them(tmp_path: Path, query: str) -> None:
+    build_index(ABBREVIATED, tmp_path / "ix", workers=1)
+    engine = SearchEngine(tmp_path / "ix", warm=False)
+    try:
+        result = engine.search(query)
+        ids = [h["id"] for h in result["hits"]]
+        scores = {h["id"]: h["score"] for h in result["hits"]}
+    finally:
+        engine.close()
+    assert sorted(ids) == ["only-short", "short", "typed"]  # either form finds the article
+    if not query.startswith("HN"):
+        # Holding "HN" as well as the "Hà Nội" typed scores no more than holding "Hà Nội": the
+        # rarer abbreviation in a title used to lift "short" above "typed".
+        assert ids[0] == "typed" and scores["typed"] >= scores["short"]
+
+
 def test_typo_fallback_only_when_nothing_is_found(toy_engine: SearchEngine) -> None:
     result = toy_engine.search("giai đoạnn")
     assert result["interpreted_as"] == "giai doan"
@@ -690,7 +720,6 @@ def test_stored_documents_are_read_once_while_they_stay_recent(tmp_path) -> None
     from conftest import TOY_DOCS
 
     from search import postings
-    from search.indexer import build_index
 
     build_index(TOY_DOCS, tmp_path / "ix", workers=1)
     engine = SearchEngine(tmp_path / "ix", warm=False)
