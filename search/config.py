@@ -31,8 +31,7 @@ class SettingsError(ValueError):
 MINIMUMS = {"cache_mb": 1, "lock_timeout": 0, "max_query_chars": 1, "snippet_chars": 1}
 
 
-def _coerce(kind: type, raw: str) -> object:
-    kind = {"int | None": "int"}.get(kind, kind)  # an optional number: set, it is a number
+def _coerce(kind: type | str, raw: str) -> object:
     if kind is Path or kind == "Path":
         return Path(raw)
     if kind in (int, "int"):
@@ -51,12 +50,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         name = ENV_PREFIX + f.name.upper()
         raw = env.get(name)
         if raw:
+            kind = str(f.type).removesuffix(" | None")  # an optional setting, once set, is one
             try:
-                from_env[f.name] = _coerce(f.type, raw)
+                from_env[f.name] = _coerce(kind, raw)
             except ValueError:
-                kind = {"int": "a whole number", "float": "a number"}.get(
-                    str(f.type).removesuffix(" | None"), f.type
-                )
+                kind = {"int": "a whole number", "float": "a number"}.get(kind, kind)
                 raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
     settings = replace(settings, **from_env)
     explicit = {

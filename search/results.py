@@ -156,16 +156,9 @@ def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_S
     exact = matcher.exact
     folded = prepared.folded
     found = matcher.pattern.finditer(folded)
-    if matcher.left_checked:
-        if starts is None and not exact:  # the common case, in one comprehension
-            spans = [
-                (s, m.end(), m.group())
-                for m in found
-                if not (s := m.start()) or not folded[s - 1].isalnum()
-            ]
-            return spans[:limit]
+    if matcher.left_checked:  # drop matches that start inside a word
         found = (m for m in found if not (s := m.start()) or not folded[s - 1].isalnum())
-    elif starts is None and not exact:
+    if starts is None and not exact:  # the common case, without a branch per match
         return [(m.start(), m.end(), m.group()) for m in itertools.islice(found, limit)]
     spans = []
     for m in found:
