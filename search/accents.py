@@ -198,6 +198,11 @@ class CountsVocabulary:
         """Accented spellings of a folded syllable with their frequencies, most frequent first."""
         return self._by_fold.get(folded, _EMPTY)
 
+    def folded_counts(self) -> Iterator[tuple[str, int]]:
+        """Every folded spelling with the total count of its accented forms (typo candidates)."""
+        for folded, variants in self._by_fold.items():
+            yield folded, sum(variants.values())
+
     def followers(self, first: str) -> Mapping[str, int]:
         """Syllables seen right after ``first`` with the pair frequencies."""
         return self._followers.get(first, _EMPTY)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 
+from . import typos
 from .errors import BadRequest, IndexMissing, NotFound
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
@@ -33,7 +34,6 @@ from .results import (
     safe_url,
     snippet,
 )
-from .schema import TEXT_FIELDS
 from .suggest import highlight_prefix
 from .telex import is_valid_syllable
 
@@ -135,7 +135,7 @@ class SearchEngine:
             # once, a little slower until the thread is done (2.2 s for 11k articles).
             if self._warm:
                 self._warming = threading.Thread(
-                    target=snap.warm, name="vnsearch-warm", daemon=True
+                    target=_warm, args=(snap,), name="vnsearch-warm", daemon=True
                 )
                 self._warming.start()
             return snap
@@ -389,31 +389,44 @@ class SearchEngine:
         }
 
 
+def _warm(snap: Snapshot) -> None:
+    """Load a new generation's frequent terms and build its typo table off the request path."""
+    snap.warm()
+    vocab = snap.accents()
+    if vocab is not None:
+        typos.table_for(vocab)
+
+
 def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
-    """The plan with each unknown word of 4+ letters replaced by its nearest indexed spelling.
+    """The plan with its first unknown words of 4+ letters replaced by their nearest spellings.
 
     Only for a query that found nothing, and only words the index does not hold at all and that
     are no Vietnamese syllable: a real syllable is never turned into another (``chó`` stays).
-    One edit for words up to six letters, two beyond; the most frequent near spelling wins.
+    One edit for words up to six letters, two beyond; the most frequent near spelling the index
+    holds wins.  At most ``typos.MAX_WORDS`` words are corrected, from a table whose lookups do
+    not grow with the archive (``search/typos.py``): a query of many made-up words must cost a
+    few plain ones.
     """
+    vocab = snap.accents()
+    if vocab is None:
+        return None
     fixes: dict[int, str] = {}
+    tried = 0
     for i, concept in enumerate(plan.concepts):
         word = concept.folded
-        if concept.alternatives or len(word) <= 3 or not word.isalpha():
+        if tried >= typos.MAX_WORDS:
+            break
+        if concept.alternatives or len(word) < typos.MIN_WORD_LETTERS or not word.isalpha():
             continue
         if is_valid_syllable(concept.accented or word):
             continue  # a real syllable the index lacks (``xăng``) is not a typo
         if any(snap.postings(f).df for f in concept.folded_forms):
             continue
-        distance = 1 if len(word) <= 6 else 2
-        candidates = {
-            term
-            for field in TEXT_FIELDS
-            for term in snap.reader.terms_within(field, word, distance, prefix=1)
-            if term != word
-        }
-        if candidates:
-            fixes[i] = max(sorted(candidates), key=lambda t: snap.postings(t).df)
+        tried += 1
+        table = typos.table_for(vocab)
+        fix = typos.first(table.candidates(word), lambda t: snap.postings(t).df > 0)
+        if fix is not None:
+            fixes[i] = fix
     if not fixes:
         return None
     concepts = [Concept(folded=fixes[i]) if i in fixes else c for i, c in enumerate(plan.concepts)]

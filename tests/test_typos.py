@@ -1,0 +1,58 @@
+"""The typo fallback: which spellings it proposes, and that its work is bounded per query."""
+
+from __future__ import annotations
+
+from search import typos
+from search.engine import SearchEngine
+from search.typos import TypoTable, deletions, edit_distance
+
+
+def test_deletions_are_every_string_up_to_depth_deletions_away() -> None:
+    assert sorted(deletions("abc", 1)) == ["ab", "abc", "ac", "bc"]
+    assert sorted(deletions("abc", 2)) == ["a", "ab", "abc", "ac", "b", "bc", "c"]
+
+
+def test_edit_distance_counts_a_transposition_as_one_edit() -> None:
+    assert edit_distance("covdi", "covid", 2) == 1
+    assert edit_distance("thongg", "thong", 2) == 1
+    assert edit_distance("nguoi", "nguoi", 2) == 0
+    assert edit_distance("abcdef", "azcdeg", 2) == 2
+    assert edit_distance("abcdefgh", "a", 2) == 3  # stops early: more than the limit
+
+
+TABLE = TypoTable(
+    [("thong", 50), ("thang", 80), ("thanh", 200), ("chong", 70), ("vietnam", 9), ("vietnamese", 3)]
+)
+
+
+def test_candidates_are_near_spellings_with_the_same_first_letter_most_frequent_first() -> None:
+    # "thonh": thanh (1 sub), thong (1 sub); chong starts with another letter.
+    assert TABLE.candidates("thonh") == ["thanh", "thong"]
+    assert TABLE.candidates("thongg") == ["thong"]  # one extra letter
+    assert TABLE.candidates("htong") == []  # a different first letter is never proposed
+
+
+def test_long_words_get_two_edits_short_ones_one() -> None:
+    assert TABLE.candidates("vietnamm") == ["vietnam"]
+    assert TABLE.candidates("vietnamxx") == ["vietnam"]  # two extra letters, 9 letters long
+    assert TABLE.candidates("thxngg") == []  # six letters: one edit only
+
+
+def test_words_too_short_or_too_long_are_not_looked_up() -> None:
+    assert TABLE.candidates("tho") == []
+    assert TABLE.candidates("t" * (typos.MAX_WORD_LETTERS + 1)) == []
+
+
+def test_at_most_max_words_unknown_words_are_corrected(toy_engine: SearchEngine) -> None:
+    # Five misspelled words of the toy corpus: the first four are corrected, the fifth is
+    # searched as typed, so a query of many made-up words costs a bounded number of lookups.
+    assert typos.MAX_WORDS == 4
+    result = toy_engine.search("doann hangg giaii chauu tangg")
+    assert result["interpreted_as"] == "doan hang giai chau tangg"
+    assert result["total"] > 0
+
+
+def test_a_corrected_query_searches_the_corrected_words(toy_engine: SearchEngine) -> None:
+    result = toy_engine.search("hopp tacc")
+    assert result["interpreted_as"] == "hop tac"
+    assert [h["id"] for h in result["hits"]][0] == "laocai"
