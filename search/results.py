@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -329,12 +330,25 @@ def display_title(stored: dict) -> str:
     return title or first_sentence(stored.get("lead") or stored.get("body") or "")
 
 
+_SAFE_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$", re.IGNORECASE)
+
+
 def safe_url(url: str | None) -> str | None:
-    """Only http(s) links leave the site; anything else (``javascript:``...) is dropped."""
+    """Only http(s) links leave the site; anything else (``javascript:``...) is dropped.
+
+    Control characters (a NUL, a line break) and whitespace are refused, not written into an
+    ``href``; so is a URL without a host.
+    """
     if not url:
         return None
     url = url.strip()
-    return url if re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) else None
+    if not _SAFE_URL.match(url):
+        return None
+    try:
+        host = urlsplit(url).netloc
+    except ValueError:  # an invalid IPv6 host
+        return None
+    return url if host else None
 
 
 def paragraphs_html(text: str, pattern: Matcher | None) -> list[str]:

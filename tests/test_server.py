@@ -168,8 +168,8 @@ def test_query_of_1001_chars(samples_server: Server) -> None:
 
 
 def test_long_request_lines_reach_the_app(samples_server: Server) -> None:
-    # 10,000 characters: the app's JSON 400, not gunicorn's HTML "414 URI Too Long" (gunicorn
-    # caps any limit_request_line above 8190 at 8190; only 0 lets long lines through).
+    # 10,000 characters: the app's JSON 400 (the request line is under gunicorn.conf.py's
+    # limit_request_line; a longer one gets the JSON 414 of tests/test_server_limits.py).
     assert error_of(api(samples_server, "q=" + "a" * 10_000), 400) == TOO_LONG
     # 1,000 Vietnamese letters are a valid query but take 9,000 bytes once percent-encoded.
     reply = api(samples_server, urllib.parse.urlencode({"q": "ầ" * 1000}))

@@ -214,6 +214,16 @@ def test_no_index_healthz_and_api(empty_client):
     assert_error(empty_client.get("/api/search?q=lao"), 503, "no_index")
 
 
+def test_no_index_answers_do_not_show_the_servers_paths(empty_client, tmp_path):
+    message = "Chưa có chỉ mục tìm kiếm. Người quản trị cần chạy: vnsearch reindex samples/"
+    assert empty_client.get("/healthz").get_json()["message"] == message
+    response = empty_client.get("/api/search?q=lao")
+    assert response.get_json()["error"]["message"] == message
+    assert response.headers["Cache-Control"] == "no-store"
+    for url in ("/", "/?q=lao", "/healthz", "/api/search?q=lao"):
+        assert str(tmp_path) not in empty_client.get(url).get_data(as_text=True), url
+
+
 # --------------------------------------------------------------------------- stub engine
 
 

@@ -54,7 +54,36 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(views.bp)
     views.register_error_handlers(app)
+    # Werkzeug answers ``//x`` with a redirect built from the request's Host header: with a
+    # foreign Host that is an open redirect.  Such a path is simply not found.
+    app.url_map.merge_slashes = False
+    app.wsgi_app = OneAtATime(app.wsgi_app)
     return app
+
+
+class OneAtATime:
+    """Runs the app for one request at a time per process, with the response body in memory.
+
+    gunicorn's threaded worker gives each connection a thread, so that slow or idle clients cost
+    a thread and not the whole worker.  The engine, however, reads Whoosh's stored fields through
+    file objects (seek, then read) that two threads must never share.  Serialising the app keeps
+    every engine call single-threaded while sockets are read and written in parallel; searching
+    is CPU work, so a worker gains nothing from running two at once anyway.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
 
 
 def get_engine():

@@ -15,15 +15,16 @@ import math
 import re
 from datetime import date, datetime
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from search.errors import IndexMissing, VnsearchError
+from search.results import safe_url
 
 from . import get_engine
+from .headers import SECURITY_HEADERS
 from .openapi import build_spec
 
 bp = Blueprint("web", __name__)
@@ -32,18 +33,12 @@ DEFAULT_PER_PAGE = 10
 SORTS = ("relevance", "newest")
 PAGE_WINDOW = 9  # page numbers shown in the pager
 REINDEX_COMMAND = "vnsearch reindex samples/"
+NO_INDEX_MESSAGE = f"Chưa có chỉ mục tìm kiếm. Người quản trị cần chạy: {REINDEX_COMMAND}"
+# Errors are never cached: a shared cache must not keep serving a 404 or a 503 once fixed.
+ERROR_CACHE_CONTROL = "no-store"
 API_CACHE_CONTROL = "public, max-age=60"
 CORS_ALLOW_HEADERS = "Accept, Content-Type, If-None-Match"
 CORS_MAX_AGE = "600"
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-}
 
 HTTP_ERROR_TEXT = {
     400: ("Yêu cầu không hợp lệ", "Yêu cầu không hợp lệ."),
@@ -195,17 +190,8 @@ def pagination(data: dict, params: dict) -> dict | None:
 
 
 def safe_external_url(url) -> str | None:
-    """The URL if it is an absolute http(s) URL, else None (never link javascript: & co.)."""
-    if not isinstance(url, str):
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    return url
+    """The URL if it is an absolute http(s) URL, else None (``search.results.safe_url``)."""
+    return safe_url(url) if isinstance(url, str) else None
 
 
 def html_paragraphs(body_html: str | list[str] | None) -> list[Markup]:
@@ -498,7 +484,8 @@ def healthz():
     try:
         body, status = get_engine().health(), 200
     except IndexMissing as exc:
-        body, status = {"status": "no_index", "message": _message(exc)}, 503
+        current_app.logger.warning("no index: %s", _message(exc))
+        body, status = {"status": "no_index", "message": NO_INDEX_MESSAGE}, 503
     if body.get("status") == "no_index":
         status = 503
     response = jsonify(body)
@@ -588,6 +575,7 @@ def error_response(
         )
         response = make_response(page)
     response.status_code = status
+    response.headers["Cache-Control"] = ERROR_CACHE_CONTROL
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -601,9 +589,11 @@ def handle_vnsearch_error(exc: VnsearchError):
     status = int(getattr(exc, "status", 500) or 500)
     code = getattr(exc, "code", None) or "error"
     if isinstance(exc, IndexMissing):
+        # The detail names the server's index directory: it goes to the log, not to the world.
+        current_app.logger.warning("no index: %s", _message(exc))
         return error_response(
             code or "no_index",
-            _message(exc),
+            NO_INDEX_MESSAGE,
             503,
             title="Chưa có chỉ mục tìm kiếm",
             no_index=True,

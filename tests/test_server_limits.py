@@ -1,0 +1,150 @@
+"""What a hostile client can do to the served app (a real gunicorn, started as the README says):
+huge or broken requests get the app's JSON error with its headers, slow and idle clients do not
+stall the server, and nothing redirects to another host."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Server
+
+from search.results import safe_url
+from web.headers import SECURITY_HEADERS
+
+
+@pytest.fixture(scope="module")
+def server(samples_index: Path) -> Iterator[Server]:
+    """A server of its own: these tests tie up its connections on purpose."""
+    started = Server(samples_index)
+    yield started
+    started.stop()
+
+
+def raw_request(server: Server, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes]:
+    """Send ``data`` as is (tolerating a server that stops reading) and parse the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        try:
+            for start in range(0, len(data), 1 << 16):
+                sock.sendall(data[start : start + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading it all
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return status, headers, body
+
+
+def assert_json_error(reply: tuple[int, dict, bytes], status: int, code: str) -> None:
+    got_status, headers, body = reply
+    assert got_status == status, body[:300]
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert headers["cache-control"] == "no-store"
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name.lower()] == value
+    error = json.loads(body.decode("utf-8"))["error"]
+    assert set(error) == {"code", "message"} and error["code"] == code
+
+
+def plain_query_seconds(server: Server) -> float:
+    started = time.monotonic()
+    status, _, body = raw_request(
+        server, b"GET /api/search?q=lao+cai HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 200 and json.loads(body)["total"] > 0
+    return time.monotonic() - started
+
+
+def test_a_40_mb_request_line_gets_a_json_414_at_once(server: Server) -> None:
+    line = b"GET /api/search?q=" + b"a" * (40 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert_json_error(raw_request(server, line), 414, "uri_too_long")
+    assert plain_query_seconds(server) < 2
+
+
+def test_1000_accented_letters_still_reach_the_app(server: Server) -> None:
+    query = "%E1%BA%A7" * 1000  # "ầ" percent-encoded: 9,000 bytes
+    request = f"GET /api/search?q={query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, _, body = raw_request(server, request.encode())
+    assert status == 200 and json.loads(body)["total"] == 0
+
+
+def test_too_many_or_too_large_headers_get_json_errors(server: Server) -> None:
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(200))
+    reply = raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    assert_json_error(reply, 431, "request_header_fields_too_large")
+    large = b"X-Big: " + b"v" * 100_000 + b"\r\n"
+    reply = raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + large + b"\r\n")
+    assert_json_error(reply, 431, "request_header_fields_too_large")
+
+
+def test_a_nul_in_the_request_line_gets_a_json_400(server: Server) -> None:
+    reply = raw_request(server, b"GET /api/search?q=a\x00b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_json_error(reply, 400, "bad_request")
+
+
+def test_double_slash_with_a_foreign_host_is_not_redirected(server: Server) -> None:
+    status, headers, _ = raw_request(
+        server, b"GET //evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 404 and "location" not in headers
+    assert headers["cache-control"] == "no-store"
+
+
+def test_client_errors_are_not_cached(server: Server) -> None:
+    status, headers, _ = raw_request(
+        server, b"GET /api/search?q= HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 400 and headers["cache-control"] == "no-store"
+
+
+def test_slow_and_idle_clients_do_not_stall_the_server(server: Server) -> None:
+    # More half-sent requests than the two workers have threads (2 x 16), plus idle
+    # connections that send nothing: a plain query must still be answered, and the half-sent
+    # requests are closed by the server once their time to arrive whole is up.
+    partial = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
+    try:
+        for sock in partial:
+            sock.sendall(b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        time.sleep(0.5)
+        assert plain_query_seconds(server) < 8
+        closed = []
+
+        def wait_closed(sock: socket.socket) -> None:
+            sock.settimeout(15)
+            try:
+                closed.append(sock.recv(1) == b"")
+            except OSError:
+                closed.append(True)
+
+        threads = [threading.Thread(target=wait_closed, args=(s,)) for s in partial]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert closed == [True] * len(partial)
+        assert plain_query_seconds(server) < 2
+    finally:
+        for sock in partial + idle:
+            sock.close()
+
+
+def test_control_characters_never_reach_a_link() -> None:
+    assert safe_url("https://example.org/a\x00b") is None
+    assert safe_url("https://example.org/a\nb") is None
+    assert safe_url("https://example.org/a\x7fb") is None
+    assert safe_url("https://example.org/ok?x=1") == "https://example.org/ok?x=1"
+    assert safe_url("https:///nohost") is None
