@@ -52,6 +52,9 @@ WARM_TERMS = 1500
 # many queries: bench.latency's first pass p50 3.35 ms at 1,024, 2.9 at 2,048, 2.66 at 4,096;
 # 2,048 keeps a gunicorn worker well under its 300 MB.
 STORED_CACHE = 2048
+# ... and at most this many characters of stored text: a few huge articles must not take a
+# worker's memory (what callers derive from a document, its folded text, about doubles it).
+STORED_CACHE_CHARS = 16_000_000
 # A term in at least this share of the documents also keeps its weights as one array per docnum:
 # adding it to the scores is then one contiguous pass (3 us at 11k documents) instead of a scatter
 # through its ids (17 us at 2,800 ids, 39 us at 8,000), and so is marking where it occurs.
@@ -215,6 +218,11 @@ class CachedDocument:
     stored: dict
     derived: dict
 
+    @property
+    def chars(self) -> int:
+        """Characters of stored text: what the article cache's size bound counts."""
+        return sum(len(v) for v in self.stored.values() if isinstance(v, str))
+
 
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
@@ -242,6 +250,7 @@ class Snapshot:
         self._lock = threading.Lock()
         self._columns: dict[str, list] = {}
         self._stored: OrderedDict[int, CachedDocument] = OrderedDict()
+        self._stored_chars = 0
         self._suggestions = None
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._accents: tuple[int, object] | None = None
@@ -460,9 +469,13 @@ class Snapshot:
                 return found
         found = CachedDocument(self.searcher.stored_fields(docnum), {})
         with self._lock:
-            self._stored[docnum] = found
-            if len(self._stored) > STORED_CACHE:
-                self._stored.popitem(last=False)
+            if docnum not in self._stored:
+                self._stored[docnum] = found
+                self._stored_chars += found.chars
+            while len(self._stored) > 1 and (
+                len(self._stored) > STORED_CACHE or self._stored_chars > STORED_CACHE_CHARS
+            ):
+                self._stored_chars -= self._stored.popitem(last=False)[1].chars
         return found
 
     def close(self) -> None:

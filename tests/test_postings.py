@@ -44,3 +44,30 @@ def test_union_of_small_runs() -> None:
     )
     assert docs.tolist() == [0, 2, 5, 9]
     assert sums.tolist() == [10.0, 1.0, 22.0, 33.0]
+
+
+def test_the_article_cache_is_bounded_by_characters_too(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search import postings
+    from search.documents import Document
+    from search.engine import SearchEngine
+    from search.indexer import build_index
+
+    docs = [Document(id=f"d{i}", title=f"Bài {i}", body="chữ " * 2_500) for i in range(6)]
+    build_index(docs, tmp_path / "index", workers=1)
+    engine = SearchEngine(tmp_path / "index", warm=False)
+    try:
+        snap = engine.snapshot()
+        size = snap.document(0).chars
+        assert size > 10_000
+        monkeypatch.setattr(postings, "STORED_CACHE_CHARS", 3 * size)
+        for docnum in range(6):
+            snap.document(docnum)
+        assert list(snap._stored) == [3, 4, 5]  # the three most recent fit, not six
+        assert snap._stored_chars == 3 * size
+        monkeypatch.setattr(postings, "STORED_CACHE_CHARS", size // 2)
+        snap.document(0)
+        assert list(snap._stored) == [0]  # one huge article is still kept, alone
+    finally:
+        engine.close()
