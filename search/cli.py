@@ -59,12 +59,18 @@ index_option = click.option(
     help="Drop a remembered source and its documents (repeatable).",
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Analysis processes.")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Also index files that symbolic links lead to outside the source.",
+)
 def reindex(
     paths: tuple[Path, ...],
     index_dir: Path | None,
     full: bool,
     forget: tuple[Path, ...],
     workers: int | None,
+    follow_symlinks: bool,
 ) -> None:
     """Index PATHS (directories of .txt/.jsonl/.jsonl.gz, or such files).
 
@@ -94,6 +100,7 @@ def reindex(
             progress=progress,
             workers=workers,
             lock_timeout=settings.lock_timeout,
+            follow_symlinks=follow_symlinks,
         )
     except VnsearchError as exc:
         _fail(exc.message)
@@ -104,9 +111,20 @@ def reindex(
             bar.__exit__(None, None, None)
     for item in summary.skipped:
         click.echo(f"skipped {item}", err=True)
+    if summary.skipped_count > len(summary.skipped):
+        click.echo(f"skipped ... and {summary.skipped_count - len(summary.skipped)} more", err=True)
     for item in summary.warnings:
         click.echo(f"warning {item}", err=True)
+    if summary.warning_count > len(summary.warnings):
+        more = summary.warning_count - len(summary.warnings)
+        click.echo(f"warning ... and {more} more", err=True)
+    for item in summary.unreadable:
+        click.echo(f"unreadable {item}", err=True)
     click.echo(summary.line())
+    if summary.unreadable:
+        _fail(
+            f"{len(summary.unreadable)} source(s) could not be read; their documents were kept"
+        )
 
 
 @cli.command()

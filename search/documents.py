@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
+import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .text import canonical_syllable, normalize
@@ -24,6 +26,21 @@ MAX_TEXT_CHARS = (
 RELATED_BLOCK_MARKERS = ("có thể bạn quan tâm", "tin cùng chuyên mục", "tin liên quan", "đọc thêm")
 SHARE_RESIDUE = re.compile(r"^\s*(?:(?:fb|yt|zl|tw|in|pin)\s*){2,}$", re.IGNORECASE)
 PHOTO_MARKER = re.compile(r"^(?P<caption>.*?)\s+ảnh\s+\d+\s*$")
+# Every field is capped (characters), so a hostile file cannot make one document huge: the lead
+# and the title are shown with every hit.  An id longer than its cap is refused, not cut (two
+# cut ids could collide).
+FIELD_CAPS = {
+    "title": 1_000,
+    "lead": 5_000,
+    "url": 2_000,
+    "date": 100,
+    "source": 200,
+    "category": 200,
+}
+MAX_ID_CHARS = 1_000
+# A JSON line longer than this is skipped while it is read, never held whole in memory.
+MAX_LINE_BYTES = 4 * MAX_TEXT_CHARS + 64_000
+READ_CHUNK = 1 << 16
 LEAD_FIELDS = ("sapo", "abstract", "summary", "lead")
 OPTIONAL_FIELDS = ("title", "url", "date", "source", "category")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s")
@@ -89,6 +106,18 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A file or source that could not be read (whole or to its end): the reindex keeps every
+    document it had from that source, says so and exits non-zero."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class Warning_:
     """A document that was read, with something worth telling (e.g. truncated)."""
 
@@ -101,7 +130,7 @@ class Warning_:
         return f"{where}: {self.message}"
 
 
-Record = Document | Skipped | Warning_
+Record = Document | Skipped | Warning_ | Unreadable
 
 
 def first_sentence(text: str, limit: int = 160) -> str:
@@ -117,26 +146,69 @@ def is_source_file(path: Path) -> bool:
     return path.name.endswith(SUFFIXES)
 
 
-def source_files(root: Path) -> Iterator[Path]:
-    """Every readable file under ``root`` (or ``root`` itself), in a stable order."""
+def source_files(root: Path, follow_symlinks: bool = False) -> Iterator[Path | Skipped]:
+    """Every source file under ``root`` (or ``root`` itself), in a stable order.
+
+    A symbolic link that leads outside ``root`` (``ln -s /etc/passwd src/x.txt``) is skipped with
+    its reason unless ``follow_symlinks``; a link loop is never followed twice.
+    """
     if root.is_file():
         yield root
         return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and is_source_file(path) and not path.name.startswith("."):
-            yield path
+    top = os.path.realpath(root)
+    seen: set[str] = set()
+    found: list[Path | Skipped] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        for name in filenames:
+            path = Path(dirpath, name)
+            if name.startswith(".") or not is_source_file(path):
+                continue
+            outside = path.is_symlink() and not _inside(os.path.realpath(path), top)
+            if outside and not follow_symlinks:
+                found.append(Skipped(str(path), None, "symbolic link outside the source"))
+                continue
+            if path.is_file():
+                found.append(path)
+        if not follow_symlinks:
+            for name in dirnames:
+                linked = Path(dirpath, name)
+                if linked.is_symlink() and not _inside(os.path.realpath(linked), top):
+                    found.append(Skipped(str(linked), None, "symbolic link outside the source"))
+    yield from sorted(found, key=_path_of)
 
 
-def read_source(root: Path) -> Iterator[Record]:
+def _path_of(item: Path | Skipped) -> Path:
+    return Path(item.path) if isinstance(item, Skipped) else item
+
+
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def read_source(root: Path, follow_symlinks: bool = False) -> Iterator[Record]:
     """All records of one source (a directory searched recursively, or one file)."""
     root = Path(root)
-    for path in source_files(root):
-        doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
-        origin = str(root.resolve())
-        if path.name.endswith(".txt"):
-            yield from read_txt(path, doc_id_base, origin)
-        else:
-            yield from read_jsonl(path, origin)
+    origin = str(root.resolve())
+    if not root.exists():
+        yield Unreadable(str(root), "source not found")
+        return
+    try:
+        for path in source_files(root, follow_symlinks):
+            if isinstance(path, Skipped):
+                yield path
+                continue
+            doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
+            if path.name.endswith(".txt"):
+                yield from read_txt(path, doc_id_base, origin)
+            else:
+                yield from read_jsonl(path, origin)
+    except OSError as exc:
+        yield Unreadable(str(root), f"cannot list: {exc.strerror or exc}")
 
 
 def _strip_furniture(title: str, lines: list[str]) -> list[str]:
@@ -183,7 +255,7 @@ def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        yield Skipped(str(path), None, f"cannot read: {exc.strerror or exc}")
+        yield Unreadable(str(path), f"cannot read: {exc.strerror or exc}")
         return
     text, problem = _decode(raw, path)
     if text is None:
@@ -196,13 +268,51 @@ def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
     if not title and not body:
         yield Skipped(str(path), None, "empty file")
         return
-    yield Document(id=doc_id, title=title, body=body, origin=origin)
+    doc, capped = capped_document(Document(id=doc_id, title=title, body=body, origin=origin))
+    if capped:
+        yield Warning_(str(path), None, f"truncated {', '.join(capped)}")
+    yield doc
 
 
-def _open_lines(path: Path) -> Iterator[bytes]:
+def _open_lines(path: Path) -> Iterator[bytes | None]:
+    """The file's lines, read ``READ_CHUNK`` bytes at a time (gzip or not); ``None`` for a line
+    longer than ``MAX_LINE_BYTES``, which is skipped as it is read and never held whole (a 1 MB
+    ``.gz`` can hold a gigabyte on one line)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as fh:
-        yield from fh
+        pending = bytearray()
+        too_long = False
+        # read1: what one read of the stream gives, so the lines before a corrupt end come out.
+        while chunk := fh.read1(READ_CHUNK):
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                if too_long:
+                    yield None
+                else:
+                    pending += chunk[start : end + 1]
+                    yield bytes(pending)
+                pending.clear()
+                too_long = False
+                start = end + 1
+            if not too_long:
+                pending += chunk[start:]
+                if len(pending) > MAX_LINE_BYTES:
+                    pending.clear()
+                    too_long = True
+        if too_long:
+            yield None
+        elif pending:
+            yield bytes(pending)
+
+
+def capped_document(doc: Document) -> tuple[Document, list[str]]:
+    """``doc`` with every field cut to its cap (``FIELD_CAPS``, ``MAX_TEXT_CHARS`` for the body),
+    and the names of the fields that were cut."""
+    caps = {**FIELD_CAPS, "body": MAX_TEXT_CHARS}
+    cut = [name for name, cap in caps.items() if len(getattr(doc, name)) > cap]
+    if not cut:
+        return doc, []
+    return replace(doc, **{name: getattr(doc, name)[: caps[name]] for name in cut}), cut
 
 
 def document_from_json(obj: object) -> Document | str:
@@ -212,6 +322,8 @@ def document_from_json(obj: object) -> Document | str:
     doc_id = obj.get("id")
     if isinstance(doc_id, bool) or not isinstance(doc_id, str | int) or str(doc_id).strip() == "":
         return "missing or invalid 'id'"
+    if len(str(doc_id)) > MAX_ID_CHARS:
+        return f"'id' longer than {MAX_ID_CHARS:,} characters"
     body = obj.get("body")
     if not isinstance(body, str):
         return "missing or invalid 'body' (must be a string)"
@@ -224,14 +336,20 @@ def document_from_json(obj: object) -> Document | str:
             return f"field '{name}' must be a string"
         values[name] = value
     lead = next((obj[n] for n in LEAD_FIELDS if isinstance(obj.get(n), str) and obj[n].strip()), "")
-    return Document(id=str(doc_id), body=body[:MAX_TEXT_CHARS], lead=lead, **values)
+    return Document(id=str(doc_id), body=body, lead=lead, **values)
 
 
 def read_jsonl(path: Path, origin: str) -> Iterator[Record]:
+    """The documents of a JSON-lines file.  A bad line is skipped with its reason; a file that
+    cannot be read to its end (truncated or corrupt gzip, an I/O error) ends with an
+    ``Unreadable`` record, so its documents are kept rather than removed."""
     name = str(path)
     lineno = 0
     try:
         for lineno, raw in enumerate(_open_lines(path), start=1):  # noqa: B007 - used after loop
+            if raw is None:
+                yield Skipped(name, lineno, f"line longer than {MAX_LINE_BYTES:,} bytes")
+                continue
             if not raw.strip():
                 continue
             try:
@@ -239,10 +357,17 @@ def read_jsonl(path: Path, origin: str) -> Iterator[Record]:
             except (UnicodeDecodeError, ValueError) as exc:
                 yield Skipped(name, lineno, f"bad JSON: {str(exc).splitlines()[0][:80]}")
                 continue
+            except RecursionError:
+                yield Skipped(name, lineno, "bad JSON: nested too deeply")
+                continue
             result = document_from_json(obj)
             if isinstance(result, str):
                 yield Skipped(name, lineno, result)
-            else:
-                yield Document(**{**asdict(result), "origin": origin})
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        yield Skipped(name, lineno + 1 if lineno else None, f"cannot read: {exc}")
+                continue
+            doc, cut = capped_document(replace(result, origin=origin))
+            if cut:
+                yield Warning_(name, lineno, f"truncated {', '.join(cut)}")
+            yield doc
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        where = f" after line {lineno}" if lineno else ""
+        yield Unreadable(name, f"cannot read{where}: {exc}")

@@ -45,3 +45,10 @@ class IndexBusy(VnsearchError):
 class SourceMissing(VnsearchError):
     status = 400
     code = "source_missing"
+
+
+class SourceUnreadable(VnsearchError):
+    """A source could not be read whole, and the run would have had to drop its documents."""
+
+    status = 400
+    code = "source_unreadable"

@@ -36,8 +36,8 @@ from whoosh.index import LockError
 from whoosh.writing import CLEAR
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
-from .documents import Document, Skipped, Warning_, read_source
-from .errors import IndexBusy, SourceMissing, VnsearchError
+from .documents import Document, Skipped, Unreadable, Warning_, read_source
+from .errors import IndexBusy, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import ACCENTS_FILE
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .segment_writer import BatchPostings, FieldPostings, SegmentBuilder
@@ -57,9 +57,15 @@ PROGRESS_STEP = 50
 Progress = Callable[[int, int], None]
 
 
+# Skipped lines and warnings listed one by one in a summary; beyond, they are only counted (a
+# file of three million bad lines must not make three million messages).
+REPORTED = 10
+
+
 @dataclass
 class Summary:
-    """What a reindex did: the CLI prints it as one line."""
+    """What a reindex did: the CLI prints it as one line, after the first ``REPORTED`` skipped
+    lines, warnings and unreadable sources."""
 
     added: int = 0
     updated: int = 0
@@ -68,27 +74,45 @@ class Summary:
     clashes: int = 0
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+    warning_count: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     documents: int = 0
 
+    def skip(self, record: object, reason: str) -> None:
+        self.skipped_count += 1
+        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+        if len(self.skipped) < REPORTED:
+            self.skipped.append(str(record))
+
+    def warn(self, record: object) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < REPORTED:
+            self.warnings.append(str(record))
+
     def line(self) -> str:
-        reasons: dict[str, int] = {}
-        for item in self.skipped:
-            reason = item.split(": ", 1)[-1].split(" (")[0].split(":")[0]
-            reasons[reason] = reasons.get(reason, 0) + 1
-        why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) if reasons else ""
+        why = ", ".join(f"{n} {r}" for r, n in sorted(self.skip_reasons.items()))
         parts = [
             f"added {self.added}",
             f"updated {self.updated}",
             f"removed {self.removed}",
             f"unchanged {self.unchanged}",
-            f"skipped {len(self.skipped)}" + (f" ({why})" if why else ""),
+            f"skipped {self.skipped_count}" + (f" ({why})" if why else ""),
         ]
         if self.clashes:
             parts.append(f"id clashes {self.clashes} (later source wins)")
-        if self.warnings:
-            parts.append(f"warnings {len(self.warnings)}")
+        if self.warning_count:
+            parts.append(f"warnings {self.warning_count}")
+        if self.unreadable:
+            parts.append(f"unreadable {len(self.unreadable)} (their documents kept)")
         return ", ".join(parts) + f"; {self.documents} documents in {self.seconds:.1f} s"
+
+
+def _reason(skipped: Skipped) -> str:
+    """The kind of a skip, for the summary's counts (``bad JSON``, not the parser's detail)."""
+    return skipped.reason.split(" (")[0].split(":")[0]
 
 
 def index_exists(index_dir: Path) -> bool:
@@ -258,7 +282,13 @@ def _write_documents(
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
             if pooled:
-                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(
+                        max_workers=workers,
+                        initializer=_pool_worker_start,
+                        initargs=(os.getpid(), _lock_fds(ix)),
+                    )
+                )
                 analysed: Iterable = pool.map(_analyse_batch, batches)
                 if vocabulary is not None:  # after the batches: it overlaps the writing
                     pool.submit(vocabulary.run)
@@ -281,6 +311,42 @@ def _write_documents(
     return [segment]
 
 
+def _lock_fds(ix) -> tuple[int, ...]:
+    """File descriptors of the index's write lock held by this process (inherited by forked
+    pool workers, which must not keep the lock alive)."""
+    lock = os.path.realpath(Path(ix.storage.folder) / f"{ix.indexname}_WRITELOCK")
+    fds = []
+    proc = Path("/proc/self/fd")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if os.readlink(entry) == lock:
+                fds.append(int(entry.name))
+    return tuple(fds)
+
+
+def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:
+    """Runs first in every analysis process: it dies with the reindex that started it, and
+    holds none of its index lock.
+
+    Forked workers inherit the parent's descriptors, the write lock's among them (a ``flock`` is
+    held while any descriptor of it is open): after a ``kill -9`` of the reindex, surviving
+    workers kept the index locked for every later run.  Closing the inherited descriptor leaves
+    the lock to the parent alone, and ``PR_SET_PDEATHSIG`` makes the kernel kill the worker when
+    the parent dies (checked once more for a parent that died before the call).
+    """
+    for fd in lock_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _commit(writer, segments: list, mergetype=None) -> None:
     """Commit the writer's own changes plus the workers' segments as one new generation."""
     final = writer._merge_segments(mergetype, None, None)
@@ -292,27 +358,34 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     writer._finish()
 
 
-def _collect(sources: list[str], summary: Summary) -> dict[str, Document]:
-    """Read every source in order; a later source's id replaces an earlier one (counted)."""
+def _collect(
+    sources: list[str], summary: Summary, follow_symlinks: bool = False
+) -> tuple[dict[str, Document], set[str]]:
+    """Read every source in order; a later source's id replaces an earlier one (counted).
+
+    Returns the documents and the sources that could not be read whole: nothing of theirs may be
+    removed, since what was not read is not known to be gone.
+    """
     docs: dict[str, Document] = {}
+    incomplete: set[str] = set()
     for source in sources:
-        for record in read_source(Path(source)):
-            if isinstance(record, Skipped):
-                summary.skipped.append(str(record))
-                log.warning("skipped %s", record)
+        for record in read_source(Path(source), follow_symlinks):
+            if isinstance(record, Unreadable):
+                incomplete.add(source)
+                summary.unreadable.append(str(record))
+                log.debug("unreadable %s", record)
+            elif isinstance(record, Skipped):
+                summary.skip(record, _reason(record))
             elif isinstance(record, Warning_):
-                summary.warnings.append(str(record))
-                log.warning("%s", record)
+                summary.warn(record)
             elif _has_lone_surrogate(record):
-                reason = f"invalid Unicode (lone surrogate in id {ascii(record.id)})"
-                skipped = Skipped(record.origin, None, reason)
-                summary.skipped.append(str(skipped))
-                log.warning("skipped %s", skipped)
+                reason = f"invalid Unicode (lone surrogate in id {ascii(record.id[:80])})"
+                summary.skip(Skipped(record.origin, None, reason), "invalid Unicode")
             else:
                 if record.id in docs and docs[record.id].origin != record.origin:
                     summary.clashes += 1
                 docs[record.id] = record
-    return docs
+    return docs, incomplete
 
 
 def _has_lone_surrogate(doc: Document) -> bool:
@@ -425,6 +498,7 @@ def reindex(
     progress: Progress | None = None,
     workers: int | None = None,
     lock_timeout: float = 10.0,
+    follow_symlinks: bool = False,
 ) -> Summary:
     """Bring the index up to date with its sources; see the module docstring for the rules."""
     started = time.perf_counter()
@@ -437,14 +511,12 @@ def reindex(
     if unknown:
         raise SourceMissing(f"not a remembered source: {sorted(unknown)[0]}")
     kept = [s for s in remembered if s not in forgotten]
-    # Forgetting a source re-reads the others: a document it shadowed (same id) comes back.
-    process = named or kept
-    for source in process:
-        if not Path(source).exists():
-            raise SourceMissing(f"source not found: {source}")
     all_sources = kept + [s for s in named if s not in kept]
-    if full:
-        process = all_sources
+    # Every run reads every remembered source, in their order, so the copy of an id held by two
+    # sources is always the one of the source listed later, whichever source changed, and a copy
+    # shadowed by a document that goes away comes back.  Only new and changed documents are
+    # analysed.
+    process = all_sources
     workers = workers if workers is not None else max(1, os.cpu_count() or 1)
 
     ix = open_or_create(index_dir, full=full)
@@ -457,7 +529,11 @@ def reindex(
     _clean_stale_files(writer, index_dir)
     segments: list = []
     try:
-        new_docs = _collect(process, summary)
+        new_docs, incomplete = _collect(process, summary, follow_symlinks)
+        if full and incomplete:
+            raise SourceUnreadable(
+                f"cannot rebuild: {summary.unreadable[0]}; the index is unchanged"
+            )
         with ix.searcher() as searcher:
             existing = _existing(searcher, None)
         to_add: list[Document] = []
@@ -469,7 +545,7 @@ def reindex(
             # Deleting by docnum (read with the writer's own generation, under the lock) avoids
             # ``delete_by_term``, which opens a fresh searcher per call: 35 ms a document.
             for doc_id, (docnum, _old_hash, origin) in existing.items():
-                if origin in scope and doc_id not in new_docs:
+                if origin in scope and origin not in incomplete and doc_id not in new_docs:
                     writer.delete_document(docnum)
                     summary.removed += 1
             for doc_id, doc in new_docs.items():

@@ -88,7 +88,7 @@ def test_clashing_id_later_source_wins(runner: CliRunner, tmp_path: Path, src: P
     clash = run(runner, "reindex", str(other), "--index", index, "--workers", "1")
     assert clash.exit_code == 0
     assert summary(clash.stdout) == (
-        "added 1, updated 1, removed 0, unchanged 0, skipped 0, "
+        "added 1, updated 1, removed 0, unchanged 2, skipped 0, "
         "id clashes 1 (later source wins); 4 documents"
     )
     found = run(runner, "search", "nguồn thứ hai", "--json", "--index", index)

@@ -11,7 +11,7 @@ from conftest import shared_path
 
 from search.documents import Document
 from search.engine import SearchEngine
-from search.errors import SourceMissing, VnsearchError
+from search.errors import SourceMissing, SourceUnreadable, VnsearchError
 from search.indexer import META_FILE, SOURCES_FILE, Summary, build_index, load_sources, reindex
 from search.schema import SCHEMA_VERSION
 
@@ -81,8 +81,9 @@ def test_later_source_wins_an_id_clash(tmp_path: Path, src: Path) -> None:
     other = tmp_path / "other"
     article(other / "a.txt", "Lào Cai bản khác", "Bài của nguồn thứ hai.")
     summary = reindex(index, [other], workers=1)
+    # Every run reads every remembered source (in their order): the two others are unchanged.
     assert counts(summary) == (
-        "added 0, updated 1, removed 0, unchanged 0, skipped 0, "
+        "added 0, updated 1, removed 0, unchanged 2, skipped 0, "
         "id clashes 1 (later source wins); 3 documents"
     )
     assert ids(index, "nguồn thứ hai") == ["a.txt"]
@@ -149,14 +150,23 @@ def test_missing_source_leaves_the_index_unchanged(tmp_path: Path, src: Path) ->
     engine.close()
 
 
-def test_remembered_source_that_vanished_fails(tmp_path: Path, src: Path) -> None:
+def test_remembered_source_that_vanished_keeps_its_documents(tmp_path: Path, src: Path) -> None:
+    # An unmounted disk or a renamed folder is not a deletion: nothing of the source is removed,
+    # the summary says so, and the CLI exits non-zero (tests/test_cli.py).
     index = tmp_path / "index"
     reindex(index, [src], workers=1)
     moved = tmp_path / "moved"
     src.rename(moved)
-    with pytest.raises(SourceMissing, match="source not found"):
-        reindex(index, workers=1)
+    summary = reindex(index, workers=1)
+    assert summary.unreadable == [f"{src.resolve()}: source not found"]
+    assert counts(summary) == (
+        "added 0, updated 0, removed 0, unchanged 0, skipped 0, "
+        "unreadable 1 (their documents kept); 3 documents"
+    )
     assert load_sources(index) == [str(src.resolve())]
+    with pytest.raises(SourceUnreadable, match="source not found; the index is unchanged"):
+        reindex(index, full=True, workers=1)
+    assert ids(index, "mưa lớn") == ["a.txt"]
 
 
 def test_bad_records_are_counted_by_reason(tmp_path: Path, src: Path) -> None:

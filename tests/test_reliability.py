@@ -31,7 +31,7 @@ from conftest import ROOT, Server
 from whoosh import index as whoosh_index
 from whoosh.index import TOC
 
-from search import documents
+from search import documents, indexer
 from search.cli import cli
 from search.engine import SearchEngine
 from search.indexer import SOURCES_FILE, Summary, reindex
@@ -342,6 +342,64 @@ KILL_POINTS = {
 }
 
 
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_kill_9_of_the_reindex_alone_leaves_no_worker_and_no_lock(
+    big_corpus: Path, tmp_path: Path
+) -> None:
+    # Only the reindex itself is killed, as an operator's `kill -9 <pid>` or the OOM killer
+    # does (not its whole process group): its analysis workers must die with it and must not
+    # keep the index's write lock, or every later reindex says "another reindex is writing".
+    index_copy = tmp_path / "index"
+    shutil.copytree(big_corpus, index_copy)
+    expected = results(index_copy)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "reindex", "--index", str(index_copy), "--full",
+         "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and len(workers) < 2:
+            workers = _children(proc.pid)
+            time.sleep(0.01)
+        assert len(workers) >= 2, f"no pool workers seen (rc {proc.returncode})"
+        time.sleep(0.3)  # well into segmenting
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [w for w in workers if _alive(w)] == []
+    assert results(index_copy) == expected
+    done = run_cli("reindex", "--index", str(index_copy), env={"VNSEARCH_LOCK_TIMEOUT": "2"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"added 0, updated 0, removed 0, unchanged {BIG_CORPUS}, ")
+
+
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_kill_9_during_reindex(big_corpus: Path, tmp_path: Path, point: str) -> None:
     index_copy = tmp_path / "index"
@@ -583,6 +641,7 @@ def test_broken_documents_are_never_fatal(tmp_path: Path, monkeypatch: pytest.Mo
     # Indexing the 2,000,000 characters kept of a 50 MB file takes ~6 s: a lower cap keeps the
     # same code path (read all, decode, truncate with a warning) fast.
     monkeypatch.setattr(documents, "MAX_TEXT_CHARS", 100_000)
+    monkeypatch.setattr(indexer, "REPORTED", 100)  # every skip listed, not only the first 10
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
     two.mkdir()
@@ -628,12 +687,16 @@ def test_broken_documents_are_never_fatal(tmp_path: Path, monkeypatch: pytest.Mo
     index = tmp_path / "index"
     summary = reindex(index, [one, two, big], workers=1)
     assert counts(summary) == (
-        "added 7, updated 0, removed 0, unchanged 0, skipped 17 (2 bad JSON, 1 binary file, "
-        "1 cannot read, 2 empty file, 1 field 'title' must be a string, 1 field 'url' must be a "
+        "added 7, updated 0, removed 0, unchanged 0, skipped 16 (2 bad JSON, 1 binary file, "
+        "2 empty file, 1 field 'title' must be a string, 1 field 'url' must be a "
         "string, 1 invalid Unicode, 2 missing or invalid 'body', 3 missing or invalid 'id', "
         "1 not a JSON object, 2 not valid UTF-8), id clashes 1 (later source wins), "
-        "warnings 1; 7 documents"
+        "warnings 1, unreadable 1 (their documents kept); 7 documents"
     )
+    assert summary.unreadable == [
+        f"{one / 'broken.jsonl.gz'}: cannot read after line 1: Compressed file ended before the "
+        "end-of-stream marker was reached"
+    ]
     assert summary.warnings == [f"{big / 'huge.txt'}: truncated to 100,000 characters"]
     assert any(
         s.startswith(f"{one / 'docs.jsonl'}:14: bad JSON: 'utf-8' codec can't decode")
