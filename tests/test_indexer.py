@@ -309,3 +309,23 @@ def test_the_index_is_the_same_whatever_the_batches(
         engine.close()
     assert contents[0] == contents[1]
     assert len(contents[0][0]) > 100
+
+
+def test_an_id_in_two_sources_does_not_flip_and_comes_back(tmp_path: Path) -> None:
+    # The copy served is the one of the source listed later in sources.json, whatever source a
+    # run names; when that copy goes away, the other source's copy is served again.
+    first, second = tmp_path / "first", tmp_path / "second"
+    article(first / "x.txt", "Bản thứ nhất", "Nội dung của nguồn một.")
+    article(second / "x.txt", "Bản thứ hai", "Nội dung của nguồn hai.")
+    index = tmp_path / "index"
+    reindex(index, [first, second], workers=1)
+    assert ids(index, "nguồn hai") == ["x.txt"] and ids(index, "nguồn một") == []
+    article(first / "x.txt", "Bản thứ nhất", "Nội dung mới của nguồn một.")
+    reindex(index, [first], workers=1)  # naming the earlier source does not make it win
+    assert ids(index, "nguồn hai") == ["x.txt"] and ids(index, "nguồn một") == []
+    reindex(index, [second], workers=1)
+    assert ids(index, "nguồn hai") == ["x.txt"]
+    (second / "x.txt").unlink()
+    summary = reindex(index, [second], workers=1)
+    assert counts(summary) == "added 0, updated 1, removed 0, unchanged 0, skipped 0; 1 documents"
+    assert ids(index, "nguồn một") == ["x.txt"] and ids(index, "nguồn hai") == []
