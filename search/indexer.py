@@ -53,6 +53,9 @@ ANALYSIS_BATCH = 1000
 # is the same whatever the batches (pairs are pooled per segment), so a small reindex need not
 # show its progress bar jumping from 0 to 100 %.
 PROGRESS_STEP = 50
+# Documents written into one new segment: a build holds a segment's postings in memory until it
+# writes them, so a larger archive becomes several segments of this size, not one larger one.
+SEGMENT_DOCS = int(os.environ.get("VNSEARCH_SEGMENT_DOCS", "50000"))
 
 Progress = Callable[[int, int], None]
 
@@ -259,13 +262,15 @@ def _write_documents(
     progress: Progress | None,
     vocabulary: VocabularyJob | None = None,
 ) -> list:
-    """Write ``docs`` as one new segment; returns it in a list, for ``_commit``.
+    """Write ``docs`` as new segments of at most ``SEGMENT_DOCS`` (batches are not split);
+    returns them, for ``_commit``.
 
     Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work) while
-    this process writes the batches that came back, in order, into one ``SegmentBuilder``: one
-    segment keeps one dictionary entry per term (two segments repeated most of them) and one
-    lookup per term and field at query time.  The builder's files exist from the start; a run
-    killed midway leaves only files no generation refers to, which the next reindex removes.
+    this process writes the batches that came back, in order, into a ``SegmentBuilder``: as few
+    segments as memory allows, since a segment keeps one dictionary entry per term (two segments
+    repeat most of them) and costs one lookup per term and field at query time.  The builder's
+    files exist from the start; a run killed midway leaves only files no generation refers to,
+    which the next reindex removes.
     """
     total = len(docs)
     if progress:
@@ -278,6 +283,8 @@ def _write_documents(
     step = ANALYSIS_BATCH if pooled else PROGRESS_STEP
     batches = [docs[i : i + step] for i in range(0, total, step)]
     builder = SegmentBuilder(ix, codec(), POOLED)
+    finished: list = []
+    in_segment = 0
     try:
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
@@ -300,15 +307,30 @@ def _write_documents(
                     stack.callback(thread.join)
             done = 0
             for batch, postings in zip(batches, analysed, strict=True):
+                if in_segment >= SEGMENT_DOCS:
+                    # The postings of a segment are held until it is written: a segment per
+                    # SEGMENT_DOCS keeps a build's memory bounded whatever the archive's size.
+                    finished.append(builder.finish())
+                    builder = SegmentBuilder(ix, codec(), POOLED)
+                    in_segment = 0
                 builder.add_batch([_values(d) for d in batch], postings)
+                in_segment += len(batch)
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            segment = builder.finish()
+            finished.append(builder.finish())
     except BaseException:
         builder.cancel()
+        _remove_segments(Path(ix.storage.folder), finished)
         raise
-    return [segment]
+    return finished
+
+
+def _remove_segments(index_dir: Path, segments: Iterable) -> None:
+    """Delete the files of segments written by a run that failed before its commit."""
+    for segment in segments:
+        for path in index_dir.glob(f"{segment.segment_id()}.*"):
+            path.unlink(missing_ok=True)
 
 
 def _lock_fds(ix) -> tuple[int, ...]:
@@ -615,9 +637,9 @@ def _discard(writer, index_dir: Path, segments: Iterable = ()) -> None:
         if writer.writelock is not None and writer.writelock.fd is not None:
             writer.writelock.release()
         writer.is_closed = True
-    for segment in [segment_id, *(s.segment_id() for s in segments)]:
-        for path in index_dir.glob(f"{segment}.*"):
-            path.unlink(missing_ok=True)
+    for path in index_dir.glob(f"{segment_id}.*"):
+        path.unlink(missing_ok=True)
+    _remove_segments(index_dir, segments)
 
 
 def _values(doc: Document) -> dict[str, object]:
