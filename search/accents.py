@@ -15,11 +15,14 @@ So the guess is a bigram language model over the index's own vocabulary, decoded
   followers of ``v``.  A raw-frequency unigram (not KN's continuation count) sits below because a
   one-word query should get the syllable's most common spelling;
 * the unseen-pair part of the recursion does not depend on the current candidate, so each step costs
-  one followers lookup per previous candidate plus one dict probe per (previous, current) pair.
+  one pair-count lookup per (previous, current) pair, all asked at once (``pair_table``).
 
 The statistics come through two small protocols so the engine can plug in whatever the indexer
-stores; ``CountsVocabulary`` is the plain-dict implementation, built from texts and saved as a
-compact JSON sidecar next to each index generation.
+stores.  ``CountsVocabulary`` is the plain-dict implementation, built from texts (tests, and
+indexes written before the shared files).  ``MappedVocabulary`` gives the same answers from the
+arrays the indexer writes with each generation (``search.store``), memory-mapped by every worker:
+the indexer keeps exact counts (``count_texts``, nothing pruned) and updates them with the
+documents that changed, so the model is always that of the generation's documents.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
+from search.store.accent_files import AccentCounts, AccentTally, VocabularyArrays
+from search.store.strings import StringArray
 from search.text import canonical_syllable, fold, has_diacritics, normalize
 
 #: Absolute discount subtracted from every seen pair count (the usual Kneser-Ney value).
@@ -255,40 +262,16 @@ class CountsVocabulary:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], *, min_pair_count: int = 1) -> CountsVocabulary:
-        """Count syllables and adjacent pairs in ``texts``.
+        """Count syllables and adjacent pairs in ``texts`` (``count_texts``) and keep the model
+        (``from_tally``)."""
+        return cls.from_tally(count_texts(texts), min_pair_count=min_pair_count)
 
-        Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
-        whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows
-        ``cai``.  Tokens with digits are skipped and break the chain.  Capitalisation is counted
-        only away from sentence starts, where a capital letter says something about the word.
-        Pairs seen fewer than ``min_pair_count`` times are dropped (their follower types still
-        count, so the smoothing knows how much it lost).
-        """
-        unigrams: Counter[str] = Counter()
-        bigrams: Counter[tuple[str, str]] = Counter()
-        titles: Counter[str] = Counter()
-        first_titles: Counter[tuple[str, str]] = Counter()
-        second_titles: Counter[tuple[str, str]] = Counter()
-        canonical = canonical_syllable
-        for text in texts:
-            for tokens, initial, lower in _phrases(text):
-                syllables = [canonical(token) for token in tokens]
-                # Counter.update on a list / zip counts in C: the common all-lower-case phrase
-                # costs no Python-level loop beyond the list comprehension above.
-                unigrams.update(syllables)
-                pairs = list(pairwise(syllables))
-                bigrams.update(pairs)
-                if lower:
-                    continue
-                cased = [_is_title(token) for token in tokens]
-                if cased[0] and not initial:
-                    titles[syllables[0]] += 1
-                for i, pair in enumerate(pairs):
-                    if cased[i + 1]:
-                        titles[pair[1]] += 1
-                        second_titles[pair] += 1
-                    if cased[i] and (i or not initial):
-                        first_titles[pair] += 1
+    @classmethod
+    def from_tally(cls, tally: AccentTally, *, min_pair_count: int = 1) -> CountsVocabulary:
+        """The model of exact counts: pairs seen fewer than ``min_pair_count`` times are dropped
+        (their follower types still count, so the smoothing knows how much it lost)."""
+        unigrams, titles, bigrams = tally.unigrams, tally.titles, tally.bigrams
+        first_titles, second_titles = tally.first_titles, tally.second_titles
         types: Counter[str] = Counter(first for first, _ in bigrams)
         if min_pair_count > 1:
             bigrams = Counter({p: c for p, c in bigrams.items() if c >= min_pair_count})
@@ -405,6 +388,219 @@ class CountsVocabulary:
         self.__dict__.update(CountsVocabulary.from_payload(state).__dict__)
 
 
+def vocabulary_arrays(counts: AccentCounts, *, min_pair_count: int = 1) -> VocabularyArrays:
+    """The model ``CountsVocabulary.from_tally`` keeps of exact counts, as arrays for
+    ``MappedVocabulary``: the same pruning and capitalisation exceptions, computed with numpy."""
+    syllables = counts.syllables
+    unigrams, titles = counts.unigrams[:, 0], counts.unigrams[:, 1]
+    keys, pair_counts = counts.pairs.keys, counts.pairs.counts
+    first = (keys >> np.uint64(32)).astype(np.int64)
+    second = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    types = np.bincount(first, minlength=len(syllables)).astype(np.int64)
+    kept = pair_counts[:, 0] >= min_pair_count
+    count = pair_counts[kept, 0]
+    usually_title = titles >= TITLE_THRESHOLD * unigrams
+    overrules = (
+        (pair_counts[kept, 1] >= TITLE_THRESHOLD * count) != usually_title[first[kept]]
+    ) | ((pair_counts[kept, 2] >= TITLE_THRESHOLD * count) != usually_title[second[kept]])
+    folded = [fold(s) for s in syllables]
+    fold_keys = sorted({f.encode("utf-8", "surrogatepass") for f in folded})
+    fold_ids = {k.decode("utf-8", "surrogatepass"): i for i, k in enumerate(fold_keys)}
+    fold_of = np.fromiter((fold_ids[f] for f in folded), np.int64, len(folded))
+    members = np.lexsort((np.arange(len(syllables)), -unigrams, fold_of))
+    fold_starts = np.searchsorted(fold_of[members], np.arange(len(fold_keys) + 1))
+    return VocabularyArrays(
+        syllables=syllables,
+        counts=unigrams.copy(),
+        titles=titles.copy(),
+        types=types,
+        fold_keys=StringArray.from_bytes(fold_keys),
+        fold_starts=fold_starts.astype(np.int64),
+        fold_members=members.astype(np.int32),
+        pair_keys=keys[kept],
+        pair_counts=count.copy(),
+        cased_keys=keys[kept][overrules],
+        cased=pair_counts[kept][overrules][:, 1:].copy(),
+    )
+
+
+class MappedVocabulary:
+    """A ``CasedAccentVocabulary`` over ``VocabularyArrays``: the same answers as the
+    ``CountsVocabulary`` of the same counts, read from memory-mapped files that every worker
+    shares instead of dicts each worker builds (hundreds of bytes a pair).
+
+    A syllable is found by binary search in the sorted syllables, then known by its id; the ids
+    of syllables asked for recently are kept (``ID_CACHE``).  The decoder asks for the pair counts
+    of all its candidates at once (``pair_table``): one vectorised search.
+    """
+
+    ID_CACHE = 50_000
+
+    def __init__(self, arrays: VocabularyArrays) -> None:
+        self.arrays = arrays
+        self._total = int(arrays.counts.sum())
+        self._ids: dict[str, int] = {}
+        self._variants: dict[str, Mapping[str, int]] = {}
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _id(self, syllable: str) -> int:
+        """The syllable's id, or -1."""
+        found = self._ids.get(syllable)
+        if found is None:
+            found = self.arrays.syllables.find(syllable)
+            if len(self._ids) >= self.ID_CACHE:
+                self._ids.clear()
+            self._ids[syllable] = found
+        return found
+
+    def _pair_slot(self, keys: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``keys`` in sorted ``table`` and whether each is there."""
+        slots = np.searchsorted(table, keys)
+        found = slots < table.size
+        found[found] = table[slots[found]] == keys[found]
+        return slots, found
+
+    def _pair_index(self, first: str, second: str, table: np.ndarray) -> int:
+        a, b = self._id(first), self._id(second)
+        if a < 0 or b < 0:
+            return -1
+        key = np.array([(a << 32) | b], dtype=np.uint64)
+        slots, found = self._pair_slot(key, table)
+        return int(slots[0]) if found[0] else -1
+
+    def pair_table(self, firsts: list[str], seconds: list[str]) -> list[list[int]]:
+        """``pair_count(f, s)`` for every ``f`` in ``firsts`` (rows) and ``s`` in ``seconds``."""
+        a = np.array([self._id(w) for w in firsts], dtype=np.int64)
+        b = np.array([self._id(w) for w in seconds], dtype=np.int64)
+        keys = (a[:, None].astype(np.uint64) << np.uint64(32)) | b[None, :].astype(np.uint64)
+        slots, found = self._pair_slot(keys.ravel(), self.arrays.pair_keys)
+        found &= np.repeat(a >= 0, b.size) & np.tile(b >= 0, a.size)
+        counts = np.zeros(keys.size, dtype=np.int64)
+        counts[found] = self.arrays.pair_counts[slots[found]]
+        return counts.reshape(a.size, b.size).tolist()
+
+    # -- AccentVocabulary ---------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def variants(self, folded: str) -> Mapping[str, int]:
+        """Accented spellings of a folded syllable with their frequencies, most frequent first."""
+        cached = self._variants.get(folded)
+        if cached is not None:
+            return cached
+        arrays = self.arrays
+        k = arrays.fold_keys.find(folded)
+        if k < 0:
+            found: Mapping[str, int] = _EMPTY
+        else:
+            members = arrays.fold_members[arrays.fold_starts[k] : arrays.fold_starts[k + 1]]
+            found = MappingProxyType(
+                {arrays.syllables[int(i)]: int(arrays.counts[i]) for i in members}
+            )
+        if len(self._variants) >= self.ID_CACHE:
+            self._variants.clear()
+        self._variants[folded] = found
+        return found
+
+    def followers(self, first: str) -> Mapping[str, int]:
+        """Syllables seen right after ``first`` with the pair frequencies."""
+        a = self._id(first)
+        if a < 0:
+            return _EMPTY
+        keys = self.arrays.pair_keys
+        lo, hi = np.searchsorted(keys, np.array([a << 32, (a + 1) << 32], dtype=np.uint64))
+        seconds = (keys[lo:hi] & np.uint64(0xFFFFFFFF)).tolist()
+        counts = self.arrays.pair_counts[lo:hi].tolist()
+        return {self.arrays.syllables[b]: c for b, c in zip(seconds, counts, strict=True)}
+
+    def follower_types(self, first: str) -> int:
+        a = self._id(first)
+        return int(self.arrays.types[a]) if a >= 0 else 0
+
+    # -- CasedAccentVocabulary ----------------------------------------------------------------
+
+    def title_share(self, syllable: str) -> float:
+        i = self._id(syllable)
+        if i < 0:
+            return 0.0
+        count = int(self.arrays.counts[i])
+        return int(self.arrays.titles[i]) / count if count else 0.0
+
+    def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
+        slot = self._pair_index(first, second, self.arrays.cased_keys)
+        if slot < 0:
+            return None
+        count = self.pair_count(first, second)
+        cased = self.arrays.cased[slot]
+        return (int(cased[0]) / count, int(cased[1]) / count) if count else None
+
+    # -- conveniences -------------------------------------------------------------------------
+
+    def count(self, syllable: str) -> int:
+        i = self._id(syllable)
+        return int(self.arrays.counts[i]) if i >= 0 else 0
+
+    def pair_count(self, first: str, second: str) -> int:
+        slot = self._pair_index(first, second, self.arrays.pair_keys)
+        return int(self.arrays.pair_counts[slot]) if slot >= 0 else 0
+
+    def __len__(self) -> int:
+        return len(self.arrays.syllables)
+
+    @property
+    def pair_total(self) -> int:
+        return int(self.arrays.pair_keys.size)
+
+    def frequent_terms(self, limit: int) -> list[str]:
+        """``CountsVocabulary.frequent_terms``, over the arrays."""
+        arrays = self.arrays
+        syllables = arrays.syllables.tolist()
+        scored: dict[str, int] = {}
+        for syllable, count in zip(syllables, arrays.counts.tolist(), strict=True):
+            folded = fold(syllable)
+            scored[folded] = scored.get(folded, 0) + count
+            if folded != syllable:
+                scored[syllable] = count
+        ranked = heapq.nlargest(limit, scored.values())
+        floor = ranked[-1] // 4 if ranked else 0
+        rows = np.flatnonzero(arrays.pair_counts >= floor)
+        keys = arrays.pair_keys[rows]
+        firsts = (keys >> np.uint64(32)).tolist()
+        seconds = (keys & np.uint64(0xFFFFFFFF)).tolist()
+        for a, b, count in zip(firsts, seconds, arrays.pair_counts[rows].tolist(), strict=True):
+            pair = f"{fold(syllables[a])} {fold(syllables[b])}"
+            scored[pair] = scored.get(pair, 0) + count
+        best = heapq.nlargest(limit, scored.items(), key=lambda kv: (kv[1], kv[0]))
+        return [term for term, _ in best]
+
+    def to_counts(self) -> CountsVocabulary:
+        """The same model as a ``CountsVocabulary`` (to compare two vocabularies)."""
+        arrays = self.arrays
+        syllables = arrays.syllables.tolist()
+
+        def pairs(keys: np.ndarray) -> list[tuple[str, str]]:
+            firsts = (keys >> np.uint64(32)).tolist()
+            seconds = (keys & np.uint64(0xFFFFFFFF)).tolist()
+            return [(syllables[a], syllables[b]) for a, b in zip(firsts, seconds, strict=True)]
+
+        return CountsVocabulary(
+            dict(zip(syllables, arrays.counts.tolist(), strict=True)),
+            dict(zip(pairs(arrays.pair_keys), arrays.pair_counts.tolist(), strict=True)),
+            titles=dict(zip(syllables, arrays.titles.tolist(), strict=True)),
+            pair_titles={
+                pair: (int(f), int(s))
+                for pair, (f, s) in zip(pairs(arrays.cased_keys), arrays.cased, strict=True)
+            },
+            follower_types=dict(zip(syllables, arrays.types.tolist(), strict=True)),
+        )
+
+    def __repr__(self) -> str:
+        return f"MappedVocabulary({len(self)} syllables, {self.pair_total} pairs)"
+
+
 def _intern(syllable: str) -> str:
     """Share one string object per syllable between the unigram, pair and fold tables.
 
@@ -447,6 +643,41 @@ def _phrases(text: str) -> Iterator[tuple[list[str], bool, bool]]:
 def _is_title(token: str) -> bool:
     """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no."""
     return token[:1].isupper() and (len(token) == 1 or token[1:].islower())
+
+
+def count_texts(texts: Iterable[str], tally: AccentTally | None = None) -> AccentTally:
+    """Syllables and adjacent pairs of ``texts``, counted exactly (added to ``tally`` if given).
+
+    Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
+    whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows ``cai``.
+    Tokens with digits are skipped and break the chain.  Capitalisation is counted only away from
+    sentence starts, where a capital letter says something about the word.  Nothing is pruned:
+    counts of different texts add up, and those of removed texts can be subtracted.
+    """
+    tally = AccentTally() if tally is None else tally
+    unigrams, bigrams, titles = tally.unigrams, tally.bigrams, tally.titles
+    first_titles, second_titles = tally.first_titles, tally.second_titles
+    canonical = canonical_syllable
+    for text in texts:
+        for tokens, initial, lower in _phrases(text):
+            syllables = [canonical(token) for token in tokens]
+            # Counter.update on a list / zip counts in C: the common all-lower-case phrase
+            # costs no Python-level loop beyond the list comprehension above.
+            unigrams.update(syllables)
+            pairs = list(pairwise(syllables))
+            bigrams.update(pairs)
+            if lower:
+                continue
+            cased = [_is_title(token) for token in tokens]
+            if cased[0] and not initial:
+                titles[syllables[0]] += 1
+            for i, pair in enumerate(pairs):
+                if cased[i + 1]:
+                    titles[pair[1]] += 1
+                    second_titles[pair] += 1
+                if cased[i] and (i or not initial):
+                    first_titles[pair] += 1
+    return tally
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -536,11 +767,27 @@ def _choices(syllables: list[str], vocab: AccentVocabulary) -> tuple[str | None,
     return tuple(word if key is not None else None for word, key in zip(path, keys, strict=True))
 
 
+def pair_table(vocab: AccentVocabulary, firsts: list[str], seconds: list[str]) -> list[list[int]]:
+    """The count of every pair (``firsts[j]``, ``seconds[i]``) as ``rows[j][i]`` (0: unseen).
+
+    A vocabulary with a ``pair_table`` of its own answers all at once (``MappedVocabulary``: one
+    vectorised search); any other through ``followers``.
+    """
+    own = getattr(vocab, "pair_table", None)
+    if own is not None:
+        return own(firsts, seconds)
+    rows = []
+    for first in firsts:
+        seen = vocab.followers(first)
+        rows.append([seen.get(w, 0) for w in seconds] if seen else [0] * len(seconds))
+    return rows
+
+
 def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary) -> list[str]:
     """Best candidate per position under the interpolated bigram model (log space)."""
     log = math.log
     total = vocab.total + UNIGRAM_K
-    followers, follower_types = vocab.followers, vocab.follower_types
+    follower_types = vocab.follower_types
     back: list[list[int]] = []
     prev_words: list[str] = []
     prev_counts: list[int] = []
@@ -568,14 +815,13 @@ def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary
             best = max(range(len(bases)), key=bases.__getitem__)
             scores = [bases[best] + u for u in log_unigram]
             pointers = [best] * len(words)
-            # Seen pairs add (c(v,w) - D) / c(v) on top; probe each previous candidate's followers.
-            for j, prev in enumerate(prev_words):
-                seen = followers(prev)
-                if not seen:
+            # Seen pairs add (c(v,w) - D) / c(v) on top: every (previous, current) pair's count.
+            for j, row in enumerate(pair_table(vocab, prev_words, words)):
+                if not any(row):
                     continue
                 inverse_context = 1.0 / max(prev_counts[j], 1)
                 weight, score = weights[j], prev_scores[j]
-                for i, pair in enumerate(map(seen.get, words)):
+                for i, pair in enumerate(row):
                     if pair:
                         candidate = score + log(
                             (pair - DISCOUNT) * inverse_context + weight * unigram[i]
