@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .counts import CountsMismatch, KeyCounts, pair_keys, union
+from .counts import CountsMismatch, KeyCounts, load_counts, pair_keys, save_counts, union
 from .strings import StringArray, load_array
 
 Pair = tuple[str, str]
@@ -84,14 +84,14 @@ class AccentCounts:
 
     def save(self, directory: Path) -> None:
         self.syllables.save(directory, "accent-syllables")
-        np.save(directory / "accent-unigrams.npy", self.unigrams)
+        save_counts(directory / "accent-unigrams.npy", self.unigrams)
         self.pairs.save(directory, "accent-pairs")
 
     @classmethod
     def load(cls, directory: Path) -> AccentCounts:
         return cls(
             StringArray.load(directory, "accent-syllables"),
-            load_array(directory / "accent-unigrams.npy"),
+            load_counts(directory / "accent-unigrams.npy"),
             KeyCounts.load(directory, "accent-pairs"),
         )
 

@@ -157,14 +157,14 @@ class StringCounts:
 
     def save(self, directory: Path, name: str) -> None:
         self.keys.save(directory, name)
-        np.save(directory / f"{name}.counts.npy", self.counts)
+        save_counts(directory / f"{name}.counts.npy", self.counts)
         np.save(directory / f"{name}.attrs.npy", self.attrs)
 
     @classmethod
     def load(cls, directory: Path, name: str) -> StringCounts:
         return cls(
             StringArray.load(directory, name),
-            load_array(directory / f"{name}.counts.npy"),
+            load_counts(directory / f"{name}.counts.npy"),
             load_array(directory / f"{name}.attrs.npy"),
         )
 
@@ -257,17 +257,28 @@ class KeyCounts:
 
     def save(self, directory: Path, name: str) -> None:
         np.save(directory / f"{name}.keys.npy", self.keys)
-        np.save(directory / f"{name}.counts.npy", self.counts)
+        save_counts(directory / f"{name}.counts.npy", self.counts)
 
     @classmethod
     def load(cls, directory: Path, name: str) -> KeyCounts:
         return cls(
             load_array(directory / f"{name}.keys.npy"),
-            load_array(directory / f"{name}.counts.npy"),
+            load_counts(directory / f"{name}.counts.npy"),
         )
 
     def equals(self, other: KeyCounts) -> bool:
         return np.array_equal(self.keys, other.keys) and np.array_equal(self.counts, other.counts)
+
+
+def save_counts(path: Path, counts: np.ndarray) -> None:
+    """Counts on disk as int32 when they fit (half the bytes of the largest tables)."""
+    small = not counts.size or (counts.min() >= 0 and counts.max() < 2**31)
+    np.save(path, counts.astype(np.int32) if small else counts)
+
+
+def load_counts(path: Path) -> np.ndarray:
+    """Counts as int64 (what the tables add up in)."""
+    return np.load(path, allow_pickle=False).astype(np.int64)
 
 
 def pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -207,8 +207,10 @@ class Update:
 
     @classmethod
     def begin(cls, index_dir: Path, ix, full: bool) -> Update:
+        """``full``: the generation's counts start from nothing (a full run, or an empty base)."""
         index_dir = Path(index_dir)
         base = ix.latest_generation()
+        full = full or ix.doc_count_all() == 0
         store_dir(index_dir).mkdir(exist_ok=True)
         update = cls(
             index_dir,
