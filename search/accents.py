@@ -59,6 +59,7 @@ FORMAT = "vnsearch-accents"
 FORMAT_VERSION = 1
 
 _EMPTY: Mapping[str, int] = MappingProxyType({})
+_NO_PAIR = (1 << 64) - 1  # the key of a pair with an unknown syllable: in no pair table
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _DIGIT_RE = re.compile(r"\d")
 # A token after one of these starts a sentence (or a quote, caption, list item): its capital letter
@@ -429,56 +430,92 @@ class MappedVocabulary:
     ``CountsVocabulary`` of the same counts, read from memory-mapped files that every worker
     shares instead of dicts each worker builds (hundreds of bytes a pair).
 
-    A syllable is found by binary search in the sorted syllables, then known by its id; the ids
-    of syllables asked for recently are kept (``ID_CACHE``).  The decoder asks for the pair counts
-    of all its candidates at once (``pair_table``): one vectorised search.
+    A syllable is found by binary search in the sorted syllables, then known by its id; a pair
+    (``first id << 32 | second id``) by binary search in the sorted pairs.  Queries keep asking
+    about the same few thousand syllables and pairs, so the answers are kept in small dicts (at
+    most ``CACHED`` entries each, emptied when full).  The decoder asks for all the pairs of two
+    positions at once (``pair_table``): a large table is one vectorised search.
     """
 
-    ID_CACHE = 50_000
+    CACHED = 100_000
 
     def __init__(self, arrays: VocabularyArrays) -> None:
         self.arrays = arrays
         self._total = int(arrays.counts.sum())
-        self._ids: dict[str, int] = {}
+        self._ids: dict[str, tuple[int, int, int, int]] = {}
         self._variants: dict[str, Mapping[str, int]] = {}
+        self._cased: dict[int, tuple[int, int] | None] = {}
 
     # -- lookups ------------------------------------------------------------------------------
 
-    def _id(self, syllable: str) -> int:
-        """The syllable's id, or -1."""
+    def _syllable(self, syllable: str) -> tuple[int, int, int, int]:
+        """The syllable's id, count, capitalised count and follower types (id -1: unknown)."""
         found = self._ids.get(syllable)
         if found is None:
-            found = self.arrays.syllables.find(syllable)
-            if len(self._ids) >= self.ID_CACHE:
+            i = self.arrays.syllables.find(syllable)
+            arrays = self.arrays
+            found = (
+                (i, int(arrays.counts[i]), int(arrays.titles[i]), int(arrays.types[i]))
+                if i >= 0
+                else (-1, 0, 0, 0)
+            )
+            if len(self._ids) >= self.CACHED:
                 self._ids.clear()
             self._ids[syllable] = found
         return found
 
-    def _pair_slot(self, keys: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``keys`` in sorted ``table`` and whether each is there."""
-        slots = np.searchsorted(table, keys)
-        found = slots < table.size
-        found[found] = table[slots[found]] == keys[found]
-        return slots, found
+    def _id(self, syllable: str) -> int:
+        return self._syllable(syllable)[0]
 
-    def _pair_index(self, first: str, second: str, table: np.ndarray) -> int:
-        a, b = self._id(first), self._id(second)
-        if a < 0 or b < 0:
-            return -1
-        key = np.array([(a << 32) | b], dtype=np.uint64)
-        slots, found = self._pair_slot(key, table)
-        return int(slots[0]) if found[0] else -1
+    def _search(self, keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """Each key's row in sorted ``table``, -1 where it is not there."""
+        if not table.size:
+            return np.full(keys.size, -1, dtype=np.int64)
+        slots = np.minimum(np.searchsorted(table, keys), table.size - 1)
+        return np.where(table[slots] == keys, slots, -1)
+
+    def _pair_counts(self, keys: np.ndarray) -> np.ndarray:
+        rows = self._search(keys, self.arrays.pair_keys)
+        return np.where(rows >= 0, self.arrays.pair_counts[np.maximum(rows, 0)], 0)
+
+    def pair_tables(self, columns: list[list[str]]) -> list[list[list[int]] | None]:
+        """``pair_table`` of every two neighbouring ``columns`` (``None`` first), from one
+        vectorised search: the decoder asks about hundreds of pairs a query, too varied to
+        keep, and numpy's cost is mostly per call."""
+        known, find = self._ids, self._syllable
+        ids = [[(known.get(w) or find(w))[0] for w in column] for column in columns]
+        keys = [
+            (x << 32) | y if x >= 0 and y >= 0 else _NO_PAIR
+            for firsts, seconds in pairwise(ids)
+            for x in firsts
+            for y in seconds
+        ]
+        counts = self._pair_counts(np.array(keys, dtype=np.uint64)).tolist()
+        tables: list[list[list[int]] | None] = [None]
+        start = 0
+        for firsts, seconds in pairwise(ids):
+            n = len(seconds)
+            tables.append([counts[start + i * n : start + (i + 1) * n] for i in range(len(firsts))])
+            start += n * len(firsts)
+        return tables
 
     def pair_table(self, firsts: list[str], seconds: list[str]) -> list[list[int]]:
         """``pair_count(f, s)`` for every ``f`` in ``firsts`` (rows) and ``s`` in ``seconds``."""
-        a = np.array([self._id(w) for w in firsts], dtype=np.int64)
-        b = np.array([self._id(w) for w in seconds], dtype=np.int64)
-        keys = (a[:, None].astype(np.uint64) << np.uint64(32)) | b[None, :].astype(np.uint64)
-        slots, found = self._pair_slot(keys.ravel(), self.arrays.pair_keys)
-        found &= np.repeat(a >= 0, b.size) & np.tile(b >= 0, a.size)
-        counts = np.zeros(keys.size, dtype=np.int64)
-        counts[found] = self.arrays.pair_counts[slots[found]]
-        return counts.reshape(a.size, b.size).tolist()
+        return self.pair_tables([firsts, seconds])[1]  # type: ignore[return-value]
+
+    def _cased_counts(self, first: str, second: str) -> tuple[int, int] | None:
+        """How often the pair's first and second syllable were capitalised, for a pair that
+        overrules its words' usual case (``None`` otherwise)."""
+        a, b = self._id(first), self._id(second)
+        if a < 0 or b < 0:
+            return None
+        key = (a << 32) | b
+        if key not in self._cased:
+            row = int(self._search(np.array([key], dtype=np.uint64), self.arrays.cased_keys)[0])
+            if len(self._cased) >= self.CACHED:
+                self._cased.clear()
+            self._cased[key] = tuple(self.arrays.cased[row].tolist()) if row >= 0 else None
+        return self._cased[key]
 
     # -- AccentVocabulary ---------------------------------------------------------------------
 
@@ -500,7 +537,7 @@ class MappedVocabulary:
             found = MappingProxyType(
                 {arrays.syllables[int(i)]: int(arrays.counts[i]) for i in members}
             )
-        if len(self._variants) >= self.ID_CACHE:
+        if len(self._variants) >= self.CACHED:
             self._variants.clear()
         self._variants[folded] = found
         return found
@@ -517,35 +554,28 @@ class MappedVocabulary:
         return {self.arrays.syllables[b]: c for b, c in zip(seconds, counts, strict=True)}
 
     def follower_types(self, first: str) -> int:
-        a = self._id(first)
-        return int(self.arrays.types[a]) if a >= 0 else 0
+        return self._syllable(first)[3]
 
     # -- CasedAccentVocabulary ----------------------------------------------------------------
 
     def title_share(self, syllable: str) -> float:
-        i = self._id(syllable)
-        if i < 0:
-            return 0.0
-        count = int(self.arrays.counts[i])
-        return int(self.arrays.titles[i]) / count if count else 0.0
+        _, count, titles, _ = self._syllable(syllable)
+        return titles / count if count else 0.0
 
     def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
-        slot = self._pair_index(first, second, self.arrays.cased_keys)
-        if slot < 0:
+        cased = self._cased_counts(first, second)
+        if cased is None:
             return None
         count = self.pair_count(first, second)
-        cased = self.arrays.cased[slot]
-        return (int(cased[0]) / count, int(cased[1]) / count) if count else None
+        return (cased[0] / count, cased[1] / count) if count else None
 
     # -- conveniences -------------------------------------------------------------------------
 
     def count(self, syllable: str) -> int:
-        i = self._id(syllable)
-        return int(self.arrays.counts[i]) if i >= 0 else 0
+        return self._syllable(syllable)[1]
 
     def pair_count(self, first: str, second: str) -> int:
-        slot = self._pair_index(first, second, self.arrays.pair_keys)
-        return int(self.arrays.pair_counts[slot]) if slot >= 0 else 0
+        return self.pair_table([first], [second])[0][0]
 
     def __len__(self) -> int:
         return len(self.arrays.syllables)
@@ -767,6 +797,14 @@ def _choices(syllables: list[str], vocab: AccentVocabulary) -> tuple[str | None,
     return tuple(word if key is not None else None for word, key in zip(path, keys, strict=True))
 
 
+def pair_tables(vocab: AccentVocabulary, columns: list[list[str]]) -> list[list[list[int]] | None]:
+    """``pair_table`` of every two neighbouring ``columns`` (``None`` at position 0), all at
+    once when the vocabulary can (``MappedVocabulary``: one search for the whole lattice); else
+    ``None`` everywhere, and the decoder asks ``pair_table`` where it needs one."""
+    own = getattr(vocab, "pair_tables", None)
+    return own(columns) if own is not None else [None] * len(columns)
+
+
 def pair_table(vocab: AccentVocabulary, firsts: list[str], seconds: list[str]) -> list[list[int]]:
     """The count of every pair (``firsts[j]``, ``seconds[i]``) as ``rows[j][i]`` (0: unseen).
 
@@ -788,6 +826,7 @@ def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary
     log = math.log
     total = vocab.total + UNIGRAM_K
     follower_types = vocab.follower_types
+    tables = pair_tables(vocab, [words for words, _ in lattice])
     back: list[list[int]] = []
     prev_words: list[str] = []
     prev_counts: list[int] = []
@@ -816,7 +855,7 @@ def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary
             scores = [bases[best] + u for u in log_unigram]
             pointers = [best] * len(words)
             # Seen pairs add (c(v,w) - D) / c(v) on top: every (previous, current) pair's count.
-            for j, row in enumerate(pair_table(vocab, prev_words, words)):
+            for j, row in enumerate(tables[position] or pair_table(vocab, prev_words, words)):
                 if not any(row):
                     continue
                 inverse_context = 1.0 / max(prev_counts[j], 1)

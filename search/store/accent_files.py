@@ -146,7 +146,7 @@ class VocabularyArrays:
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, StringArray):
-                value.save(directory, f"vocabulary-{item.name}")
+                value.save(directory, f"vocabulary-{item.name}", sorted_=True)
             else:
                 np.save(directory / f"vocabulary-{item.name}.npy", value)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .strings import StringArray, load_array
+from .strings import StringArray, fixed_width, load_array
 
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
 # BM25F: field weight and length normalisation (``postings.FIELD_WEIGHTS``/``FIELD_B``).
@@ -170,22 +170,9 @@ def _coded(parts: list[StringArray]) -> Coded:
     values = StringArray.concat(parts)
     if not len(values):
         return Coded(np.zeros(0, np.int32), StringArray.empty())
-    fixed = _fixed_width(values)
+    fixed = fixed_width(values)
     labels, codes = np.unique(fixed, return_inverse=True)
     return Coded(codes.astype(np.int32), StringArray.from_bytes(labels.tolist()))
-
-
-def _fixed_width(values: StringArray) -> np.ndarray:
-    """The strings as a numpy ``S`` array (they hold no NUL, which ``S`` would drop)."""
-    lengths = values.lengths()
-    width = max(1, int(lengths.max()))
-    out = np.zeros((len(values), width), dtype=np.uint8)
-    rows = np.repeat(np.arange(len(values)), lengths)
-    starts = np.repeat(values.offsets[:-1], lengths)
-    out[rows, np.arange(values.blob.size) - starts] = values.blob[
-        values.offsets[0] : values.offsets[-1]
-    ]
-    return out.view(f"S{width}").ravel()
 
 
 def _years(date: Coded) -> Coded:

@@ -19,6 +19,8 @@ import numpy as np
 
 # Bytes gathered at once by ``take``: the index arrays it builds cost 8 bytes per byte moved.
 GATHER_CHUNK = 1 << 24
+PREFIX = 8  # bytes of each string in ``prefixes``
+PREFIX_FROM = 64  # a search over more strings than this starts from the prefixes
 
 
 def encode(text: str) -> bytes:
@@ -32,13 +34,16 @@ class StringArray(Sequence[str]):
     Read-only once built: arrays loaded from files are memory-mapped, and views of them are shared.
     """
 
-    __slots__ = ("blob", "offsets", "_raw")
+    __slots__ = ("blob", "offsets", "_raw", "_prefixes")
 
-    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(
+        self, blob: np.ndarray, offsets: np.ndarray, prefixes: np.ndarray | None = None
+    ) -> None:
         self.blob = blob
         self.offsets = offsets
         # ``bytes`` slicing of the blob: a binary search compares raw bytes, never decodes.
         self._raw = memoryview(blob) if blob.size else memoryview(b"")
+        self._prefixes = prefixes
 
     @classmethod
     def from_strings(cls, strings: Iterable[str]) -> StringArray:
@@ -112,9 +117,22 @@ class StringArray(Sequence[str]):
 
     # -- sorted arrays ------------------------------------------------------------------------
 
+    def prefixes(self) -> np.ndarray:
+        """Each string's first ``PREFIX`` bytes as a numpy ``S`` array, sorted when the strings
+        are: one vectorised search narrows a lookup to the few strings sharing its prefix."""
+        if self._prefixes is None:
+            self._prefixes = fixed_width(self, PREFIX)
+        return self._prefixes
+
     def bisect_left(self, key: bytes, lo: int = 0, hi: int | None = None) -> int:
         """Where ``key`` (UTF-8) would go in this sorted array, before any equal string."""
         hi = len(self) if hi is None else hi
+        if hi - lo > PREFIX_FROM:
+            prefixes = self.prefixes()
+            head = np.array(key[:PREFIX], dtype=f"S{PREFIX}")
+            lo = max(lo, int(prefixes.searchsorted(head, "left")))
+            hi = min(hi, int(prefixes.searchsorted(head, "right")))
+            hi = max(hi, lo)
         raw, offsets = self._raw, self.offsets
         while lo < hi:
             mid = (lo + hi) // 2
@@ -136,15 +154,21 @@ class StringArray(Sequence[str]):
 
     # -- files --------------------------------------------------------------------------------
 
-    def save(self, directory: Path, name: str) -> None:
+    def save(self, directory: Path, name: str, *, sorted_: bool = False) -> None:
+        """Save as ``name.blob.npy`` and ``name.offsets.npy``; a ``sorted_`` array also gets
+        its ``prefixes`` (``name.prefix.npy``), so readers share them too."""
         np.save(directory / f"{name}.blob.npy", np.ascontiguousarray(self.blob))
         np.save(directory / f"{name}.offsets.npy", np.ascontiguousarray(self.offsets))
+        if sorted_:
+            np.save(directory / f"{name}.prefix.npy", self.prefixes())
 
     @classmethod
     def load(cls, directory: Path, name: str) -> StringArray:
+        prefix = directory / f"{name}.prefix.npy"
         return cls(
             load_array(directory / f"{name}.blob.npy"),
             load_array(directory / f"{name}.offsets.npy"),
+            load_array(prefix) if prefix.exists() else None,
         )
 
 
@@ -216,3 +240,19 @@ def _window(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> String
     offsets = np.zeros(starts.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return StringArray(_gather(blob, starts, lengths, offsets), offsets)
+
+
+def fixed_width(strings: StringArray, width: int | None = None) -> np.ndarray:
+    """The strings (their first ``width`` bytes) as a numpy ``S`` array, which compares as the
+    bytes do provided they hold no NUL (``S`` pads with NULs and ignores trailing ones)."""
+    lengths = strings.lengths()
+    if width is None:
+        width = max(1, int(lengths.max())) if lengths.size else 1
+    kept = np.minimum(lengths, width)
+    out = np.zeros((len(strings), width), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(strings)), kept)
+    inner = np.zeros(len(strings) + 1, dtype=np.int64)
+    np.cumsum(kept, out=inner[1:])
+    columns = np.arange(int(inner[-1])) - np.repeat(inner[:-1], kept)
+    out[rows, columns] = strings.blob[np.repeat(strings.offsets[:-1], kept) + columns]
+    return out.view(f"S{width}").ravel()

@@ -79,7 +79,7 @@ class SuggestArrays:
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, StringArray):
-                value.save(directory, f"suggest-{item.name}")
+                value.save(directory, f"suggest-{item.name}", sorted_=item.name.endswith("keys"))
             else:
                 np.save(directory / f"suggest-{item.name}.npy", value)
 
