@@ -43,7 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from search.store.accent_files import AccentCounts, AccentTally, VocabularyArrays
-from search.store.strings import StringArray
+from search.store.strings import StringArray, fixed_width
 from search.text import canonical_syllable, fold, has_diacritics, normalize
 
 #: Absolute discount subtracted from every seen pair count (the usual Kneser-Ney value).
@@ -404,10 +404,8 @@ def vocabulary_arrays(counts: AccentCounts, *, min_pair_count: int = 1) -> Vocab
     overrules = (
         (pair_counts[kept, 1] >= TITLE_THRESHOLD * count) != usually_title[first[kept]]
     ) | ((pair_counts[kept, 2] >= TITLE_THRESHOLD * count) != usually_title[second[kept]])
-    folded = [fold(s) for s in syllables]
-    fold_keys = sorted({f.encode("utf-8", "surrogatepass") for f in folded})
-    fold_ids = {k.decode("utf-8", "surrogatepass"): i for i, k in enumerate(fold_keys)}
-    fold_of = np.fromiter((fold_ids[f] for f in folded), np.int64, len(folded))
+    folds = fixed_width(counts.folded)
+    fold_keys, fold_of = np.unique(folds, return_inverse=True)
     members = np.lexsort((np.arange(len(syllables)), -unigrams, fold_of))
     fold_starts = np.searchsorted(fold_of[members], np.arange(len(fold_keys) + 1))
     return VocabularyArrays(
@@ -415,7 +413,7 @@ def vocabulary_arrays(counts: AccentCounts, *, min_pair_count: int = 1) -> Vocab
         counts=unigrams.copy(),
         titles=titles.copy(),
         types=types,
-        fold_keys=StringArray.from_bytes(fold_keys),
+        fold_keys=StringArray.from_bytes(fold_keys.tolist()),
         fold_starts=fold_starts.astype(np.int64),
         fold_members=members.astype(np.int32),
         pair_keys=keys[kept],

@@ -15,6 +15,7 @@ were indexed in.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,15 +24,8 @@ from html import escape
 import numpy as np
 
 from .store.counts import StringCounts
-from .store.strings import StringArray, encode, split
-from .store.suggest_files import (
-    SEPARATOR,
-    SuggestArrays,
-    SuggestCounts,
-    SuggestTally,
-    byte_counts,
-    same_as_previous,
-)
+from .store.strings import StringArray, encode, separators, window
+from .store.suggest_files import SEPARATOR, SuggestArrays, SuggestCounts, SuggestTally
 from .text import fold, normalize
 
 MAX_NGRAM = 4
@@ -79,23 +73,32 @@ def count_titles(titles: Iterable[str], tally: SuggestTally | None = None) -> Su
     return tally
 
 
-def shouted(key: str) -> tuple[int]:
-    """Whether a phrase key's spelling is all capitals (and longer than three characters): such a
-    spelling is shown only when there is no other."""
-    text = key.partition(SEPARATOR)[2]
-    return (int(text.isupper() and len(text) > 3),)
+def phrase_attrs(key: str) -> tuple[int, int, int]:
+    """A phrase key's fixed values: whether its spelling is all capitals (and longer than three
+    characters: such a spelling is shown only when there is no other), ``folded_hash`` and the
+    spaces in its folded form."""
+    folded, _, text = key.partition(SEPARATOR)
+    return int(text.isupper() and len(text) > 3), folded_hash(folded), folded.count(" ")
 
 
-def short_title(key: str) -> tuple[int]:
-    """Whether a title key's title has few enough words to be a phrase too."""
-    return (int(len(_WORD_RE.findall(key.partition(SEPARATOR)[2])) <= MAX_NGRAM),)
+def title_attrs(key: str) -> tuple[int, int, int]:
+    """A title key's fixed values: whether the title has few enough words to be a phrase too,
+    ``folded_hash`` and the spaces in its folded form."""
+    folded, _, title = key.partition(SEPARATOR)
+    short = len(_WORD_RE.findall(title)) <= MAX_NGRAM
+    return int(short), folded_hash(folded), folded.count(" ")
+
+
+def folded_hash(folded: str) -> int:
+    """A stable 63-bit hash of a folded key (two keys with different hashes differ)."""
+    digest = hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def add_tally(counts: SuggestCounts, tally: SuggestTally) -> SuggestCounts:
     """``counts`` plus ``tally`` (its negative counts subtract)."""
-    return SuggestCounts(
-        counts.phrases.add(tally.phrases, shouted), counts.titles.add(tally.titles, short_title)
-    )
+    phrases = counts.phrases.add(tally.phrases, phrase_attrs)
+    return SuggestCounts(phrases, counts.titles.add(tally.titles, title_attrs))
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -109,36 +112,67 @@ def table_arrays(counts: SuggestCounts) -> SuggestArrays:
     title; ties go to the spelling that sorts last.  A title whose folded form is a phrase's is
     left to the phrase.
     """
-    phrases = counts.phrases
-    keys, texts, _, totals = _per_key(phrases, phrases.attrs[:, 0])
-    spaces = byte_counts(keys, ord(" "))
-    kept = np.flatnonzero((totals >= 2) | (spaces == 0))
-    phrase_keys = keys.take(kept)
+    phrases = _Keys(counts.phrases)
+    rows, totals = phrases.chosen(counts.phrases.attrs[:, 0])
+    spaces = counts.phrases.attrs[rows, 2]
+    kept = (totals >= 2) | (spaces == 0)
+    rows = rows[kept]
+    phrase_keys = phrases.folded(rows)
     weights = (totals[kept] + 0.1 * spaces[kept]).astype(np.float64)
-    titles = counts.titles
-    title_keys, title_texts, short, _ = _per_key(titles, np.zeros(len(titles), np.int8))
-    duplicate = np.zeros(len(title_keys), dtype=bool)
-    for i in np.flatnonzero(short).tolist():
+    titles = _Keys(counts.titles)
+    title_rows, _ = titles.chosen(np.zeros(len(counts.titles), np.int64))
+    title_keys = titles.folded(title_rows)
+    duplicate = np.zeros(title_rows.size, dtype=bool)
+    for i in np.flatnonzero(counts.titles.attrs[title_rows, 0]).tolist():
         duplicate[i] = phrase_keys.find(title_keys[i]) >= 0
     unique = np.flatnonzero(~duplicate)
     return SuggestArrays(
-        phrase_keys, texts.take(kept), weights, title_keys.take(unique), title_texts.take(unique)
+        phrase_keys,
+        phrases.spelled(rows),
+        weights,
+        title_keys.take(unique),
+        titles.spelled(title_rows[unique]),
     )
 
 
-def _per_key(
-    table: StringCounts, demoted: np.ndarray
-) -> tuple[StringArray, StringArray, np.ndarray, np.ndarray]:
-    """One row per folded key: the spelling to show (not ``demoted`` if possible, then the most
-    frequent, then the last), its fixed value, and the key's total count."""
-    folded, spelled = split(table.keys, ord(SEPARATOR))
-    first = ~same_as_previous(folded)
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1
-    order = np.lexsort((-np.arange(len(table)), -table.counts, demoted, group))
-    rows = order[starts]
-    totals = np.add.reduceat(table.counts, starts) if starts.size else table.counts[:0]
-    return folded.take(rows), spelled.take(rows), table.attrs[rows, 0], totals
+class _Keys:
+    """A count table's ``folded\\0spelling`` keys, cut at the separator."""
+
+    def __init__(self, table: StringCounts) -> None:
+        self.table = table
+        keys = table.keys
+        self.starts, self.ends = keys.offsets[:-1], keys.offsets[1:]
+        self.cut = separators(keys, ord(SEPARATOR))
+
+    def chosen(self, demoted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per folded key (in order): the row to show (not ``demoted`` if possible, then the most
+        frequent, then the last) and the key's total count."""
+        table = self.table
+        first = ~self._same_folded_as_previous()
+        groups = np.flatnonzero(first)
+        group = np.cumsum(first) - 1
+        order = np.lexsort((-np.arange(len(table)), -table.counts, demoted, group))
+        totals = np.add.reduceat(table.counts, groups) if groups.size else table.counts[:0]
+        return order[groups], totals
+
+    def _same_folded_as_previous(self) -> np.ndarray:
+        """Per row: whether its folded key is the previous row's.  Rows whose hashes or lengths
+        differ do not share it; only the others are compared byte for byte."""
+        hashes, lengths = self.table.attrs[:, 1], self.cut - self.starts
+        out = np.zeros(len(self.table), dtype=bool)
+        maybe = np.flatnonzero((hashes[1:] == hashes[:-1]) & (lengths[1:] == lengths[:-1])) + 1
+        keys = self.table.keys
+        this = window(keys, self.starts[maybe], lengths[maybe])
+        before = window(keys, self.starts[maybe - 1], lengths[maybe])
+        differs = np.concatenate([[0], np.cumsum(this.blob != before.blob)])
+        out[maybe] = differs[this.offsets[1:]] == differs[this.offsets[:-1]]
+        return out
+
+    def folded(self, rows: np.ndarray) -> StringArray:
+        return window(self.table.keys, self.starts[rows], self.cut[rows] - self.starts[rows])
+
+    def spelled(self, rows: np.ndarray) -> StringArray:
+        return window(self.table.keys, self.cut[rows] + 1, self.ends[rows] - self.cut[rows] - 1)
 
 
 class SuggestionTable:

@@ -12,7 +12,6 @@ import pytest
 from search.store.columns import _coded
 from search.store.counts import CountsMismatch, KeyCounts, StringCounts, pair_keys, union
 from search.store.strings import StringArray, split
-from search.store.suggest_files import byte_counts, same_as_previous
 
 WORDS = ["", "a", "Lào", "lào", "Cai", "cải", "cai", "ủy ban", "Ủy", "zz", "北京", "\U0001f600"]
 
@@ -47,12 +46,6 @@ def test_split_at_the_first_separator() -> None:
     head, tail = split(StringArray.from_strings(["lao cai\x00Lào Cai", "x\x00y\x00z", "\x00"]), 0)
     assert head.tolist() == ["lao cai", "x", ""]
     assert tail.tolist() == ["Lào Cai", "y\x00z", ""]
-
-
-def test_neighbours_and_byte_counts() -> None:
-    strings = StringArray.from_strings(["a b", "a b", "a c", "a c d", "a c d", ""])
-    assert same_as_previous(strings).tolist() == [False, True, False, False, True, False]
-    assert byte_counts(strings, ord(" ")).tolist() == [1, 1, 1, 2, 2, 0]
 
 
 def test_string_counts_add_subtract_and_drop_zeros() -> None:

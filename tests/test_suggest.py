@@ -89,3 +89,16 @@ def test_the_table_is_derived_from_exact_counts() -> None:
     table = SuggestionTable(arrays=table_arrays(counts))
     assert texts(table, "gia v") == ["Giá vàng giảm nhẹ"]
     assert texts(table, "lao c") == texts(SuggestionTable(rest), "lao c")
+
+
+def test_a_shared_hash_never_merges_two_phrases(monkeypatch) -> None:
+    """Rows are told apart by a hash of their folded key first; equal hashes are compared byte
+    for byte, so even a hash that never differs gives the same table."""
+    import search.suggest as suggest
+
+    expected = SuggestionTable(TITLES).arrays
+    monkeypatch.setattr(suggest, "folded_hash", lambda folded: 7)
+    arrays = SuggestionTable(TITLES).arrays
+    for name in ("keys", "texts", "title_keys", "title_texts"):
+        assert getattr(arrays, name).tolist() == getattr(expected, name).tolist(), name
+    assert arrays.weights.tolist() == expected.weights.tolist()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..text import fold
 from .counts import CountsMismatch, KeyCounts, load_counts, pair_keys, save_counts, union
 from .strings import StringArray, load_array
 
@@ -43,12 +44,15 @@ class AccentCounts:
     ``first id << 32 | second id`` with (occurrences, first capitalised, second capitalised)."""
 
     syllables: StringArray
+    folded: StringArray  # each syllable folded (``text.fold``), kept to derive the model fast
     unigrams: np.ndarray
     pairs: KeyCounts
 
     @classmethod
     def empty(cls) -> AccentCounts:
-        return cls(StringArray.empty(), np.zeros((0, 2), np.int64), KeyCounts.empty(3))
+        return cls(
+            StringArray.empty(), StringArray.empty(), np.zeros((0, 2), np.int64), KeyCounts.empty(3)
+        )
 
     def add(self, tally: AccentTally) -> AccentCounts:
         """These counts plus ``tally`` (its negative counts subtract)."""
@@ -56,6 +60,13 @@ class AccentCounts:
         for first, second in tally.bigrams:
             words.update((first, second))
         lexicon, old_to_new, ids = union(self.syllables, sorted(words))
+        fresh = np.ones(len(lexicon), dtype=bool)
+        fresh[old_to_new] = False
+        at = np.empty(len(lexicon), dtype=np.int64)  # where each syllable's folding comes from
+        at[old_to_new] = np.arange(old_to_new.size)
+        at[fresh] = old_to_new.size + np.arange(int(fresh.sum()))
+        new_folds = StringArray.from_strings(fold(lexicon[i]) for i in np.flatnonzero(fresh))
+        folded = StringArray.concat([self.folded, new_folds]).take(at)
         unigrams = np.zeros((len(lexicon), 2), np.int64)
         unigrams[old_to_new] = self.unigrams
         for column, counter in enumerate((tally.unigrams, tally.titles)):
@@ -63,7 +74,7 @@ class AccentCounts:
                 at = np.fromiter((ids[w] for w in counter), np.int64, len(counter))
                 np.add.at(unigrams[:, column], at, np.fromiter(counter.values(), np.int64))
         pairs = self.pairs.remap(old_to_new).add(*_pair_rows(tally, ids))
-        return AccentCounts(lexicon, unigrams, pairs).without_unused()
+        return AccentCounts(lexicon, folded, unigrams, pairs).without_unused()
 
     def without_unused(self) -> AccentCounts:
         """Syllables whose count fell to 0 dropped (no pair can hold them any more)."""
@@ -79,11 +90,15 @@ class AccentCounts:
         if not (keep[first].all() and keep[second].all()):
             raise CountsMismatch("a pair of a syllable counted zero times")
         return AccentCounts(
-            self.syllables.take(rows), self.unigrams[rows], self.pairs.remap(old_to_new)
+            self.syllables.take(rows),
+            self.folded.take(rows),
+            self.unigrams[rows],
+            self.pairs.remap(old_to_new),
         )
 
     def save(self, directory: Path) -> None:
         self.syllables.save(directory, "accent-syllables")
+        self.folded.save(directory, "accent-folded")
         save_counts(directory / "accent-unigrams.npy", self.unigrams)
         self.pairs.save(directory, "accent-pairs")
 
@@ -91,6 +106,7 @@ class AccentCounts:
     def load(cls, directory: Path) -> AccentCounts:
         return cls(
             StringArray.load(directory, "accent-syllables"),
+            StringArray.load(directory, "accent-folded"),
             load_counts(directory / "accent-unigrams.npy"),
             KeyCounts.load(directory, "accent-pairs"),
         )
@@ -98,6 +114,7 @@ class AccentCounts:
     def equals(self, other: AccentCounts) -> bool:
         return (
             self.syllables.tolist() == other.syllables.tolist()
+            and self.folded.tolist() == other.folded.tolist()
             and np.array_equal(self.unigrams, other.unigrams)
             and self.pairs.equals(other.pairs)
         )

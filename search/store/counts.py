@@ -36,11 +36,11 @@ class CountsMismatch(ValueError):
 class StringCounts:
     keys: StringArray
     counts: np.ndarray  # int64, one per key
-    attrs: np.ndarray  # (len(keys), width) int8: fixed per key
+    attrs: np.ndarray  # (len(keys), width) int64: fixed per key
 
     @classmethod
     def empty(cls, width: int = 0) -> StringCounts:
-        return cls(StringArray.empty(), np.zeros(0, np.int64), np.zeros((0, width), np.int8))
+        return cls(StringArray.empty(), np.zeros(0, np.int64), np.zeros((0, width), np.int64))
 
     @classmethod
     def from_mapping(
@@ -58,7 +58,7 @@ class StringCounts:
         return cls(
             StringArray.from_bytes([raw for raw, _, _ in items]),
             np.fromiter((c for _, _, c in items), np.int64, len(items)),
-            np.array(rows, dtype=np.int8).reshape(len(items), width),
+            np.array(rows, dtype=np.int64).reshape(len(items), width),
         )
 
     def __len__(self) -> int:
@@ -85,7 +85,7 @@ class StringCounts:
         width = self.attrs.shape[1]
         fresh_attrs = np.array(
             [attrs(k.decode("utf-8", "surrogatepass")) for k in fresh] if width and attrs else [],
-            dtype=np.int8,
+            dtype=np.int64,
         ).reshape(len(fresh), width)
         merged = self._insert(
             counts,
@@ -290,7 +290,7 @@ def union(lexicon: StringArray, fresh: list[str]) -> tuple[StringArray, np.ndarr
     """``lexicon`` (sorted unique) with the ``fresh`` strings it lacks; returns the new lexicon,
     each old id's new id (increasing) and ``string -> new id`` for every fresh string."""
     table = StringCounts(
-        lexicon, np.ones(len(lexicon), np.int64), np.zeros((len(lexicon), 0), np.int8)
+        lexicon, np.ones(len(lexicon), np.int64), np.zeros((len(lexicon), 0), np.int64)
     )
     missing = sorted({encode(s) for s in fresh if lexicon.find(s) < 0})
     if not missing:
@@ -302,7 +302,7 @@ def union(lexicon: StringArray, fresh: list[str]) -> tuple[StringArray, np.ndarr
         missing,
         points,
         np.ones(len(missing), np.int64),
-        np.zeros((len(missing), 0), np.int8),
+        np.zeros((len(missing), 0), np.int64),
     )
     n = len(lexicon)
     old_to_new = np.arange(n) + np.searchsorted(points, np.arange(n), side="right")

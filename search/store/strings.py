@@ -119,7 +119,8 @@ class StringArray(Sequence[str]):
 
     def prefixes(self) -> np.ndarray:
         """Each string's first ``PREFIX`` bytes as a numpy ``S`` array, sorted when the strings
-        are: one vectorised search narrows a lookup to the few strings sharing its prefix."""
+        are: one vectorised search narrows a lookup to the few strings sharing its prefix.
+        Computed when first asked for (``save(sorted_=True)`` does), then used by lookups."""
         if self._prefixes is None:
             self._prefixes = fixed_width(self, PREFIX)
         return self._prefixes
@@ -127,8 +128,8 @@ class StringArray(Sequence[str]):
     def bisect_left(self, key: bytes, lo: int = 0, hi: int | None = None) -> int:
         """Where ``key`` (UTF-8) would go in this sorted array, before any equal string."""
         hi = len(self) if hi is None else hi
-        if hi - lo > PREFIX_FROM:
-            prefixes = self.prefixes()
+        if hi - lo > PREFIX_FROM and self._prefixes is not None:
+            prefixes = self._prefixes
             head = np.array(key[:PREFIX], dtype=f"S{PREFIX}")
             lo = max(lo, int(prefixes.searchsorted(head, "left")))
             hi = min(hi, int(prefixes.searchsorted(head, "right")))
@@ -221,25 +222,30 @@ def join(parts: Sequence[StringArray], separator: bytes) -> StringArray:
     return StringArray(out, offsets)
 
 
+def separators(strings: StringArray, separator: int) -> np.ndarray:
+    """Where (in the blob) each string's first ``separator`` byte is; every string must hold
+    one."""
+    ends = strings.offsets[1:]
+    at = np.flatnonzero(strings.blob == separator)
+    first = at[np.searchsorted(at, strings.offsets[:-1])] if at.size else np.zeros(0, np.int64)
+    if first.size != len(strings) or np.any(first >= ends):
+        raise ValueError("a string without its separator")
+    return first
+
+
 def split(strings: StringArray, separator: int) -> tuple[StringArray, StringArray]:
     """Each string cut at its first ``separator`` byte (which every string must hold): the parts
     before and after it."""
-    ends = strings.offsets[1:]
-    starts = strings.offsets[:-1]
-    at = np.flatnonzero(strings.blob == separator)
-    # the first separator at or after each string's start
-    first = at[np.searchsorted(at, starts)] if at.size else np.zeros(0, np.int64)
-    if first.size != starts.size or np.any(first >= ends):
-        raise ValueError("a string without its separator")
-    head = _window(strings.blob, starts, first - starts)
-    tail = _window(strings.blob, first + 1, ends - first - 1)
-    return head, tail
+    first = separators(strings, separator)
+    starts, ends = strings.offsets[:-1], strings.offsets[1:]
+    return window(strings, starts, first - starts), window(strings, first + 1, ends - first - 1)
 
 
-def _window(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> StringArray:
+def window(strings: StringArray, starts: np.ndarray, lengths: np.ndarray) -> StringArray:
+    """The byte ranges ``[start, start + length)`` of ``strings``' blob, as strings."""
     offsets = np.zeros(starts.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return StringArray(_gather(blob, starts, lengths, offsets), offsets)
+    return StringArray(_gather(strings.blob, starts, lengths, offsets), offsets)
 
 
 def fixed_width(strings: StringArray, width: int | None = None) -> np.ndarray:

@@ -36,17 +36,19 @@ class SuggestTally:
 
 @dataclass(frozen=True)
 class SuggestCounts:
-    """Exact counts.  ``phrases``: ``folded\\0spelling`` -> titles holding it, with one fixed
-    value per key (whether the spelling is a shouted one, ``suggest.shouted``); ``titles``:
-    ``folded\\0title`` -> documents with that title, with whether it has at most
-    ``suggest.MAX_NGRAM`` words (only then can it be a phrase too)."""
+    """Exact counts.  ``phrases``: ``folded\\0spelling`` -> titles holding it, with fixed values
+    per key (``suggest.phrase_attrs``: whether the spelling is a shouted one, a hash of the
+    folded part, its spaces); ``titles``: ``folded\\0title`` -> documents with that title, with
+    whether it has at most ``suggest.MAX_NGRAM`` words (only then can it be a phrase too), the
+    hash and the spaces.  The hash tells most rows of another folded key apart without reading
+    them."""
 
     phrases: StringCounts
     titles: StringCounts
 
     @classmethod
     def empty(cls) -> SuggestCounts:
-        return cls(StringCounts.empty(1), StringCounts.empty(1))
+        return cls(StringCounts.empty(3), StringCounts.empty(3))
 
     def save(self, directory: Path) -> None:
         self.phrases.save(directory, "suggest-phrases")
@@ -92,26 +94,3 @@ class SuggestArrays:
             else:
                 values[item.name] = load_array(directory / f"suggest-{item.name}.npy")
         return cls(**values)
-
-
-def same_as_previous(strings: StringArray) -> np.ndarray:
-    """Per string: whether it equals the one before it (False for the first)."""
-    lengths = strings.lengths()
-    out = np.zeros(len(strings), dtype=bool)
-    if len(strings) < 2:
-        return out
-    candidates = np.flatnonzero(lengths[1:] == lengths[:-1]) + 1
-    sizes = lengths[candidates]
-    offsets = np.zeros(candidates.size + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    this = strings.take(candidates).blob
-    before = strings.take(candidates - 1).blob
-    differs = np.concatenate([[0], np.cumsum(this != before)])
-    out[candidates] = differs[offsets[1:]] == differs[offsets[:-1]]
-    return out
-
-
-def byte_counts(strings: StringArray, byte: int) -> np.ndarray:
-    """How many times ``byte`` occurs in each string."""
-    seen = np.concatenate([[0], np.cumsum(strings.blob == byte)])
-    return seen[strings.offsets[1:]] - seen[strings.offsets[:-1]]
