@@ -30,9 +30,11 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +55,9 @@ FORMAT_VERSION = 1
 DIRECTORY = "vnsearch"
 MANIFEST = "manifest.json"
 LEGACY_ACCENTS = "accents.json.gz"  # the vocabulary file of older versions, beside Whoosh's
-PENDING_WAIT = (
-    10.0  # seconds a worker with nothing to serve waits for a committed generation's files
-)
+TALLY = "tally.pickle"  # an incremental run's counts of its new documents (in ``Update.work``)
+# Seconds a worker with nothing to serve waits for the files of a generation just committed.
+PENDING_WAIT = 10.0
 PENDING_POLL = 0.05
 PENDING_MAX_AGE = 3600.0  # a marker older than this is stale whatever its pid says
 STORED_TEXTS = ("title", "lead", "body")
@@ -160,7 +162,7 @@ def _pending(index_dir: Path, generation: int) -> bool:
     """Whether a live reindex said it is writing this generation's files."""
     path = pending_path(index_dir, generation)
     try:
-        pid = int(path.read_text(encoding="ascii").strip() or "0")
+        pid = int((path.read_text(encoding="ascii").split() or ["0"])[0])
         age = time.time() - path.stat().st_mtime
     except (OSError, ValueError):
         return False
@@ -199,10 +201,11 @@ class Update:
     full: bool
     work: Path
     base_reader: object | None = field(default=None, repr=False)
+    _release: Callable[[], None] | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["base_reader"] = None  # never leaves this process
+        state["base_reader"] = state["_release"] = None  # they never leave this process
         return state
 
     @classmethod
@@ -219,9 +222,14 @@ class Update:
             full,
             Path(tempfile.mkdtemp(dir=store_dir(index_dir), prefix=".work-", suffix=".tmp")),
         )
-        _write_text(pending_path(index_dir, update.generation), str(os.getpid()))
+        marker = pending_path(index_dir, update.generation)
+        _write_text(marker, f"{os.getpid()} {update.work.name}")
         if not full:
             update.base_reader = _plain_storage(index_dir).open_index().searcher()
+        # A run that fails before publishing still closes the reader and removes its work and
+        # marker, when it is dropped.
+        release = weakref.finalize(update, _release, update.base_reader, update.work, marker)
+        update._release = release
         return update
 
     def base_counts_dir(self) -> Path | None:
@@ -243,24 +251,34 @@ class Update:
         return [d for d in documents if hash_of(d) not in held]
 
     def count(self, documents: list[tuple[str, TextFields]]) -> None:
-        """Runs in the indexing pool: the base generation's counts plus ``documents`` (content
-        hash, texts), saved in ``work`` with the hashes counted."""
-        base = CorpusCounts.empty()
-        if not self.full:
-            directory = self.base_counts_dir()
-            if directory is None:
-                return
-            base = CorpusCounts.load(directory)
-        counts = base.add(CorpusTally.of(texts for _, texts in documents))
-        counts.save(self.work)
+        """Runs in the indexing pool: count ``documents`` (content hash, texts) into ``work``,
+        with the hashes counted.  A full run's counts are the generation's (saved as arrays);
+        an incremental run's are a tally ``publish`` adds to the base generation's counts."""
+        tally = CorpusTally.of(texts for _, texts in documents)
+        if self.full:
+            CorpusCounts.empty().add(tally).save(self.work)
+        elif self.base_counts_dir() is None:
+            return
+        else:
+            with open(self.work / TALLY, "wb") as fh:
+                pickle.dump(tally, fh, protocol=pickle.HIGHEST_PROTOCOL)
         StringArray.from_strings(sorted(h for h, _ in documents)).save(self.work, "counted")
         _write_text(self.work / "done", "1")
 
     def close(self) -> None:
-        reader, self.base_reader = self.base_reader, None
-        if reader is not None:
-            reader.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+        """Close the base reader, remove the work directory and this run's pending marker."""
+        self.base_reader = None
+        if self._release is not None:
+            self._release()
+
+
+def _release(reader, work: Path, marker: Path) -> None:
+    if reader is not None:
+        reader.close()
+    shutil.rmtree(work, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        if marker.read_text(encoding="ascii").split()[1:] == [work.name]:
+            marker.unlink()
 
 
 def publish(index_dir: Path, update: Update | None, norms_of: NormsOf) -> None:
@@ -285,7 +303,6 @@ def publish(index_dir: Path, update: Update | None, norms_of: NormsOf) -> None:
         log.exception("could not write the shared files of %s", index_dir)
     finally:
         if update is not None:
-            pending_path(index_dir, update.generation).unlink(missing_ok=True)
             update.close()
 
 
@@ -358,40 +375,41 @@ def _counts(
     update: Update | None,
     base: GenerationFiles | None,
 ) -> CorpusCounts:
-    """The generation's exact counts: the run's (base + new documents) minus the removed
-    documents; counted from every stored text when that is not possible (logged)."""
+    """The generation's exact counts: a full run's, or the base generation's plus the run's new
+    documents minus the removed ones; counted from every stored text when that is not possible
+    (logged)."""
     done = update is not None and (update.work / "done").exists()
     if update is None or not done or (not update.full and base is None):
-        log.warning(
-            "counting the accent vocabulary and suggestions of generation %s of %s from every "
-            "stored text (no counts to update)",
-            generation,
-            index_dir,
-        )
-        return CorpusCounts.of(_stored(reader, np.flatnonzero(columns.live)))
-    added, removed = (
-        (np.flatnonzero(columns.live), np.zeros(0, np.int64))
-        if update.full
-        else _changes(base.columns, columns)
-    )
+        return _recount(index_dir, generation, reader, columns, "no counts to update")
     counted = set(StringArray.load(update.work, "counted"))
-    counts = CorpusCounts.load(update.work)
+    if update.full:
+        if counted != set(columns.hashes.take(np.flatnonzero(columns.live))):
+            return _recount(index_dir, generation, reader, columns, "the run counted others")
+        return CorpusCounts.load(update.work)
+    added, removed = _changes(base.columns, columns)
+    with open(update.work / TALLY, "rb") as fh:
+        tally: CorpusTally = pickle.load(fh)
     if counted != set(columns.hashes.take(added)):
         log.warning("the run's new documents are not the generation's: counting them again")
-        counts = (
-            CorpusCounts.load(update.base_counts_dir()) if not update.full else CorpusCounts.empty()
-        )
-        counts = counts.add(CorpusTally.of(_stored(reader, added)))
+        tally = CorpusTally.of(_stored(reader, added))
     if removed.size:
-        gone = CorpusTally.of(_stored(update.base_reader.reader(), removed))
-        negative = CorpusTally.of(())
-        negative.subtract(gone)
-        try:
-            counts = counts.add(negative)
-        except CountsMismatch:
-            log.warning("the base generation's counts do not hold its documents: counting again")
-            return CorpusCounts.of(_stored(reader, np.flatnonzero(columns.live)))
-    return counts
+        tally.subtract(CorpusTally.of(_stored(update.base_reader.reader(), removed)))
+    try:
+        return CorpusCounts.load(update.base_counts_dir()).add(tally)
+    except CountsMismatch:
+        return _recount(index_dir, generation, reader, columns, "the base counts are not its own")
+
+
+def _recount(index_dir: Path, generation: int, reader, columns: Columns, why: str) -> CorpusCounts:
+    """Every live document's counts, from the stored texts (what an update avoids)."""
+    log.warning(
+        "counting the accent vocabulary and suggestions of generation %s of %s from every "
+        "stored text (%s)",
+        generation,
+        index_dir,
+        why,
+    )
+    return CorpusCounts.of(_stored(reader, np.flatnonzero(columns.live)))
 
 
 def _changes(base: Columns, new: Columns) -> tuple[np.ndarray, np.ndarray]:
