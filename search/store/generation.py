@@ -191,8 +191,8 @@ class Update:
     ``begin`` (under the writer's lock, before the commit) marks the generation pending and
     keeps a reader of the base generation open: the documents the run deletes can be read after
     the commit has removed the base's files.  ``count`` (the indexing pool's job) counts the new
-    documents onto the base generation's counts, into ``work``.  ``publish`` (after the commit)
-    subtracts the removed documents and writes the directory.
+    documents into ``work``.  ``publish`` (after the commit) adds them to the base generation's
+    counts, subtracts the removed documents and writes the directory.
     """
 
     index_dir: Path
@@ -288,8 +288,9 @@ def publish(index_dir: Path, update: Update | None, norms_of: NormsOf) -> None:
     from whoosh import index as whoosh_index
 
     index_dir = Path(index_dir)
+    generation = update.generation if update else -1
     try:
-        generation = update.generation if update else _latest(index_dir)
+        generation = generation if update else _latest(index_dir)
         if generation < 0 or load_generation(index_dir, generation) is not None:
             return
         with _reader_of(index_dir, generation) as reader:
@@ -362,6 +363,7 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
         (temporary / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
         _sync_directory(temporary)
         os.rename(temporary, generation_dir(index_dir, generation))
+        _fsync(directory)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -504,5 +506,13 @@ def _sync_directory(directory: Path) -> None:
     os.chmod(directory, 0o755)
     for path in directory.iterdir():
         os.chmod(path, 0o644)
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync(path)
+    _fsync(directory)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
