@@ -540,6 +540,18 @@ class MappedVocabulary:
         self._variants[folded] = found
         return found
 
+    def folded_counts(self) -> Iterator[tuple[str, int]]:
+        """Every folded spelling with the total count of its accented forms (what a typo table
+        is built from), most frequent form first as ``CountsVocabulary`` gives them."""
+        arrays = self.arrays
+        if not arrays.fold_members.size:
+            return
+        totals = np.add.reduceat(arrays.counts[arrays.fold_members], arrays.fold_starts[:-1])
+        first = arrays.fold_members[arrays.fold_starts[:-1]]
+        order = np.lexsort((first, -arrays.counts[first]))
+        for k, total in zip(order.tolist(), totals[order].tolist(), strict=True):
+            yield arrays.fold_keys[k], total
+
     def followers(self, first: str) -> Mapping[str, int]:
         """Syllables seen right after ``first`` with the pair frequencies."""
         a = self._id(first)

@@ -347,6 +347,11 @@ def test_mapped_vocabulary_answers_as_the_dict_one(min_pair_count: int) -> None:
         assert arrays.pair_title_shares(first, second) == plain.pair_title_shares(first, second)
     assert arrays.pair_table(syllables, syllables) == pair_table(plain, syllables, syllables)
     assert arrays.frequent_terms(12) == plain.frequent_terms(12)
+    payload = plain.to_payload()  # syllables most frequent first
+    by_fold: dict[str, int] = {}
+    for syllable, count in zip(payload["syllables"], payload["counts"], strict=True):
+        by_fold[fold(syllable)] = by_fold.get(fold(syllable), 0) + count
+    assert list(arrays.folded_counts()) == list(by_fold.items())
 
 
 def test_mapped_vocabulary_restores_as_the_dict_one() -> None:
