@@ -192,8 +192,13 @@ Leaves = list[tuple[object, int, SegmentTerms | None]]
 
 
 def _open_leaves(reader) -> Leaves:
-    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one."""
-    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in reader.leaf_readers()]
+    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one.
+
+    An index without documents reads through Whoosh's ``EmptyReader``, which has no terms to
+    look up: no leaves (its query was an ``AttributeError``).
+    """
+    leaves = reader.leaf_readers() if reader.doc_count_all() else []
+    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in leaves]
 
 
 def _close_leaves(leaves: Leaves) -> None:

@@ -216,6 +216,23 @@ def test_workers_map_the_generation_files(toy_index: Path) -> None:
         engine.close()
 
 
+def test_a_run_that_adds_nothing_to_an_empty_index_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "src"
+    write_source(src, {})
+    with caplog.at_level(logging.WARNING, logger="search.store"):
+        reindex(tmp_path / "index", [src], workers=1)
+    assert caplog.records == []
+    engine = SearchEngine(tmp_path / "index", warm=False)
+    try:
+        assert engine.snapshot().files.shared
+        assert engine.search("lào cai")["total"] == 0
+        assert engine.suggest("lao") == {"query": "lao", "suggestions": []}
+    finally:
+        engine.close()
+
+
 def test_old_generations_files_are_removed(tmp_path: Path) -> None:
     rnd = random.Random(1)
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}

@@ -380,6 +380,8 @@ def _counts(
     """The generation's exact counts: a full run's, or the base generation's plus the run's new
     documents minus the removed ones; counted from every stored text when that is not possible
     (logged)."""
+    if not columns.live.any():  # nothing to count (an index still empty)
+        return CorpusCounts.empty()
     done = update is not None and (update.work / "done").exists()
     if update is None or not done or (not update.full and base is None):
         return _recount(index_dir, generation, reader, columns, "no counts to update")
