@@ -473,6 +473,8 @@ class MappedVocabulary:
         return np.where(table[slots] == keys, slots, -1)
 
     def _pair_counts(self, keys: np.ndarray) -> np.ndarray:
+        if not self.arrays.pair_counts.size:  # no pair kept (a small index)
+            return np.zeros(keys.size, dtype=np.int64)
         rows = self._search(keys, self.arrays.pair_keys)
         return np.where(rows >= 0, self.arrays.pair_counts[np.maximum(rows, 0)], 0)
 

@@ -362,3 +362,16 @@ def test_mapped_vocabulary_restores_as_the_dict_one() -> None:
     for _ in range(300):
         query = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6)))
         assert restore_query(query, arrays) == restore_query(query, plain), query
+
+
+def test_a_mapped_vocabulary_without_pairs() -> None:
+    """Every pair seen once: none is kept, and the decoder still runs on unigrams."""
+    texts = ["Lào Cai mưa", "cải bắp ngon", "cái này"]
+    plain = CountsVocabulary.from_texts(texts, min_pair_count=2)
+    arrays = mapped(texts, 2)
+    assert arrays.pair_total == plain.pair_total == 0
+    for query in ("lao cai", "cai bap", "cai nay mua"):
+        assert restore_query(query, arrays) == restore_query(query, plain), query
+    assert arrays.pair_count("lào", "cai") == 0
+    empty = mapped([], 2)
+    assert (len(empty), restore(["lao"], empty), list(empty.folded_counts())) == (0, None, [])
