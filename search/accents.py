@@ -15,11 +15,14 @@ So the guess is a bigram language model over the index's own vocabulary, decoded
   followers of ``v``.  A raw-frequency unigram (not KN's continuation count) sits below because a
   one-word query should get the syllable's most common spelling;
 * the unseen-pair part of the recursion does not depend on the current candidate, so each step costs
-  one followers lookup per previous candidate plus one dict probe per (previous, current) pair.
+  one pair-count lookup per (previous, current) pair, all asked at once (``pair_table``).
 
 The statistics come through two small protocols so the engine can plug in whatever the indexer
-stores; ``CountsVocabulary`` is the plain-dict implementation, built from texts and saved as a
-compact JSON sidecar next to each index generation.
+stores.  ``CountsVocabulary`` is the plain-dict implementation, built from texts (tests, and
+indexes written before the shared files).  ``MappedVocabulary`` gives the same answers from the
+arrays the indexer writes with each generation (``search.store``), memory-mapped by every worker:
+the indexer keeps exact counts (``count_texts``, nothing pruned) and updates them with the
+documents that changed, so the model is always that of the generation's documents.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
+from search.store.accent_files import AccentCounts, AccentTally, VocabularyArrays
+from search.store.strings import StringArray, fixed_width
 from search.text import canonical_syllable, fold, has_diacritics, normalize
 
 #: Absolute discount subtracted from every seen pair count (the usual Kneser-Ney value).
@@ -52,6 +59,7 @@ FORMAT = "vnsearch-accents"
 FORMAT_VERSION = 1
 
 _EMPTY: Mapping[str, int] = MappingProxyType({})
+_NO_PAIR = (1 << 64) - 1  # the key of a pair with an unknown syllable: in no pair table
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _DIGIT_RE = re.compile(r"\d")
 # A token after one of these starts a sentence (or a quote, caption, list item): its capital letter
@@ -260,40 +268,16 @@ class CountsVocabulary:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], *, min_pair_count: int = 1) -> CountsVocabulary:
-        """Count syllables and adjacent pairs in ``texts``.
+        """Count syllables and adjacent pairs in ``texts`` (``count_texts``) and keep the model
+        (``from_tally``)."""
+        return cls.from_tally(count_texts(texts), min_pair_count=min_pair_count)
 
-        Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
-        whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows
-        ``cai``.  Tokens with digits are skipped and break the chain.  Capitalisation is counted
-        only away from sentence starts, where a capital letter says something about the word.
-        Pairs seen fewer than ``min_pair_count`` times are dropped (their follower types still
-        count, so the smoothing knows how much it lost).
-        """
-        unigrams: Counter[str] = Counter()
-        bigrams: Counter[tuple[str, str]] = Counter()
-        titles: Counter[str] = Counter()
-        first_titles: Counter[tuple[str, str]] = Counter()
-        second_titles: Counter[tuple[str, str]] = Counter()
-        canonical = canonical_syllable
-        for text in texts:
-            for tokens, initial, lower in _phrases(text):
-                syllables = [canonical(token) for token in tokens]
-                # Counter.update on a list / zip counts in C: the common all-lower-case phrase
-                # costs no Python-level loop beyond the list comprehension above.
-                unigrams.update(syllables)
-                pairs = list(pairwise(syllables))
-                bigrams.update(pairs)
-                if lower:
-                    continue
-                cased = [_is_title(token) for token in tokens]
-                if cased[0] and not initial:
-                    titles[syllables[0]] += 1
-                for i, pair in enumerate(pairs):
-                    if cased[i + 1]:
-                        titles[pair[1]] += 1
-                        second_titles[pair] += 1
-                    if cased[i] and (i or not initial):
-                        first_titles[pair] += 1
+    @classmethod
+    def from_tally(cls, tally: AccentTally, *, min_pair_count: int = 1) -> CountsVocabulary:
+        """The model of exact counts: pairs seen fewer than ``min_pair_count`` times are dropped
+        (their follower types still count, so the smoothing knows how much it lost)."""
+        unigrams, titles, bigrams = tally.unigrams, tally.titles, tally.bigrams
+        first_titles, second_titles = tally.first_titles, tally.second_titles
         types: Counter[str] = Counter(first for first, _ in bigrams)
         if min_pair_count > 1:
             bigrams = Counter({p: c for p, c in bigrams.items() if c >= min_pair_count})
@@ -410,6 +394,260 @@ class CountsVocabulary:
         self.__dict__.update(CountsVocabulary.from_payload(state).__dict__)
 
 
+def vocabulary_arrays(counts: AccentCounts, *, min_pair_count: int = 1) -> VocabularyArrays:
+    """The model ``CountsVocabulary.from_tally`` keeps of exact counts, as arrays for
+    ``MappedVocabulary``: the same pruning and capitalisation exceptions, computed with numpy."""
+    syllables = counts.syllables
+    unigrams, titles = counts.unigrams[:, 0], counts.unigrams[:, 1]
+    keys, pair_counts = counts.pairs.keys, counts.pairs.counts
+    first = (keys >> np.uint64(32)).astype(np.int64)
+    second = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    types = np.bincount(first, minlength=len(syllables)).astype(np.int64)
+    kept = pair_counts[:, 0] >= min_pair_count
+    count = pair_counts[kept, 0]
+    usually_title = titles >= TITLE_THRESHOLD * unigrams
+    overrules = (
+        (pair_counts[kept, 1] >= TITLE_THRESHOLD * count) != usually_title[first[kept]]
+    ) | ((pair_counts[kept, 2] >= TITLE_THRESHOLD * count) != usually_title[second[kept]])
+    folds = fixed_width(counts.folded)
+    fold_keys, fold_of = np.unique(folds, return_inverse=True)
+    members = np.lexsort((np.arange(len(syllables)), -unigrams, fold_of))
+    fold_starts = np.searchsorted(fold_of[members], np.arange(len(fold_keys) + 1))
+    return VocabularyArrays(
+        syllables=syllables,
+        counts=unigrams.copy(),
+        titles=titles.copy(),
+        types=types,
+        fold_keys=StringArray.from_bytes(fold_keys.tolist()),
+        fold_starts=fold_starts.astype(np.int64),
+        fold_members=members.astype(np.int32),
+        pair_keys=keys[kept],
+        pair_counts=count.copy(),
+        cased_keys=keys[kept][overrules],
+        cased=pair_counts[kept][overrules][:, 1:].copy(),
+    )
+
+
+class MappedVocabulary:
+    """A ``CasedAccentVocabulary`` over ``VocabularyArrays``: the same answers as the
+    ``CountsVocabulary`` of the same counts, read from memory-mapped files that every worker
+    shares instead of dicts each worker builds (hundreds of bytes a pair).
+
+    A syllable is found by binary search in the sorted syllables, then known by its id; a pair
+    (``first id << 32 | second id``) by binary search in the sorted pairs.  Queries keep asking
+    about the same few thousand syllables and pairs, so the answers are kept in small dicts (at
+    most ``CACHED`` entries each, emptied when full).  The decoder asks for all the pairs of two
+    positions at once (``pair_table``): a large table is one vectorised search.
+    """
+
+    CACHED = 100_000
+
+    def __init__(self, arrays: VocabularyArrays) -> None:
+        self.arrays = arrays
+        self._total = int(arrays.counts.sum())
+        self._ids: dict[str, tuple[int, int, int, int]] = {}
+        self._variants: dict[str, Mapping[str, int]] = {}
+        self._cased: dict[int, tuple[int, int] | None] = {}
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _syllable(self, syllable: str) -> tuple[int, int, int, int]:
+        """The syllable's id, count, capitalised count and follower types (id -1: unknown)."""
+        found = self._ids.get(syllable)
+        if found is None:
+            i = self.arrays.syllables.find(syllable)
+            arrays = self.arrays
+            found = (
+                (i, int(arrays.counts[i]), int(arrays.titles[i]), int(arrays.types[i]))
+                if i >= 0
+                else (-1, 0, 0, 0)
+            )
+            if len(self._ids) >= self.CACHED:
+                self._ids.clear()
+            self._ids[syllable] = found
+        return found
+
+    def _id(self, syllable: str) -> int:
+        return self._syllable(syllable)[0]
+
+    def _search(self, keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """Each key's row in sorted ``table``, -1 where it is not there."""
+        if not table.size:
+            return np.full(keys.size, -1, dtype=np.int64)
+        slots = np.minimum(np.searchsorted(table, keys), table.size - 1)
+        return np.where(table[slots] == keys, slots, -1)
+
+    def _pair_counts(self, keys: np.ndarray) -> np.ndarray:
+        if not self.arrays.pair_counts.size:  # no pair kept (a small index)
+            return np.zeros(keys.size, dtype=np.int64)
+        rows = self._search(keys, self.arrays.pair_keys)
+        return np.where(rows >= 0, self.arrays.pair_counts[np.maximum(rows, 0)], 0)
+
+    def pair_tables(self, columns: list[list[str]]) -> list[list[list[int]] | None]:
+        """``pair_table`` of every two neighbouring ``columns`` (``None`` first), from one
+        vectorised search: the decoder asks about hundreds of pairs a query, too varied to
+        keep, and numpy's cost is mostly per call."""
+        known, find = self._ids, self._syllable
+        ids = [[(known.get(w) or find(w))[0] for w in column] for column in columns]
+        keys = [
+            (x << 32) | y if x >= 0 and y >= 0 else _NO_PAIR
+            for firsts, seconds in pairwise(ids)
+            for x in firsts
+            for y in seconds
+        ]
+        counts = self._pair_counts(np.array(keys, dtype=np.uint64)).tolist()
+        tables: list[list[list[int]] | None] = [None]
+        start = 0
+        for firsts, seconds in pairwise(ids):
+            n = len(seconds)
+            tables.append([counts[start + i * n : start + (i + 1) * n] for i in range(len(firsts))])
+            start += n * len(firsts)
+        return tables
+
+    def pair_table(self, firsts: list[str], seconds: list[str]) -> list[list[int]]:
+        """``pair_count(f, s)`` for every ``f`` in ``firsts`` (rows) and ``s`` in ``seconds``."""
+        return self.pair_tables([firsts, seconds])[1]  # type: ignore[return-value]
+
+    def _cased_counts(self, first: str, second: str) -> tuple[int, int] | None:
+        """How often the pair's first and second syllable were capitalised, for a pair that
+        overrules its words' usual case (``None`` otherwise)."""
+        a, b = self._id(first), self._id(second)
+        if a < 0 or b < 0:
+            return None
+        key = (a << 32) | b
+        if key not in self._cased:
+            row = int(self._search(np.array([key], dtype=np.uint64), self.arrays.cased_keys)[0])
+            if len(self._cased) >= self.CACHED:
+                self._cased.clear()
+            self._cased[key] = tuple(self.arrays.cased[row].tolist()) if row >= 0 else None
+        return self._cased[key]
+
+    # -- AccentVocabulary ---------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def variants(self, folded: str) -> Mapping[str, int]:
+        """Accented spellings of a folded syllable with their frequencies, most frequent first."""
+        cached = self._variants.get(folded)
+        if cached is not None:
+            return cached
+        arrays = self.arrays
+        k = arrays.fold_keys.find(folded)
+        if k < 0:
+            found: Mapping[str, int] = _EMPTY
+        else:
+            members = arrays.fold_members[arrays.fold_starts[k] : arrays.fold_starts[k + 1]]
+            found = MappingProxyType(
+                {arrays.syllables[int(i)]: int(arrays.counts[i]) for i in members}
+            )
+        if len(self._variants) >= self.CACHED:
+            self._variants.clear()
+        self._variants[folded] = found
+        return found
+
+    def folded_counts(self) -> Iterator[tuple[str, int]]:
+        """Every folded spelling with the total count of its accented forms (what a typo table
+        is built from), most frequent form first as ``CountsVocabulary`` gives them."""
+        arrays = self.arrays
+        if not arrays.fold_members.size:
+            return
+        totals = np.add.reduceat(arrays.counts[arrays.fold_members], arrays.fold_starts[:-1])
+        first = arrays.fold_members[arrays.fold_starts[:-1]]
+        order = np.lexsort((first, -arrays.counts[first]))
+        for k, total in zip(order.tolist(), totals[order].tolist(), strict=True):
+            yield arrays.fold_keys[k], total
+
+    def followers(self, first: str) -> Mapping[str, int]:
+        """Syllables seen right after ``first`` with the pair frequencies."""
+        a = self._id(first)
+        if a < 0:
+            return _EMPTY
+        keys = self.arrays.pair_keys
+        lo, hi = np.searchsorted(keys, np.array([a << 32, (a + 1) << 32], dtype=np.uint64))
+        seconds = (keys[lo:hi] & np.uint64(0xFFFFFFFF)).tolist()
+        counts = self.arrays.pair_counts[lo:hi].tolist()
+        return {self.arrays.syllables[b]: c for b, c in zip(seconds, counts, strict=True)}
+
+    def follower_types(self, first: str) -> int:
+        return self._syllable(first)[3]
+
+    # -- CasedAccentVocabulary ----------------------------------------------------------------
+
+    def title_share(self, syllable: str) -> float:
+        _, count, titles, _ = self._syllable(syllable)
+        return titles / count if count else 0.0
+
+    def pair_title_shares(self, first: str, second: str) -> tuple[float, float] | None:
+        cased = self._cased_counts(first, second)
+        if cased is None:
+            return None
+        count = self.pair_count(first, second)
+        return (cased[0] / count, cased[1] / count) if count else None
+
+    # -- conveniences -------------------------------------------------------------------------
+
+    def count(self, syllable: str) -> int:
+        return self._syllable(syllable)[1]
+
+    def pair_count(self, first: str, second: str) -> int:
+        return self.pair_table([first], [second])[0][0]
+
+    def __len__(self) -> int:
+        return len(self.arrays.syllables)
+
+    @property
+    def pair_total(self) -> int:
+        return int(self.arrays.pair_keys.size)
+
+    def frequent_terms(self, limit: int) -> list[str]:
+        """``CountsVocabulary.frequent_terms``, over the arrays."""
+        arrays = self.arrays
+        syllables = arrays.syllables.tolist()
+        scored: dict[str, int] = {}
+        for syllable, count in zip(syllables, arrays.counts.tolist(), strict=True):
+            folded = fold(syllable)
+            scored[folded] = scored.get(folded, 0) + count
+            if folded != syllable:
+                scored[syllable] = count
+        ranked = heapq.nlargest(limit, scored.values())
+        floor = ranked[-1] // 4 if ranked else 0
+        rows = np.flatnonzero(arrays.pair_counts >= floor)
+        keys = arrays.pair_keys[rows]
+        firsts = (keys >> np.uint64(32)).tolist()
+        seconds = (keys & np.uint64(0xFFFFFFFF)).tolist()
+        for a, b, count in zip(firsts, seconds, arrays.pair_counts[rows].tolist(), strict=True):
+            pair = f"{fold(syllables[a])} {fold(syllables[b])}"
+            scored[pair] = scored.get(pair, 0) + count
+        best = heapq.nlargest(limit, scored.items(), key=lambda kv: (kv[1], kv[0]))
+        return [term for term, _ in best]
+
+    def to_counts(self) -> CountsVocabulary:
+        """The same model as a ``CountsVocabulary`` (to compare two vocabularies)."""
+        arrays = self.arrays
+        syllables = arrays.syllables.tolist()
+
+        def pairs(keys: np.ndarray) -> list[tuple[str, str]]:
+            firsts = (keys >> np.uint64(32)).tolist()
+            seconds = (keys & np.uint64(0xFFFFFFFF)).tolist()
+            return [(syllables[a], syllables[b]) for a, b in zip(firsts, seconds, strict=True)]
+
+        return CountsVocabulary(
+            dict(zip(syllables, arrays.counts.tolist(), strict=True)),
+            dict(zip(pairs(arrays.pair_keys), arrays.pair_counts.tolist(), strict=True)),
+            titles=dict(zip(syllables, arrays.titles.tolist(), strict=True)),
+            pair_titles={
+                pair: (int(f), int(s))
+                for pair, (f, s) in zip(pairs(arrays.cased_keys), arrays.cased, strict=True)
+            },
+            follower_types=dict(zip(syllables, arrays.types.tolist(), strict=True)),
+        )
+
+    def __repr__(self) -> str:
+        return f"MappedVocabulary({len(self)} syllables, {self.pair_total} pairs)"
+
+
 def _intern(syllable: str) -> str:
     """Share one string object per syllable between the unigram, pair and fold tables.
 
@@ -452,6 +690,41 @@ def _phrases(text: str) -> Iterator[tuple[list[str], bool, bool]]:
 def _is_title(token: str) -> bool:
     """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no."""
     return token[:1].isupper() and (len(token) == 1 or token[1:].islower())
+
+
+def count_texts(texts: Iterable[str], tally: AccentTally | None = None) -> AccentTally:
+    """Syllables and adjacent pairs of ``texts``, counted exactly (added to ``tally`` if given).
+
+    Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
+    whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows ``cai``.
+    Tokens with digits are skipped and break the chain.  Capitalisation is counted only away from
+    sentence starts, where a capital letter says something about the word.  Nothing is pruned:
+    counts of different texts add up, and those of removed texts can be subtracted.
+    """
+    tally = AccentTally() if tally is None else tally
+    unigrams, bigrams, titles = tally.unigrams, tally.bigrams, tally.titles
+    first_titles, second_titles = tally.first_titles, tally.second_titles
+    canonical = canonical_syllable
+    for text in texts:
+        for tokens, initial, lower in _phrases(text):
+            syllables = [canonical(token) for token in tokens]
+            # Counter.update on a list / zip counts in C: the common all-lower-case phrase
+            # costs no Python-level loop beyond the list comprehension above.
+            unigrams.update(syllables)
+            pairs = list(pairwise(syllables))
+            bigrams.update(pairs)
+            if lower:
+                continue
+            cased = [_is_title(token) for token in tokens]
+            if cased[0] and not initial:
+                titles[syllables[0]] += 1
+            for i, pair in enumerate(pairs):
+                if cased[i + 1]:
+                    titles[pair[1]] += 1
+                    second_titles[pair] += 1
+                if cased[i] and (i or not initial):
+                    first_titles[pair] += 1
+    return tally
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -541,11 +814,36 @@ def _choices(syllables: list[str], vocab: AccentVocabulary) -> tuple[str | None,
     return tuple(word if key is not None else None for word, key in zip(path, keys, strict=True))
 
 
+def pair_tables(vocab: AccentVocabulary, columns: list[list[str]]) -> list[list[list[int]] | None]:
+    """``pair_table`` of every two neighbouring ``columns`` (``None`` at position 0), all at
+    once when the vocabulary can (``MappedVocabulary``: one search for the whole lattice); else
+    ``None`` everywhere, and the decoder asks ``pair_table`` where it needs one."""
+    own = getattr(vocab, "pair_tables", None)
+    return own(columns) if own is not None else [None] * len(columns)
+
+
+def pair_table(vocab: AccentVocabulary, firsts: list[str], seconds: list[str]) -> list[list[int]]:
+    """The count of every pair (``firsts[j]``, ``seconds[i]``) as ``rows[j][i]`` (0: unseen).
+
+    A vocabulary with a ``pair_table`` of its own answers all at once (``MappedVocabulary``: one
+    vectorised search); any other through ``followers``.
+    """
+    own = getattr(vocab, "pair_table", None)
+    if own is not None:
+        return own(firsts, seconds)
+    rows = []
+    for first in firsts:
+        seen = vocab.followers(first)
+        rows.append([seen.get(w, 0) for w in seconds] if seen else [0] * len(seconds))
+    return rows
+
+
 def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary) -> list[str]:
     """Best candidate per position under the interpolated bigram model (log space)."""
     log = math.log
     total = vocab.total + UNIGRAM_K
-    followers, follower_types = vocab.followers, vocab.follower_types
+    follower_types = vocab.follower_types
+    tables = pair_tables(vocab, [words for words, _ in lattice])
     back: list[list[int]] = []
     prev_words: list[str] = []
     prev_counts: list[int] = []
@@ -573,14 +871,13 @@ def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary
             best = max(range(len(bases)), key=bases.__getitem__)
             scores = [bases[best] + u for u in log_unigram]
             pointers = [best] * len(words)
-            # Seen pairs add (c(v,w) - D) / c(v) on top; probe each previous candidate's followers.
-            for j, prev in enumerate(prev_words):
-                seen = followers(prev)
-                if not seen:
+            # Seen pairs add (c(v,w) - D) / c(v) on top: every (previous, current) pair's count.
+            for j, row in enumerate(tables[position] or pair_table(vocab, prev_words, words)):
+                if not any(row):
                     continue
                 inverse_context = 1.0 / max(prev_counts[j], 1)
                 weight, score = weights[j], prev_scores[j]
-                for i, pair in enumerate(map(seen.get, words)):
+                for i, pair in enumerate(row):
                     if pair:
                         candidate = score + log(
                             (pair - DISCOUNT) * inverse_context + weight * unigram[i]

@@ -18,7 +18,6 @@ together with its deletions as one generation.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +37,14 @@ from whoosh.writing import CLEAR
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, SourceUnreadable, VnsearchError
-from .postings import ACCENTS_FILE
+from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .segment_writer import BatchPostings, FieldPostings, SegmentBuilder
+from .store.generation import Update, publish
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
 META_FILE = "vnsearch.json"
-VOCAB_REFRESH_SHARE = 0.05  # rebuild the accent vocabulary when this share of documents changed
-VOCAB_MIN_PAIR_COUNT = 2
 # Documents analysed together by one pool worker.
 ANALYSIS_BATCH = 1000
 # ... and together in this process (a run of one batch), between two progress reports: the index
@@ -435,80 +433,48 @@ def _resolve(paths: Iterable[str | Path]) -> list[str]:
     return out
 
 
-def _document_texts(doc: Document) -> Iterator[str]:
-    yield from (t for t in (doc.title, doc.lead, doc.body) if t)
-
-
-def _stored_texts(searcher, skip_origins: set[str]) -> Iterator[str]:
-    """Texts of the live documents of the previous generation not being re-read now."""
-    reader = searcher.reader()
-    for docnum in reader.all_doc_ids():
-        stored = reader.stored_fields(docnum)
-        if stored.get("origin") not in skip_origins:
-            yield from (stored.get(name) or "" for name in TEXT_FIELDS)
-
-
-def _save_vocabulary(index_dir: Path, texts: Iterable[str]) -> None:
-    """Count syllables and pairs for accent restoration and save them beside the index."""
-    from .accents import CountsVocabulary
-
-    vocab = CountsVocabulary.from_texts(texts, min_pair_count=VOCAB_MIN_PAIR_COUNT)
-    data = gzip.compress(vocab.to_json().encode("utf-8"), mtime=0)
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=f".{ACCENTS_FILE}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # not mkstemp's 0600: the web server may run as another user
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, index_dir / ACCENTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass(frozen=True)
 class VocabularyJob:
-    """Rebuild the accent vocabulary from the new documents and, in an incremental run, the
-    stored texts of the previous generation's documents from the sources not read again.
+    """Count the run's new documents onto the base generation's exact counts (accent vocabulary
+    and suggestions); ``_publish`` subtracts the removed documents after the commit.
 
     It runs as one more task of the indexing pool (a thread would hold the writing process's GIL
-    for ~10 s at 11k articles), or in a thread when there is no pool.
+    for ~10 s at 11k articles), or in a thread when there is no pool.  Only documents whose text
+    the base generation does not hold are counted: the archive is never read again.
     """
 
-    index_dir: Path
+    update: Update
     docs: list[Document]
-    full: bool
-    reread: frozenset[str]
-
-    def texts(self) -> Iterator[str]:
-        for doc in self.docs:
-            yield from _document_texts(doc)
-        if not self.full:
-            with whoosh_index.open_dir(str(self.index_dir)).searcher() as searcher:
-                yield from _stored_texts(searcher, set(self.reread))
 
     def run(self) -> None:
         try:
-            _save_vocabulary(self.index_dir, self.texts())
-        except Exception:  # a hint, never a reason to fail a reindex
-            log.exception("could not rebuild the accent vocabulary")
+            self.update.count([(d.content_hash, (d.title, d.lead, d.body)) for d in self.docs])
+        except Exception:  # a hint, never a reason to fail a reindex: publishing counts again
+            log.exception("could not count the accent vocabulary of the new documents")
 
 
 def _vocabulary_job(
-    index_dir: Path, ix, new_docs: dict[str, Document], process: list[str], changed: int, full: bool
-) -> VocabularyJob | None:
-    """The vocabulary rebuild this run needs, if any.
+    index_dir: Path,
+    ix,
+    new_docs: dict[str, Document],
+    _process: list[str],
+    _changed: int,
+    full: bool,
+) -> VocabularyJob:
+    """The counting this run needs (under the writer's lock, before the commit); the new
+    generation's shared files are marked pending until ``_publish`` has written them."""
+    update = Update.begin(index_dir, ix, full)
+    return VocabularyJob(update, update.to_count(list(new_docs.values()), _content_hash))
 
-    The vocabulary is a ranking hint and a suggestion model: slightly stale counts do no harm, so
-    a small incremental change keeps the old file and stays fast.
-    """
-    with ix.searcher() as searcher:
-        total = searcher.doc_count()
-    path = index_dir / ACCENTS_FILE
-    if path.exists() and not full and changed <= VOCAB_REFRESH_SHARE * max(total, 1):
-        return None
-    return VocabularyJob(index_dir, list(new_docs.values()), full, frozenset(process))
+
+def _content_hash(doc: Document) -> str:
+    return doc.content_hash
+
+
+def _publish(index_dir: Path, vocabulary: VocabularyJob | None) -> None:
+    """Write the committed generation's shared files (``store.generation.publish``): after the
+    commit of a run with changes, or for an index that has none yet."""
+    publish(index_dir, vocabulary.update if vocabulary is not None else None, length_norms)
 
 
 def reindex(
@@ -605,6 +571,7 @@ def reindex(
     except BaseException:
         _discard(writer, index_dir, segments)
         raise
+    _publish(index_dir, vocabulary)
     _atomic_write_json(index_dir / SOURCES_FILE, {"sources": all_sources})
     with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
         summary.documents = searcher.doc_count()
@@ -678,4 +645,5 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     except BaseException:
         writer.cancel()
         raise
+    _publish(index_dir, vocabulary)
     return len(docs)

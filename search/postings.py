@@ -5,13 +5,19 @@ text); but walking its matchers in Python costs hundreds of milliseconds for a
 long OR query.  So each worker reads a term's postings once per generation into numpy arrays, with
 the BM25F length normalisation of every field already folded in, and scores a query with a few
 array operations.  Terms are loaded lazily (a query touches a few dozen) and kept in an LRU.
+
+Everything else a query reads per document (live mask, norms, columns, their codes and labels)
+and the accent and suggestion vocabularies come from the files the indexer writes with each
+generation (``search.store``), memory-mapped: every worker shares one copy in the page cache.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +26,15 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
 from .schema import TEXT_FIELDS, extra_field
+from .store.generation import LEGACY_ACCENTS, GenerationFiles, open_generation
+from .store.strings import StringArray
 from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
-ACCENTS_FILE = "accents.json.gz"  # written by the indexer (``indexer.ACCENTS_FILE``)
+log = logging.getLogger(__name__)
+
+# The accent vocabulary of indexes written before the shared files (read when a generation has
+# no files of its own).
+ACCENTS_FILE = LEGACY_ACCENTS
 
 # BM25F parameters: field weights (title > lead > body) and per-field length normalisation.
 # Tuned on the dev split of ``bench.relevance`` (``bench.tune``): lead 1.5 -> 3 lifted accented
@@ -183,8 +195,13 @@ Leaves = list[tuple[object, int, SegmentTerms | None]]
 
 
 def _open_leaves(reader) -> Leaves:
-    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one."""
-    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in reader.leaf_readers()]
+    """A reader's segments, each with its first docnum and a ``SegmentTerms`` when it has one.
+
+    An index without documents reads through Whoosh's ``EmptyReader``, which has no terms to
+    look up: no leaves (its query was an ``AttributeError``).
+    """
+    leaves = reader.leaf_readers() if reader.doc_count_all() else []
+    return [(leaf, base, SegmentTerms.open(leaf)) for leaf, base in leaves]
 
 
 def _close_leaves(leaves: Leaves) -> None:
@@ -224,11 +241,50 @@ class CachedDocument:
         return sum(len(v) for v in self.stored.values() if isinstance(v, str))
 
 
+def length_norms(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """Per field (``lengths[f]`` for ``TEXT_FIELDS[f]``), ``weight / (1 - b + b * len / avglen)``
+    for every document, the average taken over live documents.
+
+    A field length Whoosh reports as ``None`` is NaN here: then the average is NaN and the
+    field's norm is its bare weight for every document, as it always was.
+    """
+    norms = np.empty(lengths.shape, dtype=np.float32)
+    for f, field in enumerate(TEXT_FIELDS):
+        field_lengths = lengths[f]
+        live_lengths = field_lengths[live]
+        avg = float(live_lengths.mean()) if live_lengths.size else 0.0
+        b = FIELD_B[field]
+        denom = (1 - b) + b * (field_lengths / avg) if avg > 0 else np.ones_like(field_lengths)
+        norms[f] = (FIELD_WEIGHTS[field] / denom).astype(np.float32)
+    return norms
+
+
+# Snapshots open in this process, by index folder: one that opens a newer generation whose files
+# are still being written lets the engine keep serving the older one.
+_OPEN: weakref.WeakSet[Snapshot] = weakref.WeakSet()
+
+
+class Labelled(Sequence[str]):
+    """A coded column read as values: ``labels[codes[docnum]]``."""
+
+    def __init__(self, codes: np.ndarray, labels: StringArray) -> None:
+        self.codes, self.labels = codes, labels
+
+    def __len__(self) -> int:
+        return self.codes.size
+
+    def __getitem__(self, docnum):  # type: ignore[override]
+        if isinstance(docnum, slice):
+            return [self[d] for d in range(*docnum.indices(len(self)))]
+        return self.labels[int(self.codes[docnum])]
+
+
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
 
     def __init__(self, ix, cache_bytes: int | None = None) -> None:
         self.ix = ix
+        self.folder = Path(ix.storage.folder)
         self.searcher = ix.searcher()
         self._leaves: Leaves = []
         # Segment files stay open while a generation is served; close them even when the owner
@@ -238,37 +294,47 @@ class Snapshot:
         self._leaves.extend(_open_leaves(self.reader))
         self.generation: int = ix.latest_generation()
         self.size: int = self.reader.doc_count_all()
+        try:
+            self.files = self._open_files()
+        except BaseException:
+            self.close()
+            raise
         # posting arrays kept, at most (least recently used go); None: sized to the index
         self.cache_bytes = default_cache_bytes(self.size) if cache_bytes is None else cache_bytes
-        self.live = np.zeros(self.size, dtype=bool)
-        if self.size:
-            self.live[np.fromiter(self.reader.all_doc_ids(), dtype=np.int64)] = True
+        columns = self.files.columns
+        self.live = columns.live
         self.doc_count = int(self.live.sum())
-        self._norms = self._length_norms()
+        self._norms = {field: columns.norms[f] for f, field in enumerate(TEXT_FIELDS)}
         self._cache: OrderedDict[str, TermPostings] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
-        self._columns: dict[str, list] = {}
+        self._columns: dict[str, Sequence] = {}
         self._stored: OrderedDict[int, CachedDocument] = OrderedDict()
         self._stored_chars = 0
         self._suggestions = None
-        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
-        self._accents: tuple[int, object] | None = None
+        self._codes: dict[str, tuple[np.ndarray, Sequence[str]]] = {}
+        self._accents: tuple[object] | None = None
+        _OPEN.add(self)
 
-    def _length_norms(self) -> dict[str, np.ndarray]:
-        """Per field, ``weight / (1 - b + b * len / avglen)`` for every document."""
-        norms: dict[str, np.ndarray] = {}
-        for field in TEXT_FIELDS:
-            lengths = np.zeros(self.size, dtype=np.float32)
-            for leaf, base in self.reader.leaf_readers():
-                for docnum in range(leaf.doc_count_all()):
-                    lengths[base + docnum] = leaf.doc_field_length(docnum, field, 0)
-            live_lengths = lengths[self.live]
-            avg = float(live_lengths.mean()) if live_lengths.size else 0.0
-            b = FIELD_B[field]
-            denom = (1 - b) + b * (lengths / avg) if avg > 0 else np.ones_like(lengths)
-            norms[field] = (FIELD_WEIGHTS[field] / denom).astype(np.float32)
-        return norms
+    def _open_files(self) -> GenerationFiles:
+        """The generation's shared files (see ``store.generation.open_generation``)."""
+        read = self.reader.generation()
+        generation = read if read is not None and read >= 0 else self.generation
+        serving = any(s.folder == self.folder and not s.searcher.is_closed for s in list(_OPEN))
+        files = open_generation(self.folder, generation, self.reader, length_norms, serving=serving)
+        if files.columns.size != self.size:
+            log.warning(
+                "the files of generation %d of %s describe %d documents, not %d: ignored",
+                generation,
+                self.folder,
+                files.columns.size,
+                self.size,
+            )
+            from .store.columns import build_columns
+
+            columns = build_columns(self.reader, length_norms)
+            files = GenerationFiles(generation, columns, None, None, shared=False)
+        return files
 
     def postings(self, term: str) -> TermPostings:
         """BM25F postings of ``term`` over all text fields (cached per generation)."""
@@ -365,11 +431,17 @@ class Snapshot:
                 reader.close()
         return loaded
 
-    def column(self, name: str) -> list:
-        """A stored column (``id``, ``date``, ``source``) as a list indexed by docnum."""
+    def column(self, name: str) -> Sequence:
+        """A stored column (``id``, ``date``, ``source``) indexed by docnum."""
+        columns = self.files.columns
+        if name == "id":
+            return columns.ids
+        if name in columns.coded:
+            coded = columns.coded[name]
+            return Labelled(coded.codes, coded.labels)
         with self._lock:
             values = self._columns.get(name)
-        if values is None:
+        if values is None:  # a column the generation's files do not hold: read it from Whoosh
             if self.size:
                 reader = self.reader.column_reader(name)
                 values = [reader[d] for d in range(self.size)]
@@ -380,37 +452,50 @@ class Snapshot:
         return values
 
     def accents(self):
-        """The accent-restoration vocabulary saved beside the index (``None`` when absent)."""
-        from .accents import CountsVocabulary
-
-        path = Path(self.ix.storage.folder) / ACCENTS_FILE
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
-            return None
+        """The accent-restoration vocabulary of this generation (``None`` when it has none)."""
         with self._lock:
-            if self._accents is not None and self._accents[0] == mtime:
-                return self._accents[1]
-        try:
-            vocab = CountsVocabulary.load(path)
-        except (OSError, ValueError):
-            return None
+            if self._accents is not None:
+                return self._accents[0]
+        vocab = self._load_accents()
         with self._lock:
-            self._accents = (mtime, vocab)
+            self._accents = (vocab,)
         return vocab
 
+    def _load_accents(self):
+        from .accents import CountsVocabulary, MappedVocabulary
+
+        if self.files.vocabulary is not None:
+            return MappedVocabulary(self.files.vocabulary)
+        path = self.folder / ACCENTS_FILE
+        if not path.exists():
+            return None
+        log.warning(
+            "%s: reading the accent vocabulary of an older vnsearch into this process", path
+        )
+        try:
+            return CountsVocabulary.load(path)
+        except (OSError, ValueError):
+            return None
+
     def suggestions(self):
-        """The suggest-as-you-type table of this generation (built from titles on first use)."""
+        """The suggest-as-you-type table of this generation (built from titles when the
+        generation has no files of its own)."""
+        from .suggest import SuggestionTable
+
         with self._lock:
             table = self._suggestions
         if table is None:
-            from .suggest import SuggestionTable
-
-            titles = (
-                self.reader.stored_fields(d).get("title") or ""
-                for d in np.flatnonzero(self.live).tolist()
-            )
-            table = SuggestionTable(titles)
+            if self.files.suggest is not None:
+                table = SuggestionTable(arrays=self.files.suggest)
+            else:
+                log.warning(
+                    "%s: building the suggestions from every title in this process", self.folder
+                )
+                titles = (
+                    self.reader.stored_fields(d).get("title") or ""
+                    for d in np.flatnonzero(self.live).tolist()
+                )
+                table = SuggestionTable(titles)
             with self._lock:
                 self._suggestions = table
         return table
@@ -424,28 +509,19 @@ class Snapshot:
 
     def shared_story(self) -> np.ndarray:
         """Per docnum: whether another document tells the same story (near-duplicates)."""
-        with self._lock:
-            cached = self._codes.get("_shared")
-        if cached is None:
-            codes = self.codes("story")
-            counts = np.bincount(codes, minlength=len(self.labels("story")))
-            cached = (counts[codes] > 1, [])
-            with self._lock:
-                self._codes["_shared"] = cached
-        return cached[0]
+        return self.files.columns.shared_story
 
-    def labels(self, name: str) -> list[str]:
+    def labels(self, name: str) -> Sequence[str]:
         return self._coded(name)[1]
 
-    def _coded(self, name: str) -> tuple[np.ndarray, list[str]]:
+    def _coded(self, name: str) -> tuple[np.ndarray, Sequence[str]]:
+        coded = self.files.columns.coded.get(name)
+        if coded is not None:
+            return coded.codes, coded.labels
         with self._lock:
             cached = self._codes.get(name)
-        if cached is None:
-            values = (
-                [(v or "")[:4] for v in self.column("date")]
-                if name == "year"
-                else [v or "" for v in self.column(name)]
-            )
+        if cached is None:  # a column the generation's files do not code
+            values = [v or "" for v in self.column(name)]
             labels = sorted(set(values))
             index = {label: i for i, label in enumerate(labels)}
             codes = np.fromiter((index[v] for v in values), dtype=np.int32, count=len(values))
@@ -479,6 +555,7 @@ class Snapshot:
         return found
 
     def close(self) -> None:
+        _OPEN.discard(self)
         _close_searcher(self.searcher, self._leaves)
 
 

@@ -20,9 +20,15 @@ from search.accents import (
     AccentVocabulary,
     CasedAccentVocabulary,
     CountsVocabulary,
+    MappedVocabulary,
+    count_texts,
+    pair_table,
     restore,
     restore_query,
+    vocabulary_arrays,
 )
+from search.store.accent_files import AccentCounts
+from search.text import fold
 
 CORPUS = [
     "Mưa lớn gây sạt lở ở Lào Cai và Lai Châu.",
@@ -306,3 +312,66 @@ def test_a_run_is_decoded_once_then_remembered(monkeypatch: pytest.MonkeyPatch) 
     # another vocabulary (a new index generation) decodes afresh
     restore(["lao", "cai"], CountsVocabulary.from_texts(CORPUS))
     assert len(calls) == 4
+
+
+# -- MappedVocabulary ---------------------------------------------------------------------------
+
+
+def mapped(texts: list[str], min_pair_count: int) -> MappedVocabulary:
+    counts = AccentCounts.empty().add(count_texts(texts))
+    return MappedVocabulary(vocabulary_arrays(counts, min_pair_count=min_pair_count))
+
+
+@pytest.mark.parametrize("min_pair_count", [1, 2])
+def test_mapped_vocabulary_answers_as_the_dict_one(min_pair_count: int) -> None:
+    """The arrays workers map give every answer the dicts gave, in the same order."""
+    plain = CountsVocabulary.from_texts(CORPUS, min_pair_count=min_pair_count)
+    arrays = mapped(CORPUS, min_pair_count)
+    assert isinstance(arrays, CasedAccentVocabulary)
+    assert arrays.to_counts() == plain
+    syllables = plain.to_payload()["syllables"] + ["nope", "2024"]
+    assert (arrays.total, len(arrays), arrays.pair_total) == (
+        plain.total,
+        len(plain),
+        plain.pair_total,
+    )
+    for word in syllables:
+        for folded in {word, fold(word)}:
+            assert list(arrays.variants(folded).items()) == list(plain.variants(folded).items())
+        assert arrays.count(word) == plain.count(word)
+        assert arrays.title_share(word) == plain.title_share(word)
+        assert arrays.follower_types(word) == plain.follower_types(word)
+        assert arrays.followers(word) == plain.followers(word)
+    for first, second in itertools.product(syllables, repeat=2):
+        assert arrays.pair_count(first, second) == plain.pair_count(first, second)
+        assert arrays.pair_title_shares(first, second) == plain.pair_title_shares(first, second)
+    assert arrays.pair_table(syllables, syllables) == pair_table(plain, syllables, syllables)
+    assert arrays.frequent_terms(12) == plain.frequent_terms(12)
+    payload = plain.to_payload()  # syllables most frequent first
+    by_fold: dict[str, int] = {}
+    for syllable, count in zip(payload["syllables"], payload["counts"], strict=True):
+        by_fold[fold(syllable)] = by_fold.get(fold(syllable), 0) + count
+    assert list(arrays.folded_counts()) == list(by_fold.items())
+
+
+def test_mapped_vocabulary_restores_as_the_dict_one() -> None:
+    plain = CountsVocabulary.from_texts(CORPUS, min_pair_count=2)
+    arrays = mapped(CORPUS, 2)
+    rnd = random.Random(6)
+    words = [fold(w) for text in CORPUS for w in text.replace(",", " ").split()]
+    for _ in range(300):
+        query = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6)))
+        assert restore_query(query, arrays) == restore_query(query, plain), query
+
+
+def test_a_mapped_vocabulary_without_pairs() -> None:
+    """Every pair seen once: none is kept, and the decoder still runs on unigrams."""
+    texts = ["Lào Cai mưa", "cải bắp ngon", "cái này"]
+    plain = CountsVocabulary.from_texts(texts, min_pair_count=2)
+    arrays = mapped(texts, 2)
+    assert arrays.pair_total == plain.pair_total == 0
+    for query in ("lao cai", "cai bap", "cai nay mua"):
+        assert restore_query(query, arrays) == restore_query(query, plain), query
+    assert arrays.pair_count("lào", "cai") == 0
+    empty = mapped([], 2)
+    assert (len(empty), restore(["lao"], empty), list(empty.folded_counts())) == (0, None, [])

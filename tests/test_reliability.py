@@ -35,7 +35,6 @@ from search import documents, indexer
 from search.cli import cli
 from search.engine import SearchEngine
 from search.indexer import SOURCES_FILE, Summary, reindex
-from search.postings import ACCENTS_FILE
 
 WORD = "khèn"  # in every third generated article, before and after each reindex
 SYLLABLES = (  # noqa: SIM905 - a sentence is easier to read than a list of 60 strings
@@ -557,13 +556,16 @@ def test_index_files_are_readable_by_other_users(corpus) -> None:
 
     ``tempfile.mkstemp`` creates 0600 files, and ``os.replace`` kept that mode: a second editor (or
     the web server's user) could not read ``vnsearch.json`` (and was told the index was built by
-    another vnsearch version) nor the accent vocabulary.
+    another vnsearch version) nor the accent vocabulary.  The generation's shared files
+    (``search.store``) are written in a ``mkdtemp`` directory (0700) and renamed into place.
     """
     _, index, _ = corpus
     readable = next(index.glob("_MAIN_*.toc")).stat().st_mode & 0o444
     assert readable == 0o444  # under the usual umasks
-    for name in (SOURCES_FILE, "vnsearch.json", ACCENTS_FILE):
-        assert (index / name).stat().st_mode & 0o444 == readable, name
+    shared = sorted((index / "vnsearch").rglob("*"))
+    assert any(p.name == "vocabulary-syllables.blob.npy" for p in shared)
+    for path in [index / SOURCES_FILE, index / "vnsearch.json", *shared]:
+        assert path.stat().st_mode & 0o444 == readable, path
 
 
 # --------------------------------------------------------------------------- disk full

@@ -60,3 +60,45 @@ def test_engine_suggest_shape(samples_index: Path) -> None:
     assert len(result["suggestions"]) <= 8
     assert engine.suggest("") == {"query": "", "suggestions": []}
     engine.close()
+
+
+def test_equally_frequent_spellings_do_not_depend_on_the_order_of_titles() -> None:
+    """The spelling that sorts last wins a tie (lower case sorts after capitals): a phrase seen
+    once opening a title and once inside one is shown as written inside, whichever came first.
+    Before, the first title seen decided, so a reindex that reordered documents changed it."""
+    opening, inside = "Lào cai nắng to", "Mưa ở lào cai"  # a made-up lower-case "cai"
+    for titles in ([opening, inside], [inside, opening]):
+        assert texts(SuggestionTable(titles), "lao c")[0] == "lào cai"
+    shouted, plain = "GIÁ XĂNG TĂNG MẠNH SÁNG NAY", "Giá xăng tăng mạnh sáng nay!"
+    for titles in ([shouted, plain], [plain, shouted]):
+        assert texts(SuggestionTable(titles), "gia xang tang manh s") == [plain]
+
+
+def test_the_table_is_derived_from_exact_counts() -> None:
+    """Titles added and removed in any order give the table of the titles that remain."""
+    from search.store.suggest_files import SuggestCounts
+    from search.suggest import add_tally, count_titles, table_arrays
+
+    counts = add_tally(SuggestCounts.empty(), count_titles(TITLES + ["Lào Cai mưa đá"]))
+    removed = count_titles(["Lào Cai mưa đá", "Giá vàng tăng mạnh"])
+    gone = count_titles([])
+    gone.subtract(removed)
+    counts = add_tally(counts, gone)
+    rest = [t for t in TITLES if t != "Giá vàng tăng mạnh"]
+    assert counts.equals(add_tally(SuggestCounts.empty(), count_titles(rest)))
+    table = SuggestionTable(arrays=table_arrays(counts))
+    assert texts(table, "gia v") == ["Giá vàng giảm nhẹ"]
+    assert texts(table, "lao c") == texts(SuggestionTable(rest), "lao c")
+
+
+def test_a_shared_hash_never_merges_two_phrases(monkeypatch) -> None:
+    """Rows are told apart by a hash of their folded key first; equal hashes are compared byte
+    for byte, so even a hash that never differs gives the same table."""
+    import search.suggest as suggest
+
+    expected = SuggestionTable(TITLES).arrays
+    monkeypatch.setattr(suggest, "folded_hash", lambda folded: 7)
+    arrays = SuggestionTable(TITLES).arrays
+    for name in ("keys", "texts", "title_keys", "title_texts"):
+        assert getattr(arrays, name).tolist() == getattr(expected, name).tolist(), name
+    assert arrays.weights.tolist() == expected.weights.tolist()

@@ -56,3 +56,11 @@ def test_a_corrected_query_searches_the_corrected_words(toy_engine: SearchEngine
     result = toy_engine.search("hopp tacc")
     assert result["interpreted_as"] == "hop tac"
     assert [h["id"] for h in result["hits"]][0] == "laocai"
+
+
+def test_the_mapped_vocabulary_gives_the_same_typo_candidates(toy_engine: SearchEngine) -> None:
+    # Workers read the accent vocabulary from memory-mapped files: its folded counts, and so the
+    # typo table, are those of the vocabulary counted from the text.
+    vocab = toy_engine.snapshot().accents()
+    assert dict(vocab.folded_counts()) == dict(vocab.to_counts().folded_counts())
+    assert typos.table_for(vocab).candidates("doann") == ["doan"]

@@ -1,0 +1,178 @@
+"""The accent vocabulary's files: exact counts (for the indexer) and the derived vocabulary
+(memory-mapped by every worker).
+
+``AccentCounts`` is every syllable and adjacent pair of the generation's text, nothing pruned, so
+an incremental run adds the counts of its new documents and subtracts those of the documents it
+deleted or replaced.  ``VocabularyArrays`` is what ``accents.MappedVocabulary`` reads: the pruned
+model (``accents.vocabulary_arrays``), laid out for lookups by binary search.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..text import fold
+from .counts import CountsMismatch, KeyCounts, load_counts, pair_keys, save_counts, union
+from .strings import StringArray, load_array
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class AccentTally:
+    """Counts of some texts (``accents.count_texts``); negative after ``subtract``."""
+
+    unigrams: Counter[str] = field(default_factory=Counter)
+    titles: Counter[str] = field(default_factory=Counter)
+    bigrams: Counter[Pair] = field(default_factory=Counter)
+    first_titles: Counter[Pair] = field(default_factory=Counter)
+    second_titles: Counter[Pair] = field(default_factory=Counter)
+
+    def subtract(self, other: AccentTally) -> None:
+        for name in ("unigrams", "titles", "bigrams", "first_titles", "second_titles"):
+            getattr(self, name).subtract(getattr(other, name))
+
+
+@dataclass(frozen=True)
+class AccentCounts:
+    """Exact counts: ``syllables`` sorted, ``unigrams[i]`` = (occurrences, capitalised
+    occurrences away from a sentence start) of syllable ``i``; ``pairs`` keyed by
+    ``first id << 32 | second id`` with (occurrences, first capitalised, second capitalised)."""
+
+    syllables: StringArray
+    folded: StringArray  # each syllable folded (``text.fold``), kept to derive the model fast
+    unigrams: np.ndarray
+    pairs: KeyCounts
+
+    @classmethod
+    def empty(cls) -> AccentCounts:
+        return cls(
+            StringArray.empty(), StringArray.empty(), np.zeros((0, 2), np.int64), KeyCounts.empty(3)
+        )
+
+    def add(self, tally: AccentTally) -> AccentCounts:
+        """These counts plus ``tally`` (its negative counts subtract)."""
+        words = set(tally.unigrams) | set(tally.titles)
+        for first, second in tally.bigrams:
+            words.update((first, second))
+        lexicon, old_to_new, ids = union(self.syllables, sorted(words))
+        fresh = np.ones(len(lexicon), dtype=bool)
+        fresh[old_to_new] = False
+        at = np.empty(len(lexicon), dtype=np.int64)  # where each syllable's folding comes from
+        at[old_to_new] = np.arange(old_to_new.size)
+        at[fresh] = old_to_new.size + np.arange(int(fresh.sum()))
+        new_folds = StringArray.from_strings(fold(lexicon[i]) for i in np.flatnonzero(fresh))
+        folded = StringArray.concat([self.folded, new_folds]).take(at)
+        unigrams = np.zeros((len(lexicon), 2), np.int64)
+        unigrams[old_to_new] = self.unigrams
+        for column, counter in enumerate((tally.unigrams, tally.titles)):
+            if counter:
+                at = np.fromiter((ids[w] for w in counter), np.int64, len(counter))
+                np.add.at(unigrams[:, column], at, np.fromiter(counter.values(), np.int64))
+        pairs = self.pairs.remap(old_to_new).add(*_pair_rows(tally, ids))
+        return AccentCounts(lexicon, folded, unigrams, pairs).without_unused()
+
+    def without_unused(self) -> AccentCounts:
+        """Syllables whose count fell to 0 dropped (no pair can hold them any more)."""
+        if np.any(self.unigrams < 0):
+            raise CountsMismatch("a syllable counted below zero")
+        keep = self.unigrams[:, 0] > 0
+        if keep.all():
+            return self
+        old_to_new = np.cumsum(keep) - 1
+        rows = np.flatnonzero(keep)
+        first = (self.pairs.keys >> np.uint64(32)).astype(np.int64)
+        second = (self.pairs.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        if not (keep[first].all() and keep[second].all()):
+            raise CountsMismatch("a pair of a syllable counted zero times")
+        return AccentCounts(
+            self.syllables.take(rows),
+            self.folded.take(rows),
+            self.unigrams[rows],
+            self.pairs.remap(old_to_new),
+        )
+
+    def save(self, directory: Path) -> None:
+        self.syllables.save(directory, "accent-syllables")
+        self.folded.save(directory, "accent-folded")
+        save_counts(directory / "accent-unigrams.npy", self.unigrams)
+        self.pairs.save(directory, "accent-pairs")
+
+    @classmethod
+    def load(cls, directory: Path) -> AccentCounts:
+        return cls(
+            StringArray.load(directory, "accent-syllables"),
+            StringArray.load(directory, "accent-folded"),
+            load_counts(directory / "accent-unigrams.npy"),
+            KeyCounts.load(directory, "accent-pairs"),
+        )
+
+    def equals(self, other: AccentCounts) -> bool:
+        return (
+            self.syllables.tolist() == other.syllables.tolist()
+            and self.folded.tolist() == other.folded.tolist()
+            and np.array_equal(self.unigrams, other.unigrams)
+            and self.pairs.equals(other.pairs)
+        )
+
+
+def _pair_rows(tally: AccentTally, ids: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The tally's pairs as ``KeyCounts`` rows (keys unique)."""
+    pairs = set(tally.bigrams) | set(tally.first_titles) | set(tally.second_titles)
+    if not pairs:
+        return np.zeros(0, np.uint64), np.zeros((0, 3), np.int64)
+    ordered = list(pairs)
+    first = np.fromiter((ids[a] for a, _ in ordered), np.int64, len(ordered))
+    second = np.fromiter((ids[b] for _, b in ordered), np.int64, len(ordered))
+    counts = np.array(
+        [(tally.bigrams[p], tally.first_titles[p], tally.second_titles[p]) for p in ordered],
+        dtype=np.int64,
+    ).reshape(len(ordered), 3)
+    return pair_keys(first, second), counts
+
+
+@dataclass(frozen=True)
+class VocabularyArrays:
+    """The pruned accent model, as ``accents.MappedVocabulary`` reads it.
+
+    ``syllables`` sorted (UTF-8 order), with ``counts``, ``titles`` (capitalised mid-sentence) and
+    ``types`` (distinct followers before pruning) per syllable.  ``fold_keys`` sorted; the
+    syllables folding to ``fold_keys[k]`` are ``fold_members[fold_starts[k]:fold_starts[k + 1]]``,
+    most frequent first.  ``pair_keys`` (``first << 32 | second``, sorted) with ``pair_counts``:
+    the pairs kept after pruning.  ``cased_keys`` with ``cased``: the kept pairs whose
+    capitalisation overrules their words' usual one, and how often each word was capitalised.
+    """
+
+    syllables: StringArray
+    counts: np.ndarray
+    titles: np.ndarray
+    types: np.ndarray
+    fold_keys: StringArray
+    fold_starts: np.ndarray
+    fold_members: np.ndarray
+    pair_keys: np.ndarray
+    pair_counts: np.ndarray
+    cased_keys: np.ndarray
+    cased: np.ndarray
+
+    def save(self, directory: Path) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, StringArray):
+                value.save(directory, f"vocabulary-{item.name}", sorted_=True)
+            else:
+                np.save(directory / f"vocabulary-{item.name}.npy", value)
+
+    @classmethod
+    def load(cls, directory: Path) -> VocabularyArrays:
+        values = {}
+        for item in fields(cls):
+            if item.type == "StringArray":
+                values[item.name] = StringArray.load(directory, f"vocabulary-{item.name}")
+            else:
+                values[item.name] = load_array(directory / f"vocabulary-{item.name}.npy")
+        return cls(**values)

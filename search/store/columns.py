@@ -1,0 +1,186 @@
+"""Per-document arrays of a generation: live mask, field lengths, BM25F norms and columns.
+
+Built from a Whoosh reader after a commit.  A segment the previous generation already had (Whoosh
+segments never change, only their deletions do) is copied from that generation's arrays; only new
+segments (the run's own, or a merge's) are read from Whoosh, so an incremental run reads what it
+wrote, not the archive.  Everything a query reads is then a file every worker maps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .strings import StringArray, fixed_width, load_array
+
+TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
+# BM25F: field weight and length normalisation (``postings.FIELD_WEIGHTS``/``FIELD_B``).
+CODED = ("date", "source", "story", "origin")  # kept as codes into sorted labels
+Segments = list[tuple[str, int]]  # (Whoosh segment id, its documents, deleted ones included)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A column as ``labels[codes[docnum]]``: labels sorted and unique (``str`` order)."""
+
+    codes: np.ndarray  # int32
+    labels: StringArray
+
+    def values(self, rows: slice) -> StringArray:
+        return self.labels.take(self.codes[rows])
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Everything per document a query reads besides postings, for one generation.
+
+    ``lengths[f]``: field ``TEXT_FIELDS[f]``'s length in each document, as Whoosh reports it
+    (``NaN`` where Whoosh answers ``None``: a field it recorded as empty).  ``norms`` follows from
+    them (``postings.length_norms``).  ``hashes`` are the documents' content hashes, which
+    identify a document's text across generations.
+    """
+
+    segments: Segments
+    live: np.ndarray
+    lengths: np.ndarray
+    norms: np.ndarray
+    ids: StringArray
+    hashes: StringArray
+    coded: dict[str, Coded]
+    shared_story: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.live.size)
+
+    def segment_rows(self) -> dict[str, tuple[slice, int]]:
+        """Segment id -> (its docnums here, its document count)."""
+        out, start = {}, 0
+        for segment_id, count in self.segments:
+            out[segment_id] = (slice(start, start + count), count)
+            start += count
+        return out
+
+    def save(self, directory: Path) -> None:
+        (directory / "segments.json").write_text(json.dumps(self.segments), encoding="utf-8")
+        for name in ("live", "lengths", "norms", "shared_story"):
+            np.save(directory / f"{name}.npy", getattr(self, name))
+        self.ids.save(directory, "id")
+        self.hashes.save(directory, "hash")
+        for name, column in self.coded.items():
+            np.save(directory / f"{name}.codes.npy", column.codes)
+            column.labels.save(directory, f"{name}.labels")
+
+    @classmethod
+    def load(cls, directory: Path) -> Columns:
+        segments = [tuple(s) for s in json.loads((directory / "segments.json").read_text("utf-8"))]
+        arrays = {
+            name: load_array(directory / f"{name}.npy")
+            for name in ("live", "lengths", "norms", "shared_story")
+        }
+        coded = {
+            name: Coded(
+                load_array(directory / f"{name}.codes.npy"),
+                StringArray.load(directory, f"{name}.labels"),
+            )
+            for name in (*CODED, "year")
+        }
+        return cls(
+            segments=segments,  # type: ignore[arg-type]
+            ids=StringArray.load(directory, "id"),
+            hashes=StringArray.load(directory, "hash"),
+            coded=coded,
+            **arrays,
+        )
+
+
+def build_columns(reader, norms_of, base: Columns | None = None) -> Columns:
+    """The columns of the generation ``reader`` reads (``norms_of(lengths, live)`` gives the
+    norms), copying the segments ``base`` already has from it."""
+    leaves = reader.leaf_readers() if reader.doc_count_all() else []
+    known = base.segment_rows() if base is not None else {}
+    parts: list[dict] = []
+    segments: Segments = []
+    for leaf, _ in leaves:
+        segment_id, count = leaf.segment().segment_id(), leaf.doc_count_all()
+        segments.append((segment_id, count))
+        rows = known.get(segment_id)
+        if base is not None and rows is not None and rows[1] == count:
+            parts.append(_copied(base, rows[0]))
+        else:
+            parts.append(_read_segment(leaf))
+    size = sum(count for _, count in segments)
+    live = np.zeros(size, dtype=bool)
+    if size:
+        live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+    lengths = (
+        np.concatenate([p["lengths"] for p in parts], axis=1)
+        if parts
+        else np.zeros((len(TEXT_FIELDS), 0), np.float32)
+    )
+    coded = {name: _coded([p[name] for p in parts]) for name in CODED}
+    coded["year"] = _years(coded["date"])
+    story = coded["story"]
+    told = np.bincount(story.codes, minlength=len(story.labels))
+    return Columns(
+        segments=segments,
+        live=live,
+        lengths=lengths,
+        norms=norms_of(lengths, live),
+        ids=StringArray.concat([p["id"] for p in parts]),
+        hashes=StringArray.concat([p["hash"] for p in parts]),
+        coded=coded,
+        shared_story=told[story.codes] > 1,
+    )
+
+
+def _copied(base: Columns, rows: slice) -> dict:
+    part = {name: base.coded[name].values(rows) for name in CODED}
+    part["id"] = base.ids.take(np.arange(rows.start, rows.stop))
+    part["hash"] = base.hashes.take(np.arange(rows.start, rows.stop))
+    part["lengths"] = base.lengths[:, rows]
+    return part
+
+
+def _read_segment(leaf) -> dict:
+    """One segment's columns and field lengths, read through Whoosh as ``Snapshot`` read them."""
+    count = leaf.doc_count_all()
+    part: dict = {}
+    for name in ("id", "hash", *CODED):
+        if count and leaf.has_column(name):
+            column = leaf.column_reader(name)
+            values = [column[d] or "" for d in range(count)]
+        else:
+            values = [""] * count
+        part[name] = StringArray.from_strings(values)
+    lengths = np.zeros((len(TEXT_FIELDS), count), dtype=np.float32)
+    for f, field in enumerate(TEXT_FIELDS):
+        for docnum in range(count):
+            # ``None`` (a length byte of 0) becomes NaN, as it did in the float32 array before
+            lengths[f, docnum] = leaf.doc_field_length(docnum, field, 0)
+    part["lengths"] = lengths
+    return part
+
+
+def _coded(parts: list[StringArray]) -> Coded:
+    """Codes into the sorted unique values (``sorted(set(values))`` with numpy)."""
+    values = StringArray.concat(parts)
+    if not len(values):
+        return Coded(np.zeros(0, np.int32), StringArray.empty())
+    fixed = fixed_width(values)
+    labels, codes = np.unique(fixed, return_inverse=True)
+    return Coded(codes.astype(np.int32), StringArray.from_bytes(labels.tolist()))
+
+
+def _years(date: Coded) -> Coded:
+    """``year`` from ``date``: each date label's first four characters."""
+    years = [label[:4] for label in date.labels]
+    labels = sorted(set(years))
+    position = {label: i for i, label in enumerate(labels)}
+    mapping = np.fromiter((position[y] for y in years), np.int32, len(years))
+    return Coded(
+        mapping[date.codes] if date.codes.size else date.codes, StringArray.from_strings(labels)
+    )

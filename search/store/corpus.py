@@ -1,0 +1,80 @@
+"""Exact counts over a generation's documents: the accent vocabulary's and the suggestions'.
+
+``CorpusCounts`` pairs ``AccentCounts`` (syllables and pairs of titles, leads and bodies) with
+``SuggestCounts`` (phrases and titles).  Counts of documents add up and subtract, so the counts of
+a generation are its predecessor's plus the new documents' minus the removed ones': the archive is
+never read again.  ``derive`` gives what the workers read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..accents import count_texts, vocabulary_arrays
+from ..suggest import add_tally, count_titles, table_arrays
+from .accent_files import AccentCounts, AccentTally, VocabularyArrays
+from .suggest_files import SuggestArrays, SuggestCounts, SuggestTally
+
+# A pair seen once says little and doubles the vocabulary's size: pruned when the model is derived.
+MIN_PAIR_COUNT = 2
+TextFields = tuple[str, str, str]  # a document's title, lead and body
+
+
+@dataclass
+class CorpusTally:
+    """Counts of some documents; ``subtract`` another's to get a delta."""
+
+    accents: AccentTally
+    suggest: SuggestTally
+
+    @classmethod
+    def of(cls, documents: Iterable[TextFields]) -> CorpusTally:
+        tally = cls(AccentTally(), SuggestTally())
+        tally.count(documents)
+        return tally
+
+    def count(self, documents: Iterable[TextFields]) -> None:
+        for title, lead, body in documents:
+            count_texts((t for t in (title, lead, body) if t), self.accents)
+            count_titles((title or "",), self.suggest)
+
+    def subtract(self, other: CorpusTally) -> None:
+        self.accents.subtract(other.accents)
+        self.suggest.subtract(other.suggest)
+
+
+@dataclass(frozen=True)
+class CorpusCounts:
+    accents: AccentCounts
+    suggest: SuggestCounts
+
+    @classmethod
+    def empty(cls) -> CorpusCounts:
+        return cls(AccentCounts.empty(), SuggestCounts.empty())
+
+    @classmethod
+    def of(cls, documents: Iterable[TextFields]) -> CorpusCounts:
+        return cls.empty().add(CorpusTally.of(documents))
+
+    def add(self, tally: CorpusTally) -> CorpusCounts:
+        """These counts plus ``tally`` (its negative counts subtract)."""
+        return CorpusCounts(self.accents.add(tally.accents), add_tally(self.suggest, tally.suggest))
+
+    def derive(self) -> tuple[VocabularyArrays, SuggestArrays]:
+        return (
+            vocabulary_arrays(self.accents, min_pair_count=MIN_PAIR_COUNT),
+            table_arrays(self.suggest),
+        )
+
+    def save(self, directory: Path) -> None:
+        self.accents.save(directory)
+        self.suggest.save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> CorpusCounts:
+        return cls(AccentCounts.load(directory), SuggestCounts.load(directory))
+
+    def equals(self, other: CorpusCounts) -> bool:
+        return self.accents.equals(other.accents) and self.suggest.equals(other.suggest)

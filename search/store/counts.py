@@ -1,0 +1,317 @@
+"""Count tables that can be added to and subtracted from, kept as sorted arrays.
+
+The accent vocabulary and the suggestion table are counts over the archive's text.  Kept exactly
+(nothing pruned) as sorted keys and count arrays, they can be updated with what changed: the counts
+of the new documents added, those of the deleted and replaced ones subtracted.  Pruning (a pair
+seen once, a phrase in one title) happens when a table is derived for readers, so the result of any
+sequence of updates is exactly that of counting the final documents at once.
+
+``StringCounts`` keys rows by strings (a ``StringArray`` in UTF-8 byte order); ``KeyCounts`` by
+``uint64`` (pairs of ids).  Both hold ``counts`` (int64, summed; a row whose count reaches 0 is
+dropped) and may hold ``attrs``: per-row values set when the row first appears and kept as they
+are (a property of the key itself, computed once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .strings import StringArray, encode, load_array
+
+# A delta at most this share of the table is merged by binary search (``k log n`` comparisons of
+# bytes); a larger one by one linear merge of both sorted lists.
+SEARCH_SHARE = 1 / 64
+
+
+class CountsMismatch(ValueError):
+    """Subtracting more than a table holds: the table does not describe the documents it was
+    told it describes."""
+
+
+@dataclass(frozen=True)
+class StringCounts:
+    keys: StringArray
+    counts: np.ndarray  # int64, one per key
+    attrs: np.ndarray  # (len(keys), width) int64: fixed per key
+
+    @classmethod
+    def empty(cls, width: int = 0) -> StringCounts:
+        return cls(StringArray.empty(), np.zeros(0, np.int64), np.zeros((0, width), np.int64))
+
+    @classmethod
+    def from_mapping(
+        cls,
+        counts: Mapping[str, int],
+        attrs: Callable[[str], tuple[int, ...]] | None = None,
+        width: int = 0,
+    ) -> StringCounts:
+        """Rows from ``key -> count`` (zero counts dropped; a negative one is an error), each with
+        its ``width`` fixed values ``attrs(key)``."""
+        items = sorted((encode(k), k, c) for k, c in counts.items() if c)
+        if any(c < 0 for _, _, c in items):
+            raise CountsMismatch("a negative count for a key the table does not hold")
+        rows = [attrs(k) for _, k, _ in items] if width and attrs is not None else []
+        return cls(
+            StringArray.from_bytes([raw for raw, _, _ in items]),
+            np.fromiter((c for _, _, c in items), np.int64, len(items)),
+            np.array(rows, dtype=np.int64).reshape(len(items), width),
+        )
+
+    def __len__(self) -> int:
+        return self.counts.size
+
+    def add(
+        self, delta: Mapping[str, int], attrs: Callable[[str], tuple[int, ...]] | None = None
+    ) -> StringCounts:
+        """This table plus ``delta`` (negative counts subtract).  ``attrs`` gives the fixed values
+        of a key this table does not hold yet."""
+        raw = {encode(k): c for k, c in delta.items() if c}
+        if not raw:
+            return self
+        keys = sorted(raw)
+        found, positions = self._positions(keys)
+        counts = self.counts.copy()
+        present = [k for k, hit in zip(keys, found, strict=True) if hit]
+        if present:
+            at = positions[found]
+            np.add.at(counts, at, np.fromiter((raw[k] for k in present), np.int64, len(present)))
+        fresh = [k for k, hit in zip(keys, found, strict=True) if not hit]
+        if any(raw[k] < 0 for k in fresh) or np.any(counts < 0):
+            raise CountsMismatch("subtracting more than the table holds")
+        width = self.attrs.shape[1]
+        fresh_attrs = np.array(
+            [attrs(k.decode("utf-8", "surrogatepass")) for k in fresh] if width and attrs else [],
+            dtype=np.int64,
+        ).reshape(len(fresh), width)
+        merged = self._insert(
+            counts,
+            fresh,
+            positions[~found],
+            np.fromiter((raw[k] for k in fresh), np.int64, len(fresh)),
+            fresh_attrs,
+        )
+        return merged.without_zeros()
+
+    def _positions(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """For sorted ``keys``: whether each is in the table, and its position or insertion
+        point."""
+        if len(keys) <= SEARCH_SHARE * len(self):
+            positions = np.fromiter((self.keys.bisect_left(k) for k in keys), np.int64, len(keys))
+        else:
+            positions = _merge_positions(self.keys, keys)
+        n = len(self)
+        found = np.fromiter(
+            (p < n and self.keys.raw(int(p)) == k for p, k in zip(positions, keys, strict=True)),
+            bool,
+            len(keys),
+        )
+        return found, positions
+
+    def _insert(
+        self,
+        counts: np.ndarray,
+        fresh: list[bytes],
+        points: np.ndarray,
+        fresh_counts: np.ndarray,
+        fresh_attrs: np.ndarray,
+    ) -> StringCounts:
+        """The table with ``fresh`` keys (sorted) inserted before positions ``points``."""
+        if not fresh:
+            return StringCounts(self.keys, counts, self.attrs)
+        n, k = len(self), len(fresh)
+        # Old row i moves up by the number of fresh keys inserted at or before it.
+        order = np.empty(n + k, dtype=np.int64)
+        old_to = np.arange(n) + np.searchsorted(points, np.arange(n), side="right")
+        new_to = points + np.arange(k)
+        order[old_to] = np.arange(n)
+        order[new_to] = n + np.arange(k)
+        both = StringArray.concat([self.keys, StringArray.from_bytes(fresh)])
+        return StringCounts(
+            both.take(order),
+            np.concatenate([counts, fresh_counts])[order],
+            np.concatenate([self.attrs, fresh_attrs])[order],
+        )
+
+    def without_zeros(self) -> StringCounts:
+        keep = self.counts != 0
+        if keep.all():
+            return self
+        rows = np.flatnonzero(keep)
+        return StringCounts(self.keys.take(rows), self.counts[rows], self.attrs[rows])
+
+    def merge(self, other: StringCounts, sign: int = 1) -> StringCounts:
+        """This table plus (``sign`` 1) or minus (-1) another."""
+        if not len(self) and sign > 0:
+            return other
+        delta = {k: sign * int(c) for k, c in zip(other.keys, other.counts.tolist(), strict=True)}
+        fixed = (
+            {k: tuple(a) for k, a in zip(other.keys, other.attrs.tolist(), strict=True)}
+            if other.attrs.shape[1]
+            else {}
+        )
+        return self.add(delta, fixed.__getitem__ if fixed else None)
+
+    def save(self, directory: Path, name: str) -> None:
+        self.keys.save(directory, name)
+        save_counts(directory / f"{name}.counts.npy", self.counts)
+        np.save(directory / f"{name}.attrs.npy", self.attrs)
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> StringCounts:
+        return cls(
+            StringArray.load(directory, name),
+            load_counts(directory / f"{name}.counts.npy"),
+            load_array(directory / f"{name}.attrs.npy"),
+        )
+
+    def equals(self, other: StringCounts) -> bool:
+        return (
+            np.array_equal(self.keys.offsets, other.keys.offsets)
+            and np.array_equal(self.keys.blob, other.keys.blob)
+            and np.array_equal(self.counts, other.counts)
+            and np.array_equal(self.attrs, other.attrs)
+        )
+
+
+def _merge_positions(table: StringArray, keys: list[bytes]) -> np.ndarray:
+    """Insertion points of sorted ``keys`` in sorted ``table``, by one pass over both."""
+    out = np.empty(len(keys), dtype=np.int64)
+    position, n = 0, len(table)
+    raw = table.raw
+    current = raw(0) if n else b""
+    for i, key in enumerate(keys):
+        while position < n and current < key:
+            position += 1
+            if position < n:
+                current = raw(position)
+        out[i] = position
+    return out
+
+
+@dataclass(frozen=True)
+class KeyCounts:
+    """Counts keyed by sorted unique ``uint64`` keys (an ordered pair of ids:
+    ``first << 32 | second``); ``counts`` is ``(n, width)`` int64, summed column by column; a row
+    whose first column reaches 0 is dropped."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def empty(cls, width: int) -> KeyCounts:
+        return cls(np.zeros(0, np.uint64), np.zeros((0, width), np.int64))
+
+    @classmethod
+    def from_rows(cls, keys: np.ndarray, counts: np.ndarray) -> KeyCounts:
+        """Rows with possibly repeated keys, summed."""
+        if not keys.size:
+            return cls.empty(counts.shape[1])
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order], counts[order]
+        first = np.empty(keys.size, dtype=bool)
+        first[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        return cls(keys[starts], np.add.reduceat(counts, starts, axis=0)).without_zeros()
+
+    def __len__(self) -> int:
+        return self.keys.size
+
+    def add(self, keys: np.ndarray, counts: np.ndarray) -> KeyCounts:
+        """This table plus rows ``keys`` (unique, any order) and ``counts``."""
+        if not keys.size:
+            return self
+        positions = np.searchsorted(self.keys, keys)
+        found = positions < self.keys.size
+        found[found] = self.keys[positions[found]] == keys[found]
+        merged = self.counts.copy()
+        np.add.at(merged, positions[found], counts[found])
+        fresh_keys, fresh_counts = keys[~found], counts[~found]
+        if np.any(fresh_counts[:, 0] < 0) or np.any(merged[:, 0] < 0):
+            raise CountsMismatch("subtracting more than the table holds")
+        order = np.argsort(fresh_keys)
+        fresh_keys, fresh_counts = fresh_keys[order], fresh_counts[order]
+        points = np.searchsorted(self.keys, fresh_keys)
+        return KeyCounts(
+            np.insert(self.keys, points, fresh_keys),
+            np.insert(merged, points, fresh_counts, axis=0),
+        ).without_zeros()
+
+    def remap(self, old_to_new: np.ndarray) -> KeyCounts:
+        """Keys with both ids mapped through ``old_to_new`` (increasing: the order holds)."""
+        first, second = self.keys >> np.uint64(32), self.keys & np.uint64(0xFFFFFFFF)
+        keys = (old_to_new[first].astype(np.uint64) << np.uint64(32)) | old_to_new[second].astype(
+            np.uint64
+        )
+        return KeyCounts(keys, self.counts)
+
+    def without_zeros(self) -> KeyCounts:
+        keep = self.counts[:, 0] != 0
+        if keep.all():
+            return self
+        return KeyCounts(self.keys[keep], self.counts[keep])
+
+    def save(self, directory: Path, name: str) -> None:
+        np.save(directory / f"{name}.keys.npy", self.keys)
+        save_counts(directory / f"{name}.counts.npy", self.counts)
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> KeyCounts:
+        return cls(
+            load_array(directory / f"{name}.keys.npy"),
+            load_counts(directory / f"{name}.counts.npy"),
+        )
+
+    def equals(self, other: KeyCounts) -> bool:
+        return np.array_equal(self.keys, other.keys) and np.array_equal(self.counts, other.counts)
+
+
+def save_counts(path: Path, counts: np.ndarray) -> None:
+    """Counts on disk as int32 when they fit (half the bytes of the largest tables)."""
+    small = not counts.size or (counts.min() >= 0 and counts.max() < 2**31)
+    np.save(path, counts.astype(np.int32) if small else counts)
+
+
+def load_counts(path: Path) -> np.ndarray:
+    """Counts as int64 (what the tables add up in)."""
+    return np.load(path, allow_pickle=False).astype(np.int64)
+
+
+def pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``first << 32 | second`` as uint64."""
+    return (first.astype(np.uint64) << np.uint64(32)) | second.astype(np.uint64)
+
+
+def union(lexicon: StringArray, fresh: list[str]) -> tuple[StringArray, np.ndarray, dict]:
+    """``lexicon`` (sorted unique) with the ``fresh`` strings it lacks; returns the new lexicon,
+    each old id's new id (increasing) and ``string -> new id`` for every fresh string."""
+    table = StringCounts(
+        lexicon, np.ones(len(lexicon), np.int64), np.zeros((len(lexicon), 0), np.int64)
+    )
+    missing = sorted({encode(s) for s in fresh if lexicon.find(s) < 0})
+    if not missing:
+        ids = {s: lexicon.find(s) for s in fresh}
+        return lexicon, np.arange(len(lexicon), dtype=np.int64), ids
+    points = np.fromiter((lexicon.bisect_left(k) for k in missing), np.int64, len(missing))
+    merged = table._insert(
+        table.counts,
+        missing,
+        points,
+        np.ones(len(missing), np.int64),
+        np.zeros((len(missing), 0), np.int64),
+    )
+    n = len(lexicon)
+    old_to_new = np.arange(n) + np.searchsorted(points, np.arange(n), side="right")
+    new_ids = dict(
+        zip(
+            (k.decode("utf-8", "surrogatepass") for k in missing),
+            (points + np.arange(len(missing))).tolist(),
+            strict=True,
+        )
+    )
+    ids = {s: new_ids[s] if s in new_ids else int(old_to_new[lexicon.find(s)]) for s in fresh}
+    return merged.keys, old_to_new, ids

@@ -1,0 +1,264 @@
+"""Many strings as one UTF-8 blob and an offsets array, readable straight from a memory map.
+
+A Python list of a million strings costs every worker ~60 MB of its own memory, and a dict to look
+them up twice that.  A ``StringArray`` keeps the bytes of all its strings in one ``uint8`` array
+and where each starts in an ``int64`` array (``offsets[i]:offsets[i + 1]`` is string ``i``): saved
+as two ``.npy`` files and mapped read-only, its pages live in the OS page cache, which every worker
+shares.  A string is decoded only when it is asked for.
+
+Sorted arrays (by their UTF-8 bytes, which is the order of ``str`` comparison) answer lookups with
+a binary search (``find``, ``bisect_left``) instead of a dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+# Bytes gathered at once by ``take``: the index arrays it builds cost 8 bytes per byte moved.
+GATHER_CHUNK = 1 << 24
+PREFIX = 8  # bytes of each string in ``prefixes``
+PREFIX_FROM = 64  # a search over more strings than this starts from the prefixes
+
+
+def encode(text: str) -> bytes:
+    """UTF-8, keeping a lone surrogate (from a hostile query) instead of failing on it."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+class StringArray(Sequence[str]):
+    """Strings as one UTF-8 ``blob`` and ``offsets`` into it (``len(offsets) == len(self) + 1``).
+
+    Read-only once built: arrays loaded from files are memory-mapped, and views of them are shared.
+    """
+
+    __slots__ = ("blob", "offsets", "_raw", "_prefixes")
+
+    def __init__(
+        self, blob: np.ndarray, offsets: np.ndarray, prefixes: np.ndarray | None = None
+    ) -> None:
+        self.blob = blob
+        self.offsets = offsets
+        # ``bytes`` slicing of the blob: a binary search compares raw bytes, never decodes.
+        self._raw = memoryview(blob) if blob.size else memoryview(b"")
+        self._prefixes = prefixes
+
+    @classmethod
+    def from_strings(cls, strings: Iterable[str]) -> StringArray:
+        return cls.from_bytes([encode(s) for s in strings])
+
+    @classmethod
+    def from_bytes(cls, items: Sequence[bytes]) -> StringArray:
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        if items:
+            np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
+        blob = np.frombuffer(b"".join(items), dtype=np.uint8).copy()
+        return cls(blob, offsets)
+
+    @classmethod
+    def empty(cls) -> StringArray:
+        return cls(np.zeros(0, np.uint8), np.zeros(1, np.int64))
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def raw(self, i: int) -> bytes:
+        """String ``i`` as UTF-8 bytes."""
+        return self._raw[int(self.offsets[i]) : int(self.offsets[i + 1])].tobytes()
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.raw(i).decode("utf-8", "surrogatepass")
+
+    def __iter__(self) -> Iterator[str]:
+        text = self._raw.tobytes().decode("utf-8", "surrogatepass") if self.blob.size else ""
+        if text.isascii():  # one decode for all: ASCII offsets are character offsets
+            bounds = self.offsets.tolist()
+            return (text[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
+        return (self[i] for i in range(len(self)))
+
+    def tolist(self) -> list[str]:
+        return list(self)
+
+    def lengths(self) -> np.ndarray:
+        """Each string's length in bytes."""
+        return np.diff(self.offsets)
+
+    def take(self, indices: np.ndarray) -> StringArray:
+        """The strings at ``indices``, in that order (gathered with numpy, a chunk at a time)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts = self.offsets[indices]
+        lengths = self.offsets[indices + 1] - starts
+        offsets = np.zeros(indices.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return StringArray(_gather(self.blob, starts, lengths, offsets), offsets)
+
+    @staticmethod
+    def concat(parts: Sequence[StringArray]) -> StringArray:
+        """One array holding the strings of ``parts`` one after the other."""
+        if not parts:
+            return StringArray.empty()
+        blob = np.concatenate([p.blob for p in parts]) if parts else np.zeros(0, np.uint8)
+        offsets = [np.zeros(1, np.int64)]
+        shift = 0
+        for part in parts:
+            offsets.append(part.offsets[1:] - part.offsets[0] + shift)
+            shift += int(part.offsets[-1] - part.offsets[0])
+        if any(int(p.offsets[0]) for p in parts):  # a part that is a window of a larger blob
+            blob = np.concatenate([p.blob[int(p.offsets[0]) : int(p.offsets[-1])] for p in parts])
+        return StringArray(blob, np.concatenate(offsets))
+
+    # -- sorted arrays ------------------------------------------------------------------------
+
+    def prefixes(self) -> np.ndarray:
+        """Each string's first ``PREFIX`` bytes as a numpy ``S`` array, sorted when the strings
+        are: one vectorised search narrows a lookup to the few strings sharing its prefix.
+        Computed when first asked for (``save(sorted_=True)`` does), then used by lookups."""
+        if self._prefixes is None:
+            self._prefixes = fixed_width(self, PREFIX)
+        return self._prefixes
+
+    def bisect_left(self, key: bytes, lo: int = 0, hi: int | None = None) -> int:
+        """Where ``key`` (UTF-8) would go in this sorted array, before any equal string."""
+        hi = len(self) if hi is None else hi
+        if hi - lo > PREFIX_FROM and self._prefixes is not None:
+            prefixes = self._prefixes
+            head = np.array(key[:PREFIX], dtype=f"S{PREFIX}")
+            lo = max(lo, int(prefixes.searchsorted(head, "left")))
+            hi = min(hi, int(prefixes.searchsorted(head, "right")))
+            hi = max(hi, lo)
+        raw, offsets = self._raw, self.offsets
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if raw[int(offsets[mid]) : int(offsets[mid + 1])].tobytes() < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def find(self, key: str) -> int:
+        """Position of ``key`` in this sorted array, or -1."""
+        raw = encode(key)
+        i = self.bisect_left(raw)
+        return i if i < len(self) and self.raw(i) == raw else -1
+
+    def is_sorted_unique(self) -> bool:
+        items = [self.raw(i) for i in range(len(self))]
+        return all(a < b for a, b in zip(items, items[1:], strict=False))
+
+    # -- files --------------------------------------------------------------------------------
+
+    def save(self, directory: Path, name: str, *, sorted_: bool = False) -> None:
+        """Save as ``name.blob.npy`` and ``name.offsets.npy``; a ``sorted_`` array also gets
+        its ``prefixes`` (``name.prefix.npy``), so readers share them too."""
+        np.save(directory / f"{name}.blob.npy", np.ascontiguousarray(self.blob))
+        np.save(directory / f"{name}.offsets.npy", np.ascontiguousarray(self.offsets))
+        if sorted_:
+            np.save(directory / f"{name}.prefix.npy", self.prefixes())
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> StringArray:
+        prefix = directory / f"{name}.prefix.npy"
+        return cls(
+            load_array(directory / f"{name}.blob.npy"),
+            load_array(directory / f"{name}.offsets.npy"),
+            load_array(prefix) if prefix.exists() else None,
+        )
+
+
+def load_array(path: Path) -> np.ndarray:
+    """A saved array, memory-mapped read-only (a plain ``ndarray`` view of the map: slices and
+    fancy indexing give plain arrays, as they did when the data was computed in memory)."""
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.asarray(mapped)
+
+
+def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
+    """``concatenate(blob[s:s + n] for s, n in zip(starts, lengths))`` without a Python loop."""
+    out = np.empty(int(offsets[-1]), dtype=np.uint8)
+    first = 0
+    while first < starts.size:
+        # the next run of strings with at most GATHER_CHUNK bytes (at least one string)
+        last = int(np.searchsorted(offsets, offsets[first] + GATHER_CHUNK, side="right")) - 1
+        last = max(last, first + 1)
+        run = slice(first, last)
+        size = int(offsets[last] - offsets[first])
+        if size:
+            shift = np.repeat(starts[run] - offsets[run], lengths[run])
+            positions = np.arange(int(offsets[first]), int(offsets[last]), dtype=np.int64)
+            out[int(offsets[first]) : int(offsets[last])] = blob[positions + shift]
+        first = last
+    return out
+
+
+def join(parts: Sequence[StringArray], separator: bytes) -> StringArray:
+    """Element-wise ``separator.join``: string ``i`` is ``parts[0][i] + separator + ...``."""
+    count = len(parts[0])
+    lengths = sum(p.lengths() for p in parts) + len(separator) * (len(parts) - 1)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), dtype=np.uint8)
+    sep = np.frombuffer(separator, dtype=np.uint8)
+    position = offsets[:-1].copy()
+    for k, part in enumerate(parts):
+        if k:
+            for j, byte in enumerate(sep):
+                out[position + j] = byte
+            position += sep.size
+        piece_lengths = part.lengths()
+        inner = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(piece_lengths, out=inner[1:])
+        data = _gather(part.blob, part.offsets[:-1], piece_lengths, inner)
+        targets = np.repeat(position - inner[:-1], piece_lengths) + np.arange(data.size)
+        out[targets] = data
+        position += piece_lengths
+    return StringArray(out, offsets)
+
+
+def separators(strings: StringArray, separator: int) -> np.ndarray:
+    """Where (in the blob) each string's first ``separator`` byte is; every string must hold
+    one."""
+    ends = strings.offsets[1:]
+    at = np.flatnonzero(strings.blob == separator)
+    first = at[np.searchsorted(at, strings.offsets[:-1])] if at.size else np.zeros(0, np.int64)
+    if first.size != len(strings) or np.any(first >= ends):
+        raise ValueError("a string without its separator")
+    return first
+
+
+def split(strings: StringArray, separator: int) -> tuple[StringArray, StringArray]:
+    """Each string cut at its first ``separator`` byte (which every string must hold): the parts
+    before and after it."""
+    first = separators(strings, separator)
+    starts, ends = strings.offsets[:-1], strings.offsets[1:]
+    return window(strings, starts, first - starts), window(strings, first + 1, ends - first - 1)
+
+
+def window(strings: StringArray, starts: np.ndarray, lengths: np.ndarray) -> StringArray:
+    """The byte ranges ``[start, start + length)`` of ``strings``' blob, as strings."""
+    offsets = np.zeros(starts.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return StringArray(_gather(strings.blob, starts, lengths, offsets), offsets)
+
+
+def fixed_width(strings: StringArray, width: int | None = None) -> np.ndarray:
+    """The strings (their first ``width`` bytes) as a numpy ``S`` array, which compares as the
+    bytes do provided they hold no NUL (``S`` pads with NULs and ignores trailing ones)."""
+    lengths = strings.lengths()
+    if width is None:
+        width = max(1, int(lengths.max())) if lengths.size else 1
+    kept = np.minimum(lengths, width)
+    out = np.zeros((len(strings), width), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(strings)), kept)
+    inner = np.zeros(len(strings) + 1, dtype=np.int64)
+    np.cumsum(kept, out=inner[1:])
+    columns = np.arange(int(inner[-1])) - np.repeat(inner[:-1], kept)
+    out[rows, columns] = strings.blob[np.repeat(strings.offsets[:-1], kept) + columns]
+    return out.view(f"S{width}").ravel()

@@ -1,0 +1,383 @@
+"""Each generation's shared files: written by the indexer, mapped by workers, kept exact by
+incremental runs (``search.store``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import random
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TOY_DOCS
+
+from search.accents import CountsVocabulary, MappedVocabulary
+from search.documents import Document, read_source
+from search.engine import SearchEngine
+from search.indexer import build_index, reindex
+from search.store import generation as store
+from search.store.corpus import MIN_PAIR_COUNT, CorpusCounts
+from search.suggest import SuggestionTable
+
+SYLLABLES = (  # noqa: SIM905 - a sentence is easier to read than a list
+    "lào cai hà nội đà nẵng mưa lớn nắng nóng người dân chợ phiên cải bắp cai nghiện giá vàng "
+    "tăng giảm kỹ thuật thủy điện hòa bình khỏe ủy ban nhân dân tỉnh huyện xã bão lũ sạt lở"
+).split()
+NAMES = ("Lào Cai", "Hà Nội", "Đà Nẵng", "Hòa Bình", "UBND", "Mỹ")
+
+
+def article(rnd: random.Random, doc_id: str) -> dict:
+    """A short article: capitals mid-sentence, a name, sometimes no lead, titles that repeat."""
+
+    def sentence(n: int) -> str:
+        words = [rnd.choice(SYLLABLES) for _ in range(n)]
+        words.insert(rnd.randrange(n), rnd.choice(NAMES))
+        return " ".join(words).capitalize()
+
+    title = sentence(rnd.randint(2, 6))
+    if rnd.random() < 0.15:
+        title = title.upper()
+    if rnd.random() < 0.2:
+        title = rnd.choice(["Giá vàng hôm nay", "Mưa lớn ở Lào Cai", "Tin nóng"])
+    lead = sentence(8) if rnd.random() < 0.7 else ""
+    body = ". ".join(sentence(rnd.randint(5, 12)) for _ in range(rnd.randint(2, 5))) + "."
+    return {"id": doc_id, "title": title, "lead": lead, "body": body, "source": "Báo Mẫu"}
+
+
+def write_source(path: Path, articles: dict[str, dict]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(a, ensure_ascii=False) for a in articles.values()]
+    (path / "docs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def live_texts(index: Path) -> list[tuple[str, str, str]]:
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        stored = [snap.stored(d) for d in np.flatnonzero(snap.live).tolist()]
+    finally:
+        engine.close()
+    return [(s.get("title") or "", s.get("lead") or "", s.get("body") or "") for s in stored]
+
+
+def as_counts(vocab) -> CountsVocabulary:
+    return vocab.to_counts() if isinstance(vocab, MappedVocabulary) else vocab
+
+
+def assert_exact(index: Path) -> None:
+    """The generation's vocabulary and suggestions are those of its live documents, counted
+    afresh: what a full build of the same documents holds."""
+    texts = live_texts(index)
+    flat = [t for doc in texts for t in doc if t]
+    expected_vocab = CountsVocabulary.from_texts(flat, min_pair_count=MIN_PAIR_COUNT)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert as_counts(snap.accents()) == expected_vocab
+        table = snap.suggestions()
+        expected_table = SuggestionTable(title for title, _, _ in texts)
+        assert _entries(table) == _entries(expected_table)
+        generation = snap.reader.generation()
+    finally:
+        engine.close()
+    counts = CorpusCounts.load(store.generation_dir(index, generation))
+    assert counts.equals(CorpusCounts.of(texts))
+
+
+def _entries(table: SuggestionTable) -> tuple:
+    arrays = table.arrays
+    return (
+        arrays.keys.tolist(),
+        arrays.texts.tolist(),
+        arrays.weights.tolist(),
+        arrays.title_keys.tolist(),
+        arrays.title_texts.tolist(),
+    )
+
+
+def test_incremental_runs_keep_exact_counts(tmp_path: Path) -> None:
+    rnd = random.Random(4)
+    one = {f"a{i}": article(rnd, f"a{i}") for i in range(60)}
+    two = {f"b{i}": article(rnd, f"b{i}") for i in range(15)}
+    src_one, src_two, index = tmp_path / "one", tmp_path / "two", tmp_path / "index"
+    write_source(src_one, one)
+    reindex(index, [src_one], workers=1)
+    assert_exact(index)
+
+    # 8 new, 6 edited, 5 deleted: a small run (< 5 % once kept the old vocabulary)
+    for i in range(60, 68):
+        one[f"a{i}"] = article(rnd, f"a{i}")
+    for i in range(0, 12, 2):
+        one[f"a{i}"] = article(rnd, f"a{i}")
+    for i in range(1, 11, 2):
+        del one[f"a{i}"]
+    write_source(src_one, one)
+    summary = reindex(index, workers=1)
+    assert (summary.added, summary.updated, summary.removed) == (8, 6, 5)
+    assert_exact(index)
+
+    # a second source, one of its documents also in the first (the later source wins)
+    two["a20"] = dict(one["a20"])
+    write_source(src_two, two)
+    reindex(index, [src_two], workers=1)
+    assert_exact(index)
+
+    # one edit, in the source that now holds a20
+    two["a20"]["body"] = "Mưa lớn ở Lào Cai. " + two["a20"]["body"]
+    write_source(src_two, two)
+    reindex(index, workers=1)
+    assert_exact(index)
+
+    reindex(index, forget=[src_two], workers=1)  # a20 comes back from the first source
+    assert_exact(index)
+
+    # the same documents built at once: the very same counts, files byte for byte
+    fresh = tmp_path / "fresh"
+    build_index([d for d in read_source(src_one) if isinstance(d, Document)], fresh, workers=1)
+    ours = _generation_dir(index)
+    theirs = _generation_dir(fresh)
+    for name in sorted(p.name for p in theirs.iterdir()):
+        if name.startswith(("accent-", "suggest-", "vocabulary-")):
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
+def test_merged_segments_keep_exact_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoosh merges small segments every few runs: their documents change docnums and segment,
+    and are compared by content; every run updates the counts without reading anything else."""
+    rnd = random.Random(8)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(12)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    segments: list[int] = []
+    with caplog.at_level(logging.WARNING, logger="search"):
+        for run in range(8):
+            docs[f"n{run}"] = article(rnd, f"n{run}")
+            docs[f"d{run}"] = article(rnd, f"d{run}")
+            docs.pop(f"n{run - 2}", None)
+            write_source(src, docs)
+            reindex(index, [src], workers=1)
+            segments.append(len(json.loads((_generation_dir(index) / "segments.json").read_text())))
+            assert_exact(index)
+    assert any(b < a for a, b in zip(segments, segments[1:], strict=False)), segments  # merged
+    assert caplog.records == []
+
+
+def test_a_full_reindex_counts_from_scratch(tmp_path: Path) -> None:
+    rnd = random.Random(9)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(30)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    del docs["d3"]
+    docs["d4"] = article(rnd, "d4")
+    write_source(src, docs)
+    reindex(index, full=True, workers=1)
+    assert_exact(index)
+
+
+def test_counts_cross_the_process_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import indexer
+
+    monkeypatch.setattr(indexer, "ANALYSIS_BATCH", 20)  # a pool for a few dozen documents
+    rnd = random.Random(2)
+    docs = {f"p{i}": article(rnd, f"p{i}") for i in range(45)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=2)
+    for i in range(45, 70):
+        docs[f"p{i}"] = article(rnd, f"p{i}")
+    del docs["p1"]
+    write_source(src, docs)
+    reindex(index, workers=2)
+    assert_exact(index)
+
+
+def test_workers_map_the_generation_files(toy_index: Path) -> None:
+    engine = SearchEngine(toy_index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert snap.files.shared
+        arrays = [snap.live, snap.codes("date"), snap.codes("story"), snap.shared_story()]
+        arrays += [*(snap._norms[f] for f in ("title", "lead", "body")), snap.column("id").blob]
+        vocab = snap.accents()
+        assert isinstance(vocab, MappedVocabulary)
+        arrays += [vocab.arrays.pair_keys, vocab.arrays.syllables.blob]
+        arrays += [snap.suggestions().arrays.keys.blob, snap.suggestions().arrays.weights]
+        assert all(isinstance(_mapping(a), mmap.mmap) for a in arrays)
+        assert snap.labels("date")[snap.codes("date")[0]] == (snap.stored(0).get("date") or "")
+    finally:
+        engine.close()
+
+
+def test_a_run_that_adds_nothing_to_an_empty_index_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = tmp_path / "src"
+    write_source(src, {})
+    with caplog.at_level(logging.WARNING, logger="search.store"):
+        reindex(tmp_path / "index", [src], workers=1)
+    assert caplog.records == []
+    engine = SearchEngine(tmp_path / "index", warm=False)
+    try:
+        assert engine.snapshot().files.shared
+        assert engine.search("lào cai")["total"] == 0
+        assert engine.suggest("lao") == {"query": "lao", "suggestions": []}
+    finally:
+        engine.close()
+
+
+def test_old_generations_files_are_removed(tmp_path: Path) -> None:
+    rnd = random.Random(1)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    for round_ in range(4):
+        docs[f"n{round_}"] = article(rnd, f"n{round_}")
+        write_source(src, docs)
+        reindex(index, [src], workers=1)
+    names = sorted(p.name for p in store.store_dir(index).iterdir())
+    generation = SearchEngine(index).health()["index_version"]
+    assert names == [f"gen-{generation - 1:06d}", f"gen-{generation:06d}"]
+    assert not (index / "accents.json.gz").exists()
+
+
+def test_a_generation_without_files_is_built_by_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index written before the shared files: the worker builds its own (logged), and every
+    answer is the same; the next reindex writes the files."""
+    index = tmp_path / "index"
+    build_index(TOY_DOCS, index, workers=1)
+    queries = ["lao cai", "cửa hàng", "hoa", '"bàn đồ"', "ban do go"]
+    expected = _answers(index, queries)
+    shutil.rmtree(store.store_dir(index))
+    texts = [t for d in TOY_DOCS for t in (d.title, d.lead, d.body) if t]
+    older = CountsVocabulary.from_texts(texts, min_pair_count=MIN_PAIR_COUNT)
+    older.save(index / "accents.json.gz")  # what older versions wrote beside the index
+    with caplog.at_level(logging.WARNING):
+        answers = _answers(index, queries)
+    assert answers == expected
+    assert any("has no shared files" in r.getMessage() for r in caplog.records)
+    assert any("accent vocabulary of an older vnsearch" in r.getMessage() for r in caplog.records)
+    assert any("suggestions from every title" in r.getMessage() for r in caplog.records)
+    engine = SearchEngine(index, warm=False)
+    try:
+        assert not engine.snapshot().files.shared
+        assert engine.snapshot().accents() == older
+    finally:
+        engine.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        reindex(index, workers=1)  # nothing changed: the files of the generation are written
+    assert any("from every stored text" in r.getMessage() for r in caplog.records)
+    assert _answers(index, queries) == expected
+    assert store.load_generation(index, SearchEngine(index).health()["index_version"])
+
+
+def test_a_serving_worker_keeps_its_generation_while_the_next_ones_files_are_written(
+    tmp_path: Path,
+) -> None:
+    rnd = random.Random(3)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    engine = SearchEngine(index, warm=False)
+    try:
+        first = engine.health()["index_version"]
+        docs["new"] = article(rnd, "new")
+        write_source(src, docs)
+        _commit_without_publishing(index)
+        store.pending_path(index, first + 1).write_text(str(os.getpid()), encoding="ascii")
+        assert engine.health() == {"status": "ok", "documents": 10, "index_version": first}
+        store.publish(index, None, _norms())
+        assert engine.health() == {"status": "ok", "documents": 11, "index_version": first + 1}
+        assert engine.snapshot().files.shared
+    finally:
+        engine.close()
+
+
+def test_a_fresh_worker_waits_for_the_files_being_written(tmp_path: Path) -> None:
+    rnd = random.Random(5)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    docs["new"] = article(rnd, "new")
+    write_source(src, docs)
+    _commit_without_publishing(index)
+    marker = store.pending_path(index, _latest(index))
+    marker.write_text(str(os.getpid()), encoding="ascii")
+
+    def publish_later() -> None:
+        time.sleep(0.3)
+        store.publish(index, None, _norms())
+        marker.unlink(missing_ok=True)
+
+    writer = threading.Thread(target=publish_later)
+    writer.start()
+    engine = SearchEngine(index, warm=False)
+    try:
+        assert engine.health()["documents"] == 11
+        assert engine.snapshot().files.shared  # waited for them rather than building its own
+    finally:
+        engine.close()
+        writer.join()
+
+
+def _commit_without_publishing(index: Path) -> None:
+    from search import indexer
+
+    real = indexer._publish
+    indexer._publish = lambda index_dir, vocabulary: (
+        vocabulary.update.close() if vocabulary else None
+    )
+    try:
+        reindex(index, workers=1)
+    finally:
+        indexer._publish = real
+    store.pending_path(index, _latest(index)).unlink(missing_ok=True)
+
+
+def _latest(index: Path) -> int:
+    from whoosh import index as whoosh_index
+
+    return whoosh_index.open_dir(str(index)).latest_generation()
+
+
+def _norms():
+    from search.postings import length_norms
+
+    return length_norms
+
+
+def _generation_dir(index: Path) -> Path:
+    return store.generation_dir(index, _latest(index))
+
+
+def _answers(index: Path, queries: list[str]) -> list:
+    engine = SearchEngine(index, warm=False)
+    try:
+        out = []
+        for q in queries:
+            body = engine.search(q, per_page=20, sort="relevance")
+            body.pop("took_ms")
+            newest = engine.search(q, sort="newest", date_from="2023")
+            newest.pop("took_ms")
+            out.append((body, newest, engine.suggest(q[:4])))
+        return out
+    finally:
+        engine.close()
+
+
+def _mapping(array: np.ndarray):
+    base = array
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return base

@@ -1,0 +1,112 @@
+"""search.store's building blocks: strings as one blob, exact count tables, coded columns."""
+
+from __future__ import annotations
+
+import mmap
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.store.columns import _coded
+from search.store.counts import CountsMismatch, KeyCounts, StringCounts, pair_keys, union
+from search.store.strings import StringArray, split
+
+WORDS = ["", "a", "Lào", "lào", "Cai", "cải", "cai", "ủy ban", "Ủy", "zz", "北京", "\U0001f600"]
+
+
+def by_bytes(strings) -> list[str]:
+    return sorted(set(strings), key=lambda s: s.encode("utf-8"))
+
+
+def test_string_array_round_trip_and_take(tmp_path: Path) -> None:
+    strings = StringArray.from_strings(WORDS)
+    assert list(strings) == WORDS and len(strings) == len(WORDS)
+    assert strings[2] == "Lào" and strings[-1] == "\U0001f600"
+    assert strings.take(np.array([3, 0, 3, 7])).tolist() == ["lào", "", "lào", "ủy ban"]
+    assert StringArray.concat([strings.take(np.arange(2)), strings]).tolist() == WORDS[:2] + WORDS
+    strings.save(tmp_path, "w")
+    loaded = StringArray.load(tmp_path, "w")
+    assert loaded.tolist() == WORDS
+    assert isinstance(_mapping(loaded.blob), mmap.mmap)  # read through the page cache
+
+
+def test_sorted_lookups_follow_str_order() -> None:
+    ordered = by_bytes(WORDS)
+    assert ordered == sorted(set(WORDS))  # UTF-8 byte order is code point order
+    strings = StringArray.from_strings(ordered)
+    for i, word in enumerate(ordered):
+        assert strings.find(word) == i
+    assert strings.find("laò") == -1 and strings.find("zzz") == -1
+    assert strings.bisect_left(b"b") == ordered.index("a") + 1
+
+
+def test_split_at_the_first_separator() -> None:
+    head, tail = split(StringArray.from_strings(["lao cai\x00Lào Cai", "x\x00y\x00z", "\x00"]), 0)
+    assert head.tolist() == ["lao cai", "x", ""]
+    assert tail.tolist() == ["Lào Cai", "y\x00z", ""]
+
+
+def test_string_counts_add_subtract_and_drop_zeros() -> None:
+    table = StringCounts.from_mapping({"b": 2, "d": 1}, lambda k: (len(k),), width=1)
+    table = table.add({"a": 1, "b": -2, "c": 3}, lambda k: (ord(k),))
+    assert table.keys.tolist() == ["a", "c", "d"]
+    assert table.counts.tolist() == [1, 3, 1]
+    assert table.attrs[:, 0].tolist() == [97, 99, 1]  # fixed when a key first appears
+    with pytest.raises(CountsMismatch):
+        table.add({"a": -2})
+    with pytest.raises(CountsMismatch):
+        table.add({"x": -1})
+
+
+@pytest.mark.parametrize("size", [0, 5, 500])
+def test_string_counts_match_a_counter_whatever_the_steps(size: int) -> None:
+    rng = np.random.default_rng(size)
+    words = [f"từ {i}" for i in range(40)] + WORDS[1:]
+    table = StringCounts.empty()
+    expected: Counter[str] = Counter()
+    for step in range(6):
+        delta = Counter(rng.choice(words, size).tolist())
+        if step % 3 == 2:  # take back some of what was added
+            delta = Counter({w: -min(c, expected[w]) for w, c in delta.items()})
+        table = table.add(delta)
+        expected.update(delta)
+        expected = +expected
+        assert table.keys.tolist() == by_bytes(expected)
+        assert table.counts.tolist() == [expected[k] for k in by_bytes(expected)]
+        assert table.equals(StringCounts.from_mapping(expected))
+
+
+def test_key_counts_add_and_remap() -> None:
+    table = KeyCounts.from_rows(
+        pair_keys(np.array([1, 0, 1]), np.array([2, 5, 2])), np.array([[1, 1], [2, 0], [3, 0]])
+    )
+    assert table.keys.tolist() == [5, (1 << 32) | 2] and table.counts.tolist() == [[2, 0], [4, 1]]
+    table = table.add(pair_keys(np.array([0, 2]), np.array([5, 0])), np.array([[-2, 0], [1, 1]]))
+    assert table.keys.tolist() == [(1 << 32) | 2, 2 << 32]
+    moved = table.remap(np.array([0, 3, 4, 5, 6, 7]))
+    assert moved.keys.tolist() == [(3 << 32) | 4, 4 << 32]
+
+
+def test_union_keeps_old_ids_in_order() -> None:
+    lexicon = StringArray.from_strings(["b", "d"])
+    merged, old_to_new, ids = union(lexicon, ["e", "a", "d", "c"])
+    assert merged.tolist() == ["a", "b", "c", "d", "e"]
+    assert old_to_new.tolist() == [1, 3]
+    assert ids == {"e": 4, "a": 0, "d": 3, "c": 2}
+
+
+def test_coded_column_is_sorted_set_order() -> None:
+    values = ["2017-03-01", "", "2016-12-31", "2017-03-01", "Báo Mẫu", "Bao"]
+    coded = _coded([StringArray.from_strings(values[:3]), StringArray.from_strings(values[3:])])
+    labels = sorted(set(values))
+    assert coded.labels.tolist() == labels
+    assert coded.codes.tolist() == [labels.index(v) for v in values]
+
+
+def _mapping(array: np.ndarray):
+    base = array
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return base
