@@ -133,6 +133,7 @@ QUERY_TIME_MODULES = frozenset(
 def index_code_fingerprint() -> str:
     """A hash of the ``search/`` modules that decide what an index holds (all but query-time)."""
     files = [p for p in (common.REPO / "search").glob("*.py") if p.stem not in QUERY_TIME_MODULES]
+    files += sorted((common.REPO / "search" / "store").glob("*.py"))  # the generation files
     return common.source_fingerprint(files)
 
 
