@@ -416,8 +416,10 @@ def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
         word = concept.folded
         if tried >= typos.MAX_WORDS:
             break
-        if concept.alternatives or len(word) < typos.MIN_WORD_LETTERS or not word.isalpha():
+        if concept.alternatives or not word.isalpha():
             continue
+        if not typos.MIN_WORD_LETTERS <= len(word) <= typos.MAX_WORD_LETTERS:
+            continue  # never corrected: it must not take one of the words that can be
         if is_valid_syllable(concept.accented or word):
             continue  # a real syllable the index lacks (``xăng``) is not a typo
         if any(snap.postings(f).df for f in concept.folded_forms):

@@ -64,3 +64,9 @@ def test_the_mapped_vocabulary_gives_the_same_typo_candidates(toy_engine: Search
     vocab = toy_engine.snapshot().accents()
     assert dict(vocab.folded_counts()) == dict(vocab.to_counts().folded_counts())
     assert typos.table_for(vocab).candidates("doann") == ["doan"]
+
+
+def test_an_over_long_word_does_not_take_a_correction(toy_engine: SearchEngine) -> None:
+    # A 25-letter word is never corrected: the four corrections go to the words after it.
+    result = toy_engine.search("t" * 25 + " doann hangg giaii chauu")
+    assert result["interpreted_as"] == "t" * 25 + " doan hang giai chau"
