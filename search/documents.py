@@ -146,19 +146,28 @@ def is_source_file(path: Path) -> bool:
     return path.name.endswith(SUFFIXES)
 
 
-def source_files(root: Path, follow_symlinks: bool = False) -> Iterator[Path | Skipped]:
+def source_files(
+    root: Path, follow_symlinks: bool = False
+) -> Iterator[Path | Skipped | Unreadable]:
     """Every source file under ``root`` (or ``root`` itself), in a stable order.
 
     A symbolic link that leads outside ``root`` (``ln -s /etc/passwd src/x.txt``) is skipped with
-    its reason unless ``follow_symlinks``; a link loop is never followed twice.
+    its reason unless ``follow_symlinks``; a link loop is never followed twice.  A directory that
+    cannot be listed is ``Unreadable``: ``os.walk`` would leave it out silently, and the files it
+    holds would look deleted.
     """
     if root.is_file():
         yield root
         return
     top = os.path.realpath(root)
     seen: set[str] = set()
-    found: list[Path | Skipped] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+    found: list[Path | Skipped | Unreadable] = []
+
+    def cannot_list(exc: OSError) -> None:
+        found.append(Unreadable(str(exc.filename or root), f"cannot list: {exc.strerror or exc}"))
+
+    walk = os.walk(root, onerror=cannot_list, followlinks=follow_symlinks)
+    for dirpath, dirnames, filenames in walk:
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames[:] = []
@@ -182,8 +191,8 @@ def source_files(root: Path, follow_symlinks: bool = False) -> Iterator[Path | S
     yield from sorted(found, key=_path_of)
 
 
-def _path_of(item: Path | Skipped) -> Path:
-    return Path(item.path) if isinstance(item, Skipped) else item
+def _path_of(item: Path | Skipped | Unreadable) -> Path:
+    return item if isinstance(item, Path) else Path(item.path)
 
 
 def _inside(path: str, top: str) -> bool:
@@ -199,7 +208,7 @@ def read_source(root: Path, follow_symlinks: bool = False) -> Iterator[Record]:
         return
     try:
         for path in source_files(root, follow_symlinks):
-            if isinstance(path, Skipped):
+            if isinstance(path, Skipped | Unreadable):
                 yield path
                 continue
             doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()

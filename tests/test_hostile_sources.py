@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -14,9 +18,16 @@ from search.documents import FIELD_CAPS, MAX_LINE_BYTES
 from search.engine import SearchEngine
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+# Root reads any file whatever its mode: a run that must meet "Permission denied" drops the two
+# capabilities that let it (root still owns the interpreter under /root, so it starts).
+WITHOUT_DAC = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+)
+
+
+def run_cli(*args: str, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search", *args],
+        [*(prefix or []), sys.executable, "-m", "search", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -167,3 +178,37 @@ def test_every_field_is_capped(tmp_path: Path) -> None:
         assert len(json.dumps(hit, ensure_ascii=False)) < 20_000
     finally:
         engine.close()
+
+
+@pytest.mark.skipif(
+    bool(WITHOUT_DAC) and shutil.which("setpriv") is None, reason="root without setpriv"
+)
+def test_a_txt_or_directory_that_cannot_be_read_keeps_its_documents(tmp_path: Path) -> None:
+    # chmod 000 on a remembered file or folder is not a deletion: nothing is removed, each is
+    # named with its reason, the rest of the run commits, and the exit code is 1.
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "sub/c.txt", "sub/d.txt"):
+        (src / name).write_text(f"Tin {name}\n\nMưa lớn ở Lào Cai ({name}).\n", encoding="utf-8")
+    index = tmp_path / "index"
+    assert reindex(index, src).returncode == 0
+    (src / "new.txt").write_text("Tin mới\n\nNắng ở Lào Cai.\n", encoding="utf-8")
+    (src / "sub").chmod(0)
+    try:
+        done = run_cli("reindex", "--index", str(index), "--workers", "1", prefix=WITHOUT_DAC)
+    finally:
+        (src / "sub").chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("added 1, updated 0, removed 0, unchanged 2, skipped 0, ")
+    assert "unreadable 1 (their documents kept); 5 documents" in done.stdout
+    assert f"unreadable {src / 'sub'}: cannot list: Permission denied" in done.stderr
+    assert ids(index) == {"a.txt", "b.txt", "sub/c.txt", "sub/d.txt", "new.txt"}
+
+    (src / "a.txt").chmod(0)
+    (src / "b.txt").write_text("Tin b\n\nMưa nhỏ ở Lào Cai.\n", encoding="utf-8")
+    done = run_cli("reindex", "--index", str(index), "--workers", "1", prefix=WITHOUT_DAC)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("added 0, updated 1, removed 0, unchanged 3, skipped 0, ")
+    assert f"unreadable {src / 'a.txt'}: cannot read: Permission denied" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert ids(index) == {"a.txt", "b.txt", "sub/c.txt", "sub/d.txt", "new.txt"}
