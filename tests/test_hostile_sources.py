@@ -11,12 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 from search.documents import FIELD_CAPS, MAX_LINE_BYTES
 from search.engine import SearchEngine
-
 
 # Root reads any file whatever its mode: a run that must meet "Permission denied" drops the two
 # capabilities that let it (root still owns the interpreter under /root, so it starts).
