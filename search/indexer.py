@@ -408,6 +408,13 @@ def _collect(
     return docs, incomplete
 
 
+def _shadowed(doc: Document, held_by: str, incomplete: set[str], rank: dict[str, int]) -> bool:
+    """Whether the indexed copy of ``doc.id``, from the source ``held_by`` that could not be read
+    this run, stays: that source is listed after ``doc``'s, so its copy wins whenever it is read,
+    and replacing it now would lose it until the source is readable again."""
+    return held_by in incomplete and rank.get(held_by, -1) > rank.get(doc.origin, -1)
+
+
 def _has_lone_surrogate(doc: Document) -> bool:
     """Whether a field holds a lone surrogate: JSON allows ``"\\ud800"`` but UTF-8 cannot encode
     it, and pyvi/Whoosh then crash the whole reindex (tests/test_reliability.py::
@@ -536,12 +543,15 @@ def reindex(
                 if origin in scope and origin not in incomplete and doc_id not in new_docs:
                     writer.delete_document(docnum)
                     summary.removed += 1
+            rank = {source: i for i, source in enumerate(process)}
             for doc_id, doc in new_docs.items():
                 old = existing.get(doc_id)
                 if old is None:
                     to_add.append(doc)
                 elif old[1] == doc.content_hash and old[2] == doc.origin:
                     summary.unchanged += 1
+                elif _shadowed(doc, old[2], incomplete, rank):
+                    summary.clashes += 1
                 else:
                     if old[2] != doc.origin and old[2] not in process:
                         summary.clashes += 1

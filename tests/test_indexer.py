@@ -371,3 +371,27 @@ def test_a_build_larger_than_a_segment_gives_the_same_results(
     finally:
         for engine in engines:
             engine.close()
+
+
+def test_an_id_whose_winning_source_is_unreadable_keeps_that_copy(tmp_path: Path) -> None:
+    # While the later source cannot be read, the earlier source's copy of a shared id must not
+    # replace it (that would lose the unreadable source's document until it is readable again);
+    # reindexing each source alone, in either order, serves the later source's copy.
+    first, second = tmp_path / "first", tmp_path / "second"
+    article(first / "x.txt", "Bản thứ nhất", "Nội dung của nguồn một.")
+    article(second / "x.txt", "Bản thứ hai", "Nội dung của nguồn hai.")
+    index = tmp_path / "index"
+    reindex(index, [first, second], workers=1)
+    for order in ([second], [first]), ([first], [second]):
+        for named in order:
+            reindex(index, named, workers=1)
+            assert ids(index, "nguồn hai") == ["x.txt"] and ids(index, "nguồn một") == []
+    second_real = second.resolve()
+    second.rename(tmp_path / "unmounted")  # the later source vanishes (an unmounted disk)
+    summary = reindex(index, workers=1)
+    assert summary.unreadable == [f"{second_real}: source not found"]
+    assert counts(summary) == (
+        "added 0, updated 0, removed 0, unchanged 0, skipped 0, id clashes 1 (later source wins), "
+        "unreadable 1 (their documents kept); 1 documents"
+    )
+    assert ids(index, "nguồn hai") == ["x.txt"] and ids(index, "nguồn một") == []
