@@ -7,6 +7,7 @@ the path, line and reason, so one broken file can never abort a reindex.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import json
@@ -38,6 +39,8 @@ FIELD_CAPS = {
     "category": 200,
 }
 MAX_ID_CHARS = 1_000
+# The bytes of a ``.txt`` read at most: ``MAX_TEXT_CHARS`` characters of UTF-8 (and a BOM) fit.
+MAX_TXT_BYTES = 4 * MAX_TEXT_CHARS + 4
 # A JSON line longer than this is skipped while it is read, never held whole in memory.
 MAX_LINE_BYTES = 4 * MAX_TEXT_CHARS + 64_000
 READ_CHUNK = 1 << 16
@@ -237,14 +240,23 @@ def _strip_furniture(title: str, lines: list[str]) -> list[str]:
     return kept
 
 
-def _decode(raw: bytes, path: Path) -> tuple[str | None, str | None]:
-    """Decode UTF-8 text or say why not (binary, invalid UTF-8)."""
+def _decode(raw: bytes, complete: bool = True) -> tuple[str | None, str | None]:
+    """Decode UTF-8 text or say why not (binary, invalid UTF-8).  When ``raw`` is only the head
+    of a file (not ``complete``), a character cut at its end is dropped, not an error."""
     if b"\x00" in raw[:8192]:
         return None, "binary file (NUL bytes)"
     try:
-        return raw.decode("utf-8-sig"), None
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(raw, final=complete), None
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 (byte {exc.start})"
+
+
+def _read_head(path: Path, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the file, and whether it holds more: a ``.txt`` of gigabytes
+    costs what its first ``limit`` bytes cost, never its size in memory."""
+    with open(path, "rb") as fh:
+        raw = fh.read(limit + 1)
+    return raw[:limit], len(raw) > limit
 
 
 def parse_txt(text: str) -> tuple[str, str]:
@@ -261,16 +273,19 @@ def parse_txt(text: str) -> tuple[str, str]:
 
 
 def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
+    """The article of an archive ``.txt`` (with a warning when it was cut), a ``Skipped`` record
+    for a file that is not text, or ``Unreadable`` when it cannot be read at all (its document
+    is then kept, not removed)."""
     try:
-        raw = path.read_bytes()
+        raw, cut = _read_head(path, MAX_TXT_BYTES)
     except OSError as exc:
         yield Unreadable(str(path), f"cannot read: {exc.strerror or exc}")
         return
-    text, problem = _decode(raw, path)
+    text, problem = _decode(raw, complete=not cut)
     if text is None:
         yield Skipped(str(path), None, problem or "unreadable")
         return
-    if len(text) > MAX_TEXT_CHARS:
+    if cut or len(text) > MAX_TEXT_CHARS:
         yield Warning_(str(path), None, f"truncated to {MAX_TEXT_CHARS:,} characters")
         text = text[:MAX_TEXT_CHARS]
     title, body = parse_txt(text)

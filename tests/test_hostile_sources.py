@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from search.documents import FIELD_CAPS, MAX_LINE_BYTES
+from search.documents import FIELD_CAPS, MAX_LINE_BYTES, MAX_TXT_BYTES
 from search.engine import SearchEngine
 
 # Root reads any file whatever its mode: a run that must meet "Permission denied" drops the two
@@ -137,6 +137,34 @@ def test_a_gzip_bomb_line_is_skipped_without_holding_it(tmp_path: Path) -> None:
     assert done.stdout.startswith("added 1, ")
     rss_kb = int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
     assert rss_kb < MAX_LINE_BYTES // 1024 + 400_000  # never the whole line (~8x the bound)
+
+
+def max_rss_kb(index: Path, source: Path) -> tuple[int, subprocess.CompletedProcess]:
+    """Peak memory of a real ``reindex`` of ``source`` (``/usr/bin/time``), and the run."""
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m", "search", "reindex",
+         "--index", str(index), "--workers", "1", str(source)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return int(done.stderr.rsplit("maxrss_kb=", 1)[1].split()[0]), done
+
+
+def test_a_huge_txt_costs_what_its_capped_article_costs(tmp_path: Path) -> None:
+    # A .txt of half a gigabyte (here sparse) is read up to MAX_TXT_BYTES, never whole: its run
+    # takes no more memory than the run of a file of exactly MAX_TXT_BYTES, the same article.
+    head = ("Tiêu đề\n\n" + "Mưa lớn ở Lào Cai. " * 500 + "\n").encode()
+    for name, size in (("capped", MAX_TXT_BYTES), ("huge", 512 << 20)):
+        (tmp_path / name).mkdir()
+        with open(tmp_path / name / "big.txt", "wb") as fh:
+            fh.write(head)
+            fh.truncate(size)
+    capped_kb, _ = max_rss_kb(tmp_path / "i1", tmp_path / "capped")
+    huge_kb, done = max_rss_kb(tmp_path / "i2", tmp_path / "huge")
+    path = tmp_path / "huge" / "big.txt"
+    assert f"warning {path}: truncated to 2,000,000 characters" in done.stderr
+    assert done.stdout.startswith("added 1, updated 0, removed 0, unchanged 0, skipped 0, ")
+    assert huge_kb < capped_kb + 64 * 1024, (huge_kb, capped_kb)
 
 
 def test_millions_of_bad_lines_are_counted_not_listed(tmp_path: Path) -> None:
