@@ -122,11 +122,13 @@ class Unreadable:
 
 @dataclass(frozen=True, slots=True)
 class Warning_:
-    """A document that was read, with something worth telling (e.g. truncated)."""
+    """A document that was read, with something worth telling (e.g. truncated); ``truncated``
+    names the fields cut to their cap, which the reindex summary counts."""
 
     path: str
     line: int | None
     message: str
+    truncated: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -286,7 +288,7 @@ def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
         yield Skipped(str(path), None, problem or "unreadable")
         return
     if cut or len(text) > MAX_TEXT_CHARS:
-        yield Warning_(str(path), None, f"truncated to {MAX_TEXT_CHARS:,} characters")
+        yield Warning_(str(path), None, f"truncated to {MAX_TEXT_CHARS:,} characters", ("body",))
         text = text[:MAX_TEXT_CHARS]
     title, body = parse_txt(text)
     if not title and not body:
@@ -294,7 +296,7 @@ def read_txt(path: Path, doc_id: str, origin: str) -> Iterator[Record]:
         return
     doc, capped = capped_document(Document(id=doc_id, title=title, body=body, origin=origin))
     if capped:
-        yield Warning_(str(path), None, f"truncated {', '.join(capped)}")
+        yield Warning_(str(path), None, f"truncated {', '.join(capped)}", tuple(capped))
     yield doc
 
 
@@ -390,7 +392,7 @@ def read_jsonl(path: Path, origin: str) -> Iterator[Record]:
                 continue
             doc, cut = capped_document(replace(result, origin=origin))
             if cut:
-                yield Warning_(name, lineno, f"truncated {', '.join(cut)}")
+                yield Warning_(name, lineno, f"truncated {', '.join(cut)}", tuple(cut))
             yield doc
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         where = f" after line {lineno}" if lineno else ""

@@ -79,6 +79,7 @@ class Summary:
     skipped_count: int = 0
     warning_count: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    truncated_fields: int = 0
     seconds: float = 0.0
     documents: int = 0
 
@@ -88,8 +89,9 @@ class Summary:
         if len(self.skipped) < REPORTED:
             self.skipped.append(str(record))
 
-    def warn(self, record: object) -> None:
+    def warn(self, record: Warning_) -> None:
         self.warning_count += 1
+        self.truncated_fields += len(record.truncated)
         if len(self.warnings) < REPORTED:
             self.warnings.append(str(record))
 
@@ -104,6 +106,9 @@ class Summary:
         ]
         if self.clashes:
             parts.append(f"id clashes {self.clashes} (later source wins)")
+        if self.truncated_fields:
+            plural = "s" if self.truncated_fields > 1 else ""
+            parts.append(f"truncated {self.truncated_fields} field{plural}")
         if self.warning_count:
             parts.append(f"warnings {self.warning_count}")
         if self.unreadable:

@@ -195,6 +195,9 @@ def test_every_field_is_capped(tmp_path: Path) -> None:
     done = reindex(index, src)
     assert done.returncode == 0, done.stderr
     assert f"warning {src / 'news.jsonl'}:1: truncated title, lead, source" in done.stderr
+    assert done.stdout.startswith(
+        "added 1, updated 0, removed 0, unchanged 0, skipped 0, truncated 3 fields, warnings 1; "
+    )
     engine = SearchEngine(index, warm=False)
     try:
         stored = engine.document("big")

@@ -693,7 +693,7 @@ def test_broken_documents_are_never_fatal(tmp_path: Path, monkeypatch: pytest.Mo
         "2 empty file, 1 field 'title' must be a string, 1 field 'url' must be a "
         "string, 1 invalid Unicode, 2 missing or invalid 'body', 3 missing or invalid 'id', "
         "1 not a JSON object, 2 not valid UTF-8), id clashes 1 (later source wins), "
-        "warnings 1, unreadable 1 (their documents kept); 7 documents"
+        "truncated 1 field, warnings 1, unreadable 1 (their documents kept); 7 documents"
     )
     assert summary.unreadable == [
         f"{one / 'broken.jsonl.gz'}: cannot read after line 1: Compressed file ended before the "
