@@ -120,11 +120,13 @@ def reindex(
         click.echo(f"warning ... and {more} more", err=True)
     for item in summary.unreadable:
         click.echo(f"unreadable {item}", err=True)
+    if summary.unreadable_count > len(summary.unreadable):
+        more = summary.unreadable_count - len(summary.unreadable)
+        click.echo(f"unreadable ... and {more} more", err=True)
     click.echo(summary.line())
-    if summary.unreadable:
-        _fail(
-            f"{len(summary.unreadable)} source(s) could not be read; their documents were kept"
-        )
+    if summary.unreadable_count:
+        count = summary.unreadable_count
+        _fail(f"{count} source(s) could not be read; their documents were kept")
 
 
 @cli.command()

@@ -77,6 +77,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     skipped_count: int = 0
+    unreadable_count: int = 0
     warning_count: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     truncated_fields: int = 0
@@ -88,6 +89,11 @@ class Summary:
         self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
         if len(self.skipped) < REPORTED:
             self.skipped.append(str(record))
+
+    def cannot_read(self, record: Unreadable) -> None:
+        self.unreadable_count += 1
+        if len(self.unreadable) < REPORTED:
+            self.unreadable.append(str(record))
 
     def warn(self, record: Warning_) -> None:
         self.warning_count += 1
@@ -111,8 +117,8 @@ class Summary:
             parts.append(f"truncated {self.truncated_fields} field{plural}")
         if self.warning_count:
             parts.append(f"warnings {self.warning_count}")
-        if self.unreadable:
-            parts.append(f"unreadable {len(self.unreadable)} (their documents kept)")
+        if self.unreadable_count:
+            parts.append(f"unreadable {self.unreadable_count} (their documents kept)")
         return ", ".join(parts) + f"; {self.documents} documents in {self.seconds:.1f} s"
 
 
@@ -397,7 +403,7 @@ def _collect(
         for record in read_source(Path(source), follow_symlinks):
             if isinstance(record, Unreadable):
                 incomplete.add(source)
-                summary.unreadable.append(str(record))
+                summary.cannot_read(record)
                 log.debug("unreadable %s", record)
             elif isinstance(record, Skipped):
                 summary.skip(record, _reason(record))

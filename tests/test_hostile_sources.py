@@ -241,3 +241,29 @@ def test_a_txt_or_directory_that_cannot_be_read_keeps_its_documents(tmp_path: Pa
     assert f"unreadable {src / 'a.txt'}: cannot read: Permission denied" in done.stderr
     assert "Traceback" not in done.stderr
     assert ids(index) == {"a.txt", "b.txt", "sub/c.txt", "sub/d.txt", "new.txt"}
+
+
+@pytest.mark.skipif(
+    bool(WITHOUT_DAC) and shutil.which("setpriv") is None, reason="root without setpriv"
+)
+def test_many_unreadable_files_are_counted_not_listed(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"{i:02}.txt").write_text(f"Tin {i}\n\nMưa ở Lào Cai.\n", encoding="utf-8")
+    index = tmp_path / "index"
+    assert reindex(index, src).returncode == 0
+    for path in src.iterdir():
+        path.chmod(0)
+    done = run_cli("reindex", "--index", str(index), "--workers", "1", prefix=WITHOUT_DAC)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[:10] == [f"unreadable {src / f'{i:02}.txt'}: cannot read: Permission denied"
+                          for i in range(10)]  # fmt: skip
+    assert lines[10:] == [
+        "unreadable ... and 2 more",
+        "vnsearch: 12 source(s) could not be read; their documents were kept",
+    ]
+    assert "removed 0, unchanged 0, skipped 0, unreadable 12 (their documents kept); 12 " in (
+        done.stdout
+    )
