@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -301,6 +302,7 @@ def _write_documents(
                 pool = stack.enter_context(
                     ProcessPoolExecutor(
                         max_workers=workers,
+                        mp_context=_pool_context(),
                         initializer=_pool_worker_start,
                         initargs=(os.getpid(), _lock_fds(ix)),
                     )
@@ -353,6 +355,15 @@ def _lock_fds(ix) -> tuple[int, ...]:
             if os.readlink(entry) == lock:
                 fds.append(int(entry.name))
     return tuple(fds)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """The pool's start method, always ``fork`` (not the interpreter's default, ``forkserver``
+    from Python 3.14): ``_pool_worker_start`` ties a worker to the reindex that forked it, which
+    a forkserver's child is not (it would exit at once); and a forked worker starts with the
+    parent's loaded models, where a forkserver or spawned one imports and loads them again
+    before its first batch."""
+    return multiprocessing.get_context("fork")
 
 
 def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:

@@ -399,6 +399,28 @@ def test_kill_9_of_the_reindex_alone_leaves_no_worker_and_no_lock(
     assert done.stdout.startswith(f"added 0, updated 0, removed 0, unchanged {BIG_CORPUS}, ")
 
 
+POOL_UNDER_ANOTHER_DEFAULT = """
+import multiprocessing, sys
+multiprocessing.set_start_method("forkserver")  # the default from Python 3.14 on Linux
+from search import indexer
+indexer.ANALYSIS_BATCH = 10
+print(indexer.reindex(sys.argv[1], [sys.argv[2]], workers=2).line())
+"""
+
+
+def test_the_pool_forks_whatever_the_default_start_method(tmp_path: Path) -> None:
+    # Workers tie themselves to the reindex that forked them (they die with it): a worker
+    # started by a forkserver, whose parent is the server, exited at once and broke the pool.
+    make_corpus(tmp_path / "tin", 40, words=20)
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_UNDER_ANOTHER_DEFAULT, str(tmp_path / "index"),
+         str(tmp_path / "tin")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("added 40, updated 0, removed 0, unchanged 0, skipped 0; 40 ")
+
+
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_kill_9_during_reindex(big_corpus: Path, tmp_path: Path, point: str) -> None:
     index_copy = tmp_path / "index"
