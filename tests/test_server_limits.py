@@ -110,36 +110,92 @@ def test_client_errors_are_not_cached(server: Server) -> None:
     assert status == 400 and headers["cache-control"] == "no-store"
 
 
+# Far more connections than the two workers have threads (2 x 16 in gunicorn.conf.py).
+MANY = 100
+
+
+def open_connections(server: Server, count: int, first_bytes: bytes) -> list[socket.socket]:
+    socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(count)]
+    for sock in socks:
+        if first_bytes:
+            sock.sendall(first_bytes)
+    return socks
+
+
+def closed_by_server(socks: list[socket.socket], within: float) -> list[bool]:
+    """Whether each socket is closed by the server within ``within`` seconds (answers ignored)."""
+    closed: list[bool] = []
+
+    def wait_closed(sock: socket.socket) -> None:
+        sock.settimeout(within)
+        try:
+            while sock.recv(65536):
+                pass
+            closed.append(True)
+        except TimeoutError:
+            closed.append(False)
+        except OSError:
+            closed.append(True)
+
+    threads = [threading.Thread(target=wait_closed, args=(s,)) for s in socks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return closed
+
+
 def test_slow_and_idle_clients_do_not_stall_the_server(server: Server) -> None:
-    # More half-sent requests than the two workers have threads (2 x 16), plus idle
-    # connections that send nothing: a plain query must still be answered, and the half-sent
-    # requests are closed by the server once their time to arrive whole is up.
-    partial = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
-    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
+    # Half-sent requests and idle connections, each kind more than the workers have threads:
+    # a plain query is still answered at once, and the half-sent requests are closed by the
+    # server once their time to arrive whole is up.
+    partial = open_connections(server, MANY, b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-")
+    idle = open_connections(server, MANY, b"")
     try:
-        for sock in partial:
-            sock.sendall(b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         time.sleep(0.5)
-        assert plain_query_seconds(server) < 8
-        closed = []
-
-        def wait_closed(sock: socket.socket) -> None:
-            sock.settimeout(15)
-            try:
-                closed.append(sock.recv(1) == b"")
-            except OSError:
-                closed.append(True)
-
-        threads = [threading.Thread(target=wait_closed, args=(s,)) for s in partial]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert closed == [True] * len(partial)
+        assert plain_query_seconds(server) < 2
+        assert closed_by_server(partial, within=15) == [True] * MANY
         assert plain_query_seconds(server) < 2
     finally:
         for sock in partial + idle:
             sock.close()
+
+
+def test_a_half_sent_next_request_on_a_kept_alive_connection_holds_no_thread(
+    server: Server,
+) -> None:
+    # A whole request followed by part of the next one in the same write: the answer to the
+    # first comes back, and the second part does not keep a thread waiting.
+    whole = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    socks = open_connections(server, MANY, whole + b"GET /healthz HTTP/1.1\r\nHo")
+    try:
+        for sock in socks:
+            sock.settimeout(10)
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        assert plain_query_seconds(server) < 2
+        assert closed_by_server(socks, within=15) == [True] * MANY
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_trickling_client_is_cut_off_at_its_deadline(server: Server) -> None:
+    # One byte every 0.2 s never completes its head: the connection is closed after the 5 s a
+    # request has to arrive whole, however long the client keeps trickling.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(0.2)
+        request = b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Trickle: " + b"v" * 200
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert 4 < time.monotonic() - started < 12
 
 
 def test_control_characters_never_reach_a_link() -> None:
