@@ -1,6 +1,6 @@
 """Expensive and hostile requests against a running server, next to plain queries.
 
-    python -m bench.attack [--index DIR] [--seconds 8] [--attackers 1]
+    python -m bench.attack [--index DIR] [--seconds 8] [--attackers 1] [--slow 50]
 
 Starts gunicorn on a free 127.0.0.1 port exactly as the README's production setup
 (``gunicorn.conf.py``: 2 workers, ``web.server.VnsearchWorker``) over the vietnews index of
@@ -9,7 +9,9 @@ quiet run of plain queries; then, case by case, ``--attackers`` clients repeat t
 one client sends plain queries.  Per case: the attack request's median time as a multiple of a
 quiet plain query's median, the plain queries' p95 during the attack as a multiple of the quiet
 p95, and the 5xx answers.  Goals (issue 15): no case above 25x, plain p95 under attack <= 3x,
-no 5xx.
+no 5xx.  Slow clients hold half-sent requests (replaced as the server closes them); idle ones
+connect and send nothing; both kinds outnumber the workers' threads.  On a shared machine the
+figures are rough: compare runs made side by side.
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ def cases(port: int) -> dict[str, Callable[[], int]]:
         "deep page, 100 per page": lambda: get(
             port, search_path("nhà", page=1000, per_page=100)
         ),
+        "huge per_page and page (400)": lambda: get(
+            port, search_path("nhà", page=10**9, per_page=10**9)
+        ),
         "suggest, 1,000 characters": lambda: get(
             port, "/api/suggest?" + urllib.parse.urlencode({"q": "lào cai " * 125})
         ),
@@ -147,8 +152,15 @@ def plain_run(port: int, seconds: float, stop: threading.Event | None = None) ->
 
 
 def attack_case(
-    port: int, attack: Callable[[], int] | None, seconds: float, attackers: int, slowloris: int = 0
+    port: int,
+    attack: Callable[[], int] | None,
+    seconds: float,
+    attackers: int,
+    slowloris: int = 0,
+    first_bytes: bytes = b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ",
 ) -> dict:
+    """Plain queries for ``seconds`` while ``attackers`` clients repeat ``attack`` and
+    ``slowloris`` connections that sent only ``first_bytes`` stay open."""
     stop = threading.Event()
     attack_ms: list[float] = []
     statuses: list[int] = []
@@ -165,7 +177,8 @@ def attack_case(
             while len(held) < slowloris and not stop.is_set():
                 try:
                     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                    sock.sendall(b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    if first_bytes:
+                        sock.sendall(first_bytes)
                     held.append(sock)
                 except OSError:
                     break
@@ -227,6 +240,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--attackers", type=int, default=1)
+    parser.add_argument("--slow", type=int, default=50, help="slow and idle connections")
     args = parser.parse_args()
 
     from bench.latency import vnsearch_index
@@ -242,8 +256,11 @@ def main() -> None:
         rows = {}
         for name, attack in cases(port).items():
             rows[name] = attack_case(port, attack, args.seconds, args.attackers)
-        rows["50 slow clients (half-sent requests)"] = attack_case(
-            port, None, args.seconds, 0, slowloris=50
+        rows[f"{args.slow} slow clients (half-sent requests)"] = attack_case(
+            port, None, args.seconds, 0, slowloris=args.slow
+        )
+        rows[f"{args.slow} idle connections"] = attack_case(
+            port, None, args.seconds, 0, slowloris=args.slow, first_bytes=b""
         )
     finally:
         proc.terminate()
