@@ -4,6 +4,7 @@ stall the server, and nothing redirects to another host."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -88,6 +89,38 @@ def test_too_many_or_too_large_headers_get_json_errors(server: Server) -> None:
     large = b"X-Big: " + b"v" * 100_000 + b"\r\n"
     reply = raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + large + b"\r\n")
     assert_json_error(reply, 431, "request_header_fields_too_large")
+
+
+def unfinished_reply(server: Server, data: bytes) -> tuple[tuple[int, dict, bytes], float]:
+    """Send ``data`` (a head without its blank line) and keep the connection open: the answer
+    and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    took = time.monotonic() - started
+    assert chunks, f"closed without an answer after {took:.1f} s"
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return (int(lines[0].split()[1]), headers, body), took
+
+
+def test_a_head_over_32_kb_is_answered_without_waiting_for_its_end(server: Server) -> None:
+    # Ten headers of 4 KB are each within the limits, but no search needs a 40 KB head: the
+    # client gets a JSON 431 at once instead of the server buffering on (or a thread waiting)
+    # for the end of the head.
+    headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 4000) for i in range(10))
+    reply, took = unfinished_reply(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers)
+    assert_json_error(reply, 431, "request_header_fields_too_large")
+    assert took < 3
+    # A request line over the limit and no end in sight: a JSON 414, at once too.
+    reply, took = unfinished_reply(server, b"GET /api/search?q=" + b"a" * 40_000)
+    assert_json_error(reply, 414, "uri_too_long")
+    assert took < 3
 
 
 def test_a_nul_in_the_request_line_gets_a_json_400(server: Server) -> None:

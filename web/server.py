@@ -46,6 +46,13 @@ REQUEST_READ_SECONDS = float(os.environ.get("VNSEARCH_REQUEST_SECONDS", "5"))
 IDLE_HANDOFF_SECONDS = 0.2
 # Bytes read from a socket at a time while a request head arrives.
 RECV_BYTES = 65536
+# A whole request head (line and headers) the main loop buffers at most: a search needs a
+# request line within ``limit_request_line`` and a few short headers.  A longer head gets a JSON
+# 414 or 431 at once, so a thousand connections cost at most this much memory each.
+HEAD_BYTES = 32768
+# Seconds a refused connection is still read (and the bytes dropped) after its answer, so that
+# closing it with unread data does not reset the connection before the client reads the answer.
+LINGER_SECONDS = 1.0
 
 # status -> (code, message) of the answers gunicorn gives without the app.
 SERVER_ERRORS = {
@@ -102,11 +109,9 @@ class VnsearchWorker(ThreadWorker):
         # insertion order is deadline order, every deadline being now + the same delay).
         self.heads: dict[TConn, float] = {}
         cfg = self.cfg
-        # Past this many bytes without the blank line the head is over gunicorn's limits: the
-        # parser, given it, answers the JSON 414 or 431 instead of waiting for more.
-        self.head_limit = (
-            cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
-        ) or 1 << 20
+        # Connections answered and closed for writing, read until the client closes or lingers.
+        self.refused: set[TConn] = set()
+        self.head_limit = max(HEAD_BYTES, cfg.limit_request_line + 2)
         util.write_error = write_error
         # gunicorn caps ``limit_request_line`` at 8190 bytes, but a query of 1,000 accented
         # letters takes 9,000 once percent-encoded: raise the cap to the configured limit.
@@ -146,21 +151,43 @@ class VnsearchWorker(ThreadWorker):
 
     def on_head_bytes(self, conn: TConn, _sock=None) -> None:
         """The socket is readable: take what came, and hand a whole head to a thread."""
+        room = self.head_limit + 1 - len(conn.head)
         try:
-            data = conn.sock.recv(RECV_BYTES)
+            data = conn.sock.recv(RECV_BYTES if conn in self.refused else min(RECV_BYTES, room))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
-        if not data:  # the client went away before sending a whole request
+        if not data:  # the client went away (or, refused, read its answer)
             self.drop_head(conn)
-            return
-        conn.head += data
-        if head_complete(conn.head) or len(conn.head) > self.head_limit:
+        elif conn in self.refused:
+            pass  # dropped: the answer was sent
+        elif head_complete(conn.head + data):
+            conn.head += data
             self.hand_over(conn)
+        elif len(conn.head) + len(data) > self.head_limit:
+            line_end = (conn.head + data).find(b"\n")
+            conn.head.clear()
+            self.refuse(conn, 0 <= line_end <= self.cfg.limit_request_line + 1)
+        else:
+            conn.head += data
+
+    def refuse(self, conn: TConn, line_fits: bool) -> None:
+        """Answer a head over ``head_limit`` (JSON 431, or 414 if its request line is the
+        culprit) and close the connection once the client has had time to read it."""
+        status, reason = (431, "Request Header Fields Too Large")
+        if not line_fits:
+            status, reason = (414, "URI Too Long")
+        self.log.info("refusing a request head over %s bytes: %s", self.head_limit, status)
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_bytes(status, reason))
+            conn.sock.shutdown(socket.SHUT_WR)
+        self.refused.add(conn)
+        self.heads[conn] = time.monotonic() + LINGER_SECONDS
 
     def stop_reading_head(self, conn: TConn) -> None:
         self.heads.pop(conn, None)
+        self.refused.discard(conn)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
@@ -219,10 +246,12 @@ class VnsearchWorker(ThreadWorker):
         super().murder_keepalived(force)
         now = time.monotonic()
         for conn, deadline in list(self.heads.items()):
-            if deadline > now and not force:
-                break
-            self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
-            self.drop_head(conn)
+            # A stopping worker waits for no head that has not started to arrive.
+            idle = not self.alive and not conn.head
+            if deadline <= now or force or idle:
+                if conn.head:
+                    self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
+                self.drop_head(conn)
         for conn, deadline in list(self.reading.items()):
             if deadline <= now and self.reading.pop(conn, None) is not None:
                 self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
