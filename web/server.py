@@ -105,8 +105,8 @@ class VnsearchWorker(ThreadWorker):
         # conn -> monotonic deadline, for the requests a thread is reading now.  Plain dict
         # operations are atomic under the GIL; the main loop only reads a copy.
         self.reading: dict = {}
-        # conn -> monotonic deadline, for the heads the main loop is reading (main thread only;
-        # insertion order is deadline order, every deadline being now + the same delay).
+        # conn -> monotonic deadline, for the heads the main loop is reading and the refused
+        # connections it still drains (main thread only).
         self.heads: dict[TConn, float] = {}
         cfg = self.cfg
         # Connections answered and closed for writing, read until the client closes or lingers.
