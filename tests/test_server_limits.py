@@ -212,6 +212,32 @@ def test_a_half_sent_next_request_on_a_kept_alive_connection_holds_no_thread(
             sock.close()
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        # A body announced and never sent: the app answers (405) without it.
+        b"POST /api/search?q=lao HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nxx",
+    ],
+    ids=["connection-close", "unsent-body"],
+)
+def test_clients_that_never_close_after_their_answer_do_not_stall_the_server(
+    server: Server, request_bytes: bytes
+) -> None:
+    # Each connection is answered and then closed by the server, while the client neither reads
+    # nor closes its end: waiting for the client to close must not hold up other requests.
+    socks = open_connections(server, 40, request_bytes)
+    try:
+        time.sleep(0.5)
+        assert plain_query_seconds(server) < 2
+        replies = [sock.recv(12) for sock in socks]
+        assert set(replies) == {b"HTTP/1.1 200" if b"GET" in request_bytes else b"HTTP/1.1 405"}
+        assert closed_by_server(socks, within=15) == [True] * len(socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def test_a_trickling_client_is_cut_off_at_its_deadline(server: Server) -> None:
     # One byte every 0.2 s never completes its head: the connection is closed after the 5 s a
     # request has to arrive whole, however long the client keeps trickling.

@@ -13,7 +13,9 @@ only a connection whose head has arrived whole (or is already over the size limi
 parser to refuse).  A half-sent request then costs a buffer, not a thread.  A head must arrive
 whole within ``REQUEST_READ_SECONDS`` or its connection is closed; the same deadline still
 applies once a thread reads the rest of a request (a body), as a backstop.
-The app itself runs one request at a time per process (``web.OneAtATime``).
+The app itself runs one request at a time per process (``web.OneAtATime``).  A connection that
+closes after its answer is drained in the main loop too, without waiting there for the client:
+gunicorn's graceful close would block the loop for each client that never closes its end.
 
 Errors gunicorn answers itself (a request line or header over the limits of ``gunicorn.conf.py``,
 a NUL in the request line, an invalid header) never reach Flask; ``write_error`` gives them the
@@ -50,7 +52,7 @@ RECV_BYTES = 65536
 # request line within ``limit_request_line`` and a few short headers.  A longer head gets a JSON
 # 414 or 431 at once, so a thousand connections cost at most this much memory each.
 HEAD_BYTES = 32768
-# Seconds a refused connection is still read (and the bytes dropped) after its answer, so that
+# Seconds a connection is still read (and the bytes dropped) after its last answer, so that
 # closing it with unread data does not reset the connection before the client reads the answer.
 LINGER_SECONDS = 1.0
 
@@ -105,12 +107,12 @@ class VnsearchWorker(ThreadWorker):
         # conn -> monotonic deadline, for the requests a thread is reading now.  Plain dict
         # operations are atomic under the GIL; the main loop only reads a copy.
         self.reading: dict = {}
-        # conn -> monotonic deadline, for the heads the main loop is reading and the refused
+        # conn -> monotonic deadline, for the heads the main loop is reading and the closed
         # connections it still drains (main thread only).
         self.heads: dict[TConn, float] = {}
         cfg = self.cfg
         # Connections answered and closed for writing, read until the client closes or lingers.
-        self.refused: set[TConn] = set()
+        self.lingering: set[TConn] = set()
         self.head_limit = max(HEAD_BYTES, cfg.limit_request_line + 2)
         util.write_error = write_error
         # gunicorn caps ``limit_request_line`` at 8190 bytes, but a query of 1,000 accented
@@ -153,14 +155,14 @@ class VnsearchWorker(ThreadWorker):
         """The socket is readable: take what came, and hand a whole head to a thread."""
         room = self.head_limit + 1 - len(conn.head)
         try:
-            data = conn.sock.recv(RECV_BYTES if conn in self.refused else min(RECV_BYTES, room))
+            data = conn.sock.recv(RECV_BYTES if conn in self.lingering else min(RECV_BYTES, room))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
-        if not data:  # the client went away (or, refused, read its answer)
+        if not data:  # the client went away (or, lingering, read its answer)
             self.drop_head(conn)
-        elif conn in self.refused:
+        elif conn in self.lingering:
             pass  # dropped: the answer was sent
         elif head_complete(conn.head + data):
             conn.head += data
@@ -181,13 +183,33 @@ class VnsearchWorker(ThreadWorker):
         self.log.info("refusing a request head over %s bytes: %s", self.head_limit, status)
         with contextlib.suppress(OSError):
             conn.sock.send(error_bytes(status, reason))
+        self.linger(conn)
+
+    def linger(self, conn: TConn) -> None:
+        """Close ``conn`` for writing and drain it in the main loop until the client closes or
+        ``LINGER_SECONDS`` pass, then close it.
+
+        gunicorn's own graceful close (``util.close_graceful``) waits for the client in the
+        main loop itself, up to 2 s a connection: a few clients that never close after their
+        answer would hold up every other request of the worker.
+        """
+        conn.head = bytearray()
+        try:
+            conn.sock.setblocking(False)
             conn.sock.shutdown(socket.SHUT_WR)
-        self.refused.add(conn)
+            with contextlib.suppress(KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
+        except (OSError, ValueError):  # already closed, or reset by the client
+            self.nr_conns -= 1
+            conn.close()
+            return
+        self.lingering.add(conn)
         self.heads[conn] = time.monotonic() + LINGER_SECONDS
 
     def stop_reading_head(self, conn: TConn) -> None:
         self.heads.pop(conn, None)
-        self.refused.discard(conn)
+        self.lingering.discard(conn)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
@@ -223,6 +245,9 @@ class VnsearchWorker(ThreadWorker):
                 if fs.result() is True and ahead and not head_complete(ahead):
                     self.wait_for_head(conn, conn.parser.unreader.take_buffered())
                     return
+        if not fs.cancelled() and fs.exception() is None and not fs.result():
+            self.linger(conn)  # not gunicorn's close, which waits for the client here
+            return
         super().finish_request(conn, fs)
 
     def enqueue_req(self, conn) -> None:
