@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,10 +61,12 @@ def assert_json_error(reply: tuple[int, dict, bytes], status: int, code: str) ->
     assert set(error) == {"code", "message"} and error["code"] == code
 
 
-def plain_query_seconds(server: Server) -> float:
+def plain_query_seconds(server: Server, timeout: float = 10) -> float:
     started = time.monotonic()
     status, _, body = raw_request(
-        server, b"GET /api/search?q=lao+cai HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        server,
+        b"GET /api/search?q=lao+cai HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        timeout,
     )
     assert status == 200 and json.loads(body)["total"] > 0
     return time.monotonic() - started
@@ -236,6 +239,112 @@ def test_clients_that_never_close_after_their_answer_do_not_stall_the_server(
     finally:
         for sock in socks:
             sock.close()
+
+
+@pytest.fixture(scope="module")
+def big_article_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server over an index holding one article as long as a field may be (2 MB of page)."""
+    from search.documents import MAX_TEXT_CHARS, Document
+    from search.indexer import build_index
+
+    paragraph = "Lào Cai mưa lớn kéo dài nhiều ngày liền. " * 50 + "\n\n"
+    body = (paragraph * (MAX_TEXT_CHARS // len(paragraph)))[:MAX_TEXT_CHARS]
+    docs = [Document(id="big", title="Bài rất dài", body=body)]
+    docs += [Document(id=f"d{i}", title=f"Lào Cai {i}", body="Lào Cai mưa lớn.") for i in range(3)]
+    path = tmp_path_factory.mktemp("big-article") / "index"
+    build_index(docs, path, workers=1)
+    started = Server(path)
+    yield started
+    started.stop()
+
+
+def test_clients_that_never_read_their_answer_do_not_hold_the_threads(
+    big_article_server: Server,
+) -> None:
+    # Each client asks for the long article three times in a row (more than the kernel buffers
+    # hold) and reads nothing, on more connections than the workers have threads: a thread
+    # stuck sending is cut off, and a plain query still gets its answer.
+    server = big_article_server
+    many = b"GET /doc/big HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+    socks = []
+    for _ in range(40):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(many)
+        socks.append(sock)
+    try:
+        time.sleep(1)
+        for _ in range(3):
+            assert plain_query_seconds(server) < 2
+            time.sleep(1)
+        assert closed_by_server(socks, within=30) == [True] * len(socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def read_answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """``count`` HTTP/1.1 answers (status, body) read from ``sock``, by their Content-Length."""
+    buffer = bytearray()
+    answers = []
+    while len(answers) < count:
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end >= 0:
+            status_line, *lines = bytes(buffer[:head_end]).decode("latin-1").split("\r\n")
+            headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+            end = head_end + 4 + int(headers["content-length"])
+            if len(buffer) >= end:
+                answers.append((int(status_line.split()[1]), bytes(buffer[head_end + 4 : end])))
+                del buffer[:end]
+                continue
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"closed after {len(answers)} answers"
+        buffer += chunk
+    return answers
+
+
+def test_a_client_that_reads_slowly_gets_every_answer_whole_and_in_order(
+    big_article_server: Server,
+) -> None:
+    server = big_article_server
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.settimeout(10)
+        sock.sendall(
+            b"GET /doc/big HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+            + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        time.sleep(2)  # the answers wait, part in the kernel, part in the worker
+        answers = read_answers(sock, 3)
+    with urllib.request.urlopen(f"{server.url}/doc/big", timeout=10) as response:
+        page = response.read()
+    assert len(page) > 2_000_000
+    assert answers[:2] == [(200, page), (200, page)]
+    assert answers[2][0] == 200 and json.loads(answers[2][1])["status"] == "ok"
+
+
+def test_a_queued_socket_sends_what_the_kernel_takes_and_keeps_the_rest() -> None:
+    from web.server import QueuedSocket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        queued = QueuedSocket(ours)
+        data = bytes(range(256)) * 4096  # 1 MiB: more than the socket buffers hold
+        queued.sendall(data[:1000])
+        assert queued.pending == b""  # taken whole by the kernel
+        queued.sendall(data[1000:])
+        assert 0 < len(queued.pending) < len(data) - 1000
+        queued.sendall(b"next")  # after a partial send, everything else queues behind it
+        assert queued.pending.endswith(b"next")
+        theirs.setblocking(False)
+        received = bytearray()
+        with contextlib.suppress(BlockingIOError):
+            while chunk := theirs.recv(1 << 20):
+                received += chunk
+        assert received + queued.pending == data + b"next"
 
 
 def test_a_trickling_client_is_cut_off_at_its_deadline(server: Server) -> None:

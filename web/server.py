@@ -17,6 +17,12 @@ The app itself runs one request at a time per process (``web.OneAtATime``).  A c
 closes after its answer is drained in the main loop too, without waiting there for the client:
 gunicorn's graceful close would block the loop for each client that never closes its end.
 
+Answers are written the same way: a thread writes what the kernel takes at once and leaves the
+rest (``QueuedSocket``) to the main loop, which sends it as the client reads, before it reads
+that connection's next request.  A client that does not read its answer (with requests for long
+articles queued behind it) therefore holds no thread; it has ``SEND_SECONDS`` to take it, and a
+worker holds at most ``SEND_BUFFER_BYTES`` of such answers.
+
 Errors gunicorn answers itself (a request line or header over the limits of ``gunicorn.conf.py``,
 a NUL in the request line, an invalid header) never reach Flask; ``write_error`` gives them the
 ``{"error": {"code", "message"}}`` body and the headers every other answer carries.
@@ -55,6 +61,10 @@ HEAD_BYTES = 32768
 # Seconds a connection is still read (and the bytes dropped) after its last answer, so that
 # closing it with unread data does not reset the connection before the client reads the answer.
 LINGER_SECONDS = 1.0
+# Seconds a client has to take the part of an answer the kernel could not buffer, and bytes of
+# such parts a worker holds for all its clients: past either, the connection is closed.
+SEND_SECONDS = 10.0
+SEND_BUFFER_BYTES = 64 << 20
 
 # status -> (code, message) of the answers gunicorn gives without the app.
 SERVER_ERRORS = {
@@ -100,6 +110,32 @@ def head_complete(head: bytes | bytearray) -> bool:
     return b"\r\n\r\n" in head or b"\n\n" in head
 
 
+class QueuedSocket:
+    """The socket a thread writes an answer to: what the kernel takes at once is sent, the rest
+    is kept (``pending``) for the main loop to send, so that a client that reads slowly or not
+    at all holds no thread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pending = bytearray()
+
+    def sendall(self, data) -> None:
+        if not self.pending:
+            try:
+                sent = self.sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            data = memoryview(data)[sent:]
+        self.pending += data
+
+    def send(self, data) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
 class VnsearchWorker(ThreadWorker):
     """``gthread`` that reads request heads in its main loop, with deadlines and JSON errors."""
 
@@ -113,6 +149,10 @@ class VnsearchWorker(ThreadWorker):
         cfg = self.cfg
         # Connections answered and closed for writing, read until the client closes or lingers.
         self.lingering: set[TConn] = set()
+        # conn -> monotonic deadline, for the answers the main loop is still sending, and the
+        # bytes of them it holds.
+        self.sending: dict[TConn, float] = {}
+        self.send_bytes = 0
         self.head_limit = max(HEAD_BYTES, cfg.limit_request_line + 2)
         util.write_error = write_error
         # gunicorn caps ``limit_request_line`` at 8190 bytes, but a query of 1,000 accented
@@ -237,6 +277,10 @@ class VnsearchWorker(ThreadWorker):
         self.on_head_bytes(conn)
 
     def finish_request(self, conn: TConn, fs) -> None:
+        outbox = getattr(conn, "outbox", None)
+        if outbox:  # the answer is sent whole before the connection's next request is read
+            self.send_rest(conn, outbox, fs)
+            return
         # A client may send part of its next request together with the last one: that part
         # waits in the main loop like any other head instead of holding a thread.
         if self.alive and conn.parser is not None and self.reads_heads_itself(conn):
@@ -250,13 +294,56 @@ class VnsearchWorker(ThreadWorker):
             return
         super().finish_request(conn, fs)
 
-    def enqueue_req(self, conn) -> None:
-        # A thread's time to read the rest of a request counts from when the connection waits
-        # for it, so requests queued behind others expire too instead of each taking a turn.
-        self.reading.setdefault(conn, time.monotonic() + REQUEST_READ_SECONDS)
-        super().enqueue_req(conn)
+    def send_rest(self, conn: TConn, outbox: bytearray, fs) -> None:
+        """Send what the kernel did not take of an answer from the main loop, then finish the
+        request (``fs``) as if the thread had sent it all."""
+        conn.outbox = None
+        if self.send_bytes + len(outbox) > SEND_BUFFER_BYTES:
+            self.log.info("closing a connection: %s bytes of answers wait already", self.send_bytes)
+            self.close_now(conn)
+            return
+        try:
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self.on_writable, conn))
+        except (OSError, ValueError):  # closed by its thread after an error
+            self.close_now(conn)
+            return
+        conn.outbox, conn.outbox_sent, conn.answered = outbox, 0, fs
+        self.send_bytes += len(outbox)
+        self.sending[conn] = time.monotonic() + SEND_SECONDS
+
+    def on_writable(self, conn: TConn, _sock=None) -> None:
+        try:
+            with memoryview(conn.outbox) as rest:
+                sent = conn.sock.send(rest[conn.outbox_sent :])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.stop_sending(conn)
+            self.close_now(conn)
+            return
+        conn.outbox_sent += sent
+        self.send_bytes -= sent
+        if conn.outbox_sent == len(conn.outbox):
+            self.finish_request(conn, self.stop_sending(conn))
+
+    def stop_sending(self, conn: TConn):
+        """Forget ``conn``'s answer in progress; the request it answers (a future)."""
+        self.sending.pop(conn, None)
+        self.send_bytes -= len(conn.outbox) - conn.outbox_sent
+        conn.outbox = None
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        return conn.answered
+
+    def close_now(self, conn: TConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
 
     def handle(self, conn):
+        # A thread reading a request it was given before it arrived whole (TLS, a body) gives up
+        # after the same deadline a head has.  A request waiting for a free thread never expires.
+        self.reading[conn] = time.monotonic() + REQUEST_READ_SECONDS
         try:
             return super().handle(conn)
         finally:
@@ -264,7 +351,14 @@ class VnsearchWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         self.reading.pop(conn, None)  # read whole: the deadline no longer applies
-        return super().handle_request(req, conn)
+        if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
+            return super().handle_request(req, conn)
+        sock = conn.sock
+        conn.sock = QueuedSocket(sock)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.outbox, conn.sock = conn.sock.pending, sock
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Runs on every turn of the main loop: also cut the requests that are late."""
@@ -277,6 +371,11 @@ class VnsearchWorker(ThreadWorker):
                 if conn.head:
                     self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
                 self.drop_head(conn)
+        for conn, deadline in list(self.sending.items()):
+            if deadline <= now or force:
+                self.log.info("closing a connection: answer not taken in %s s", SEND_SECONDS)
+                self.stop_sending(conn)
+                self.close_now(conn)
         for conn, deadline in list(self.reading.items()):
             if deadline <= now and self.reading.pop(conn, None) is not None:
                 self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
