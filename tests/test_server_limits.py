@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import threading
 import time
 import urllib.request
@@ -124,6 +125,26 @@ def test_a_head_over_32_kb_is_answered_without_waiting_for_its_end(server: Serve
     reply, took = unfinished_reply(server, b"GET /api/search?q=" + b"a" * 40_000)
     assert_json_error(reply, 414, "uri_too_long")
     assert took < 3
+
+
+def worker_pids(server: Server) -> set[int]:
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+def test_heads_refused_to_clients_that_reset_at_once_crash_no_worker(server: Server) -> None:
+    # Each client sends a head over the limit and resets the connection without reading the
+    # 431: closing such connections must leave the worker's poller consistent.
+    before = worker_pids(server)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-H: " + b"v" * 40_000
+    for _ in range(100):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.sendall(head)
+        sock.close()  # a reset, since SO_LINGER is 0
+    assert plain_query_seconds(server) < 2
+    assert worker_pids(server) == before
 
 
 def test_a_nul_in_the_request_line_gets_a_json_400(server: Server) -> None:

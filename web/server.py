@@ -241,8 +241,7 @@ class VnsearchWorker(ThreadWorker):
                 self.poller.unregister(conn.sock)
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
         except (OSError, ValueError):  # already closed, or reset by the client
-            self.nr_conns -= 1
-            conn.close()
+            self.drop_head(conn)
             return
         self.lingering.add(conn)
         self.heads[conn] = time.monotonic() + LINGER_SECONDS
@@ -337,6 +336,10 @@ class VnsearchWorker(ThreadWorker):
         return conn.answered
 
     def close_now(self, conn: TConn) -> None:
+        """Close ``conn`` at once; a closed socket left registered in the poller would make the
+        next connection given the same descriptor fail to register."""
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
         self.nr_conns -= 1
         conn.close()
 
