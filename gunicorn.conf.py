@@ -1,9 +1,11 @@
 """gunicorn settings for vnsearch (override any of them on the command line).
 
-The worker (``web.server.VnsearchWorker``) reads each connection in a thread, so slow and idle
-clients cost a thread, not a worker; a request must arrive whole within ``VNSEARCH_REQUEST_SECONDS``
-(5 s).  Requests are bounded to what a search needs: a query is at most 1,000 characters, under
-12 KB percent-encoded, and browsers send well under 50 headers.
+The worker (``web.server.VnsearchWorker``) reads request heads in its main loop and gives a
+thread only a request that arrived whole, so slow and idle clients cost a buffer, not a thread nor
+a worker; a request must arrive whole within ``VNSEARCH_REQUEST_SECONDS`` (5 s).  Requests are
+bounded to what a search needs: a query is at most 1,000 characters, under 12 KB percent-encoded,
+browsers send well under 50 headers, and a whole head over 32 KB is refused
+(``web.server.HEAD_BYTES``).
 """
 
 import os

@@ -1,6 +1,6 @@
 """Expensive and hostile requests against a running server, next to plain queries.
 
-    python -m bench.attack [--index DIR] [--seconds 8] [--attackers 1]
+    python -m bench.attack [--index DIR] [--seconds 8] [--attackers 1] [--slow 50]
 
 Starts gunicorn on a free 127.0.0.1 port exactly as the README's production setup
 (``gunicorn.conf.py``: 2 workers, ``web.server.VnsearchWorker``) over the vietnews index of
@@ -9,7 +9,11 @@ quiet run of plain queries; then, case by case, ``--attackers`` clients repeat t
 one client sends plain queries.  Per case: the attack request's median time as a multiple of a
 quiet plain query's median, the plain queries' p95 during the attack as a multiple of the quiet
 p95, and the 5xx answers.  Goals (issue 15): no case above 25x, plain p95 under attack <= 3x,
-no 5xx.
+no 5xx.  Held connections, each kind more than the workers' threads, replaced as the server
+closes them: slow clients hold half-sent requests; idle ones send nothing; others send a whole
+request and then neither read the answer nor close; slow readers (opened once) queue requests
+for long articles, megabytes of answers, and read nothing.  On a shared machine the figures are
+rough: compare runs made side by side.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import random
 import socket
 import statistics
 import string
+import struct
 import subprocess
 import sys
 import threading
@@ -118,6 +123,9 @@ def cases(port: int) -> dict[str, Callable[[], int]]:
         "deep page, 100 per page": lambda: get(
             port, search_path("nhà", page=1000, per_page=100)
         ),
+        "huge per_page and page (400)": lambda: get(
+            port, search_path("nhà", page=10**9, per_page=10**9)
+        ),
         "suggest, 1,000 characters": lambda: get(
             port, "/api/suggest?" + urllib.parse.urlencode({"q": "lào cai " * 125})
         ),
@@ -125,6 +133,38 @@ def cases(port: int) -> dict[str, Callable[[], int]]:
         "40 MB request line": lambda: raw(port, line),
         "100 headers of 8 KB": lambda: raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers),
     }
+
+
+TCP_CLOSE_STATES = (7, 8)  # CLOSE, CLOSE_WAIT (Linux's tcp_info state): the server closed
+
+
+def server_closed(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock``, found without reading what it sent."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    except OSError:
+        return True
+    return struct.unpack("B", info[:1])[0] in TCP_CLOSE_STATES
+
+
+def long_article_requests(port: int, megabytes: float) -> bytes:
+    """Pipelined requests for the longest articles among a common word's hits, about
+    ``megabytes`` of answers in all (more than the kernel buffers for one connection)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", search_path("nhà", per_page=100))
+    ids = [hit["id"] for hit in json.loads(conn.getresponse().read())["hits"]]
+    sizes = {}
+    for doc_id in ids:
+        conn.request("GET", "/doc/" + urllib.parse.quote(doc_id))
+        sizes[doc_id] = len(conn.getresponse().read())
+    conn.close()
+    longest = sorted(ids, key=sizes.get, reverse=True)[:10]
+    requests, total = [], 0
+    while total < megabytes * 1e6:
+        doc_id = longest[len(requests) % len(longest)]
+        requests.append(f"GET /doc/{urllib.parse.quote(doc_id)} HTTP/1.1\r\nHost: x\r\n\r\n")
+        total += sizes[doc_id]
+    return "".join(requests).encode()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -147,8 +187,17 @@ def plain_run(port: int, seconds: float, stop: threading.Event | None = None) ->
 
 
 def attack_case(
-    port: int, attack: Callable[[], int] | None, seconds: float, attackers: int, slowloris: int = 0
+    port: int,
+    attack: Callable[[], int] | None,
+    seconds: float,
+    attackers: int,
+    slowloris: int = 0,
+    first_bytes: bytes = b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+    refill: bool = True,
 ) -> dict:
+    """Plain queries for ``seconds`` while ``attackers`` clients repeat ``attack`` and
+    ``slowloris`` connections that sent ``first_bytes`` stay open, reading nothing (replaced
+    as the server closes them if ``refill``)."""
     stop = threading.Event()
     attack_ms: list[float] = []
     statuses: list[int] = []
@@ -161,25 +210,36 @@ def attack_case(
             attack_ms.append((time.perf_counter() - started) * 1000)
 
     def slow() -> None:
+        opened = 0
         while not stop.is_set():
-            while len(held) < slowloris and not stop.is_set():
+            while len(held) < slowloris and (refill or opened < slowloris):
                 try:
-                    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                    sock.sendall(b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    sock = socket.socket()
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    sock.settimeout(5)
+                    sock.connect(("127.0.0.1", port))
+                    sock.setblocking(False)
+                    if first_bytes:  # all of it, however long the server takes to read it
+                        threading.Thread(target=send_all, args=(sock, first_bytes)).start()
                     held.append(sock)
+                    opened += 1
                 except OSError:
                     break
             for sock in list(held):  # replace what the server closed
-                sock.setblocking(False)
-                try:
-                    if sock.recv(1) == b"":
-                        held.remove(sock)
-                        sock.close()
-                except BlockingIOError:
-                    pass
-                except OSError:
+                if refill and server_closed(sock):
                     held.remove(sock)
+                    sock.close()
             time.sleep(0.2)
+
+    def send_all(sock: socket.socket, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not stop.is_set():
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                time.sleep(0.05)
+            except OSError:
+                return
 
     threads = [threading.Thread(target=loop) for _ in range(attackers if attack else 0)]
     if slowloris:
@@ -227,6 +287,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--attackers", type=int, default=1)
+    parser.add_argument("--slow", type=int, default=50, help="slow and idle connections")
     args = parser.parse_args()
 
     from bench.latency import vnsearch_index
@@ -242,9 +303,20 @@ def main() -> None:
         rows = {}
         for name, attack in cases(port).items():
             rows[name] = attack_case(port, attack, args.seconds, args.attackers)
-        rows["50 slow clients (half-sent requests)"] = attack_case(
-            port, None, args.seconds, 0, slowloris=50
+        rows[f"{args.slow} slow clients (half-sent requests)"] = attack_case(
+            port, None, args.seconds, 0, slowloris=args.slow
         )
+        rows[f"{args.slow} idle connections"] = attack_case(
+            port, None, args.seconds, 0, slowloris=args.slow, first_bytes=b""
+        )
+        rows[f"{args.slow} clients never closing"] = attack_case(
+            port, None, args.seconds, 0, slowloris=args.slow,
+            first_bytes=b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )  # fmt: skip
+        rows["40 slow readers (6 MB queued each)"] = attack_case(
+            port, None, args.seconds, 0, slowloris=40,
+            first_bytes=long_article_requests(port, 6), refill=False,
+        )  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -4,10 +4,13 @@ stall the server, and nothing redirects to another host."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import struct
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,10 +62,12 @@ def assert_json_error(reply: tuple[int, dict, bytes], status: int, code: str) ->
     assert set(error) == {"code", "message"} and error["code"] == code
 
 
-def plain_query_seconds(server: Server) -> float:
+def plain_query_seconds(server: Server, timeout: float = 10) -> float:
     started = time.monotonic()
     status, _, body = raw_request(
-        server, b"GET /api/search?q=lao+cai HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        server,
+        b"GET /api/search?q=lao+cai HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        timeout,
     )
     assert status == 200 and json.loads(body)["total"] > 0
     return time.monotonic() - started
@@ -90,6 +95,58 @@ def test_too_many_or_too_large_headers_get_json_errors(server: Server) -> None:
     assert_json_error(reply, 431, "request_header_fields_too_large")
 
 
+def unfinished_reply(server: Server, data: bytes) -> tuple[tuple[int, dict, bytes], float]:
+    """Send ``data`` (a head without its blank line) and keep the connection open: the answer
+    and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    took = time.monotonic() - started
+    assert chunks, f"closed without an answer after {took:.1f} s"
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return (int(lines[0].split()[1]), headers, body), took
+
+
+def test_a_head_over_32_kb_is_answered_without_waiting_for_its_end(server: Server) -> None:
+    # Ten headers of 4 KB are each within the limits, but no search needs a 40 KB head: the
+    # client gets a JSON 431 at once instead of the server buffering on (or a thread waiting)
+    # for the end of the head.
+    headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 4000) for i in range(10))
+    reply, took = unfinished_reply(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers)
+    assert_json_error(reply, 431, "request_header_fields_too_large")
+    assert took < 3
+    # A request line over the limit and no end in sight: a JSON 414, at once too.
+    reply, took = unfinished_reply(server, b"GET /api/search?q=" + b"a" * 40_000)
+    assert_json_error(reply, 414, "uri_too_long")
+    assert took < 3
+
+
+def worker_pids(server: Server) -> set[int]:
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+def test_heads_refused_to_clients_that_reset_at_once_crash_no_worker(server: Server) -> None:
+    # Each client sends a head over the limit and resets the connection without reading the
+    # 431: closing such connections must leave the worker's poller consistent.
+    before = worker_pids(server)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-H: " + b"v" * 40_000
+    for _ in range(100):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.sendall(head)
+        sock.close()  # a reset, since SO_LINGER is 0
+    assert plain_query_seconds(server) < 2
+    assert worker_pids(server) == before
+
+
 def test_a_nul_in_the_request_line_gets_a_json_400(server: Server) -> None:
     reply = raw_request(server, b"GET /api/search?q=a\x00b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert_json_error(reply, 400, "bad_request")
@@ -110,36 +167,224 @@ def test_client_errors_are_not_cached(server: Server) -> None:
     assert status == 400 and headers["cache-control"] == "no-store"
 
 
+# Far more connections than the two workers have threads (2 x 16 in gunicorn.conf.py).
+MANY = 100
+
+
+def open_connections(server: Server, count: int, first_bytes: bytes) -> list[socket.socket]:
+    socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(count)]
+    for sock in socks:
+        if first_bytes:
+            sock.sendall(first_bytes)
+    return socks
+
+
+def closed_by_server(socks: list[socket.socket], within: float) -> list[bool]:
+    """Whether each socket is closed by the server within ``within`` seconds (answers ignored)."""
+    closed: list[bool] = []
+
+    def wait_closed(sock: socket.socket) -> None:
+        sock.settimeout(within)
+        try:
+            while sock.recv(65536):
+                pass
+            closed.append(True)
+        except TimeoutError:
+            closed.append(False)
+        except OSError:
+            closed.append(True)
+
+    threads = [threading.Thread(target=wait_closed, args=(s,)) for s in socks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return closed
+
+
 def test_slow_and_idle_clients_do_not_stall_the_server(server: Server) -> None:
-    # More half-sent requests than the two workers have threads (2 x 16), plus idle
-    # connections that send nothing: a plain query must still be answered, and the half-sent
-    # requests are closed by the server once their time to arrive whole is up.
-    partial = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
-    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
+    # Half-sent requests and idle connections, each kind more than the workers have threads:
+    # a plain query is still answered at once, and the half-sent requests are closed by the
+    # server once their time to arrive whole is up.
+    partial = open_connections(server, MANY, b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-")
+    idle = open_connections(server, MANY, b"")
     try:
-        for sock in partial:
-            sock.sendall(b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         time.sleep(0.5)
-        assert plain_query_seconds(server) < 8
-        closed = []
-
-        def wait_closed(sock: socket.socket) -> None:
-            sock.settimeout(15)
-            try:
-                closed.append(sock.recv(1) == b"")
-            except OSError:
-                closed.append(True)
-
-        threads = [threading.Thread(target=wait_closed, args=(s,)) for s in partial]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert closed == [True] * len(partial)
+        assert plain_query_seconds(server) < 2
+        assert closed_by_server(partial, within=15) == [True] * MANY
         assert plain_query_seconds(server) < 2
     finally:
         for sock in partial + idle:
             sock.close()
+
+
+def test_a_half_sent_next_request_on_a_kept_alive_connection_holds_no_thread(
+    server: Server,
+) -> None:
+    # A whole request followed by part of the next one in the same write: the answer to the
+    # first comes back, and the second part does not keep a thread waiting.
+    whole = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    socks = open_connections(server, MANY, whole + b"GET /healthz HTTP/1.1\r\nHo")
+    try:
+        for sock in socks:
+            sock.settimeout(10)
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        assert plain_query_seconds(server) < 2
+        assert closed_by_server(socks, within=15) == [True] * MANY
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        # A body announced and never sent: the app answers (405) without it.
+        b"POST /api/search?q=lao HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nxx",
+    ],
+    ids=["connection-close", "unsent-body"],
+)
+def test_clients_that_never_close_after_their_answer_do_not_stall_the_server(
+    server: Server, request_bytes: bytes
+) -> None:
+    # Each connection is answered and then closed by the server, while the client neither reads
+    # nor closes its end: waiting for the client to close must not hold up other requests.
+    socks = open_connections(server, 40, request_bytes)
+    try:
+        time.sleep(0.5)
+        assert plain_query_seconds(server) < 2
+        replies = [sock.recv(12) for sock in socks]
+        assert set(replies) == {b"HTTP/1.1 200" if b"GET" in request_bytes else b"HTTP/1.1 405"}
+        assert closed_by_server(socks, within=15) == [True] * len(socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def big_article_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server over an index holding one article as long as a field may be (2 MB of page)."""
+    from search.documents import MAX_TEXT_CHARS, Document
+    from search.indexer import build_index
+
+    paragraph = "Lào Cai mưa lớn kéo dài nhiều ngày liền. " * 50 + "\n\n"
+    body = (paragraph * (MAX_TEXT_CHARS // len(paragraph)))[:MAX_TEXT_CHARS]
+    docs = [Document(id="big", title="Bài rất dài", body=body)]
+    docs += [Document(id=f"d{i}", title=f"Lào Cai {i}", body="Lào Cai mưa lớn.") for i in range(3)]
+    path = tmp_path_factory.mktemp("big-article") / "index"
+    build_index(docs, path, workers=1)
+    started = Server(path)
+    yield started
+    started.stop()
+
+
+def test_clients_that_never_read_their_answer_do_not_hold_the_threads(
+    big_article_server: Server,
+) -> None:
+    # Each client asks for the long article three times in a row (more than the kernel buffers
+    # hold) and reads nothing, on more connections than the workers have threads: a thread
+    # stuck sending is cut off, and a plain query still gets its answer.
+    server = big_article_server
+    many = b"GET /doc/big HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+    socks = []
+    for _ in range(40):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(many)
+        socks.append(sock)
+    try:
+        time.sleep(1)
+        for _ in range(3):
+            assert plain_query_seconds(server) < 2
+            time.sleep(1)
+        assert closed_by_server(socks, within=30) == [True] * len(socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def read_answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """``count`` HTTP/1.1 answers (status, body) read from ``sock``, by their Content-Length."""
+    buffer = bytearray()
+    answers = []
+    while len(answers) < count:
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end >= 0:
+            status_line, *lines = bytes(buffer[:head_end]).decode("latin-1").split("\r\n")
+            headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+            end = head_end + 4 + int(headers["content-length"])
+            if len(buffer) >= end:
+                answers.append((int(status_line.split()[1]), bytes(buffer[head_end + 4 : end])))
+                del buffer[:end]
+                continue
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"closed after {len(answers)} answers"
+        buffer += chunk
+    return answers
+
+
+def test_a_client_that_reads_slowly_gets_every_answer_whole_and_in_order(
+    big_article_server: Server,
+) -> None:
+    server = big_article_server
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.settimeout(10)
+        sock.sendall(
+            b"GET /doc/big HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+            + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        time.sleep(2)  # the answers wait, part in the kernel, part in the worker
+        answers = read_answers(sock, 3)
+    with urllib.request.urlopen(f"{server.url}/doc/big", timeout=10) as response:
+        page = response.read()
+    assert len(page) > 2_000_000
+    assert answers[:2] == [(200, page), (200, page)]
+    assert answers[2][0] == 200 and json.loads(answers[2][1])["status"] == "ok"
+
+
+def test_a_queued_socket_sends_what_the_kernel_takes_and_keeps_the_rest() -> None:
+    from web.server import QueuedSocket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        queued = QueuedSocket(ours)
+        data = bytes(range(256)) * 4096  # 1 MiB: more than the socket buffers hold
+        queued.sendall(data[:1000])
+        assert queued.pending == b""  # taken whole by the kernel
+        queued.sendall(data[1000:])
+        assert 0 < len(queued.pending) < len(data) - 1000
+        queued.sendall(b"next")  # after a partial send, everything else queues behind it
+        assert queued.pending.endswith(b"next")
+        theirs.setblocking(False)
+        received = bytearray()
+        with contextlib.suppress(BlockingIOError):
+            while chunk := theirs.recv(1 << 20):
+                received += chunk
+        assert received + queued.pending == data + b"next"
+
+
+def test_a_trickling_client_is_cut_off_at_its_deadline(server: Server) -> None:
+    # One byte every 0.2 s never completes its head: the connection is closed after the 5 s a
+    # request has to arrive whole, however long the client keeps trickling.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(0.2)
+        request = b"GET /api/search?q=lao HTTP/1.1\r\nHost: x\r\nX-Trickle: " + b"v" * 200
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert 4 < time.monotonic() - started < 12
 
 
 def test_control_characters_never_reach_a_link() -> None:

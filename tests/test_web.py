@@ -145,6 +145,40 @@ def test_http_url_is_the_title_link_with_a_cached_copy(client):
     assert "31/12/2023" in page and "Tuổi Trẻ" in page
 
 
+# URLs a source may hold that must never be written into an ``href``: a NUL, a line break and
+# a C1 control character inside an otherwise valid http(s) URL.
+CONTROL_URLS = {
+    "nul/1.txt": "https://example.org/a\x00b",
+    "newline/2.txt": "https://example.org/a\nb",
+    "c1/3.txt": "https://example.org/a\x9b31mb",
+}
+
+
+@pytest.fixture(scope="session")
+def control_url_client(tmp_path_factory):
+    pytest.importorskip("search.engine", reason="needs the real engine (search/engine.py)")
+    from search.indexer import build_index
+
+    path = tmp_path_factory.mktemp("control-url-index")
+    docs = [
+        Document(id=doc_id, title="Cầu Rồng Đà Nẵng", body="Cầu Rồng phun lửa.", url=url)
+        for doc_id, url in CONTROL_URLS.items()
+    ]
+    build_index(docs, path, workers=1)
+    app = create_app({"TESTING": True, "INDEX_DIR": str(path)})
+    return app.test_client()
+
+
+def test_urls_with_control_characters_are_never_links(control_url_client):
+    page = html(control_url_client.get("/", query_string={"q": "cầu rồng"}))
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert not [h for h in hrefs if "example.org" in h]
+    for doc_id in CONTROL_URLS:  # the title links to the cached copy instead
+        assert f'href="/doc/{doc_id}?q=c%E1%BA%A7u+r%E1%BB%93ng"' in page
+        doc_page = html(control_url_client.get(f"/doc/{doc_id}"))
+        assert "example.org" not in doc_page and "Đọc bài gốc" not in doc_page
+
+
 def test_search_without_diacritics_finds_vietnamese(client):
     body = client.get("/api/search", query_string={"q": "da nang"}).get_json()
     assert [hit["id"] for hit in body["hits"]] == ["dn/3.txt"]

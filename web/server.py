@@ -1,15 +1,27 @@
-"""The gunicorn worker vnsearch is served with: threads for slow clients, a deadline for reading a
-request, and gunicorn's own error answers in the app's JSON shape with its security headers.
+"""The gunicorn worker vnsearch is served with: request heads read without a thread, a deadline
+for a request to arrive whole, and gunicorn's own error answers in the app's JSON shape with its
+security headers.
 
 gunicorn's ``sync`` worker reads a request in the one process that also runs the app: two
 clients that send half a request and go idle stall both workers (issue 15).  The ``gthread``
-worker reads each connection in a thread of its own and parks idle keep-alive connections in
-its poller, but a client that sends part of a request and then trickles or stops still holds a
-thread while gunicorn waits for the rest.  ``VnsearchWorker`` gives every request
-``REQUEST_READ_SECONDS`` to arrive whole, counted from when its connection waits for a thread:
-the worker's main loop (which wakes at least once a second) shuts down the connections of the
-requests that are late, which frees their threads.
-The app itself runs one request at a time per process (``web.OneAtATime``).
+worker parks idle keep-alive connections in its poller, but hands a new connection to a thread
+as soon as it sends a byte, and that thread then blocks until the request head is complete: a
+few dozen clients that send part of a request and stop hold every thread, and a plain query
+waits for their deadline.  ``VnsearchWorker`` reads each request head (request line and
+headers) in its main loop, without blocking, as a proxy such as nginx would, and gives a thread
+only a connection whose head has arrived whole (or is already over the size limits, for the
+parser to refuse).  A half-sent request then costs a buffer, not a thread.  A head must arrive
+whole within ``REQUEST_READ_SECONDS`` or its connection is closed; the same deadline still
+applies once a thread reads the rest of a request (a body), as a backstop.
+The app itself runs one request at a time per process (``web.OneAtATime``).  A connection that
+closes after its answer is drained in the main loop too, without waiting there for the client:
+gunicorn's graceful close would block the loop for each client that never closes its end.
+
+Answers are written the same way: a thread writes what the kernel takes at once and leaves the
+rest (``QueuedSocket``) to the main loop, which sends it as the client reads, before it reads
+that connection's next request.  A client that does not read its answer (with requests for long
+articles queued behind it) therefore holds no thread; it has ``SEND_SECONDS`` to take it, and a
+worker holds at most ``SEND_BUFFER_BYTES`` of such answers.
 
 Errors gunicorn answers itself (a request line or header over the limits of ``gunicorn.conf.py``,
 a NUL in the request line, an invalid header) never reach Flask; ``write_error`` gives them the
@@ -19,22 +31,40 @@ a NUL in the request line, an invalid header) never reach Flask; ``write_error``
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import selectors
 import socket
 import time
+from functools import partial
 
-from gunicorn import util
+from gunicorn import http, util
 from gunicorn.http import message
+from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from .headers import SECURITY_HEADERS
 
 # Seconds a client has to send a whole request (line and headers) once it started sending.
 REQUEST_READ_SECONDS = float(os.environ.get("VNSEARCH_REQUEST_SECONDS", "5"))
-# Seconds a thread waits for the first bytes of a new connection before parking it.
+# Seconds a thread waits for more of a request body, or for the first bytes of a connection the
+# main loop did not read itself, before giving the connection back to the poller.
 IDLE_HANDOFF_SECONDS = 0.2
+# Bytes read from a socket at a time while a request head arrives.
+RECV_BYTES = 65536
+# A whole request head (line and headers) the main loop buffers at most: a search needs a
+# request line within ``limit_request_line`` and a few short headers.  A longer head gets a JSON
+# 414 or 431 at once, so a thousand connections cost at most this much memory each.
+HEAD_BYTES = 32768
+# Seconds a connection is still read (and the bytes dropped) after its last answer, so that
+# closing it with unread data does not reset the connection before the client reads the answer.
+LINGER_SECONDS = 1.0
+# Seconds a client has to take the part of an answer the kernel could not buffer, and bytes of
+# such parts a worker holds for all its clients: past either, the connection is closed.
+SEND_SECONDS = 10.0
+SEND_BUFFER_BYTES = 64 << 20
 
 # status -> (code, message) of the answers gunicorn gives without the app.
 SERVER_ERRORS = {
@@ -69,29 +99,254 @@ def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, error_bytes(int(status_int), reason))
 
 
+def head_complete(head: bytes | bytearray) -> bool:
+    """Whether ``head`` holds a whole request line and headers (the blank line after them).
+
+    >>> head_complete(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    True
+    >>> head_complete(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n")
+    False
+    """
+    return b"\r\n\r\n" in head or b"\n\n" in head
+
+
+class QueuedSocket:
+    """The socket a thread writes an answer to: what the kernel takes at once is sent, the rest
+    is kept (``pending``) for the main loop to send, so that a client that reads slowly or not
+    at all holds no thread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pending = bytearray()
+
+    def sendall(self, data) -> None:
+        if not self.pending:
+            try:
+                sent = self.sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            data = memoryview(data)[sent:]
+        self.pending += data
+
+    def send(self, data) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
 class VnsearchWorker(ThreadWorker):
-    """``gthread`` with a deadline for reading each request and JSON error answers."""
+    """``gthread`` that reads request heads in its main loop, with deadlines and JSON errors."""
 
     def init_process(self) -> None:
-        # conn -> monotonic deadline, for the requests being read now.  Plain dict operations
-        # are atomic under the GIL; the main loop only reads a copy.
+        # conn -> monotonic deadline, for the requests a thread is reading now.  Plain dict
+        # operations are atomic under the GIL; the main loop only reads a copy.
         self.reading: dict = {}
+        # conn -> monotonic deadline, for the heads the main loop is reading and the closed
+        # connections it still drains (main thread only).
+        self.heads: dict[TConn, float] = {}
+        cfg = self.cfg
+        # Connections answered and closed for writing, read until the client closes or lingers.
+        self.lingering: set[TConn] = set()
+        # conn -> monotonic deadline, for the answers the main loop is still sending, and the
+        # bytes of them it holds.
+        self.sending: dict[TConn, float] = {}
+        self.send_bytes = 0
+        self.head_limit = max(HEAD_BYTES, cfg.limit_request_line + 2)
         util.write_error = write_error
         # gunicorn caps ``limit_request_line`` at 8190 bytes, but a query of 1,000 accented
         # letters takes 9,000 once percent-encoded: raise the cap to the configured limit.
-        message.MAX_REQUEST_LINE = max(message.MAX_REQUEST_LINE, self.cfg.limit_request_line)
-        # A new connection that has sent nothing yet holds a thread this long before it is
-        # parked in the poller (gunicorn's 5 s let 32 idle connections hold every thread).
+        message.MAX_REQUEST_LINE = max(message.MAX_REQUEST_LINE, cfg.limit_request_line)
+        # A connection given to a thread before its bytes arrived (TLS, HTTP/2 prior knowledge,
+        # a body) waits this long before it is parked in the poller, not gunicorn's 5 s.
         gthread.DEFAULT_WORKER_DATA_TIMEOUT = IDLE_HANDOFF_SECONDS
         super().init_process()
 
-    def enqueue_req(self, conn) -> None:
-        # The time to arrive whole counts from when the connection waits for a thread, so
-        # half-sent requests queued behind others expire too instead of each taking a full turn.
-        self.reading.setdefault(conn, time.monotonic() + REQUEST_READ_SECONDS)
-        super().enqueue_req(conn)
+    def reads_heads_itself(self, conn: TConn) -> bool:
+        """TLS and HTTP/2 prior knowledge need gunicorn's own first read, in a thread."""
+        return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(
+            self.cfg, conn.client
+        )
+
+    def accept(self, listener) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        if self.reads_heads_itself(conn):
+            self.wait_for_head(conn, b"")
+        else:
+            client_sock.setblocking(True)
+            self.enqueue_req(conn)
+
+    def wait_for_head(self, conn: TConn, head: bytes) -> None:
+        """Read ``conn``'s next request head in the main loop (``head``: what already came)."""
+        conn.sock.setblocking(False)
+        conn.head = bytearray(head)
+        self.heads[conn] = time.monotonic() + REQUEST_READ_SECONDS
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
+
+    def on_head_bytes(self, conn: TConn, _sock=None) -> None:
+        """The socket is readable: take what came, and hand a whole head to a thread."""
+        room = self.head_limit + 1 - len(conn.head)
+        try:
+            data = conn.sock.recv(RECV_BYTES if conn in self.lingering else min(RECV_BYTES, room))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away (or, lingering, read its answer)
+            self.drop_head(conn)
+        elif conn in self.lingering:
+            pass  # dropped: the answer was sent
+        elif head_complete(conn.head + data):
+            conn.head += data
+            self.hand_over(conn)
+        elif len(conn.head) + len(data) > self.head_limit:
+            line_end = (conn.head + data).find(b"\n")
+            conn.head.clear()
+            self.refuse(conn, 0 <= line_end <= self.cfg.limit_request_line + 1)
+        else:
+            conn.head += data
+
+    def refuse(self, conn: TConn, line_fits: bool) -> None:
+        """Answer a head over ``head_limit`` (JSON 431, or 414 if its request line is the
+        culprit) and close the connection once the client has had time to read it."""
+        status, reason = (431, "Request Header Fields Too Large")
+        if not line_fits:
+            status, reason = (414, "URI Too Long")
+        self.log.info("refusing a request head over %s bytes: %s", self.head_limit, status)
+        with contextlib.suppress(OSError):
+            conn.sock.send(error_bytes(status, reason))
+        self.linger(conn)
+
+    def linger(self, conn: TConn) -> None:
+        """Close ``conn`` for writing and drain it in the main loop until the client closes or
+        ``LINGER_SECONDS`` pass, then close it.
+
+        gunicorn's own graceful close (``util.close_graceful``) waits for the client in the
+        main loop itself, up to 2 s a connection: a few clients that never close after their
+        answer would hold up every other request of the worker.
+        """
+        conn.head = bytearray()
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
+        except (OSError, ValueError):  # already closed, or reset by the client
+            self.drop_head(conn)
+            return
+        self.lingering.add(conn)
+        self.heads[conn] = time.monotonic() + LINGER_SECONDS
+
+    def stop_reading_head(self, conn: TConn) -> None:
+        self.heads.pop(conn, None)
+        self.lingering.discard(conn)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+
+    def drop_head(self, conn: TConn) -> None:
+        self.stop_reading_head(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    def hand_over(self, conn: TConn) -> None:
+        """Give a connection with a whole head to a thread, its bytes already in the parser."""
+        self.stop_reading_head(conn)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+            conn.initialized = True
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def on_client_socket_readable(self, conn: TConn, client) -> None:
+        """A kept-alive connection sends its next request: read its head here too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self.wait_for_head(conn, b"")
+        self.on_head_bytes(conn)
+
+    def finish_request(self, conn: TConn, fs) -> None:
+        outbox = getattr(conn, "outbox", None)
+        if outbox:  # the answer is sent whole before the connection's next request is read
+            self.send_rest(conn, outbox, fs)
+            return
+        # A client may send part of its next request together with the last one: that part
+        # waits in the main loop like any other head instead of holding a thread.
+        if self.alive and conn.parser is not None and self.reads_heads_itself(conn):
+            with contextlib.suppress(Exception):
+                ahead = conn.parser.unreader.buf.getvalue()
+                if fs.result() is True and ahead and not head_complete(ahead):
+                    self.wait_for_head(conn, conn.parser.unreader.take_buffered())
+                    return
+        if not fs.cancelled() and fs.exception() is None and not fs.result():
+            self.linger(conn)  # not gunicorn's close, which waits for the client here
+            return
+        super().finish_request(conn, fs)
+
+    def send_rest(self, conn: TConn, outbox: bytearray, fs) -> None:
+        """Send what the kernel did not take of an answer from the main loop, then finish the
+        request (``fs``) as if the thread had sent it all."""
+        conn.outbox = None
+        if self.send_bytes + len(outbox) > SEND_BUFFER_BYTES:
+            self.log.info("closing a connection: %s bytes of answers wait already", self.send_bytes)
+            self.close_now(conn)
+            return
+        try:
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self.on_writable, conn))
+        except (OSError, ValueError):  # closed by its thread after an error
+            self.close_now(conn)
+            return
+        conn.outbox, conn.outbox_sent, conn.answered = outbox, 0, fs
+        self.send_bytes += len(outbox)
+        self.sending[conn] = time.monotonic() + SEND_SECONDS
+
+    def on_writable(self, conn: TConn, _sock=None) -> None:
+        try:
+            with memoryview(conn.outbox) as rest:
+                sent = conn.sock.send(rest[conn.outbox_sent :])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.stop_sending(conn)
+            self.close_now(conn)
+            return
+        conn.outbox_sent += sent
+        self.send_bytes -= sent
+        if conn.outbox_sent == len(conn.outbox):
+            self.finish_request(conn, self.stop_sending(conn))
+
+    def stop_sending(self, conn: TConn):
+        """Forget ``conn``'s answer in progress; the request it answers (a future)."""
+        self.sending.pop(conn, None)
+        self.send_bytes -= len(conn.outbox) - conn.outbox_sent
+        conn.outbox = None
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        return conn.answered
+
+    def close_now(self, conn: TConn) -> None:
+        """Close ``conn`` at once; a closed socket left registered in the poller would make the
+        next connection given the same descriptor fail to register."""
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
 
     def handle(self, conn):
+        # A thread reading a request it was given before it arrived whole (TLS, a body) gives up
+        # after the same deadline a head has.  A request waiting for a free thread never expires.
+        self.reading[conn] = time.monotonic() + REQUEST_READ_SECONDS
         try:
             return super().handle(conn)
         finally:
@@ -99,12 +354,31 @@ class VnsearchWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         self.reading.pop(conn, None)  # read whole: the deadline no longer applies
-        return super().handle_request(req, conn)
+        if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
+            return super().handle_request(req, conn)
+        sock = conn.sock
+        conn.sock = QueuedSocket(sock)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.outbox, conn.sock = conn.sock.pending, sock
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Runs on every turn of the main loop: also cut the requests that are late."""
         super().murder_keepalived(force)
         now = time.monotonic()
+        for conn, deadline in list(self.heads.items()):
+            # A stopping worker waits for no head that has not started to arrive.
+            idle = not self.alive and not conn.head
+            if deadline <= now or force or idle:
+                if conn.head:
+                    self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)
+                self.drop_head(conn)
+        for conn, deadline in list(self.sending.items()):
+            if deadline <= now or force:
+                self.log.info("closing a connection: answer not taken in %s s", SEND_SECONDS)
+                self.stop_sending(conn)
+                self.close_now(conn)
         for conn, deadline in list(self.reading.items()):
             if deadline <= now and self.reading.pop(conn, None) is not None:
                 self.log.info("closing a request not sent whole in %s s", REQUEST_READ_SECONDS)

@@ -13,6 +13,7 @@ import inspect
 import json
 import math
 import re
+import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -190,8 +191,17 @@ def pagination(data: dict, params: dict) -> dict | None:
 
 
 def safe_external_url(url) -> str | None:
-    """The URL if it is an absolute http(s) URL, else None (``search.results.safe_url``)."""
-    return safe_url(url) if isinstance(url, str) else None
+    """The URL if it is an absolute http(s) URL, else None (``search.results.safe_url``).
+
+    Any control character, C1 ones included (``\\x9b`` starts a terminal escape sequence),
+    refuses the URL: a link is written into an ``href`` as it is.
+
+    >>> safe_external_url("https://example.org/a\\x9bb") is None
+    True
+    """
+    if not isinstance(url, str) or any(unicodedata.category(c) == "Cc" for c in url.strip()):
+        return None
+    return safe_url(url)
 
 
 def html_paragraphs(body_html: str | list[str] | None) -> list[Markup]:
