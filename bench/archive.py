@@ -160,9 +160,11 @@ def main() -> None:
     result = build(archive, index, args.workers)
     size = dir_bytes(index)
     print(result["summary"].strip())
-    print(f"full build: {result['seconds']:.0f} s, {args.size / result['seconds']:.0f} articles/s,"
-          f" peak PSS of the tree {result['peak_tree_rss'] / 2**30:.2f} GiB, "
-          f"index {size / 2**20:.0f} MiB")
+    print(
+        f"full build: {result['seconds']:.0f} s, {args.size / result['seconds']:.0f} articles/s,"
+        f" peak PSS of the tree {result['peak_tree_rss'] / 2**30:.2f} GiB, "
+        f"index {size / 2**20:.0f} MiB"
+    )
 
     from search.engine import SearchEngine
 
@@ -173,8 +175,10 @@ def main() -> None:
     time_engine(engine, queries)  # first pass: load the terms
     ms, _ = time_engine(engine, queries)
     stats = percentiles(ms)
-    print(f"in-process, {len(queries)} queries (second pass): p50 {stats['p50']:.2f} ms, "
-          f"p95 {stats['p95']:.2f} ms")
+    print(
+        f"in-process, {len(queries)} queries (second pass): p50 {stats['p50']:.2f} ms, "
+        f"p95 {stats['p95']:.2f} ms"
+    )
     engine.close()
     out = common.OUT / f"archive-{args.size}.json"
     out.write_text(json.dumps({**result, "index_bytes": size, "latency": stats}, indent=1))

@@ -46,7 +46,7 @@ PLAIN = [
     "thi tot nghiep",
     "xuaats khaaur gaoj",
     "tai nạn giao thông",
-    "\"ủy ban nhân dân\"",
+    '"ủy ban nhân dân"',
     "covid",
     "bệnh viện",
 ]
@@ -98,9 +98,41 @@ def search_path(q: str, **params: object) -> str:
 
 
 WORDS = (
-    "ban", "bàn", "bán", "nhà", "nước", "chính", "phủ", "kinh", "tế", "xã", "hội", "giáo",
-    "dục", "y", "tế", "bóng", "đá", "thể", "thao", "thời", "tiết", "mưa", "lớn", "giá", "vàng",
-    "chứng", "khoán", "du", "lịch", "lào", "cai", "hà", "nội", "đà", "nẵng",
+    "ban",
+    "bàn",
+    "bán",
+    "nhà",
+    "nước",
+    "chính",
+    "phủ",
+    "kinh",
+    "tế",
+    "xã",
+    "hội",
+    "giáo",
+    "dục",
+    "y",
+    "tế",
+    "bóng",
+    "đá",
+    "thể",
+    "thao",
+    "thời",
+    "tiết",
+    "mưa",
+    "lớn",
+    "giá",
+    "vàng",
+    "chứng",
+    "khoán",
+    "du",
+    "lịch",
+    "lào",
+    "cai",
+    "hà",
+    "nội",
+    "đà",
+    "nẵng",
 )
 
 
@@ -120,9 +152,7 @@ def cases(port: int) -> dict[str, Callable[[], int]]:
         "operators and wildcards": lambda: get(
             port, search_path("a* OR b* AND NOT c? " * 40 + "*" * 200)
         ),
-        "deep page, 100 per page": lambda: get(
-            port, search_path("nhà", page=1000, per_page=100)
-        ),
+        "deep page, 100 per page": lambda: get(port, search_path("nhà", page=1000, per_page=100)),
         "huge per_page and page (400)": lambda: get(
             port, search_path("nhà", page=10**9, per_page=10**9)
         ),
@@ -298,8 +328,10 @@ def main() -> None:
         plain_run(port, 3)  # warm both workers
         quiet = plain_run(port, args.seconds)
         quiet_median, quiet_p95 = statistics.median(quiet), percentile(quiet, 0.95)
-        print(f"index {index}; quiet plain queries: median {quiet_median:.1f} ms, "
-              f"p95 {quiet_p95:.1f} ms ({len(quiet)} requests)")
+        print(
+            f"index {index}; quiet plain queries: median {quiet_median:.1f} ms, "
+            f"p95 {quiet_p95:.1f} ms ({len(quiet)} requests)"
+        )
         rows = {}
         for name, attack in cases(port).items():
             rows[name] = attack_case(port, attack, args.seconds, args.attackers)
@@ -320,8 +352,10 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"\n{'case':38} {'attack ms':>10} {'x plain':>8} {'plain p95':>10} {'x quiet':>8} "
-          f"{'5xx':>4}  status")
+    print(
+        f"\n{'case':38} {'attack ms':>10} {'x plain':>8} {'plain p95':>10} {'x quiet':>8} "
+        f"{'5xx':>4}  status"
+    )
     ok = True
     for name, row in rows.items():
         ratio = row["attack_median_ms"] / quiet_median if row["attack_median_ms"] else None
@@ -330,15 +364,24 @@ def main() -> None:
         ok &= good
         row.update(x_plain=ratio, p95_x_quiet=p95_ratio, ok=good)
         attack_ms = f"{row['attack_median_ms']:.1f}" if row["attack_median_ms"] else "-"
-        print(f"{name:38} {attack_ms:>10} {ratio or 0:8.1f} {row['plain_p95_ms']:10.1f} "
-              f"{p95_ratio:8.2f} {row['errors_5xx']:4d}  {row['statuses']} "
-              f"{'PASS' if good else 'FAIL'}")
-    print(f"\n{'PASS' if ok else 'FAIL'}: no case above 25x a plain query's median, plain p95 "
-          "under attack <= 3x quiet, 0 5xx")
+        print(
+            f"{name:38} {attack_ms:>10} {ratio or 0:8.1f} {row['plain_p95_ms']:10.1f} "
+            f"{p95_ratio:8.2f} {row['errors_5xx']:4d}  {row['statuses']} "
+            f"{'PASS' if good else 'FAIL'}"
+        )
+    print(
+        f"\n{'PASS' if ok else 'FAIL'}: no case above 25x a plain query's median, plain p95 "
+        "under attack <= 3x quiet, 0 5xx"
+    )
     out = common.OUT / "attack.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"quiet_median_ms": quiet_median, "quiet_p95_ms": quiet_p95,
-                               "cases": rows}, indent=1, default=str))
+    out.write_text(
+        json.dumps(
+            {"quiet_median_ms": quiet_median, "quiet_p95_ms": quiet_p95, "cases": rows},
+            indent=1,
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -372,8 +372,17 @@ def test_kill_9_of_the_reindex_alone_leaves_no_worker_and_no_lock(
     shutil.copytree(big_corpus, index_copy)
     expected = results(index_copy)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "reindex", "--index", str(index_copy), "--full",
-         "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "reindex",
+            "--index",
+            str(index_copy),
+            "--full",
+            "--workers",
+            "2",
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
