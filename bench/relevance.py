@@ -1,19 +1,31 @@
-"""Known-item relevance of vnsearch against the "index twice" Whoosh reference.
+"""Known-item relevance of vnsearch against three references: Whoosh, SQLite FTS5 and Xapian.
 
     python -m bench.relevance [--limit N] [--split dev|test|all] [--docs N] [--json out.json]
-                              [--systems vnsearch,reference] [--rebuild] [--no-segmentation]
+                              [--systems vnsearch,reference,fts5,xapian]
+                              [--protocols current,body] [--rebuild] [--no-segmentation]
 
-Protocol (vietnews, ``../shared/data/vietnews``): every article has a title query and an abstract
-query.  A title query must find its article in index A, where every article is indexed without its
-title (lead = abstract, body); an abstract query must find it in index B, without its abstract
-(title, body).  Each title query is also typed the other ways people type (``bench.forms``):
-unaccented, Telex, NFD with the other tone placement, shortened.  Queries are split by a hash of
-the doc id: 30 % ``dev`` (for tuning), 70 % ``test`` (for reporting).  ``--limit`` samples that many
-queries per form, deterministically and the same queries for every title form (0: all).
+Vietnews (``../shared/data/vietnews``): every article has a title query and an abstract query.
+Two protocols, each run for every form:
 
-Figures: MRR@10, R@1 and R@10 per form and system, each form's MRR relative to the accented form,
-and word-boundary F1 of the project's segmentation (and pyvi's own) on UD Vietnamese-VTB test.
-Built indexes are cached in ``bench/out/`` by a fingerprint of the system's code and the corpus.
+* ``current``: a title query must find its article in index A, where every article is indexed
+  without its title (lead = abstract, body); an abstract query in index B, without its abstract
+  (title, body).
+* ``body`` (body only): both must find it in index C, every article without title and abstract,
+  as an archive without leads (the ``.txt`` format) holds it.
+
+Each title query is also typed the other ways people type (``bench.forms``): unaccented, Telex,
+NFD with the other tone placement, shortened.  Queries are split by a hash of the doc id: 30 %
+``dev`` (for tuning), 70 % ``test`` (for reporting).  ``--limit`` samples that many queries per
+form, deterministically and the same queries for every title form (0: all).
+
+Systems: ``vnsearch``; ``reference``, the Whoosh "index twice" recipe (``bench.reference``);
+``fts5``, SQLite FTS5 (``bench.fts5_ref``); ``xapian``, Xapian through Debian's bindings in a
+subprocess (``bench.xapian_ref``).  A reference that cannot run here is skipped with the reason.
+
+Figures: MRR@10, R@1 and R@10 per protocol, form and system; vnsearch's margin over the best
+reference; each form's MRR relative to the accented form; and word-boundary F1 of the project's
+segmentation (and pyvi's own) on UD Vietnamese-VTB test.  Built indexes are cached in
+``bench/out/`` by a fingerprint of the system's code and the corpus.
 """
 
 from __future__ import annotations
@@ -30,11 +42,38 @@ from typing import Protocol
 
 from bench import common
 from bench.forms import ALL_FORMS, TITLE_FORMS, derive_forms
+from bench.fts5_ref import Fts5Reference
 from bench.reference import ReferenceIndex
+from bench.xapian_ref import DEFAULT_PYTHON, XapianReference
 
 K = 10
 DEFAULT_LIMIT = 1000
 REPO = common.REPO
+SYSTEMS = ("vnsearch", "reference", "fts5", "xapian")
+REFERENCES = SYSTEMS[1:]
+
+# Protocol -> index variant -> the forms searched in it.
+PROTOCOLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "current": {"A": TITLE_FORMS, "B": ("abstract",)},
+    "body": {"C": ALL_FORMS},
+}
+PROTOCOL_LABELS = {
+    "current": "current protocol: title queries without the title, abstract queries without "
+    "the abstract",
+    "body": "body-only protocol: every query on the bodies alone (no title, no abstract)",
+}
+
+
+def body_only(docs: Iterable[common.BenchDoc]) -> list[common.BenchDoc]:
+    """Index C: each article without title and abstract, as an archive without leads has it."""
+    return [common.BenchDoc(id=d.id, title="", lead="", body=d.body) for d in docs]
+
+
+VARIANTS: dict[str, Callable[[Iterable[common.BenchDoc]], list[common.BenchDoc]]] = {
+    "A": common.without_title,
+    "B": common.without_abstract,
+    "C": body_only,
+}
 
 
 class System(Protocol):
@@ -218,7 +257,7 @@ def open_index(
     fingerprint = "|".join(
         [system.fingerprint(), common.file_fingerprint(common.CORPUS), variant, str(docs_limit)]
     )
-    variant_docs = common.without_title(docs) if variant == "A" else common.without_abstract(docs)
+    variant_docs = VARIANTS[variant](docs)
     seconds = 0.0
 
     def build(dirpath: Path) -> None:
@@ -237,25 +276,33 @@ def open_index(
 
 
 def run_system(
-    system: System, work: Workload, docs_limit: int | None, rebuild: bool
-) -> dict[str, object]:
-    """Every form through ``system``: title forms on index A, the abstract form on index B."""
+    system: System,
+    work: Workload,
+    docs_limit: int | None,
+    rebuild: bool,
+    protocols: Sequence[str] = tuple(PROTOCOLS),
+) -> dict[str, dict]:
+    """Every form of every protocol through ``system``, each on its protocol's index.
+
+    Returns ``{"build_seconds": {variant: s}, "protocols": {protocol: {form: metrics}}}``.
+    """
     print(f"{system.name}:", flush=True)
-    result: dict[str, object] = {"build_seconds": {}, "forms": {}}
-    for variant, forms in (("A", TITLE_FORMS), ("B", ("abstract",))):
-        seconds = open_index(system, variant, work.docs, docs_limit, rebuild)
-        result["build_seconds"][variant] = seconds
-        try:
-            for form in forms:
-                metrics = evaluate(lambda q: system.search(q, K), work.forms[form])
-                result["forms"][form] = asdict(metrics)
-                print(
-                    f"  {form:<17} n={metrics.n:<5} MRR@10={metrics.mrr:.3f} "
-                    f"({metrics.ms_per_query:.1f} ms/query)",
-                    flush=True,
-                )
-        finally:
-            system.close()
+    result: dict[str, dict] = {"build_seconds": {}, "protocols": {p: {} for p in protocols}}
+    for protocol in protocols:
+        for variant, forms in PROTOCOLS[protocol].items():
+            seconds = open_index(system, variant, work.docs, docs_limit, rebuild)
+            result["build_seconds"][variant] = seconds
+            try:
+                for form in forms:
+                    metrics = evaluate(lambda q: system.search(q, K), work.forms[form])
+                    result["protocols"][protocol][form] = asdict(metrics)
+                    print(
+                        f"  {protocol:<7} {form:<17} n={metrics.n:<5} MRR@10={metrics.mrr:.3f} "
+                        f"({metrics.ms_per_query:.1f} ms/query)",
+                        flush=True,
+                    )
+            finally:
+                system.close()
     return result
 
 
@@ -363,48 +410,118 @@ def segmentation_report() -> dict[str, dict[str, float] | str]:
 
 # --- output ------------------------------------------------------------------------------------
 
+# Each form's MRR is compared with its base form's: the ratio goals of issue 16 (the NFD form
+# must equal its base, within ``NFD_TOLERANCE``).
+RATIO_BASE = {
+    "unaccented": "accented",
+    "telex": "accented",
+    "nfd_other_tone": "accented",
+    "short_unaccented": "short",
+}
+RATIO_GOALS = {"unaccented": 0.95, "telex": 0.92, "short_unaccented": 0.85}
+NFD_TOLERANCE = 0.005
+# MRR@10 margins over the best reference that the body-only protocol aims at.
+MARGIN_GOALS = {"accented": 0.035, "short": 0.05, "abstract": 0.02}
 
-def _cell(metrics: dict | None, key: str) -> str:
-    return f"{metrics[key]:.3f}" if metrics else "  -  "
+
+def best_reference(results: dict[str, dict], protocol: str, form: str) -> tuple[str, float] | None:
+    """The reference with the highest MRR@10 on ``form`` of ``protocol``, and that MRR."""
+    found = [
+        (results[name]["protocols"][protocol][form]["mrr"], name)
+        for name in REFERENCES
+        if form in results.get(name, {}).get("protocols", {}).get(protocol, {})
+    ]
+    if not found:
+        return None
+    mrr, name = max(found)
+    return name, mrr
 
 
-def table(results: dict[str, dict]) -> str:
-    """The figures as a fixed-width table: one row per form."""
-    vn = results.get("vnsearch", {}).get("forms", {})
-    ref = results.get("reference", {}).get("forms", {})
+def ratio(forms: dict[str, dict], form: str) -> float | None:
+    """``form``'s MRR@10 over its base form's (``RATIO_BASE``); ``None`` without both.
+
+    >>> ratio({"short": {"mrr": 0.5}, "short_unaccented": {"mrr": 0.45}}, "short_unaccented")
+    0.9
+    """
+    base = forms.get(RATIO_BASE.get(form, ""))
+    mine = forms.get(form)
+    if not base or not mine or not base["mrr"]:
+        return None
+    return mine["mrr"] / base["mrr"]
+
+
+def goal_cell(results: dict[str, dict], protocol: str, form: str) -> str:
+    """The goal of issue 16 for one cell of the vnsearch column, and whether it is met."""
+    forms = results.get("vnsearch", {}).get("protocols", {}).get(protocol, {})
+    if form not in forms:
+        return ""
+    if form in MARGIN_GOALS and protocol == "body":
+        best = best_reference(results, protocol, form)
+        if best is None:
+            return ""
+        margin = forms[form]["mrr"] - best[1]
+        ok = margin >= MARGIN_GOALS[form]
+        return f"best+{MARGIN_GOALS[form]:.3f} {'ok' if ok else 'MISSED'}"
+    if form == "nfd_other_tone" and "accented" in forms:
+        ok = abs(forms[form]["mrr"] - forms["accented"]["mrr"]) <= NFD_TOLERANCE
+        return f"=acc±{NFD_TOLERANCE} {'ok' if ok else 'MISSED'}"
+    value = ratio(forms, form)
+    if form in RATIO_GOALS and value is not None:
+        ok = value >= RATIO_GOALS[form]
+        return f"≥{RATIO_GOALS[form]:.2f}× {'ok' if ok else 'MISSED'}"
+    return ""
+
+
+def _mrr(metrics: dict | None, key: str = "mrr") -> str:
+    return f"{metrics[key]:.3f}" if metrics else "-"
+
+
+def table(results: dict[str, dict], protocol: str) -> str:
+    """One protocol's figures as a fixed-width table: one row per form, every system's MRR@10
+    (vnsearch's R@1 and R@10 too), the best reference, vnsearch's margin over it, vnsearch's
+    ratio to the base form, and the goal."""
+
+    def forms_of(name: str) -> dict[str, dict]:
+        return results.get(name, {}).get("protocols", {}).get(protocol, {})
+
+    vn = forms_of("vnsearch")
     header = (
-        f"{'form':<17} {'n':>5} | {'vn MRR':>6} {'R@1':>5} {'R@10':>5} | "
-        f"{'ref MRR':>7} {'R@1':>5} {'R@10':>5} | {'vn/acc':>6} {'ref/acc':>7}"
+        f"{'form':<17} {'n':>5} | {'vnsearch':>8} {'R@1':>5} {'R@10':>5} | "
+        f"{'whoosh2x':>8} {'fts5':>6} {'xapian':>6} | {'best ref':>8} {'vn-best':>7} | "
+        f"{'vn/base':>7} | goal"
     )
-    lines = [header, "-" * len(header)]
+    lines = [PROTOCOL_LABELS[protocol], header, "-" * (len(header) + 12)]
     for form in ALL_FORMS:
-        v, r = vn.get(form), ref.get(form)
-        n = (v or r or {}).get("n", 0)
-        ratios = []
-        for forms, m in ((vn, v), (ref, r)):
-            base = forms.get("accented")
-            ratios.append(m["mrr"] / base["mrr"] if m and base and base["mrr"] else None)
-        vn_ratio = f"{ratios[0]:.2f}" if ratios[0] is not None else "-"
-        ref_ratio = f"{ratios[1]:.2f}" if ratios[1] is not None else "-"
+        cells = {name: forms_of(name).get(form) for name in SYSTEMS}
+        if not any(cells.values()):
+            continue
+        n = next(m for m in cells.values() if m)["n"]
+        v = cells["vnsearch"]
+        best = best_reference(results, protocol, form)
+        best_cell = f"{best[1]:.3f}" if best else "-"
+        margin = f"{v['mrr'] - best[1]:+.3f}" if v and best else "-"
+        value = ratio(vn, form)
+        ratio_cell = f"{value:.3f}" if value is not None else "-"
         lines.append(
-            f"{form:<17} {n:>5} | {_cell(v, 'mrr'):>6} {_cell(v, 'r1'):>5} {_cell(v, 'r10'):>5} | "
-            f"{_cell(r, 'mrr'):>7} {_cell(r, 'r1'):>5} {_cell(r, 'r10'):>5} | "
-            f"{vn_ratio:>6} {ref_ratio:>7}"
+            f"{form:<17} {n:>5} | {_mrr(v):>8} {_mrr(v, 'r1'):>5} {_mrr(v, 'r10'):>5} | "
+            f"{_mrr(cells['reference']):>8} {_mrr(cells['fts5']):>6} {_mrr(cells['xapian']):>6} | "
+            f"{best_cell:>8} {margin:>7} | {ratio_cell:>7} | {goal_cell(results, protocol, form)}"
         )
     return "\n".join(lines)
 
 
 def add_ratios(results: dict[str, dict]) -> None:
-    """Store each form's MRR/R@1/R@10 relative to the accented form, per system."""
+    """Store each form's MRR/R@1/R@10 relative to the accented form, per system and protocol."""
     for system in results.values():
-        forms = system.get("forms", {})
-        base = forms.get("accented")
-        if not base:
-            continue
-        system["ratio_to_accented"] = {
-            form: {key: (m[key] / base[key] if base[key] else None) for key in ("mrr", "r1", "r10")}
-            for form, m in forms.items()
-        }
+        system["ratio_to_accented"] = {}
+        for protocol, forms in system.get("protocols", {}).items():
+            base = forms.get("accented")
+            if not base:
+                continue
+            system["ratio_to_accented"][protocol] = {
+                form: {k: (m[k] / base[k] if base[k] else None) for k in ("mrr", "r1", "r10")}
+                for form, m in forms.items()
+            }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -432,8 +549,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--systems",
-        default="vnsearch,reference",
-        help="comma-separated systems to run (vnsearch, reference)",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated systems to run ({', '.join(SYSTEMS)})",
+    )
+    parser.add_argument(
+        "--protocols",
+        default=",".join(PROTOCOLS),
+        help="comma-separated protocols: current (title or abstract removed), body (body only)",
+    )
+    parser.add_argument(
+        "--xapian-python",
+        default=DEFAULT_PYTHON,
+        help=f"the Python with Xapian's bindings (default {DEFAULT_PYTHON})",
     )
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument("--rebuild", action="store_true", help="rebuild cached indexes")
@@ -443,11 +570,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def make_systems(names: Sequence[str], xapian_python: str) -> tuple[list[System], dict[str, str]]:
+    """The systems to run, and why each of the others named cannot run here."""
+    systems: list[System] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        candidate: System
+        if name == "reference":
+            candidate, reason = ReferenceSystem(), None
+        elif name == "vnsearch":
+            candidate, reason = VnsearchSystem(), VnsearchSystem.unavailable()
+        elif name == "fts5":
+            candidate, reason = Fts5Reference(), Fts5Reference.unavailable()
+        elif name == "xapian":
+            xapian = XapianReference(xapian_python)
+            candidate, reason = xapian, xapian.unavailable()
+        else:
+            sys.exit(f"bench.relevance: unknown system {name!r} ({', '.join(SYSTEMS)})")
+        if reason:
+            print(f"skipped: {reason}", file=sys.stderr, flush=True)
+            skipped[name] = reason
+        else:
+            systems.append(candidate)
+    return systems, skipped
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation and print (and optionally save) the figures."""
     args = parse_args(argv)
     for path in (common.CORPUS, common.QUERIES):
         common.require(path)
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    for protocol in protocols:
+        if protocol not in PROTOCOLS:
+            sys.exit(f"bench.relevance: unknown protocol {protocol!r} ({', '.join(PROTOCOLS)})")
     docs_limit = args.docs or None
     started = time.perf_counter()
     work = workload(args.limit, args.split, docs_limit)
@@ -456,30 +612,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(work.forms['accented'])} title and {len(work.forms['abstract'])} abstract queries",
         flush=True,
     )
-    systems: list[System] = []
-    skipped: dict[str, str] = {}
-    for name in [s.strip() for s in args.systems.split(",") if s.strip()]:
-        if name == "reference":
-            systems.append(ReferenceSystem())
-        elif name == "vnsearch":
-            reason = VnsearchSystem.unavailable()
-            if reason:
-                print(reason, file=sys.stderr)
-                skipped[name] = reason
-            else:
-                systems.append(VnsearchSystem())
-        else:
-            sys.exit(f"bench.relevance: unknown system {name!r} (vnsearch, reference)")
+    names = [s.strip() for s in args.systems.split(",") if s.strip()]
+    systems, skipped = make_systems(names, args.xapian_python)
 
     results: dict[str, dict] = {}
     for system in systems:
-        results[system.name] = run_system(system, work, docs_limit, args.rebuild)
+        results[system.name] = run_system(system, work, docs_limit, args.rebuild, protocols)
         if isinstance(system, VnsearchSystem) and system.errors:
             results[system.name]["refused_queries"] = system.errors
     add_ratios(results)
 
-    print()
-    print(table(results))
+    for protocol in protocols:
+        print()
+        print(table(results, protocol))
+    for name, reason in skipped.items():
+        print(f"({name} skipped: {reason})")
     segmentation = {} if args.no_segmentation else segmentation_report()
     if segmentation:
         print()
@@ -504,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "split": args.split,
                 "docs": len(work.docs),
                 "k": K,
+                "protocols": protocols,
                 "title_queries": len(work.forms["accented"]),
                 "abstract_queries": len(work.forms["abstract"]),
             },

@@ -2,11 +2,16 @@
 
     python -m bench.tune --set tier_max_words=4,6,99 --set accented=0.6,1 [--limit 300]
     python -m bench.tune --set K1=0.9,1.6 --set FIELD_B.body=0.5,0.75 --set FIELD_WEIGHTS.lead=1,2
+    python -m bench.tune --protocol body --set pair=0.4,0.8 --forms accented,short,abstract
     python -m bench.tune --set MAX_CONCEPTS=64,128 --forms abstract
 
-Uses the cached vnsearch index A of ``bench.relevance`` (build it once with
-``python -m bench.relevance --split dev``); prints MRR@10 per title form for every combination.
-Ranking weights only change scores, never the index, so each combination costs seconds.
+Uses the cached vnsearch indexes of ``bench.relevance`` (build them once with
+``python -m bench.relevance --split dev --systems vnsearch``): ``--protocol current`` (default)
+searches title forms in index A and abstracts in index B, ``--protocol body`` every form in index
+C (bodies alone).  Prints MRR@10 per form for every combination.  Ranking weights only change
+scores, never the index, so each combination costs seconds.  The BM25F field weights and ``b``
+are folded into the per-document norms the indexer stores with each generation: a combination
+that changes them recomputes the norms from the stored field lengths here, as a reindex would.
 """
 
 from __future__ import annotations
@@ -14,53 +19,83 @@ from __future__ import annotations
 import argparse
 import itertools
 from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
 
 from bench import common
-from bench.relevance import TITLE_FORMS, VnsearchSystem, evaluate, workload
+from bench.relevance import ALL_FORMS, PROTOCOLS, VnsearchSystem, evaluate, workload
 from search import postings, query, ranking
+from search.schema import TEXT_FIELDS
+
+MODULE_LEVEL = {
+    "K1",
+    "MAX_CONCEPTS",
+    "SENTENCE_WORDS",
+    *(f"FIELD_B.{f}" for f in TEXT_FIELDS),
+    *(f"FIELD_WEIGHTS.{f}" for f in TEXT_FIELDS),
+}
 
 
-def _not_built(dirpath) -> None:
+def _not_built(dirpath: Path) -> None:
     dirpath.rmdir()
     raise SystemExit(
-        f"{dirpath.name} is not built for this code: run python -m bench.relevance --split dev"
+        f"{dirpath.name} is not built for this code: run "
+        "python -m bench.relevance --split dev --systems vnsearch"
     )
 
 
+def variant_of(protocol: str, form: str) -> str:
+    """The index variant ``form`` is searched in under ``protocol``.
+
+    >>> variant_of("current", "abstract"), variant_of("body", "short")
+    ('B', 'C')
+    """
+    return next(v for v, forms in PROTOCOLS[protocol].items() if form in forms)
+
+
+def renorm(system: VnsearchSystem) -> None:
+    """Recompute the open snapshot's BM25F norms from its stored field lengths, with the
+    module's current field weights and ``b`` (the stored ones were computed at index time)."""
+    snapshot = system._engine.snapshot()  # type: ignore[union-attr]
+    columns = snapshot.files.columns
+    norms = postings.length_norms(np.asarray(columns.lengths), np.asarray(columns.live))
+    snapshot._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--set", action="append", default=[], help="name=v1,v2,...")
     parser.add_argument("--limit", type=int, default=300)
-    parser.add_argument("--forms", default="accented,unaccented,telex,short,short_unaccented")
+    parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default="current")
+    parser.add_argument("--forms", default=",".join(ALL_FORMS))
     args = parser.parse_args()
     names = {f.name: f.type for f in fields(ranking.Weights)}
-    module_level = {
-        "K1",
-        "MAX_CONCEPTS",
-        "SENTENCE_WORDS",
-        "FIELD_B.title",
-        "FIELD_B.lead",
-        "FIELD_B.body",
-    } | {f"FIELD_WEIGHTS.{f}" for f in ("title", "lead", "body")}
     grid: dict[str, list[float]] = {}
     for item in args.set:
         name, values = item.split("=", 1)
-        if name not in names and name not in module_level:
-            raise SystemExit(f"unknown weight {name!r}; one of {sorted(names | module_level)}")
+        if name not in names and name not in MODULE_LEVEL:
+            raise SystemExit(f"unknown weight {name!r}; one of {sorted(names | MODULE_LEVEL)}")
         grid[name] = [float(v) for v in values.split(",")]
     work = workload(args.limit, "dev", None)
     system = VnsearchSystem()
-    forms = [f for f in args.forms.split(",") if f in TITLE_FORMS or f == "abstract"]
+    forms = [f for f in args.forms.split(",") if f in ALL_FORMS]
     dirs = {}
-    for variant in {"B" if f == "abstract" else "A" for f in forms}:
+    for variant in {variant_of(args.protocol, f) for f in forms}:
         fingerprint = "|".join(
             [system.fingerprint(), common.file_fingerprint(common.CORPUS), variant, "None"]
         )
         dirs[variant] = common.cached_index(f"vnsearch-{variant}-all", fingerprint, _not_built)
+    norm_fields = {n for n in grid if n.startswith("FIELD_")}
+    print(f"protocol {args.protocol}, dev split, {args.limit} queries a form")
     print("weights".ljust(50), " ".join(f[:10].rjust(10) for f in forms))
+    defaults = {"K1": postings.K1, "B": dict(postings.FIELD_B), "W": dict(postings.FIELD_WEIGHTS)}
     for combo in itertools.product(*grid.values()) if grid else [()]:
         changes = dict(zip(grid, combo, strict=True))
         typed = {k: (int(v) if names.get(k) in ("int", int) else v) for k, v in changes.items()}
+        postings.K1 = defaults["K1"]
+        postings.FIELD_B.update(defaults["B"])
+        postings.FIELD_WEIGHTS.update(defaults["W"])
         for name, value in typed.items():  # BM25F constants live in the modules
             if name == "K1":
                 postings.K1 = value
@@ -75,7 +110,9 @@ def main() -> None:
         row = []
         for form in forms:
             # fresh posting arrays each time: field weights are folded into them
-            system.open(dirs["B" if form == "abstract" else "A"])
+            system.open(dirs[variant_of(args.protocol, form)])
+            if norm_fields:
+                renorm(system)
             row.append(evaluate(lambda q: system.search(q, 10), work.forms[form]).mrr)
         label = ", ".join(f"{k}={v}" for k, v in typed.items()) or "defaults"
         print(label.ljust(50), " ".join(f"{m:10.3f}" for m in row), flush=True)
