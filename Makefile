@@ -21,7 +21,7 @@ serve: setup
 	$(BIN)/vnsearch serve --bootstrap samples --host $(HOST) --port $(PORT)
 
 test: setup
-	scripts/ensure-chromium
+	scripts/ensure-debian-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
