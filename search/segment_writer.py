@@ -44,6 +44,11 @@ from whoosh.util.numeric import _length_byte_cache
 # of pickle, a posting block ~65 bytes of header plus ~2 bytes per posting.
 INLINE_POSTINGS = 16
 CHUNK_POSTINGS = 1 << 20  # postings turned into Python objects at a time, per field
+# What a held posting and a distinct term of a field cost the builder until its segment is
+# written (``SegmentBuilder.held_bytes``): a posting's term id and frequency, a term's dictionary
+# entry and string.
+POSTING_BYTES = 8
+TERM_BYTES = 120
 # zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), about half
 # the time of 3 for blocks 2% larger (9 took 5 s more for 11k articles, for 3% smaller blocks).
 # Stored text: 9, 3% smaller than 3 at no measurable cost.
@@ -93,11 +98,12 @@ class FieldPostings:
     """One field's postings, gathered in document order: a document at a time (``add``) or a
     batch analysed elsewhere at a time (``add_batch``), until the segment is written."""
 
-    __slots__ = ("vocab", "_tids", "_freqs", "_counts", "_lengths", "_chunks")
+    __slots__ = ("vocab", "postings", "_tids", "_freqs", "_counts", "_lengths", "_chunks")
 
     def __init__(self) -> None:
         # term -> id, in first-seen order
         self.vocab: dict = defaultdict(itertools.count().__next__)
+        self.postings = 0  # held so far (what the builder's memory grows with)
         self._tids: list[int] = []
         self._freqs: list[int] = []
         self._counts: list[int] = []
@@ -110,13 +116,15 @@ class FieldPostings:
         values = frequencies.values()
         self._freqs.extend(values)
         self._counts.append(len(frequencies))
+        self.postings += len(frequencies)
         length = sum(values)
         self._lengths.append(length)
         return length
 
     def add_batch(self, batch: BatchPostings) -> None:
         self._flush()
-        ids = np.fromiter(map(self.vocab.__getitem__, batch.terms), np.int64, len(batch.terms))
+        self.postings += int(batch.tids.size)
+        ids = np.fromiter(map(self.vocab.__getitem__, batch.terms), np.int32, len(batch.terms))
         self._chunks.append((ids[batch.tids], batch.freqs, batch.counts, batch.lengths))
 
     def batch(self) -> BatchPostings:
@@ -128,7 +136,7 @@ class FieldPostings:
         if self._counts:
             self._chunks.append(
                 (
-                    np.asarray(self._tids, dtype=np.int64),
+                    np.asarray(self._tids, dtype=np.int32),
                     np.asarray(self._freqs, dtype=np.int32),
                     np.asarray(self._counts, dtype=np.int32),
                     np.asarray(self._lengths, dtype=np.int64),
@@ -177,27 +185,45 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
     tids, freqs, counts, lengths = postings.arrays()
     if not tids.size:
         return
-    docs = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    freqs = freqs.astype(np.int64)
+    docs = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
     # Ranks in byte order (the dictionary is ordered), of the terms some document holds (a term
     # pooled away by ``pool_single`` holds none).
     unique = [t.encode("utf-8") if isinstance(t, str) else t for t in postings.vocab]
     held = np.bincount(tids, minlength=len(unique)) > 0
     order = sorted(np.flatnonzero(held).tolist(), key=unique.__getitem__)
-    rank = np.full(len(unique), -1, dtype=np.int64)
-    rank[order] = np.arange(len(order))
+    rank = np.full(len(unique), -1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
     # One document holds a term once per field, and documents come in order: sorting by rank,
     # stably, leaves each term's documents ascending.
     ranks = rank[tids]
+    del tids
     perm = np.argsort(ranks, kind="stable")
-    docs, freqs = docs[perm], freqs[perm]
     df = np.bincount(ranks, minlength=len(order))
-    starts = np.zeros(len(order), dtype=np.int64)
-    np.cumsum(df[:-1], out=starts[1:])
+    del ranks
+    docs, freqs = docs[perm], freqs[perm]
+    del perm
     lens = length_bytes(lengths)[docs] if scorable else np.zeros(docs.size, dtype=np.uint8)
+    write_sorted(fieldwriter, [unique[i] for i in order], docs, freqs, lens, df)
 
-    info = np.zeros(len(order), dtype=_TERMINFO)
-    info["weight"] = np.add.reduceat(freqs, starts)
+
+def write_sorted(
+    fieldwriter,
+    terms: list[bytes],
+    docs: np.ndarray,
+    freqs: np.ndarray,
+    lens: np.ndarray,
+    df: np.ndarray,
+) -> None:
+    """Write ``terms`` (in byte order, after any the field has already) with their postings:
+    ``df[i]`` consecutive (docnum, frequency, length byte) of ``docs``/``freqs``/``lens`` each,
+    docnums ascending.  The merge writes its terms a chunk at a time through here too, so a
+    merged segment is laid out exactly as one written whole."""
+    if not terms:
+        return
+    starts = np.zeros(len(terms), dtype=np.int64)
+    np.cumsum(df[:-1], out=starts[1:])
+    info = np.zeros(len(terms), dtype=_TERMINFO)
+    info["weight"] = np.add.reduceat(freqs, starts, dtype=np.int64)
     info["df"] = df
     info["minlength"] = np.minimum.reduceat(lens, starts)
     info["maxlength"] = np.maximum.reduceat(lens, starts)
@@ -212,12 +238,12 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
     # A chunk of terms at a time: Python lists of every posting of a large field took gigabytes.
     ends = starts + df
     first = 0
-    while first < len(order):
+    while first < len(terms):
         last = int(np.searchsorted(ends, starts[first] + CHUNK_POSTINGS, side="right"))
         last = max(last, first + 1)
         _write_terms(
             fieldwriter,
-            [unique[i] for i in order[first:last]],
+            terms[first:last],
             headers[first * size : last * size],
             (docs, freqs, lens),
             starts[first:last],
@@ -359,21 +385,11 @@ def _add_all(tindex, keys: list[bytes], values: list[bytes]) -> None:
     dbfile.write(
         b"".join([part for entry in zip(heads, keys, values, strict=True) for part in entry])
     )
-    # HashWriter's md5_hash: the digest's last four bytes, big-endian.
+    # HashWriter's md5_hash: the digest's last four bytes, big-endian.  Kept as arrays until
+    # ``write_hashes`` (Whoosh keeps a tuple per key: ~100 bytes, for millions of terms).
     digests = b"".join([md5(key).digest() for key in keys])
-    hashes = np.frombuffer(digests, dtype=">u4").reshape(n, 4)[:, 3].astype(np.int64)
-    by_bucket = np.argsort(hashes & 255, kind="stable")
-    counts = np.bincount(hashes & 255, minlength=256)
-    hash_list = hashes[by_bucket].tolist()
-    pos_list = positions[by_bucket].tolist()
-    start = 0
-    for bucket, count in enumerate(counts.tolist()):
-        if count:
-            end = start + count
-            tindex.buckets[bucket].extend(
-                zip(hash_list[start:end], pos_list[start:end], strict=True)
-            )
-            start = end
+    hashes = np.frombuffer(digests, dtype=">u4").reshape(n, 4)[:, 3].astype(np.uint32)
+    _pending_hashes(tindex).append((hashes, positions))
     index = tindex.index  # a GrowableArray: widen its type once, then extend in C
     last = int(positions[-1])
     limit = {"B": 1 << 8, "H": 1 << 16, "i": 1 << 31, "I": 1 << 32}.get(index.typecode)
@@ -386,31 +402,60 @@ def _add_all(tindex, keys: list[bytes], values: list[bytes]) -> None:
 _SLOT = np.dtype([("hash", ">u4"), ("pos", ">i8")])  # filetables._pointer, "!Iq"
 
 
+def _pending_hashes(tindex) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (hashes, positions) arrays ``_add_all`` gathered for ``tindex``, in key order."""
+    pending = getattr(tindex, "_vn_pending", None)
+    if pending is None:
+        pending = tindex._vn_pending = []
+    return pending
+
+
 def write_hashes(tindex) -> None:
     """``HashWriter._write_hashes`` with each table written at once, not two calls per slot.
 
-    The same open addressing (slot ``(hash >> 8) % size``, then the next free one), so the bytes
-    are the same; installed on the term index by ``SegmentBuilder``.
+    The same open addressing (slot ``(hash >> 8) % size``, then the next free one, keys taken in
+    the order they were added), so the bytes are the same; installed on the term index by
+    ``SegmentBuilder`` and the merge.
     """
+    pending = _pending_hashes(tindex)
+    own = [entry for entries in tindex.buckets for entry in entries]  # Whoosh's ``add``, if any
+    hashes = np.concatenate(
+        [np.asarray([h for h, _ in own], dtype=np.uint32)] + [h for h, _ in pending]
+    )
+    positions = np.concatenate(
+        [np.asarray([p for _, p in own], dtype=np.int64)] + [p for _, p in pending]
+    )
+    pending.clear()
+    buckets = (hashes & 255).astype(np.int64)
+    by_bucket = np.argsort(buckets, kind="stable")
+    counts = np.bincount(buckets, minlength=256).tolist()
     dbfile = tindex.dbfile
-    for entries in tindex.buckets:
+    start = 0
+    for count in counts:
         pos = dbfile.tell()
-        numslots = 2 * len(entries)
+        numslots = 2 * count
         tindex.directory.append((pos, numslots))
         if not numslots:
             continue
-        hashes = [0] * numslots
-        positions = [0] * numslots
-        for hashval, position in entries:
-            slot = (hashval >> 8) % numslots
-            while positions[slot]:  # no entry sits at position 0 (the file starts with a header)
-                slot = (slot + 1) % numslots
-            hashes[slot] = hashval
-            positions[slot] = position
-        table = np.empty(numslots, dtype=_SLOT)
-        table["hash"] = hashes
-        table["pos"] = positions
-        dbfile.write(table.tobytes())
+        chosen = by_bucket[start : start + count]
+        start += count
+        dbfile.write(_table(hashes[chosen], positions[chosen], numslots).tobytes())
+
+
+def _table(hashes: np.ndarray, positions: np.ndarray, numslots: int) -> np.ndarray:
+    """One bucket's open-addressing table of ``numslots`` slots."""
+    slot_of = ((hashes >> 8) % numslots).tolist()
+    table_hashes = [0] * numslots
+    table_positions = [0] * numslots
+    for hashval, position, slot in zip(hashes.tolist(), positions.tolist(), slot_of, strict=True):
+        while table_positions[slot]:  # no entry sits at position 0 (the file starts with a header)
+            slot = (slot + 1) % numslots
+        table_hashes[slot] = hashval
+        table_positions[slot] = position
+    table = np.empty(numslots, dtype=_SLOT)
+    table["hash"] = table_hashes
+    table["pos"] = table_positions
+    return table
 
 
 class _PerDocWriter(W3PerDocWriter):
@@ -493,12 +538,26 @@ class SegmentBuilder:
         perdoc.finish_doc()
         self.docnum += 1
 
-    def finish(self):
-        """Write the postings, assemble the compound segment file; returns the segment."""
+    @property
+    def held_bytes(self) -> int:
+        """An estimate of the memory the postings held so far take until ``finish`` has written
+        them (``finish`` itself needs about as much again, for the sort): what a caller bounds
+        to keep a build's memory independent of the archive's size."""
+        return sum(
+            p.postings * POSTING_BYTES + len(p.vocab) * TERM_BYTES for p in self._postings.values()
+        )
+
+    def finish(self, pool: bool = True):
+        """Write the postings, assemble the compound segment file; returns the segment.
+
+        ``pool=False`` keeps every term as its own (no ``shared`` terms): for a segment that a
+        merge will read, which pools what one document of the merged segment holds
+        (``segment_merge``), exactly as one segment written with all the documents would.
+        """
         self._perdoc.close()
         fieldwriter = self._fields
         for name, postings in self._postings.items():
-            if name in self._shared:
+            if pool and name in self._shared:
                 postings.pool_single(self._shared[name])
             if postings.vocab:
                 field = self.schema[name]
