@@ -477,6 +477,8 @@ class SegmentBuilder:
     keeps its own); vnsearch pools adjacent pairs this way (``indexer.POOLED``).
     """
 
+    perdoc_class: type = _PerDocWriter  # a merge writes stored fields it copies as they are
+
     def __init__(
         self, ix, codec, shared: dict[str, Callable[[str], str | None]] | None = None
     ) -> None:
@@ -484,7 +486,7 @@ class SegmentBuilder:
         self.schema = ix.schema
         self.codec = codec
         self.segment = codec.new_segment(ix.storage, ix.indexname)
-        self._perdoc = _PerDocWriter(codec, ix.storage, self.segment)
+        self._perdoc = self.perdoc_class(codec, ix.storage, self.segment)
         # Created now, as Whoosh's writer does: the segment's files exist from the start, so a
         # reindex killed midway leaves files the next one recognises and removes.
         self._fields = codec.field_writer(ix.storage, self.segment)
@@ -564,7 +566,14 @@ class SegmentBuilder:
                 fieldwriter.start_field(name, field)
                 write_field(fieldwriter, postings, field.scorable)
                 fieldwriter.finish_field()
-        fieldwriter.close()
+            self._postings[name] = FieldPostings()  # written: not held while the rest are
+        return self.close_files()
+
+    def close_files(self):
+        """Close the segment's files and assemble its compound file; returns the segment."""
+        if not self._perdoc.is_closed:
+            self._perdoc.close()
+        self._fields.close()
         self.segment.set_doc_count(self.docnum)
         self.segment.create_compound_file(self.storage)
         self.segment.compound = True
