@@ -62,8 +62,9 @@ FLOOR_DOCS = 2000
 # Merged terms written at a time (the postings of a chunk are what a merge holds in memory).
 CHUNK_TERMS = 1 << 16
 CHUNK_POSTINGS = 1 << 21
-# Bytes of the term dictionary read at once per input.
+# Bytes of the term dictionary read at once per input; of a column copied at once.
 READ_BYTES = 1 << 20
+COPY_BYTES = 1 << 24
 
 Shared = dict[str, Callable[[str], str | None]]
 _ENTRY_HEAD = struct.Struct("!ii")  # filetables._lengths: key and value lengths
@@ -82,8 +83,10 @@ class _Input:
     ``term_reader`` way), its per-document columns through Whoosh, and where its live documents
     go in the merged segment (``docmap``: -1 for a deleted one)."""
 
-    def __init__(self, storage, schema, segment, base: int) -> None:
+    def __init__(self, storage, schema, segment, base: int, docmap_start: int) -> None:
         self.segment = segment
+        self.docmap_start = docmap_start  # where its docmap starts in ``_docmaps``
+        self.all_docmaps: np.ndarray | None = None
         self.reader = SegmentReader(storage, schema, segment)
         try:
             compound = self.reader._storage.a
@@ -158,6 +161,15 @@ class _Input:
             merged, freqs = merged[keep], freqs[keep]
         return merged, freqs
 
+    def only_posting(self, value: bytes) -> tuple[int, int]:
+        """The merged docnum and frequency of a term's one posting (a segment without
+        deletions), decoded without numpy: most terms of a merge are such."""
+        if not value[0]:
+            docs, freqs = self.postings(value)
+            return int(docs[0]), int(freqs[0])
+        ids, weights, _ = pickle.loads(value[_TERMINFO_SIZE:])
+        return int(self.docmap[ids[0]]), 1 if weights is None else round(weights[0])
+
 
 def _df(value: bytes) -> int:
     return _DF.unpack_from(value, _DF_AT)[0]
@@ -193,10 +205,11 @@ def merge_segments(ix, codec, segments: list, shared: Shared | None = None):
     inputs: list[_Input] = []
     out: _MergedSegment | None = None
     try:
-        base = 0
+        base = start = 0
         for segment in segments:
-            inputs.append(_Input(storage, ix.schema, segment, base))
+            inputs.append(_Input(storage, ix.schema, segment, base, start))
             base += inputs[-1].live_count
+            start += segment.doc_count_all()
         if not base:
             return None
         out = _MergedSegment(ix, codec)
@@ -219,44 +232,93 @@ def merge_segments(ix, codec, segments: list, shared: Shared | None = None):
 
 
 def _copy_documents(out: _MergedSegment, inputs: list[_Input], schema) -> dict[str, np.ndarray]:
-    """Copy every live document's stored fields, lengths and columns into ``out``, in order;
-    returns each scorable field's length bytes by merged docnum (the postings record them)."""
+    """Copy every live document's stored fields, lengths and columns into ``out``, in order, a
+    column of an input at a time; returns each scorable field's length bytes by merged docnum
+    (the postings record them)."""
     perdoc = out._perdoc
-    scorable = [n for n in sorted(schema.names()) if schema[n].scorable]
-    column_fields = [n for n in sorted(schema.names()) if schema[n].column_type]
+    names = sorted(schema.names())
+    scorable = [n for n in names if schema[n].scorable]
+    copied = [("_stored", _RAW)]
+    copied += [(n, schema[n].column_type) for n in names if schema[n].column_type]
     lengths: dict[str, list[np.ndarray]] = {name: [] for name in scorable}
     totals: dict[str, int] = dict.fromkeys(scorable, 0)
     docnum = 0
     for source in inputs:
         reader = source.reader._perdoc
-        live = np.flatnonzero(source.live).tolist()
-        stored = reader.column_reader("_stored", _RAW)
-        field_bytes = {name: _length_bytes(reader, name, source) for name in scorable}
-        for name, values in field_bytes.items():
+        for name in scorable:
+            values = _length_bytes(reader, name, source)
             lengths[name].append(values[source.live])
             totals[name] += _live_total(source, name, values)
-        values = {
-            name: reader.column_reader(name, schema[name].column_type)
-            for name in column_fields
-            if reader.has_column(name)
-        }
-        length_lists = {name: b.tolist() for name, b in field_bytes.items()}
-        for old in live:
-            perdoc.start_doc(docnum)
-            raw = stored[old]
-            if raw:
-                perdoc.add_column_value("_stored", _RAW, raw)
-            for name in scorable:
-                byte = length_lists[name][old]
-                if byte:
-                    perdoc.add_column_value(_lenfield(name), LENGTHS_COLUMN, byte)
-            for name, column in values.items():
-                perdoc.add_column_value(name, schema[name].column_type, column[old])
-            perdoc.finish_doc()
-            docnum += 1
-    out.docnum = docnum
+            _append_lengths(perdoc, _lenfield(name), docnum, values[source.live])
+        for name, column in copied:
+            if reader.has_column(name):
+                _append_column(perdoc, name, column, docnum, reader, source.live)
+        docnum += source.live_count
+    out.docnum = perdoc._doccount = docnum
     perdoc._fieldlengths.update({name: total for name, total in totals.items() if total})
     return {name: np.concatenate(parts) for name, parts in lengths.items()}
+
+
+def _column_writer(perdoc, name: str, column):
+    if not perdoc._has_column(name):
+        perdoc._create_column(name, column)
+    return perdoc._get_column(name)
+
+
+def _append_lengths(perdoc, name: str, first: int, values: np.ndarray) -> None:
+    """Length bytes of documents ``first...`` into the length column ``name`` (``LENGTHS_COLUMN``:
+    one byte a document, 0 the default, not written past the last document that has one)."""
+    nonzero = np.flatnonzero(values)
+    if not nonzero.size:
+        return
+    writer = _column_writer(perdoc, name, LENGTHS_COLUMN)
+    writer._dbfile.write(writer._defaultbytes * (first - writer._count))
+    writer._dbfile.write(values[: nonzero[-1] + 1].astype(np.uint8).tobytes())
+    writer._count = first + int(nonzero[-1]) + 1
+
+
+def _append_column(perdoc, name: str, column, first: int, reader, live: np.ndarray) -> None:
+    """The values of the ``live`` documents of an input's column ``name`` as documents
+    ``first...``: the bytes of a ``VarBytesColumn`` (the stored fields' too) copied as they are,
+    a range of neighbouring documents at a time; any other column a value at a time."""
+    if type(column) is not columns.VarBytesColumn:
+        values = reader.column_reader(name, column)
+        writer = _column_writer(perdoc, name, column)
+        for new, old in enumerate(np.flatnonzero(live).tolist(), start=first):
+            writer.add(new, values[old])
+        return
+    values = reader.column_reader(name, _RAW)
+    sizes = np.asarray(values._lengths, dtype=np.int64)
+    offsets = np.asarray(values._offsets, dtype=np.int64)
+    kept = sizes[live]
+    if not kept.any():
+        return
+    writer = _column_writer(perdoc, name, column)
+    gap = first - writer._count
+    _extend(writer._lengths, np.zeros(gap, np.int64))
+    _extend(writer._offsets, np.full(gap, writer._offset_base, np.int64))
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], live.astype(np.int8), [0]))))
+    for start, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        begin, end = int(offsets[start]), int(offsets[stop - 1] + sizes[stop - 1])
+        for at in range(begin, end, COPY_BYTES):
+            size = min(COPY_BYTES, end - at)
+            writer._dbfile.write(values._dbfile.get(values._basepos + at, size))
+    _extend(writer._lengths, kept)
+    _extend(writer._offsets, writer._offset_base + np.cumsum(kept) - kept)
+    writer._offset_base += int(kept.sum())
+    writer._count = first + kept.size
+
+
+def _extend(growable, values: np.ndarray) -> None:
+    """``GrowableArray.extend`` in one call: widened once for the largest value (as ``append``
+    would, and as strictly: a stored column past 4 GiB still raises ``OverflowError``)."""
+    if not values.size:
+        return
+    top = int(values.max())
+    limit = {"B": 1 << 8, "H": 1 << 16, "i": 1 << 31, "I": 1 << 32}.get(growable.typecode)
+    if limit is not None and top >= limit:
+        growable._retype(top)
+    growable.array.extend(values.tolist())
 
 
 def _length_bytes(reader, name: str, source: _Input) -> np.ndarray:
@@ -296,31 +358,33 @@ def _merge_field(
     pooled = _pooled_postings(inputs, name, shared) if shared else {}
     streams = _streams(inputs, name)
     extra = len(inputs)  # pooled postings come as one more input
-    streams.append((term, extra, None) for term in sorted(pooled))
-    chunk = _Chunk(out, name, field, lens)
-    for term, group in itertools.groupby(heapq.merge(*streams), key=lambda item: item[0]):
-        parts = []
-        for _, i, value in group:
-            parts.append(pooled[term] if i == extra else inputs[i].postings(value))
-        docs, freqs = concatenate(parts) if len(parts) > 1 else parts[0]
-        if len(parts) > 1 and term in pooled:
-            docs, freqs = _sum_by_doc(docs, freqs)
-        if not docs.size:
+    streams.append((term, extra, b"") for term in sorted(pooled))
+    chunk = _Chunk(out, inputs, name, field, lens)
+    for term, group in itertools.groupby(heapq.merge(*streams), key=_first):
+        found = [(i, value) for _, i, value in group]
+        if term in pooled or any(i < extra and inputs[i].has_deletions for i, _ in found):
+            parts = [pooled[term] if i == extra else inputs[i].postings(v) for i, v in found]
+            docs, freqs = _sum_by_doc(*concatenate(parts)) if len(parts) > 1 else parts[0]
+            if docs.size and not (docs.size == 1 and shared and _pools(shared, term)):
+                chunk.add_arrays(term, docs, freqs)
             continue
-        if shared and docs.size == 1 and term not in pooled and _pools(shared, term):
-            continue  # under its shared term already (``_pooled_postings``)
-        chunk.add(term, docs, freqs)
+        if shared and len(found) == 1 and _df(found[0][1]) == 1 and _pools(shared, term):
+            continue  # under its shared term (``_pooled_postings``)
+        chunk.add(term, found)
     chunk.flush()
+    chunk.finish()
 
 
-def _streams(inputs: list[_Input], name: str) -> list[Iterator[tuple[bytes, int, bytes | None]]]:
+def _first(item: tuple) -> bytes:
+    return item[0]
+
+
+def _streams(inputs: list[_Input], name: str) -> list[Iterator[tuple[bytes, int, bytes]]]:
     """Each input's (term, its position, value) of field ``name``, for ``heapq.merge``."""
     return [_tagged(source.terms(name), i) for i, source in enumerate(inputs)]
 
 
-def _tagged(
-    terms: Iterator[tuple[bytes, bytes]], tag: int
-) -> Iterator[tuple[bytes, int, bytes | None]]:
+def _tagged(terms: Iterator[tuple[bytes, bytes]], tag: int) -> Iterator[tuple[bytes, int, bytes]]:
     for term, value in terms:
         yield term, tag, value
 
@@ -341,28 +405,25 @@ def _pooled_postings(
     """Shared term -> (docnums, frequencies) of the terms exactly one document of the merged
     segment holds, that ``shared`` maps to a shared term (a first pass over the dictionaries:
     a shared term may sort before the terms pooled under it)."""
-    targets: list[bytes] = []
-    target_ids: dict[bytes, int] = {}
+    targets: dict[bytes, int] = {}
     ids, docs, freqs = array("i"), array("q"), array("i")
-    streams = _streams(inputs, name)
-    for term, group in itertools.groupby(heapq.merge(*streams), key=lambda item: item[0]):
+    for term, group in itertools.groupby(heapq.merge(*_streams(inputs, name)), key=_first):
         found = [(i, value) for _, i, value in group]
-        if sum(_df(v) for _, v in found) > 1 and not any(inputs[i].has_deletions for i, _ in found):
+        if any(inputs[i].has_deletions for i, _ in found):
+            live = [p for p in (inputs[i].postings(v) for i, v in found) if p[0].size]
+            if len(live) != 1 or live[0][0].size != 1:
+                continue
+            doc, freq = int(live[0][0][0]), int(live[0][1][0])
+        elif len(found) == 1 and _df(found[0][1]) == 1:
+            doc, freq = inputs[found[0][0]].only_posting(found[0][1])
+        else:
             continue
-        target = None
-        live = [inputs[i].postings(v) for i, v in found]
-        held = sum(d.size for d, _ in live)
-        if held == 1:
-            target = shared(term.decode("utf-8"))
+        target = shared(term.decode("utf-8"))
         if target is None:
             continue
-        key = target.encode("utf-8")
-        ids.append(target_ids.setdefault(key, len(target_ids)))
-        if len(target_ids) > len(targets):
-            targets.append(key)
-        doc, freq = next((d, f) for d, f in live if d.size)
-        docs.append(int(doc[0]))
-        freqs.append(int(freq[0]))
+        ids.append(targets.setdefault(target.encode("utf-8"), len(targets)))
+        docs.append(doc)
+        freqs.append(freq)
     if not targets:
         return {}
     id_array = np.frombuffer(ids, dtype=np.int32)
@@ -371,6 +432,7 @@ def _pooled_postings(
     order = np.lexsort((doc_array, id_array))
     id_array, doc_array, freq_array = id_array[order], doc_array[order], freq_array[order]
     bounds = np.flatnonzero(np.diff(id_array)) + 1
+    names = list(targets)
     out = {}
     for part_ids, part_docs, part_freqs in zip(
         np.split(id_array, bounds),
@@ -378,43 +440,105 @@ def _pooled_postings(
         np.split(freq_array, bounds),
         strict=True,
     ):
-        out[targets[int(part_ids[0])]] = _sum_by_doc(part_docs, part_freqs)
+        out[names[int(part_ids[0])]] = _sum_by_doc(part_docs, part_freqs)
     return out
 
 
 class _Chunk:
-    """Merged terms of one field waiting to be written: a bounded number at a time."""
+    """Merged terms of one field waiting to be written, a bounded number at a time.
 
-    def __init__(self, out: _MergedSegment, name: str, field, lens: np.ndarray | None) -> None:
-        self.out, self.name, self.field, self.lens = out, name, field, lens
+    Postings of inputs without deletions stay as the inputs hold them (a pickled inline list, or
+    a block extent) until ``flush``, which decodes and renumbers the whole chunk's at once; others
+    come decoded (``add_arrays``).
+    """
+
+    def __init__(
+        self, out: _MergedSegment, inputs: list[_Input], name: str, field, lens: np.ndarray | None
+    ) -> None:
+        self.out, self.inputs, self.name, self.field, self.lens = out, inputs, name, field, lens
         self.started = False
         self.terms: list[bytes] = []
-        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
         self.postings = 0
+        # inlined lists: term index, input, ids, weights (``None``: all 1)
+        self.inline: list[tuple[int, int, tuple, tuple | None]] = []
+        # decoded parts: term index, merged docnums, frequencies
+        self.decoded: list[tuple[int, np.ndarray, np.ndarray]] = []
 
-    def add(self, term: bytes, docs: np.ndarray, freqs: np.ndarray) -> None:
+    def add(self, term: bytes, found: list[tuple[int, bytes]]) -> None:
+        """A term found in inputs without deletions: (input, dictionary value) each."""
+        index = len(self.terms)
         self.terms.append(term)
-        self.parts.append((docs, freqs))
+        for i, value in found:
+            source = self.inputs[i]
+            if value[0]:
+                ids, weights, _ = pickle.loads(value[_TERMINFO_SIZE:])
+                self.inline.append((index, i, ids, weights))
+            else:
+                docs, freqs = source.postings(value)
+                self.decoded.append((index, docs, freqs))
+            self.postings += _df(value)
+        self._check()
+
+    def add_arrays(self, term: bytes, docs: np.ndarray, freqs: np.ndarray) -> None:
+        self.decoded.append((len(self.terms), docs, freqs))
+        self.terms.append(term)
         self.postings += docs.size
+        self._check()
+
+    def _check(self) -> None:
         if len(self.terms) >= CHUNK_TERMS or self.postings >= CHUNK_POSTINGS:
             self.flush()
 
     def flush(self) -> None:
         if not self.terms:
-            if self.started:
-                self.out._fields.finish_field()
-                self.started = False
             return
         fieldwriter = self.out._fields
         if not self.started:
             fieldwriter.start_field(self.name, self.field)
             self.started = True
-        df = np.fromiter((d.size for d, _ in self.parts), np.int64, len(self.parts))
-        docs = np.concatenate([d for d, _ in self.parts]).astype(np.int32)
-        freqs = np.concatenate([f for _, f in self.parts])
+        term_of, docs, freqs = self._arrays()
+        # Two runs already in (term, docnum) order, the inlined lists' and the decoded ones': a
+        # stable sort merges them in linear time.
+        order = np.argsort((term_of << 32) | docs, kind="stable")
+        term_of, docs, freqs = term_of[order], docs[order].astype(np.int32), freqs[order]
+        df = np.bincount(term_of, minlength=len(self.terms))
         lens = self.lens[docs] if self.lens is not None else np.zeros(docs.size, np.uint8)
         write_sorted(fieldwriter, self.terms, docs, freqs, lens, df)
-        self.terms, self.parts, self.postings = [], [], 0
+        self.terms, self.inline, self.decoded, self.postings = [], [], [], 0
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting of the chunk: (term index, merged docnum, frequency)."""
+        terms, docs, freqs = [], [], []
+        if self.inline:
+            counts = np.fromiter((len(ids) for _, _, ids, _ in self.inline), np.int64)
+            total = int(counts.sum())
+            raw = np.fromiter(itertools.chain.from_iterable(e[2] for e in self.inline), np.int64)
+            weights = itertools.chain.from_iterable(
+                itertools.repeat(1, len(ids)) if w is None else w for _, _, ids, w in self.inline
+            )
+            inputs = np.fromiter((i for _, i, _, _ in self.inline), np.int64)
+            starts = np.asarray([source.docmap_start for source in self.inputs], np.int64)
+            merged = _docmaps(self.inputs)[np.repeat(starts[inputs], counts) + raw]
+            terms.append(np.repeat(np.fromiter((e[0] for e in self.inline), np.int64), counts))
+            docs.append(merged)
+            freqs.append(np.rint(np.fromiter(weights, np.float64, total)).astype(np.int32))
+        for index, part_docs, part_freqs in self.decoded:
+            terms.append(np.full(part_docs.size, index, np.int64))
+            docs.append(part_docs)
+            freqs.append(part_freqs)
+        return np.concatenate(terms), np.concatenate(docs), np.concatenate(freqs)
+
+    def finish(self) -> None:
+        if self.started:
+            self.out._fields.finish_field()
+
+
+def _docmaps(inputs: list[_Input]) -> np.ndarray:
+    """Every input's ``docmap``, one after another (``_Input.docmap_start`` of each)."""
+    first = inputs[0]
+    if first.all_docmaps is None:
+        first.all_docmaps = np.concatenate([source.docmap for source in inputs])
+    return first.all_docmaps
 
 
 # -- the policy ----------------------------------------------------------------------------------

@@ -96,7 +96,11 @@ def test_flushed_segments_merge_into_the_segment_one_builder_writes(
         assert merged[part] == one[part], part
 
 
-def test_a_merge_drops_deleted_documents(tmp_path: Path) -> None:
+@pytest.mark.parametrize("copy_bytes", [segment_merge.COPY_BYTES, 7])
+def test_a_merge_drops_deleted_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy_bytes: int
+) -> None:
+    monkeypatch.setattr(segment_merge, "COPY_BYTES", copy_bytes)
     docs = _documents() + _mixed_documents(40)
     deleted = {1, 6, 30, 50, len(docs) - 1}
     live = [d for i, d in enumerate(docs) if i not in deleted]
