@@ -65,7 +65,7 @@ IN_FLIGHT = 2
 # A build writes the segment it holds and starts another once the postings it holds would take
 # this much memory (``SegmentBuilder.held_bytes``; writing them needs about as much again): its
 # memory does not grow with the archive.  The segments are merged at the end (``segment_merge``).
-SEGMENT_MB = int(os.environ.get("VNSEARCH_SEGMENT_MB", "512"))
+SEGMENT_MB = int(os.environ.get("VNSEARCH_SEGMENT_MB", "1024"))
 
 Progress = Callable[[int, int], None]
 

@@ -660,6 +660,8 @@ class RunSegments:
     def add_batch(self, values: list[dict[str, object]], postings: dict) -> None:
         builder = self._builder()
         if builder.docnum and builder.held_bytes >= self.limit_bytes:
+            held = builder.held_bytes >> 20
+            log.debug("writing %d documents (~%d MiB held)", builder.docnum, held)
             self.flushed.append(builder.finish(pool=False))
             self.builder = None  # written: ``cancel`` removes it with the flushed ones
             builder = self._builder()
@@ -673,6 +675,7 @@ class RunSegments:
     def finish(self) -> list:
         """The run's segments, ready to commit (their files complete, referenced by none)."""
         builder = self._builder()
+        log.debug("writing %d documents (~%d MiB held)", builder.docnum, builder.held_bytes >> 20)
         if not self.flushed:
             segment = builder.finish()
             self.builder = None

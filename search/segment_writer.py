@@ -44,11 +44,12 @@ from whoosh.util.numeric import _length_byte_cache
 # of pickle, a posting block ~65 bytes of header plus ~2 bytes per posting.
 INLINE_POSTINGS = 16
 CHUNK_POSTINGS = 1 << 20  # postings turned into Python objects at a time, per field
+SORT_POSTINGS = 1 << 21  # postings of a field sorted at a time
 # What a held posting and a distinct term of a field cost the builder until its segment is
 # written (``SegmentBuilder.held_bytes``): a posting's term id and frequency, a term's dictionary
 # entry and string.
 POSTING_BYTES = 8
-TERM_BYTES = 120
+TERM_BYTES = 220
 # zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), about half
 # the time of 3 for blocks 2% larger (9 took 5 s more for 11k articles, for 3% smaller blocks).
 # Stored text: 9, 3% smaller than 3 at no measurable cost.
@@ -144,66 +145,133 @@ class FieldPostings:
             )
             self._tids, self._freqs, self._counts, self._lengths = [], [], [], []
 
-    def pool_single(self, shared: Callable[[str], str | None]) -> None:
-        """Move every term found in one document only, that ``shared`` maps to a shared term,
-        under that shared term; frequencies add up where a document holds several such terms."""
-        tids, freqs, counts, lengths = self.arrays()
-        if not tids.size:
-            return
-        terms = list(self.vocab)
-        remap = np.arange(len(terms))
-        for i in np.flatnonzero(np.bincount(tids, minlength=len(terms)) == 1).tolist():
-            target = shared(terms[i])
-            if target is not None:
-                remap[i] = self.vocab[target]
-        if np.array_equal(remap, np.arange(len(terms))):
-            return
-        ndocs, width = counts.size, len(self.vocab)
-        docs = np.repeat(np.arange(ndocs, dtype=np.int64), counts)
-        keys, inverse = np.unique(docs * width + remap[tids], return_inverse=True)
-        freqs = np.bincount(inverse, weights=freqs).astype(np.int32)
-        docs = keys // width
-        counts = np.bincount(docs, minlength=ndocs).astype(np.int32)
-        self._chunks = [(keys % width, freqs, counts, lengths)]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(term ids, frequencies, postings per document, lengths), in document order."""
+    def arrays(
+        self, release: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(term ids, frequencies, postings per document, lengths), in document order;
+        ``release``: the postings are no longer held here (their writer frees them as it goes)."""
         self._flush()
-        if not self._chunks:
+        chunks = self._chunks
+        if release:
+            self._chunks = []
+        if not chunks:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.astype(np.int32), empty.astype(np.int32), empty
-        return tuple(np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
+        return tuple(np.concatenate(parts) for parts in zip(*chunks, strict=True))
 
 
-def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
+def write_field(
+    fieldwriter,
+    postings: FieldPostings,
+    scorable: bool,
+    shared: Callable[[str], str | None] | None = None,
+) -> None:
     """Write one field's terms and postings through ``fieldwriter``'s open files (a
     ``W3FieldWriter`` between ``start_field`` and ``finish_field``).
 
     Blocks and term entries record the field lengths of their documents (as length bytes) only
-    for a ``scorable`` field, as Whoosh does.
+    for a ``scorable`` field, as Whoosh does.  A term one document holds goes under the term
+    ``shared`` maps it to, when it maps it to one; frequencies add up where a document holds
+    several terms going under one.
     """
-    tids, freqs, counts, lengths = postings.arrays()
+    tids, freqs, counts, lengths = postings.arrays(release=True)
     if not tids.size:
         return
-    docs = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
-    # Ranks in byte order (the dictionary is ordered), of the terms some document holds (a term
-    # pooled away by ``pool_single`` holds none).
+    counts_of_term = _term_counts(tids, len(postings.vocab))
+    held = counts_of_term > 0
+    remap = _pooled(postings, counts_of_term == 1, shared) if shared else None
+    del counts_of_term
+    # Ranks in byte order (the dictionary is ordered) of the terms written: those some document
+    # holds, pooled ones under their shared term.
     unique = [t.encode("utf-8") if isinstance(t, str) else t for t in postings.vocab]
-    held = np.bincount(tids, minlength=len(unique)) > 0
+    if remap is not None:
+        moved = np.flatnonzero(remap[: held.size] != np.arange(held.size))
+        held = np.concatenate([held, np.zeros(remap.size - held.size, dtype=bool)])
+        held[moved] = False
+        held[remap[moved]] = True
     order = sorted(np.flatnonzero(held).tolist(), key=unique.__getitem__)
     rank = np.full(len(unique), -1, dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
-    # One document holds a term once per field, and documents come in order: sorting by rank,
-    # stably, leaves each term's documents ascending.
-    ranks = rank[tids]
-    del tids
-    perm = np.argsort(ranks, kind="stable")
-    df = np.bincount(ranks, minlength=len(order))
-    del ranks
-    docs, freqs = docs[perm], freqs[perm]
-    del perm
-    lens = length_bytes(lengths)[docs] if scorable else np.zeros(docs.size, dtype=np.uint8)
-    write_sorted(fieldwriter, [unique[i] for i in order], docs, freqs, lens, df)
+    ranks = (rank if remap is None else rank[remap])[tids]
+    del tids, rank
+    terms = [unique[i] for i in order]
+    del unique, order
+    docs = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
+    doc_lens = length_bytes(lengths) if scorable else None
+    # A slice of terms at a time: sorting a large field's postings at once took several times
+    # the memory the builder holds them in.
+    for first, last in _slices(np.bincount(ranks, minlength=len(terms)), SORT_POSTINGS):
+        if first == 0 and last == len(terms):
+            chosen = np.arange(ranks.size)
+        else:
+            chosen = np.flatnonzero((ranks >= first) & (ranks < last))
+        # One document holds a term once per field, and documents come in order: sorting by
+        # rank, stably, leaves each term's documents ascending.
+        part = ranks[chosen]
+        order = np.argsort(part, kind="stable")
+        part, chosen = part[order], chosen[order]
+        del order
+        part_docs, part_freqs = docs[chosen], freqs[chosen]
+        del chosen
+        if remap is not None:  # a document holding two terms pooled under one: one posting
+            part, part_docs, part_freqs = _add_repeats(part, part_docs, part_freqs)
+        df = np.bincount(part - first, minlength=last - first)
+        del part
+        lens = doc_lens[part_docs] if doc_lens is not None else np.zeros(part_docs.size, np.uint8)
+        write_sorted(fieldwriter, terms[first:last], part_docs, part_freqs, lens, df)
+
+
+def _slices(df: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of terms holding at most ``limit`` postings together (or one term)."""
+    ends = np.cumsum(df)
+    out, first = [], 0
+    while first < df.size:
+        last = int(np.searchsorted(ends, (ends[first - 1] if first else 0) + limit, side="right"))
+        last = max(last, first + 1)
+        out.append((first, last))
+        first = last
+    return out
+
+
+def _term_counts(tids: np.ndarray, size: int) -> np.ndarray:
+    """Postings per term id (``np.bincount`` a slice at a time: it copies its input to int64)."""
+    counts = np.zeros(size, dtype=np.int64)
+    for start in range(0, tids.size, SORT_POSTINGS):
+        counts += np.bincount(tids[start : start + SORT_POSTINGS], minlength=size)
+    return counts
+
+
+def _pooled(
+    postings: FieldPostings, single: np.ndarray, shared: Callable[[str], str | None]
+) -> np.ndarray | None:
+    """Term id -> the id it is written under: a term one document holds (``single``), under its
+    shared term (added to the vocabulary) when ``shared`` gives one; ``None`` when none moves."""
+    terms = list(postings.vocab)
+    remap = np.arange(len(terms), dtype=np.int32)
+    moved = False
+    for i in np.flatnonzero(single).tolist():
+        target = shared(terms[i])
+        if target is not None:
+            remap[i] = postings.vocab[target]
+            moved = True
+    if not moved:
+        return None
+    if len(postings.vocab) > remap.size:  # shared terms new to the vocabulary map to themselves
+        added = np.arange(remap.size, len(postings.vocab), dtype=np.int32)
+        remap = np.concatenate([remap, added])
+    return remap
+
+
+def _add_repeats(
+    ranks: np.ndarray, docs: np.ndarray, freqs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Postings sorted by (rank, docnum) with any repeated (rank, docnum) made one, its
+    frequencies added up."""
+    repeat = (ranks[1:] == ranks[:-1]) & (docs[1:] == docs[:-1])
+    if not repeat.any():
+        return ranks, docs, freqs
+    first = np.flatnonzero(np.concatenate(([True], ~repeat)))
+    return ranks[first], docs[first], np.add.reduceat(freqs, first).astype(freqs.dtype)
 
 
 def write_sorted(
@@ -559,12 +627,11 @@ class SegmentBuilder:
         self._perdoc.close()
         fieldwriter = self._fields
         for name, postings in self._postings.items():
-            if pool and name in self._shared:
-                postings.pool_single(self._shared[name])
             if postings.vocab:
                 field = self.schema[name]
                 fieldwriter.start_field(name, field)
-                write_field(fieldwriter, postings, field.scorable)
+                shared = self._shared.get(name) if pool else None
+                write_field(fieldwriter, postings, field.scorable, shared)
                 fieldwriter.finish_field()
             self._postings[name] = FieldPostings()  # written: not held while the rest are
         return self.close_files()
