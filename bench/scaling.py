@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -211,9 +212,12 @@ def run_archives(args: argparse.Namespace) -> dict:
             entry["collect"] = collect_memory(archive, code)
             print(f"  _collect holds {entry['collect']['bytes'] / 2**30:.2f} GiB", flush=True)
         index = common.OUT / f"scaling-index-{size}-{args.seed}"
+        shutil.rmtree(index, ignore_errors=True)  # a fresh index: no older generation's files
         build = build_archive_index(archive, index, args.workers, code)
         print(f"  {build['summary']}", flush=True)
-        entry.update(build=build, index_bytes=dir_bytes(index), segments=segment_count(index))
+        segments = sum(p.stat().st_size for p in index.glob("*.seg"))
+        entry.update(build=build, index_bytes=dir_bytes(index), segment_bytes=segments)
+        entry["segments"] = segment_count(index)
         engine = SearchEngine(index, cache_mb=args.cache_mb)
         engine.health()
         engine.wait_warm()
@@ -234,6 +238,7 @@ def run_archives(args: argparse.Namespace) -> dict:
                 f"{build['peak_main_rss'] / gib:.2f}",
                 f"{build['peak_worker_rss'] / gib:.2f}",
                 f"{entry['index_bytes'] / 2**20:.0f}",
+                f"{entry['segment_bytes'] / 2**20:.0f}",
                 str(entry["segments"]),
                 f"{stats['p50']:.2f}",
                 f"{stats['p95']:.2f}",
@@ -253,6 +258,7 @@ def run_archives(args: argparse.Namespace) -> dict:
             "main GiB",
             "worker GiB",
             "index MiB",
+            "segs MiB",
             "segments",
             "p50 ms",
             "p95 ms",
