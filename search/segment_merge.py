@@ -18,9 +18,11 @@ reason ``segment_writer`` exists), and knows nothing of vnsearch's pooled pairs.
   segment one builder would have written from all their documents; inputs that pooled already keep
   what they pooled (a shared term's postings merge like any term's), so queries read the same.
 
-``plan_merges`` is a tiered policy in the manner of Lucene's ``TieredMergePolicy``: segments of
+``MergePolicy`` is a tiered policy in the manner of Lucene's ``TieredMergePolicy``: segments of
 similar size are merged ``MERGE_FACTOR`` at a time once there are more than ``SEGMENTS_PER_TIER``
-of a size, and no merge makes a segment of more than ``MAX_SEGMENT_DOCS`` documents.
+of a size, and no merge makes a segment of more than ``MAX_SEGMENT_DOCS`` documents.  A segment
+this module cannot read (not laid out as ``term_reader`` expects: an index from elsewhere) is
+left unmerged, and said.
 """
 
 from __future__ import annotations
@@ -45,17 +47,17 @@ from whoosh.reading import SegmentReader
 from whoosh.util.numeric import byte_to_length
 
 from .segment_writer import SegmentBuilder, _PerDocWriter, write_sorted
-from .term_reader import _blocks, concatenate, inline_arrays
+from .term_reader import SegmentTerms, _blocks, concatenate, inline_arrays
 
 log = logging.getLogger(__name__)
 
 # Tiered policy: at most this many segments of about one size before they are merged, this many
-# at once, and never into a segment of more documents than this (one segment serves queries
+# at once, and never into a segment of more documents than this: one segment serves queries
 # fastest, but a merge rewrites every posting of its inputs, and Whoosh's stored-field column
-# addresses at most 4 GiB).
+# addresses at most 4 GiB (compressed news articles take a few KiB each).
 SEGMENTS_PER_TIER = 10
 MERGE_FACTOR = 10
-MAX_SEGMENT_DOCS = int(os.environ.get("VNSEARCH_MAX_SEGMENT_DOCS", "2000000"))
+MAX_SEGMENT_DOCS = int(os.environ.get("VNSEARCH_MAX_SEGMENT_DOCS", "1000000"))
 # Segments smaller than this count as this size: tiny segments of incremental runs are merged
 # together early instead of making tiers of their own.
 FLOOR_DOCS = 2000
@@ -78,6 +80,10 @@ _RAW = columns.VarBytesColumn()  # the stored-fields column's bytes, compressed 
 # -- reading one input segment ----------------------------------------------------------------
 
 
+class Unmergeable(Exception):
+    """A segment not laid out as this module reads it."""
+
+
 class _Input:
     """One segment being merged: its term dictionary and postings read with ``os.pread`` (the
     ``term_reader`` way), its per-document columns through Whoosh, and where its live documents
@@ -85,10 +91,14 @@ class _Input:
 
     def __init__(self, storage, schema, segment, base: int, docmap_start: int) -> None:
         self.segment = segment
-        self.docmap_start = docmap_start  # where its docmap starts in ``_docmaps``
-        self.all_docmaps: np.ndarray | None = None
+        self.docmap_start = docmap_start  # where its docmap starts among all the inputs'
         self.reader = SegmentReader(storage, schema, segment)
+        self._fd = -1
         try:
+            probe = SegmentTerms.open(self.reader)  # ``None``: not a layout read here
+            if probe is None:
+                raise Unmergeable(f"{segment.segment_id()}: not a layout the merge reads")
+            probe.close()
             compound = self.reader._storage.a
             self._fd = os.dup(compound._file.fileno())
             self._trm = compound.range(segment.make_filename(W3Codec.TERMS_EXT))[0]
@@ -96,8 +106,8 @@ class _Input:
             terms = self.reader._terms
             self._tindex = terms._tindex
             self._fieldmap: dict[str, int] = dict(terms._fieldmap)
-        except Exception:
-            self.reader.close()
+        except BaseException:
+            self.close()
             raise
         count = segment.doc_count_all()
         live = np.ones(count, dtype=bool)
@@ -113,7 +123,9 @@ class _Input:
         return int(self.live.sum())
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self.reader.close()
 
     def terms(self, field: str) -> Iterator[tuple[bytes, bytes]]:
@@ -214,11 +226,13 @@ def merge_segments(ix, codec, segments: list, shared: Shared | None = None):
             return None
         out = _MergedSegment(ix, codec)
         lengths = _copy_documents(out, inputs, ix.schema)
+        docmaps = np.concatenate([source.docmap for source in inputs])
         for name in sorted(ix.schema.names()):
             field = ix.schema[name]
             if field.indexed:
                 lens = lengths.get(name) if field.scorable else None
-                _merge_field(out, inputs, name, field, lens, (shared or {}).get(name))
+                chunk = _Chunk(out, inputs, docmaps, name, field, lens)
+                _merge_field(chunk, inputs, name, (shared or {}).get(name))
         segment = out.close_files()
         log.debug("merged %d segments into %s (%d documents)", len(inputs), segment, base)
         return segment
@@ -347,19 +361,13 @@ def _live_total(source: _Input, name: str, length_bytes: np.ndarray) -> int:
 
 
 def _merge_field(
-    out: _MergedSegment,
-    inputs: list[_Input],
-    name: str,
-    field,
-    lens: np.ndarray | None,
-    shared: Callable[[str], str | None] | None,
+    chunk: _Chunk, inputs: list[_Input], name: str, shared: Callable[[str], str | None] | None
 ) -> None:
-    """Merge field ``name``'s terms of every input into ``out``, in byte order."""
+    """Merge field ``name``'s terms of every input, in byte order, through ``chunk``."""
     pooled = _pooled_postings(inputs, name, shared) if shared else {}
     streams = _streams(inputs, name)
     extra = len(inputs)  # pooled postings come as one more input
     streams.append((term, extra, b"") for term in sorted(pooled))
-    chunk = _Chunk(out, inputs, name, field, lens)
     for term, group in itertools.groupby(heapq.merge(*streams), key=_first):
         found = [(i, value) for _, i, value in group]
         if term in pooled or any(i < extra and inputs[i].has_deletions for i, _ in found):
@@ -453,9 +461,16 @@ class _Chunk:
     """
 
     def __init__(
-        self, out: _MergedSegment, inputs: list[_Input], name: str, field, lens: np.ndarray | None
+        self,
+        out: _MergedSegment,
+        inputs: list[_Input],
+        docmaps: np.ndarray,
+        name: str,
+        field,
+        lens: np.ndarray | None,
     ) -> None:
-        self.out, self.inputs, self.name, self.field, self.lens = out, inputs, name, field, lens
+        self.out, self.inputs, self.docmaps = out, inputs, docmaps
+        self.name, self.field, self.lens = name, field, lens
         self.started = False
         self.terms: list[bytes] = []
         self.postings = 0
@@ -518,7 +533,7 @@ class _Chunk:
             )
             inputs = np.fromiter((i for _, i, _, _ in self.inline), np.int64)
             starts = np.asarray([source.docmap_start for source in self.inputs], np.int64)
-            merged = _docmaps(self.inputs)[np.repeat(starts[inputs], counts) + raw]
+            merged = self.docmaps[np.repeat(starts[inputs], counts) + raw]
             terms.append(np.repeat(np.fromiter((e[0] for e in self.inline), np.int64), counts))
             docs.append(merged)
             freqs.append(np.rint(np.fromiter(weights, np.float64, total)).astype(np.int32))
@@ -531,14 +546,6 @@ class _Chunk:
     def finish(self) -> None:
         if self.started:
             self.out._fields.finish_field()
-
-
-def _docmaps(inputs: list[_Input]) -> np.ndarray:
-    """Every input's ``docmap``, one after another (``_Input.docmap_start`` of each)."""
-    first = inputs[0]
-    if first.all_docmaps is None:
-        first.all_docmaps = np.concatenate([source.docmap for source in inputs])
-    return first.all_docmaps
 
 
 # -- the policy ----------------------------------------------------------------------------------
@@ -714,7 +721,13 @@ def merge_committed(ix, codec, segments: list, shared: Shared, policy: MergePoli
     try:
         for i, segment in enumerate(segments):
             if i in first:
-                merged = merge_segments(ix, codec, [segments[j] for j in first[i]], shared)
+                group = [segments[j] for j in first[i]]
+                try:
+                    merged = merge_segments(ix, codec, group, shared)
+                except Unmergeable as exc:
+                    log.warning("segments left unmerged: %s", exc)
+                    out.extend(group)
+                    continue
                 if merged is not None:
                     written.append(merged)
                     out.append(merged)

@@ -310,13 +310,49 @@ def test_a_failed_merge_leaves_the_index_as_it_was(
     before = sorted(p.name for p in (tmp_path / "index").iterdir() if p.name != "vnsearch")
     answers = _answers(tmp_path / "index", ["lào cai", "thi"])
 
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(segment_merge, "write_sorted", broken)
+    monkeypatch.setattr(segment_merge, "write_sorted", _disk_full)
     _write(src / "late.txt", docs[10].title, docs[10].body)
     with pytest.raises(OSError, match="No space"):
         reindex(tmp_path / "index", [src / "late.txt"], workers=1)
     after = sorted(p.name for p in (tmp_path / "index").iterdir() if p.name != "vnsearch")
     assert after == before
     assert _answers(tmp_path / "index", ["lào cai", "thi"]) == answers
+
+
+def test_a_build_failing_in_its_merge_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    for doc in _mixed_documents(120):
+        _write(src / f"{doc.id}.txt", doc.title, doc.body)
+    reindex(tmp_path / "index", [src / "m000.txt"], workers=1)
+    before = sorted(p.name for p in (tmp_path / "index").iterdir() if p.name != "vnsearch")
+    monkeypatch.setattr(indexer, "SEGMENT_MB", 0)  # three flushed segments, then their merge
+    monkeypatch.setattr(segment_merge, "write_sorted", _disk_full)
+    with pytest.raises(OSError, match="No space"):
+        reindex(tmp_path / "index", [src], workers=1)
+    after = sorted(p.name for p in (tmp_path / "index").iterdir() if p.name != "vnsearch")
+    assert after == before
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_segments_the_merge_cannot_read_stay_as_they_are(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Segments Whoosh wrote itself, as plain files (an index from elsewhere): left unmerged.
+    ix = open_or_create(tmp_path / "ix", full=True)
+    for doc in TOY_DOCS:
+        writer = ix.writer(compound=False)
+        writer.add_document(**_values(doc))
+        writer.commit(merge=False)
+    ix = whoosh_index.open_dir(str(tmp_path / "ix"))
+    segments = ix._segments()
+    assert len(segments) == len(TOY_DOCS) and not segments[0].is_compound()
+    policy = MergePolicy(segments_per_tier=2)
+    with caplog.at_level("WARNING", logger="search.segment_merge"):
+        kept, written = segment_merge.merge_committed(ix, codec(), segments, POOLED, policy)
+    assert kept == segments and written == []
+    assert "left unmerged" in caplog.text
