@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +166,88 @@ def cached_index(
             shutil.rmtree(stale)
     (dirpath / BUILT_MARKER).write_text(fingerprint + "\n", encoding="utf-8")
     return dirpath
+
+
+# -- memory of a process tree -------------------------------------------------------------------
+
+
+def _proc_field(text: str, key: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status or smaps_rollup, in bytes (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process under it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parent = int(text.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_memory(root: int) -> dict[int, tuple[int, int]]:
+    """pid -> (RSS, PSS) in bytes of ``root`` and its descendants (a process that ends meanwhile
+    is left out).  RSS counts pages forked workers share with their parent once per process;
+    PSS splits them between the sharers, so PSS sums to what the tree really holds."""
+    out = {}
+    for pid in process_tree(root):
+        try:
+            rss = _proc_field(Path(f"/proc/{pid}/status").read_text(), "VmRSS:")
+            pss = _proc_field(Path(f"/proc/{pid}/smaps_rollup").read_text(), "Pss:")
+        except OSError:
+            continue
+        out[pid] = (rss, pss)
+    return out
+
+
+class TreeMemory:
+    """Samples the memory of a process tree from /proc every ``interval`` seconds, in a thread,
+    until ``stop``: the peaks of the summed RSS and PSS, the root's own peak RSS and the largest
+    peak RSS of any descendant (a pool worker)."""
+
+    def __init__(self, root: int, interval: float = 0.2) -> None:
+        self.root, self.interval = root, interval
+        self.peak_rss = self.peak_pss = self.root_rss = self.child_rss = 0
+        self.samples = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(self.interval)
+
+    def sample(self) -> None:
+        memory = tree_memory(self.root)
+        if not memory:
+            return
+        self.samples += 1
+        self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in memory.values()))
+        self.peak_pss = max(self.peak_pss, sum(pss for _, pss in memory.values()))
+        self.root_rss = max(self.root_rss, memory.get(self.root, (0, 0))[0])
+        children = [rss for pid, (rss, _) in memory.items() if pid != self.root]
+        self.child_rss = max([self.child_rss, *children])
+
+    def stop(self) -> dict[str, int]:
+        self._done.set()
+        self._thread.join()
+        return {
+            "peak_tree_rss": self.peak_rss,
+            "peak_tree_pss": self.peak_pss,
+            "peak_main_rss": self.root_rss,
+            "peak_worker_rss": self.child_rss,
+            "samples": self.samples,
+        }

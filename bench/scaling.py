@@ -1,6 +1,10 @@
-"""Query latency and index size as the collection grows: 5k, 11.3k and ~46.7k articles.
+"""Query latency, index size and full builds as the collection grows (and synthetic archives).
+
+Sizes: 5k, 11.3k and ~46.7k real articles; synthetic archives of any size with ``--archive``.
 
     python -m bench.scaling [--sizes 5000,11322,all] [--cache-mb MB] [--queries N] [--json F]
+    python -m bench.scaling --archive 150000,300000,1000000 [--seed 14] [--workers 2]
+                            [--code DIR] [--collect] [--queries N] [--json F]
 
 The collection of size N is the first N articles of vietnews (11,322) followed by
 ``../shared/data/news-baomoi/*.jsonl.gz`` in name order (46,661 in all).  Each index is built with
@@ -10,11 +14,26 @@ pick sizes with ``--sizes``.  The queries are ``bench.latency``'s (title queries
 five typed forms) through ``SearchEngine.search(q, per_page=10)``, after a warm-up.  The
 engine's posting cache has the server's default size (sized to the index, unless
 ``VNSEARCH_CACHE_MB`` is set) unless ``--cache-mb`` says otherwise; the table shows it.
+
+``--archive`` builds archives instead: the 46.7k real articles followed by synthetic ones made
+from them, seeded (``bench.archive``: the title of one real article, the lead of another, a body
+of sentence runs from two or three others cut to a real body's length), written as JSONL.gz
+shards under ``bench/out/archive-<size>-<seed>`` (streamed, reused when complete).  Each is
+indexed by ``vnsearch reindex --full`` in a subprocess (the checkout ``--code`` names, this one by
+default: a before/after comparison), while /proc is sampled every 0.2 s for the whole process
+tree (the reindex and its pool workers): peak summed RSS, peak summed PSS (pages forked workers
+share counted once), the reindex's own peak and the largest worker's.  Then the index's size and
+segments, and the in-process latency of the queries above.  ``--collect`` also measures what
+reading the archive into memory costs (``indexer._collect`` holds every document until the
+build ends), in a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,6 +147,126 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def build_archive_index(archive: Path, index: Path, workers: int, code: Path) -> dict:
+    """``vnsearch reindex --full`` of ``archive`` into ``index`` with ``code``'s vnsearch, its
+    process tree's memory sampled."""
+    command = [sys.executable, "-m", "search", "reindex", "--full", "--index", str(index)]
+    command += ["--workers", str(workers), str(archive)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command, cwd=code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    sampler = common.TreeMemory(proc.pid)
+    out, err = proc.communicate()
+    memory = sampler.stop()
+    if proc.returncode:
+        raise SystemExit(f"bench.scaling: reindex failed ({proc.returncode}): {err[-2000:]}")
+    return {"seconds": time.perf_counter() - started, "summary": out.strip(), **memory}
+
+
+COLLECT = """
+import resource, sys, time
+from pathlib import Path
+from search.indexer import Summary, _collect
+def rss():
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
+before = rss()
+started = time.perf_counter()
+docs, _ = _collect([sys.argv[1]], Summary())
+print(len(docs), rss() - before, time.perf_counter() - started)
+"""
+
+
+def collect_memory(archive: Path, code: Path) -> dict:
+    """What ``indexer._collect`` holds for ``archive``: its documents and the memory they take
+    (RSS after reading, less before), in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECT, str(archive)],
+        cwd=code, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    count, held, seconds = done.stdout.split()
+    return {"documents": int(count), "bytes": int(held), "seconds": round(float(seconds), 1)}
+
+
+def segment_count(index: Path) -> int:
+    from whoosh import index as whoosh_index
+
+    return len(whoosh_index.open_dir(str(index)).reader().leaf_readers())
+
+
+def run_archives(args: argparse.Namespace) -> dict:
+    """Build and query each archive size of ``--archive`` (see the module docstring)."""
+    from bench.archive import write_archive
+    from search.engine import SearchEngine
+
+    queries = latency_queries(args.queries)
+    warmup = latency_queries(args.warmup, salt="warmup") if args.warmup else []
+    code = (args.code or common.REPO).resolve()
+    rows, out = [], []
+    for size in parse_sizes(args.archive):
+        started = time.perf_counter()
+        archive = write_archive(size, args.seed)
+        print(f"archive {archive} ({time.perf_counter() - started:.0f} s)", flush=True)
+        entry: dict = {"docs": size, "archive": str(archive), "code": str(code)}
+        if args.collect:
+            entry["collect"] = collect_memory(archive, code)
+            print(f"  _collect holds {entry['collect']['bytes'] / 2**30:.2f} GiB", flush=True)
+        index = common.OUT / f"scaling-index-{size}-{args.seed}"
+        shutil.rmtree(index, ignore_errors=True)  # a fresh index: no older generation's files
+        build = build_archive_index(archive, index, args.workers, code)
+        print(f"  {build['summary']}", flush=True)
+        segments = sum(p.stat().st_size for p in index.glob("*.seg"))
+        entry.update(build=build, index_bytes=dir_bytes(index), segment_bytes=segments)
+        entry["segments"] = segment_count(index)
+        engine = SearchEngine(index, cache_mb=args.cache_mb)
+        engine.health()
+        engine.wait_warm()
+        time_engine(engine, warmup)
+        ms, refused = time_engine(engine, queries)
+        engine.close()
+        stats = percentiles(ms)
+        entry.update(ms=stats, refused=refused)
+        out.append(entry)
+        gib = 2**30
+        rows.append(
+            [
+                str(size),
+                f"{build['seconds']:.0f}",
+                f"{size / build['seconds']:.0f}",
+                f"{build['peak_tree_rss'] / gib:.2f}",
+                f"{build['peak_tree_pss'] / gib:.2f}",
+                f"{build['peak_main_rss'] / gib:.2f}",
+                f"{build['peak_worker_rss'] / gib:.2f}",
+                f"{entry['index_bytes'] / 2**20:.0f}",
+                f"{entry['segment_bytes'] / 2**20:.0f}",
+                str(entry["segments"]),
+                f"{stats['p50']:.2f}",
+                f"{stats['p95']:.2f}",
+            ]
+        )
+        print(f"  {json.dumps(rows[-1])}", flush=True)
+    print_table(
+        f"Full builds (reindex --full, {args.workers} workers; code {code}); latency: "
+        f"{len(queries)} queries ({len(warmup)} warm-up first)",
+        rows,
+        [
+            "docs",
+            "build s",
+            "docs/s",
+            "tree RSS GiB",
+            "tree PSS GiB",
+            "main GiB",
+            "worker GiB",
+            "index MiB",
+            "segs MiB",
+            "segments",
+            "p50 ms",
+            "p95 ms",
+        ],
+    )
+    return {"queries": len(queries), "warmup": len(warmup), "archives": out}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scaling", description=__doc__.split("\n")[0]
@@ -146,9 +285,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="warm-up queries (not counted)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--archive", help="build synthetic archives of these sizes (comma-separated) instead"
+    )
+    parser.add_argument("--seed", type=int, default=14, help="the synthetic archive's seed")
+    parser.add_argument("--workers", type=int, default=2, help="reindex --workers")
+    parser.add_argument("--code", type=Path, help="checkout whose vnsearch builds (default: this)")
+    parser.add_argument(
+        "--collect", action="store_true", help="also measure the documents _collect holds"
+    )
     args = parser.parse_args(argv)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
+    if args.archive:
+        return run_recorded(
+            "scaling", lambda: run_archives(args), argv, args.json, "scaling-archive.json"
+        )
     return run_recorded("scaling", lambda: run(args), argv, args.json, "scaling.json")
 
 

@@ -26,21 +26,29 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
-from whoosh.writing import CLEAR
+from whoosh.writing import CLEAR, NO_MERGE
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
-from .segment_writer import BatchPostings, FieldPostings, SegmentBuilder
+from .segment_merge import (
+    MAX_SEGMENT_DOCS,
+    MergePolicy,
+    RunSegments,
+    merge_committed,
+    remove_files,
+)
+from .segment_writer import BatchPostings, FieldPostings
 from .store.generation import Update, publish
 
 log = logging.getLogger(__name__)
@@ -52,9 +60,13 @@ ANALYSIS_BATCH = 1000
 # is the same whatever the batches (pairs are pooled per segment), so a small reindex need not
 # show its progress bar jumping from 0 to 100 %.
 PROGRESS_STEP = 50
-# Documents written into one new segment: a build holds a segment's postings in memory until it
-# writes them, so a larger archive becomes several segments of this size, not one larger one.
-SEGMENT_DOCS = int(os.environ.get("VNSEARCH_SEGMENT_DOCS", "50000"))
+# Batches a pool worker may have queued or finished ahead of the writing (a writer slower than
+# the pool must not gather every batch's postings in memory).
+IN_FLIGHT = 2
+# A build writes the segment it holds and starts another once the postings it holds would take
+# this much memory (``SegmentBuilder.held_bytes``; writing them needs about as much again): its
+# memory does not grow with the archive.  The segments are merged at the end (``segment_merge``).
+SEGMENT_MB = int(os.environ.get("VNSEARCH_SEGMENT_MB", "1024"))
 
 Progress = Callable[[int, int], None]
 
@@ -272,15 +284,15 @@ def _write_documents(
     progress: Progress | None,
     vocabulary: VocabularyJob | None = None,
 ) -> list:
-    """Write ``docs`` as new segments of at most ``SEGMENT_DOCS`` (batches are not split);
-    returns them, for ``_commit``.
+    """Write ``docs`` as new segments; returns them, for ``_commit``.
 
-    Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work) while
-    this process writes the batches that came back, in order, into a ``SegmentBuilder``: as few
-    segments as memory allows, since a segment keeps one dictionary entry per term (two segments
-    repeat most of them) and costs one lookup per term and field at query time.  The builder's
-    files exist from the start; a run killed midway leaves only files no generation refers to,
-    which the next reindex removes.
+    Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work), at
+    most ``IN_FLIGHT`` batches a worker ahead, while this process writes the batches that came
+    back, in order, into segments of bounded memory (``segment_merge.RunSegments``: one segment
+    pooled as always, or segments of ``SEGMENT_MB`` merged into one at the end), since a segment
+    keeps one dictionary entry per term and costs one lookup per term and field at query time.
+    The files exist from the start; a run killed midway leaves only files no generation refers
+    to, which the next reindex removes.
     """
     total = len(docs)
     if progress:
@@ -291,10 +303,8 @@ def _write_documents(
         return []
     pooled = workers > 1 and total > ANALYSIS_BATCH
     step = ANALYSIS_BATCH if pooled else PROGRESS_STEP
-    batches = [docs[i : i + step] for i in range(0, total, step)]
-    builder = SegmentBuilder(ix, codec(), POOLED)
-    finished: list = []
-    in_segment = 0
+    batches = (docs[i : i + step] for i in range(0, total, step))
+    run = RunSegments(ix, codec(), POOLED, SEGMENT_MB * 2**20, MAX_SEGMENT_DOCS)
     try:
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
@@ -307,34 +317,54 @@ def _write_documents(
                         initargs=(os.getpid(), _lock_fds(ix)),
                     )
                 )
-                analysed: Iterable = pool.map(_analyse_batch, batches)
-                if vocabulary is not None:  # after the batches: it overlaps the writing
-                    pool.submit(vocabulary.run)
+                # The vocabulary job goes after the last batch: it overlaps the writing.
+                then = vocabulary.run if vocabulary is not None else None
+                analysed = _in_order(pool, batches, workers * IN_FLIGHT, then)
             else:
-                analysed = map(_analyse_batch, batches)
+                analysed = ((batch, _analyse_batch(batch)) for batch in batches)
                 if vocabulary is not None:
                     thread = threading.Thread(target=vocabulary.run, name="vnsearch-vocabulary")
                     thread.start()
                     stack.callback(thread.join)
             done = 0
-            for batch, postings in zip(batches, analysed, strict=True):
-                if in_segment >= SEGMENT_DOCS:
-                    # The postings of a segment are held until it is written: a segment per
-                    # SEGMENT_DOCS keeps a build's memory bounded whatever the archive's size.
-                    finished.append(builder.finish())
-                    builder = SegmentBuilder(ix, codec(), POOLED)
-                    in_segment = 0
-                builder.add_batch([_values(d) for d in batch], postings)
-                in_segment += len(batch)
+            for batch, postings in analysed:
+                run.add_batch([_values(d) for d in batch], postings)
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            finished.append(builder.finish())
+            return run.finish()  # in the pool's block: the vocabulary job overlaps the merge
     except BaseException:
-        builder.cancel()
-        _remove_segments(Path(ix.storage.folder), finished)
+        run.cancel()
         raise
-    return finished
+
+
+def _in_order(
+    pool: ProcessPoolExecutor,
+    batches: Iterable[list[Document]],
+    window: int,
+    then: Callable[[], None] | None,
+) -> Iterator[tuple[list[Document], dict[str, BatchPostings]]]:
+    """Each batch with its postings, in order, analysed by ``pool`` with at most ``window``
+    batches submitted and not yet taken; ``then`` is submitted after the last batch."""
+    pending: deque[tuple[list[Document], Future]] = deque()
+    batches = iter(batches)
+    try:
+        while True:
+            while len(pending) < window:
+                batch = next(batches, None)
+                if batch is None:
+                    if then is not None:
+                        pool.submit(then)
+                        then = None
+                    break
+                pending.append((batch, pool.submit(_analyse_batch, batch)))
+            if not pending:
+                return
+            batch, future = pending.popleft()
+            yield batch, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
 
 
 def _remove_segments(index_dir: Path, segments: Iterable) -> None:
@@ -390,13 +420,21 @@ def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:
 
 
 def _commit(writer, segments: list, mergetype=None) -> None:
-    """Commit the writer's own changes plus the workers' segments as one new generation."""
-    final = writer._merge_segments(mergetype, None, None)
+    """Commit the writer's own changes plus the run's segments as one new generation, merged as
+    ``segment_merge.MergePolicy`` plans (Whoosh's own merge policy is not used: it would send every
+    posting through Whoosh's writer, and knows nothing of pooled pairs)."""
+    final = writer._merge_segments(mergetype or NO_MERGE, None, None)
     if writer._added:
         final.append(writer._finalize_segment())
     else:
         writer._close_segment()
-    writer._commit_toc(final + segments)
+    # The writer has the storage, schema and index name a merge needs.
+    final, written = merge_committed(writer, codec(), final + segments, POOLED, MergePolicy())
+    try:
+        writer._commit_toc(final)
+    except BaseException:
+        remove_files(writer, written)
+        raise
     writer._finish()
 
 

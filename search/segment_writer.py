@@ -44,6 +44,12 @@ from whoosh.util.numeric import _length_byte_cache
 # of pickle, a posting block ~65 bytes of header plus ~2 bytes per posting.
 INLINE_POSTINGS = 16
 CHUNK_POSTINGS = 1 << 20  # postings turned into Python objects at a time, per field
+SORT_POSTINGS = 1 << 21  # postings of a field sorted at a time
+# What a held posting and a distinct term of a field cost the builder until its segment is
+# written (``SegmentBuilder.held_bytes``): a posting's term id and frequency, a term's dictionary
+# entry and string.
+POSTING_BYTES = 8
+TERM_BYTES = 220
 # zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), about half
 # the time of 3 for blocks 2% larger (9 took 5 s more for 11k articles, for 3% smaller blocks).
 # Stored text: 9, 3% smaller than 3 at no measurable cost.
@@ -93,11 +99,12 @@ class FieldPostings:
     """One field's postings, gathered in document order: a document at a time (``add``) or a
     batch analysed elsewhere at a time (``add_batch``), until the segment is written."""
 
-    __slots__ = ("vocab", "_tids", "_freqs", "_counts", "_lengths", "_chunks")
+    __slots__ = ("vocab", "postings", "_tids", "_freqs", "_counts", "_lengths", "_chunks")
 
     def __init__(self) -> None:
         # term -> id, in first-seen order
         self.vocab: dict = defaultdict(itertools.count().__next__)
+        self.postings = 0  # held so far (what the builder's memory grows with)
         self._tids: list[int] = []
         self._freqs: list[int] = []
         self._counts: list[int] = []
@@ -110,13 +117,15 @@ class FieldPostings:
         values = frequencies.values()
         self._freqs.extend(values)
         self._counts.append(len(frequencies))
+        self.postings += len(frequencies)
         length = sum(values)
         self._lengths.append(length)
         return length
 
     def add_batch(self, batch: BatchPostings) -> None:
         self._flush()
-        ids = np.fromiter(map(self.vocab.__getitem__, batch.terms), np.int64, len(batch.terms))
+        self.postings += int(batch.tids.size)
+        ids = np.fromiter(map(self.vocab.__getitem__, batch.terms), np.int32, len(batch.terms))
         self._chunks.append((ids[batch.tids], batch.freqs, batch.counts, batch.lengths))
 
     def batch(self) -> BatchPostings:
@@ -128,7 +137,7 @@ class FieldPostings:
         if self._counts:
             self._chunks.append(
                 (
-                    np.asarray(self._tids, dtype=np.int64),
+                    np.asarray(self._tids, dtype=np.int32),
                     np.asarray(self._freqs, dtype=np.int32),
                     np.asarray(self._counts, dtype=np.int32),
                     np.asarray(self._lengths, dtype=np.int64),
@@ -136,68 +145,153 @@ class FieldPostings:
             )
             self._tids, self._freqs, self._counts, self._lengths = [], [], [], []
 
-    def pool_single(self, shared: Callable[[str], str | None]) -> None:
-        """Move every term found in one document only, that ``shared`` maps to a shared term,
-        under that shared term; frequencies add up where a document holds several such terms."""
-        tids, freqs, counts, lengths = self.arrays()
-        if not tids.size:
-            return
-        terms = list(self.vocab)
-        remap = np.arange(len(terms))
-        for i in np.flatnonzero(np.bincount(tids, minlength=len(terms)) == 1).tolist():
-            target = shared(terms[i])
-            if target is not None:
-                remap[i] = self.vocab[target]
-        if np.array_equal(remap, np.arange(len(terms))):
-            return
-        ndocs, width = counts.size, len(self.vocab)
-        docs = np.repeat(np.arange(ndocs, dtype=np.int64), counts)
-        keys, inverse = np.unique(docs * width + remap[tids], return_inverse=True)
-        freqs = np.bincount(inverse, weights=freqs).astype(np.int32)
-        docs = keys // width
-        counts = np.bincount(docs, minlength=ndocs).astype(np.int32)
-        self._chunks = [(keys % width, freqs, counts, lengths)]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(term ids, frequencies, postings per document, lengths), in document order."""
+    def arrays(
+        self, release: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(term ids, frequencies, postings per document, lengths), in document order;
+        ``release``: the postings are no longer held here (their writer frees them as it goes)."""
         self._flush()
-        if not self._chunks:
+        chunks = self._chunks
+        if release:
+            self._chunks = []
+        if not chunks:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.astype(np.int32), empty.astype(np.int32), empty
-        return tuple(np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
+        return tuple(np.concatenate(parts) for parts in zip(*chunks, strict=True))
 
 
-def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
+def write_field(
+    fieldwriter,
+    postings: FieldPostings,
+    scorable: bool,
+    shared: Callable[[str], str | None] | None = None,
+) -> None:
     """Write one field's terms and postings through ``fieldwriter``'s open files (a
     ``W3FieldWriter`` between ``start_field`` and ``finish_field``).
 
     Blocks and term entries record the field lengths of their documents (as length bytes) only
-    for a ``scorable`` field, as Whoosh does.
+    for a ``scorable`` field, as Whoosh does.  A term one document holds goes under the term
+    ``shared`` maps it to, when it maps it to one; frequencies add up where a document holds
+    several terms going under one.
     """
-    tids, freqs, counts, lengths = postings.arrays()
+    tids, freqs, counts, lengths = postings.arrays(release=True)
     if not tids.size:
         return
-    docs = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    freqs = freqs.astype(np.int64)
-    # Ranks in byte order (the dictionary is ordered), of the terms some document holds (a term
-    # pooled away by ``pool_single`` holds none).
+    counts_of_term = _term_counts(tids, len(postings.vocab))
+    held = counts_of_term > 0
+    remap = _pooled(postings, counts_of_term == 1, shared) if shared else None
+    del counts_of_term
+    # Ranks in byte order (the dictionary is ordered) of the terms written: those some document
+    # holds, pooled ones under their shared term.
     unique = [t.encode("utf-8") if isinstance(t, str) else t for t in postings.vocab]
-    held = np.bincount(tids, minlength=len(unique)) > 0
+    if remap is not None:
+        moved = np.flatnonzero(remap[: held.size] != np.arange(held.size))
+        held = np.concatenate([held, np.zeros(remap.size - held.size, dtype=bool)])
+        held[moved] = False
+        held[remap[moved]] = True
     order = sorted(np.flatnonzero(held).tolist(), key=unique.__getitem__)
-    rank = np.full(len(unique), -1, dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    # One document holds a term once per field, and documents come in order: sorting by rank,
-    # stably, leaves each term's documents ascending.
-    ranks = rank[tids]
-    perm = np.argsort(ranks, kind="stable")
-    docs, freqs = docs[perm], freqs[perm]
-    df = np.bincount(ranks, minlength=len(order))
-    starts = np.zeros(len(order), dtype=np.int64)
-    np.cumsum(df[:-1], out=starts[1:])
-    lens = length_bytes(lengths)[docs] if scorable else np.zeros(docs.size, dtype=np.uint8)
+    rank = np.full(len(unique), -1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    ranks = (rank if remap is None else rank[remap])[tids]
+    del tids, rank
+    terms = [unique[i] for i in order]
+    del unique, order
+    docs = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
+    doc_lens = length_bytes(lengths) if scorable else None
+    # A slice of terms at a time: sorting a large field's postings at once took several times
+    # the memory the builder holds them in.
+    for first, last in _slices(np.bincount(ranks, minlength=len(terms)), SORT_POSTINGS):
+        if first == 0 and last == len(terms):
+            chosen = np.arange(ranks.size)
+        else:
+            chosen = np.flatnonzero((ranks >= first) & (ranks < last))
+        # One document holds a term once per field, and documents come in order: sorting by
+        # rank, stably, leaves each term's documents ascending.
+        part = ranks[chosen]
+        order = np.argsort(part, kind="stable")
+        part, chosen = part[order], chosen[order]
+        del order
+        part_docs, part_freqs = docs[chosen], freqs[chosen]
+        del chosen
+        if remap is not None:  # a document holding two terms pooled under one: one posting
+            part, part_docs, part_freqs = _add_repeats(part, part_docs, part_freqs)
+        df = np.bincount(part - first, minlength=last - first)
+        del part
+        lens = doc_lens[part_docs] if doc_lens is not None else np.zeros(part_docs.size, np.uint8)
+        write_sorted(fieldwriter, terms[first:last], part_docs, part_freqs, lens, df)
 
-    info = np.zeros(len(order), dtype=_TERMINFO)
-    info["weight"] = np.add.reduceat(freqs, starts)
+
+def _slices(df: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of terms holding at most ``limit`` postings together (or one term)."""
+    ends = np.cumsum(df)
+    out, first = [], 0
+    while first < df.size:
+        last = int(np.searchsorted(ends, (ends[first - 1] if first else 0) + limit, side="right"))
+        last = max(last, first + 1)
+        out.append((first, last))
+        first = last
+    return out
+
+
+def _term_counts(tids: np.ndarray, size: int) -> np.ndarray:
+    """Postings per term id (``np.bincount`` a slice at a time: it copies its input to int64)."""
+    counts = np.zeros(size, dtype=np.int64)
+    for start in range(0, tids.size, SORT_POSTINGS):
+        counts += np.bincount(tids[start : start + SORT_POSTINGS], minlength=size)
+    return counts
+
+
+def _pooled(
+    postings: FieldPostings, single: np.ndarray, shared: Callable[[str], str | None]
+) -> np.ndarray | None:
+    """Term id -> the id it is written under: a term one document holds (``single``), under its
+    shared term (added to the vocabulary) when ``shared`` gives one; ``None`` when none moves."""
+    terms = list(postings.vocab)
+    remap = np.arange(len(terms), dtype=np.int32)
+    moved = False
+    for i in np.flatnonzero(single).tolist():
+        target = shared(terms[i])
+        if target is not None:
+            remap[i] = postings.vocab[target]
+            moved = True
+    if not moved:
+        return None
+    if len(postings.vocab) > remap.size:  # shared terms new to the vocabulary map to themselves
+        added = np.arange(remap.size, len(postings.vocab), dtype=np.int32)
+        remap = np.concatenate([remap, added])
+    return remap
+
+
+def _add_repeats(
+    ranks: np.ndarray, docs: np.ndarray, freqs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Postings sorted by (rank, docnum) with any repeated (rank, docnum) made one, its
+    frequencies added up."""
+    repeat = (ranks[1:] == ranks[:-1]) & (docs[1:] == docs[:-1])
+    if not repeat.any():
+        return ranks, docs, freqs
+    first = np.flatnonzero(np.concatenate(([True], ~repeat)))
+    return ranks[first], docs[first], np.add.reduceat(freqs, first).astype(freqs.dtype)
+
+
+def write_sorted(
+    fieldwriter,
+    terms: list[bytes],
+    docs: np.ndarray,
+    freqs: np.ndarray,
+    lens: np.ndarray,
+    df: np.ndarray,
+) -> None:
+    """Write ``terms`` (in byte order, after any the field has already) with their postings:
+    ``df[i]`` consecutive (docnum, frequency, length byte) of ``docs``/``freqs``/``lens`` each,
+    docnums ascending.  The merge writes its terms a chunk at a time through here too, so a
+    merged segment is laid out exactly as one written whole."""
+    if not terms:
+        return
+    starts = np.zeros(len(terms), dtype=np.int64)
+    np.cumsum(df[:-1], out=starts[1:])
+    info = np.zeros(len(terms), dtype=_TERMINFO)
+    info["weight"] = np.add.reduceat(freqs, starts, dtype=np.int64)
     info["df"] = df
     info["minlength"] = np.minimum.reduceat(lens, starts)
     info["maxlength"] = np.maximum.reduceat(lens, starts)
@@ -212,12 +306,12 @@ def write_field(fieldwriter, postings: FieldPostings, scorable: bool) -> None:
     # A chunk of terms at a time: Python lists of every posting of a large field took gigabytes.
     ends = starts + df
     first = 0
-    while first < len(order):
+    while first < len(terms):
         last = int(np.searchsorted(ends, starts[first] + CHUNK_POSTINGS, side="right"))
         last = max(last, first + 1)
         _write_terms(
             fieldwriter,
-            [unique[i] for i in order[first:last]],
+            terms[first:last],
             headers[first * size : last * size],
             (docs, freqs, lens),
             starts[first:last],
@@ -359,21 +453,11 @@ def _add_all(tindex, keys: list[bytes], values: list[bytes]) -> None:
     dbfile.write(
         b"".join([part for entry in zip(heads, keys, values, strict=True) for part in entry])
     )
-    # HashWriter's md5_hash: the digest's last four bytes, big-endian.
+    # HashWriter's md5_hash: the digest's last four bytes, big-endian.  Kept as arrays until
+    # ``write_hashes`` (Whoosh keeps a tuple per key: ~100 bytes, for millions of terms).
     digests = b"".join([md5(key).digest() for key in keys])
-    hashes = np.frombuffer(digests, dtype=">u4").reshape(n, 4)[:, 3].astype(np.int64)
-    by_bucket = np.argsort(hashes & 255, kind="stable")
-    counts = np.bincount(hashes & 255, minlength=256)
-    hash_list = hashes[by_bucket].tolist()
-    pos_list = positions[by_bucket].tolist()
-    start = 0
-    for bucket, count in enumerate(counts.tolist()):
-        if count:
-            end = start + count
-            tindex.buckets[bucket].extend(
-                zip(hash_list[start:end], pos_list[start:end], strict=True)
-            )
-            start = end
+    hashes = np.frombuffer(digests, dtype=">u4").reshape(n, 4)[:, 3].astype(np.uint32)
+    _pending_hashes(tindex).append((hashes, positions))
     index = tindex.index  # a GrowableArray: widen its type once, then extend in C
     last = int(positions[-1])
     limit = {"B": 1 << 8, "H": 1 << 16, "i": 1 << 31, "I": 1 << 32}.get(index.typecode)
@@ -386,31 +470,60 @@ def _add_all(tindex, keys: list[bytes], values: list[bytes]) -> None:
 _SLOT = np.dtype([("hash", ">u4"), ("pos", ">i8")])  # filetables._pointer, "!Iq"
 
 
+def _pending_hashes(tindex) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (hashes, positions) arrays ``_add_all`` gathered for ``tindex``, in key order."""
+    pending = getattr(tindex, "_vn_pending", None)
+    if pending is None:
+        pending = tindex._vn_pending = []
+    return pending
+
+
 def write_hashes(tindex) -> None:
     """``HashWriter._write_hashes`` with each table written at once, not two calls per slot.
 
-    The same open addressing (slot ``(hash >> 8) % size``, then the next free one), so the bytes
-    are the same; installed on the term index by ``SegmentBuilder``.
+    The same open addressing (slot ``(hash >> 8) % size``, then the next free one, keys taken in
+    the order they were added), so the bytes are the same; installed on the term index by
+    ``SegmentBuilder`` and the merge.
     """
+    pending = _pending_hashes(tindex)
+    own = [entry for entries in tindex.buckets for entry in entries]  # Whoosh's ``add``, if any
+    hashes = np.concatenate(
+        [np.asarray([h for h, _ in own], dtype=np.uint32)] + [h for h, _ in pending]
+    )
+    positions = np.concatenate(
+        [np.asarray([p for _, p in own], dtype=np.int64)] + [p for _, p in pending]
+    )
+    pending.clear()
+    buckets = (hashes & 255).astype(np.int64)
+    by_bucket = np.argsort(buckets, kind="stable")
+    counts = np.bincount(buckets, minlength=256).tolist()
     dbfile = tindex.dbfile
-    for entries in tindex.buckets:
+    start = 0
+    for count in counts:
         pos = dbfile.tell()
-        numslots = 2 * len(entries)
+        numslots = 2 * count
         tindex.directory.append((pos, numslots))
         if not numslots:
             continue
-        hashes = [0] * numslots
-        positions = [0] * numslots
-        for hashval, position in entries:
-            slot = (hashval >> 8) % numslots
-            while positions[slot]:  # no entry sits at position 0 (the file starts with a header)
-                slot = (slot + 1) % numslots
-            hashes[slot] = hashval
-            positions[slot] = position
-        table = np.empty(numslots, dtype=_SLOT)
-        table["hash"] = hashes
-        table["pos"] = positions
-        dbfile.write(table.tobytes())
+        chosen = by_bucket[start : start + count]
+        start += count
+        dbfile.write(_table(hashes[chosen], positions[chosen], numslots).tobytes())
+
+
+def _table(hashes: np.ndarray, positions: np.ndarray, numslots: int) -> np.ndarray:
+    """One bucket's open-addressing table of ``numslots`` slots."""
+    slot_of = ((hashes >> 8) % numslots).tolist()
+    table_hashes = [0] * numslots
+    table_positions = [0] * numslots
+    for hashval, position, slot in zip(hashes.tolist(), positions.tolist(), slot_of, strict=True):
+        while table_positions[slot]:  # no entry sits at position 0 (the file starts with a header)
+            slot = (slot + 1) % numslots
+        table_hashes[slot] = hashval
+        table_positions[slot] = position
+    table = np.empty(numslots, dtype=_SLOT)
+    table["hash"] = table_hashes
+    table["pos"] = table_positions
+    return table
 
 
 class _PerDocWriter(W3PerDocWriter):
@@ -432,6 +545,8 @@ class SegmentBuilder:
     keeps its own); vnsearch pools adjacent pairs this way (``indexer.POOLED``).
     """
 
+    perdoc_class: type = _PerDocWriter  # a merge writes stored fields it copies as they are
+
     def __init__(
         self, ix, codec, shared: dict[str, Callable[[str], str | None]] | None = None
     ) -> None:
@@ -439,7 +554,7 @@ class SegmentBuilder:
         self.schema = ix.schema
         self.codec = codec
         self.segment = codec.new_segment(ix.storage, ix.indexname)
-        self._perdoc = _PerDocWriter(codec, ix.storage, self.segment)
+        self._perdoc = self.perdoc_class(codec, ix.storage, self.segment)
         # Created now, as Whoosh's writer does: the segment's files exist from the start, so a
         # reindex killed midway leaves files the next one recognises and removes.
         self._fields = codec.field_writer(ix.storage, self.segment)
@@ -493,19 +608,39 @@ class SegmentBuilder:
         perdoc.finish_doc()
         self.docnum += 1
 
-    def finish(self):
-        """Write the postings, assemble the compound segment file; returns the segment."""
+    @property
+    def held_bytes(self) -> int:
+        """An estimate of the memory the postings held so far take until ``finish`` has written
+        them (``finish`` itself needs about as much again, for the sort): what a caller bounds
+        to keep a build's memory independent of the archive's size."""
+        return sum(
+            p.postings * POSTING_BYTES + len(p.vocab) * TERM_BYTES for p in self._postings.values()
+        )
+
+    def finish(self, pool: bool = True):
+        """Write the postings, assemble the compound segment file; returns the segment.
+
+        ``pool=False`` keeps every term as its own (no ``shared`` terms): for a segment that a
+        merge will read, which pools what one document of the merged segment holds
+        (``segment_merge``), exactly as one segment written with all the documents would.
+        """
         self._perdoc.close()
         fieldwriter = self._fields
         for name, postings in self._postings.items():
-            if name in self._shared:
-                postings.pool_single(self._shared[name])
             if postings.vocab:
                 field = self.schema[name]
                 fieldwriter.start_field(name, field)
-                write_field(fieldwriter, postings, field.scorable)
+                shared = self._shared.get(name) if pool else None
+                write_field(fieldwriter, postings, field.scorable, shared)
                 fieldwriter.finish_field()
-        fieldwriter.close()
+            self._postings[name] = FieldPostings()  # written: not held while the rest are
+        return self.close_files()
+
+    def close_files(self):
+        """Close the segment's files and assemble its compound file; returns the segment."""
+        if not self._perdoc.is_closed:
+            self._perdoc.close()
+        self._fields.close()
         self.segment.set_doc_count(self.docnum)
         self.segment.create_compound_file(self.storage)
         self.segment.compound = True

@@ -148,10 +148,15 @@ def test_incremental_runs_keep_exact_counts(tmp_path: Path) -> None:
 
 
 def test_merged_segments_keep_exact_counts(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whoosh merges small segments every few runs: their documents change docnums and segment,
-    and are compared by content; every run updates the counts without reading anything else."""
+    """Small segments are merged every few runs (here past 3 of them): their documents change
+    docnums and segment, and are compared by content; every run updates the counts without
+    reading anything else."""
+    from search import indexer
+    from search.segment_merge import MergePolicy
+
+    monkeypatch.setattr(indexer, "MergePolicy", lambda: MergePolicy(segments_per_tier=3))
     rnd = random.Random(8)
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(12)}
     src, index = tmp_path / "src", tmp_path / "index"

@@ -331,48 +331,6 @@ def test_an_id_in_two_sources_does_not_flip_and_comes_back(tmp_path: Path) -> No
     assert ids(index, "nguồn một") == ["x.txt"] and ids(index, "nguồn hai") == []
 
 
-def test_a_build_larger_than_a_segment_gives_the_same_results(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A build holds a segment's postings in memory until it writes them: beyond SEGMENT_DOCS
-    # documents it writes several segments, which find the same documents.  (Scores differ: an
-    # adjacent pair held by one document of a segment is pooled under a bucket term, so more
-    # pairs are pooled in small segments; merging segments is left to do, see README.)
-    import random
-
-    from search import indexer
-    from search.documents import Document
-    from search.indexer import build_index
-
-    words = "lào cai hà nội mưa lớn giá vàng bóng đá thời tiết kinh tế xã hội giáo dục"
-    words = words.split()  # noqa: SIM905
-    rng = random.Random(5)
-    docs = [
-        Document(
-            id=f"d{i}",
-            title=" ".join(rng.choice(words) for _ in range(6)),
-            body=" ".join(rng.choice(words) for _ in range(80)) + ".",
-        )
-        for i in range(240)
-    ]
-    build_index(docs, tmp_path / "one", workers=1)
-    monkeypatch.setattr(indexer, "SEGMENT_DOCS", 50)
-    build_index(docs, tmp_path / "many", workers=1)
-    from whoosh import index as whoosh_index
-
-    assert len(whoosh_index.open_dir(str(tmp_path / "one")).reader().leaf_readers()) == 1
-    assert len(whoosh_index.open_dir(str(tmp_path / "many")).reader().leaf_readers()) == 5
-    engines = [SearchEngine(tmp_path / name, warm=False) for name in ("one", "many")]
-    try:
-        for q in ("lào cai", "gia vang", "mưa lớn", '"bóng đá"', "kinh tế -giáo", "laof cai"):
-            one, many = (e.search(q, per_page=50, collapse=False) for e in engines)
-            assert one["total"] == many["total"], q
-            assert {h["id"] for h in one["hits"]} == {h["id"] for h in many["hits"]}, q
-    finally:
-        for engine in engines:
-            engine.close()
-
-
 def test_an_id_whose_winning_source_is_unreadable_keeps_that_copy(tmp_path: Path) -> None:
     # While the later source cannot be read, the earlier source's copy of a shared id must not
     # replace it (that would lose the unreadable source's document until it is readable again);
