@@ -24,8 +24,8 @@ default: a before/after comparison), while /proc is sampled every 0.2 s for the 
 tree (the reindex and its pool workers): peak summed RSS, peak summed PSS (pages forked workers
 share counted once), the reindex's own peak and the largest worker's.  Then the index's size and
 segments, and the in-process latency of the queries above.  ``--collect`` also measures what
-reading the archive into memory costs (``indexer._collect`` holds every document until the
-build ends), in a process of its own.
+the first reading of the archive holds (``indexer._scan``: each id's winning copy; older code
+held every document until the build ended), in a process of its own.
 """
 
 from __future__ import annotations
@@ -165,21 +165,28 @@ def build_archive_index(archive: Path, index: Path, workers: int, code: Path) ->
 
 
 COLLECT = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
-from search.indexer import Summary, _collect
+from search.indexer import Summary
+try:  # what the first reading of the sources keeps (each id's winning copy, not its text)
+    from search.indexer import _scan
+    read = lambda: _scan([sys.argv[1]], Summary(), False, {}, True).copies
+except ImportError:  # older code: every document
+    from search.indexer import _collect
+    read = lambda: _collect([sys.argv[1]], Summary())[0]
 def rss():
     return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
 before = rss()
 started = time.perf_counter()
-docs, _ = _collect([sys.argv[1]], Summary())
-print(len(docs), rss() - before, time.perf_counter() - started)
+held = read()
+print(len(held), rss() - before, time.perf_counter() - started)
 """
 
 
 def collect_memory(archive: Path, code: Path) -> dict:
-    """What ``indexer._collect`` holds for ``archive``: its documents and the memory they take
-    (RSS after reading, less before), in a process of its own."""
+    """What reading ``archive`` before writing holds (``indexer._scan`` of a full build, or the
+    documents older code's ``_collect`` held): the memory it takes (RSS after reading, less
+    before), in a process of its own."""
     done = subprocess.run(
         [sys.executable, "-c", COLLECT, str(archive)],
         cwd=code, capture_output=True, text=True, check=True,
@@ -210,7 +217,8 @@ def run_archives(args: argparse.Namespace) -> dict:
         entry: dict = {"docs": size, "archive": str(archive), "code": str(code)}
         if args.collect:
             entry["collect"] = collect_memory(archive, code)
-            print(f"  _collect holds {entry['collect']['bytes'] / 2**30:.2f} GiB", flush=True)
+            held = entry["collect"]["bytes"] / 2**30
+            print(f"  reading the archive holds {held:.2f} GiB", flush=True)
         index = common.OUT / f"scaling-index-{size}-{args.seed}"
         shutil.rmtree(index, ignore_errors=True)  # a fresh index: no older generation's files
         build = build_archive_index(archive, index, args.workers, code)
@@ -292,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="reindex --workers")
     parser.add_argument("--code", type=Path, help="checkout whose vnsearch builds (default: this)")
     parser.add_argument(
-        "--collect", action="store_true", help="also measure the documents _collect holds"
+        "--collect",
+        action="store_true",
+        help="also measure what the first reading of the archive holds",
     )
     args = parser.parse_args(argv)
     common.require(common.CORPUS)

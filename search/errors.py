@@ -47,6 +47,13 @@ class SourceMissing(VnsearchError):
     code = "source_missing"
 
 
+class SourceChanged(VnsearchError):
+    """A document a run was writing was no longer in its source when read again."""
+
+    status = 409
+    code = "source_changed"
+
+
 class SourceUnreadable(VnsearchError):
     """A source could not be read whole, and the run would have had to drop its documents."""
 

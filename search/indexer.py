@@ -9,10 +9,13 @@ The index remembers its sources in ``sources.json`` (in the index directory).  E
 its ``origin`` (the source it came from) and a content ``hash``, so an incremental run adds new
 documents, updates changed ones, removes those gone from their source and skips the rest.
 
-New and changed documents are analysed ``ANALYSIS_BATCH`` at a time by worker processes
-(segmentation is most of the work) and written, in order, into one new segment by this process
-(``segment_writer.SegmentBuilder``), which holds the lock throughout and commits that segment
-together with its deletions as one generation.
+The sources are read once to learn each id's winning copy (content hash and source, not its
+text); new and changed documents are then read again as they are written, unless they are few
+enough (``HELD_DOCS``) to have been kept from the first reading: a build never holds the archive
+in memory.  They are analysed ``ANALYSIS_BATCH`` at a time by worker processes (segmentation is
+most of the work), which also tally their accent vocabulary and suggestions, and written, in
+order, into segments of bounded memory by this process (``segment_merge.RunSegments``), which
+holds the lock throughout and commits them together with the deletions as one generation.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -38,7 +43,7 @@ from whoosh.writing import CLEAR, NO_MERGE
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
-from .errors import IndexBusy, SourceMissing, SourceUnreadable, VnsearchError
+from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .segment_merge import (
@@ -49,6 +54,7 @@ from .segment_merge import (
     remove_files,
 )
 from .segment_writer import BatchPostings, FieldPostings
+from .store.corpus import CorpusTally
 from .store.generation import Update, publish
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,10 @@ IN_FLIGHT = 2
 # this much memory (``SegmentBuilder.held_bytes``; writing them needs about as much again): its
 # memory does not grow with the archive.  The segments are merged at the end (``segment_merge``).
 SEGMENT_MB = int(os.environ.get("VNSEARCH_SEGMENT_MB", "1024"))
+# New and changed documents kept in memory from the first reading of the sources when there are
+# at most this many (an incremental run reads its sources once); more are read again as they
+# are written (a full build of a million articles would otherwise hold them all: ~6 GB).
+HELD_DOCS = int(os.environ.get("VNSEARCH_HELD_DOCS", "10000"))
 
 Progress = Callable[[int, int], None]
 
@@ -254,9 +264,13 @@ def _analyze(doc: Document) -> Terms:
     return terms
 
 
-def _analyse_batch(docs: list[Document]) -> dict[str, BatchPostings]:
+Analysed = tuple[dict[str, BatchPostings], CorpusTally | None]
+
+
+def _analyse_batch(docs: list[Document], count: list[bool]) -> Analysed:
     """The postings of a batch of documents, as arrays per field (runs in pool workers: arrays
-    cross the process boundary cheaply)."""
+    cross the process boundary cheaply), and the tally of the accent vocabulary and suggestions
+    of the documents ``count`` marks (``None`` when none is)."""
     analysed = [_analyze(d) for d in docs]
     out: dict[str, BatchPostings] = {}
     for name in TEXT_FIELDS + tuple(extra_field(n) for n in TEXT_FIELDS):
@@ -264,7 +278,8 @@ def _analyse_batch(docs: list[Document]) -> dict[str, BatchPostings]:
         for terms in analysed:
             postings.add(terms[name])
         out[name] = postings.batch()
-    return out
+    counted = [(d.title, d.lead, d.body) for d, wanted in zip(docs, count, strict=True) if wanted]
+    return out, CorpusTally.of(counted) if counted else None
 
 
 def _shared_pair(term: str) -> str | None:
@@ -279,31 +294,31 @@ POOLED = {extra_field(name): _shared_pair for name in TEXT_FIELDS}
 
 def _write_documents(
     ix,
-    docs: list[Document],
+    docs: Iterable[Document],
+    total: int,
     workers: int,
     progress: Progress | None,
-    vocabulary: VocabularyJob | None = None,
+    vocabulary: VocabularyCount | None = None,
 ) -> list:
-    """Write ``docs`` as new segments; returns them, for ``_commit``.
+    """Write the ``total`` documents of ``docs`` (read as they are written) as new segments;
+    returns them, for ``_commit``.
 
-    Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work), at
-    most ``IN_FLIGHT`` batches a worker ahead, while this process writes the batches that came
-    back, in order, into segments of bounded memory (``segment_merge.RunSegments``: one segment
-    pooled as always, or segments of ``SEGMENT_MB`` merged into one at the end), since a segment
-    keeps one dictionary entry per term and costs one lookup per term and field at query time.
-    The files exist from the start; a run killed midway leaves only files no generation refers
-    to, which the next reindex removes.
+    Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work) and
+    tally what ``vocabulary`` counts, at most ``IN_FLIGHT`` batches a worker ahead, while this
+    process writes the batches that came back, in order, into segments of bounded memory
+    (``segment_merge.RunSegments``: one segment pooled as always, or segments of ``SEGMENT_MB``
+    merged into one at the end), since a segment keeps one dictionary entry per term and costs
+    one lookup per term and field at query time.  The files exist from the start; a run killed
+    midway leaves only files no generation refers to, which the next reindex removes.
     """
-    total = len(docs)
     if progress:
         progress(0, total)
-    if not docs:
+    if not total:
         if vocabulary is not None:
-            vocabulary.run()
+            vocabulary.finish()
         return []
     pooled = workers > 1 and total > ANALYSIS_BATCH
-    step = ANALYSIS_BATCH if pooled else PROGRESS_STEP
-    batches = (docs[i : i + step] for i in range(0, total, step))
+    batches = _batches(docs, ANALYSIS_BATCH if pooled else PROGRESS_STEP, vocabulary)
     run = RunSegments(ix, codec(), POOLED, SEGMENT_MB * 2**20, MAX_SEGMENT_DOCS)
     try:
         with contextlib.ExitStack() as stack:
@@ -317,47 +332,63 @@ def _write_documents(
                         initargs=(os.getpid(), _lock_fds(ix)),
                     )
                 )
-                # The vocabulary job goes after the last batch: it overlaps the writing.
-                then = vocabulary.run if vocabulary is not None else None
-                analysed = _in_order(pool, batches, workers * IN_FLIGHT, then)
+                analysed = _in_order(pool, batches, workers * IN_FLIGHT)
             else:
-                analysed = ((batch, _analyse_batch(batch)) for batch in batches)
-                if vocabulary is not None:
-                    thread = threading.Thread(target=vocabulary.run, name="vnsearch-vocabulary")
-                    thread.start()
-                    stack.callback(thread.join)
+                analysed = ((batch, _analyse_batch(*batch)) for batch in batches)
             done = 0
-            for batch, postings in analysed:
+            for (batch, _), (postings, tally) in analysed:
+                if vocabulary is not None and tally is not None:
+                    vocabulary.add(tally)
                 run.add_batch([_values(d) for d in batch], postings)
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            return run.finish()  # in the pool's block: the vocabulary job overlaps the merge
+            if done != total:
+                raise SourceChanged(
+                    f"a source changed while it was indexed ({total - done} of {total} new or "
+                    "changed documents were not found again); the index is unchanged: run "
+                    "reindex again"
+                )
+            if vocabulary is None:
+                return run.finish()
+            # The counts are saved while the segments are merged (numpy and I/O, mostly).
+            saving = threading.Thread(target=vocabulary.finish, name="vnsearch-vocabulary")
+            saving.start()
+            try:
+                return run.finish()
+            finally:
+                saving.join()
     except BaseException:
         run.cancel()
         raise
 
 
+Batch = tuple[list[Document], list[bool]]  # documents, and which of them the vocabulary counts
+
+
+def _batches(
+    docs: Iterable[Document], size: int, vocabulary: VocabularyCount | None
+) -> Iterator[Batch]:
+    """``docs`` in batches of ``size``, read as they are asked for."""
+    docs = iter(docs)
+    while batch := list(islice(docs, size)):
+        yield batch, vocabulary.flags(batch) if vocabulary is not None else [False] * len(batch)
+
+
 def _in_order(
-    pool: ProcessPoolExecutor,
-    batches: Iterable[list[Document]],
-    window: int,
-    then: Callable[[], None] | None,
-) -> Iterator[tuple[list[Document], dict[str, BatchPostings]]]:
-    """Each batch with its postings, in order, analysed by ``pool`` with at most ``window``
-    batches submitted and not yet taken; ``then`` is submitted after the last batch."""
-    pending: deque[tuple[list[Document], Future]] = deque()
+    pool: ProcessPoolExecutor, batches: Iterable[Batch], window: int
+) -> Iterator[tuple[Batch, Analysed]]:
+    """Each batch with its postings and tally, in order, analysed by ``pool`` with at most
+    ``window`` batches submitted and not yet taken."""
+    pending: deque[tuple[Batch, Future]] = deque()
     batches = iter(batches)
     try:
         while True:
             while len(pending) < window:
                 batch = next(batches, None)
                 if batch is None:
-                    if then is not None:
-                        pool.submit(then)
-                        then = None
                     break
-                pending.append((batch, pool.submit(_analyse_batch, batch)))
+                pending.append((batch, pool.submit(_analyse_batch, *batch)))
             if not pending:
                 return
             batch, future = pending.popleft()
@@ -438,41 +469,108 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     writer._finish()
 
 
-def _collect(
-    sources: list[str], summary: Summary, follow_symlinks: bool = False
-) -> tuple[dict[str, Document], set[str]]:
-    """Read every source in order; a later source's id replaces an earlier one (counted).
+Copy = tuple[str, str]  # a document's content hash and the source it comes from
 
-    Returns the documents and the sources that could not be read whole: nothing of theirs may be
-    removed, since what was not read is not known to be gone.
+
+@dataclass
+class Scan:
+    """What the first reading of the sources found.
+
+    ``copies``: each id's winning copy (a later source's replaces an earlier one).
+    ``incomplete``: the sources that could not be read whole: nothing of theirs may be removed,
+    since what was not read is not known to be gone.  ``held``: the documents new or changed
+    against the index, kept when there are at most ``HELD_DOCS`` of them; ``None`` when more
+    (they are read again as they are written, ``_to_write``).
     """
-    docs: dict[str, Document] = {}
+
+    copies: dict[str, Copy]
+    incomplete: set[str]
+    held: dict[str, Document] | None
+
+
+def _scan(
+    sources: list[str],
+    summary: Summary,
+    follow_symlinks: bool,
+    existing: dict[str, tuple[int, str, str]],
+    full: bool,
+) -> Scan:
+    """Read every source in order, counting what is skipped, and keep what ``Scan`` holds."""
+    copies: dict[str, Copy] = {}
     incomplete: set[str] = set()
+    held: dict[str, Document] | None = {}
+    for doc in _read_documents(sources, follow_symlinks, summary, incomplete):
+        origin = sys.intern(doc.origin)  # one string per source file, not per document
+        previous = copies.get(doc.id)
+        if previous is not None and previous[1] != origin:
+            summary.clashes += 1
+        content_hash = doc.content_hash
+        copies[doc.id] = (content_hash, origin)
+        if held is None:
+            continue
+        old = existing.get(doc.id)
+        if full or old is None or old[1] != content_hash or old[2] != origin:
+            held[doc.id] = doc
+            if len(held) > HELD_DOCS:
+                held = None
+        else:
+            held.pop(doc.id, None)  # an earlier copy, replaced by the indexed one
+    return Scan(copies, incomplete, held)
+
+
+def _read_documents(
+    sources: list[str],
+    follow_symlinks: bool,
+    summary: Summary | None = None,
+    incomplete: set[str] | None = None,
+) -> Iterator[Document]:
+    """The documents of ``sources``, in order; what is not a document is counted into
+    ``summary`` (and the sources not read whole into ``incomplete``) when given."""
     for source in sources:
         for record in read_source(Path(source), follow_symlinks):
             if isinstance(record, Unreadable):
-                incomplete.add(source)
-                summary.cannot_read(record)
+                if summary is not None and incomplete is not None:
+                    incomplete.add(source)
+                    summary.cannot_read(record)
                 log.debug("unreadable %s", record)
             elif isinstance(record, Skipped):
-                summary.skip(record, _reason(record))
+                if summary is not None:
+                    summary.skip(record, _reason(record))
             elif isinstance(record, Warning_):
-                summary.warn(record)
+                if summary is not None:
+                    summary.warn(record)
             elif _has_lone_surrogate(record):
-                reason = f"invalid Unicode (lone surrogate in id {ascii(record.id[:80])})"
-                summary.skip(Skipped(record.origin, None, reason), "invalid Unicode")
+                if summary is not None:
+                    reason = f"invalid Unicode (lone surrogate in id {ascii(record.id[:80])})"
+                    summary.skip(Skipped(record.origin, None, reason), "invalid Unicode")
             else:
-                if record.id in docs and docs[record.id].origin != record.origin:
-                    summary.clashes += 1
-                docs[record.id] = record
-    return docs, incomplete
+                yield record
 
 
-def _shadowed(doc: Document, held_by: str, incomplete: set[str], rank: dict[str, int]) -> bool:
-    """Whether the indexed copy of ``doc.id``, from the source ``held_by`` that could not be read
-    this run, stays: that source is listed after ``doc``'s, so its copy wins whenever it is read,
-    and replacing it now would lose it until the source is readable again."""
-    return held_by in incomplete and rank.get(held_by, -1) > rank.get(doc.origin, -1)
+def _to_write(
+    scan: Scan, ids: list[str], sources: list[str], follow_symlinks: bool
+) -> Iterable[Document]:
+    """The documents of ``ids`` (in source order): those the scan held, or each winning copy
+    read again from the sources as it is asked for.  A copy not found again (its source changed
+    meanwhile) is missing from what this yields, and ``_write_documents`` fails the run."""
+    if scan.held is not None:
+        return [scan.held[doc_id] for doc_id in ids]
+    wanted = {doc_id: scan.copies[doc_id] for doc_id in ids}
+    return (
+        doc
+        for doc in _read_documents(sources, follow_symlinks)
+        if (copy := wanted.get(doc.id)) is not None
+        and copy == (doc.content_hash, doc.origin)
+        and wanted.pop(doc.id)
+    )
+
+
+def _shadowed(origin: str, held_by: str, incomplete: set[str], rank: dict[str, int]) -> bool:
+    """Whether the indexed copy of an id, from the source ``held_by`` that could not be read
+    this run, stays: that source is listed after ``origin`` (the source of the copy read), so
+    its copy wins whenever it is read, and replacing it now would lose it until the source is
+    readable again."""
+    return held_by in incomplete and rank.get(held_by, -1) > rank.get(origin, -1)
 
 
 def _has_lone_surrogate(doc: Document) -> bool:
@@ -500,45 +598,47 @@ def _resolve(paths: Iterable[str | Path]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class VocabularyJob:
-    """Count the run's new documents onto the base generation's exact counts (accent vocabulary
-    and suggestions); ``_publish`` subtracts the removed documents after the commit.
-
-    It runs as one more task of the indexing pool (a thread would hold the writing process's GIL
-    for ~10 s at 11k articles), or in a thread when there is no pool.  Only documents whose text
-    the base generation does not hold are counted: the archive is never read again.
+class VocabularyCount:
+    """The accent vocabulary and suggestion counts of a run's documents whose text the base
+    generation does not hold, tallied batch by batch where the batches are analysed and added
+    up here (no process ever holds the run's documents); ``finish`` saves them for ``_publish``,
+    which adds them to the base generation's counts and subtracts the removed documents after
+    the commit.  The archive is never read again for them.
     """
 
-    update: Update
-    docs: list[Document]
+    def __init__(self, update: Update) -> None:
+        self.update = update
+        self._needs = update.needs_count()
+        self.tally = CorpusTally.of(())
+        self.hashes: list[str] = []
 
-    def run(self) -> None:
+    def flags(self, docs: list[Document]) -> list[bool]:
+        """Which of ``docs`` are to be counted (noted as counted)."""
+        flags = []
+        for doc in docs:
+            content_hash = doc.content_hash
+            flags.append(self._needs(content_hash))
+            if flags[-1]:
+                self.hashes.append(content_hash)
+        return flags
+
+    def add(self, tally: CorpusTally) -> None:
+        self.tally.merge(tally)
+
+    def finish(self) -> None:
         try:
-            self.update.count([(d.content_hash, (d.title, d.lead, d.body)) for d in self.docs])
+            self.update.save_counts(self.tally, self.hashes)
         except Exception:  # a hint, never a reason to fail a reindex: publishing counts again
-            log.exception("could not count the accent vocabulary of the new documents")
+            log.exception("could not save the accent vocabulary of the new documents")
 
 
-def _vocabulary_job(
-    index_dir: Path,
-    ix,
-    new_docs: dict[str, Document],
-    _process: list[str],
-    _changed: int,
-    full: bool,
-) -> VocabularyJob:
+def _vocabulary(index_dir: Path, ix, full: bool) -> VocabularyCount:
     """The counting this run needs (under the writer's lock, before the commit); the new
     generation's shared files are marked pending until ``_publish`` has written them."""
-    update = Update.begin(index_dir, ix, full)
-    return VocabularyJob(update, update.to_count(list(new_docs.values()), _content_hash))
+    return VocabularyCount(Update.begin(index_dir, ix, full))
 
 
-def _content_hash(doc: Document) -> str:
-    return doc.content_hash
-
-
-def _publish(index_dir: Path, vocabulary: VocabularyJob | None) -> None:
+def _publish(index_dir: Path, vocabulary: VocabularyCount | None) -> None:
     """Write the committed generation's shared files (``store.generation.publish``): after the
     commit of a run with changes, or for an index that has none yet."""
     publish(index_dir, vocabulary.update if vocabulary is not None else None, length_norms)
@@ -584,53 +684,53 @@ def reindex(
     _clean_stale_files(writer, index_dir)
     segments: list = []
     try:
-        new_docs, incomplete = _collect(process, summary, follow_symlinks)
+        with ix.searcher() as searcher:
+            existing = _existing(searcher, None)
+        scan = _scan(process, summary, follow_symlinks, existing, full)
+        copies, incomplete = scan.copies, scan.incomplete
         if full and incomplete:
             raise SourceUnreadable(
                 f"cannot rebuild: {summary.unreadable[0]}; the index is unchanged"
             )
-        with ix.searcher() as searcher:
-            existing = _existing(searcher, None)
-        to_add: list[Document] = []
+        to_add: list[str] = []
         replaced: list[str] = []
         if full:
-            to_add = list(new_docs.values())
+            to_add = list(copies)
         else:
             scope = set(process) | forgotten
             # Deleting by docnum (read with the writer's own generation, under the lock) avoids
             # ``delete_by_term``, which opens a fresh searcher per call: 35 ms a document.
             for doc_id, (docnum, _old_hash, origin) in existing.items():
-                if origin in scope and origin not in incomplete and doc_id not in new_docs:
+                if origin in scope and origin not in incomplete and doc_id not in copies:
                     writer.delete_document(docnum)
                     summary.removed += 1
             rank = {source: i for i, source in enumerate(process)}
-            for doc_id, doc in new_docs.items():
+            for doc_id, (content_hash, origin) in copies.items():
                 old = existing.get(doc_id)
                 if old is None:
-                    to_add.append(doc)
-                elif old[1] == doc.content_hash and old[2] == doc.origin:
+                    to_add.append(doc_id)
+                elif old[1] == content_hash and old[2] == origin:
                     summary.unchanged += 1
-                elif _shadowed(doc, old[2], incomplete, rank):
+                elif _shadowed(origin, old[2], incomplete, rank):
                     summary.clashes += 1
                 else:
-                    if old[2] != doc.origin and old[2] not in process:
+                    if old[2] != origin and old[2] not in process:
                         summary.clashes += 1
                     replaced.append(doc_id)
-                    to_add.append(doc)
+                    to_add.append(doc_id)
             for doc_id in replaced:
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
-        vocabulary = (
-            _vocabulary_job(index_dir, ix, new_docs, process, changed, full) if changed else None
-        )
-        segments = _write_documents(ix, to_add, workers, progress, vocabulary)
+        vocabulary = _vocabulary(index_dir, ix, full) if changed else None
+        docs = _to_write(scan, to_add, process, follow_symlinks)
+        segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)
         if full:
-            summary.added = sum(1 for d in to_add if d.id not in existing)
+            summary.added = sum(1 for i in to_add if i not in existing)
             summary.updated = sum(
-                1 for d in to_add if d.id in existing and existing[d.id][1] != d.content_hash
+                1 for i in to_add if i in existing and existing[i][1] != copies[i][0]
             )
             summary.unchanged = len(to_add) - summary.added - summary.updated
-            summary.removed = sum(1 for i in existing if i not in new_docs)
+            summary.removed = sum(1 for i in existing if i not in copies)
             _commit(writer, segments, CLEAR)
         elif to_add or summary.removed:
             summary.updated = len(replaced)
@@ -709,8 +809,8 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     writer = ix.writer(limitmb=256, codec=codec())
     try:
         workers = workers or max(1, os.cpu_count() or 1)
-        vocabulary = _vocabulary_job(index_dir, ix, {d.id: d for d in docs}, [], len(docs), True)
-        segments = _write_documents(ix, docs, workers, None, vocabulary)
+        vocabulary = _vocabulary(index_dir, ix, True)
+        segments = _write_documents(ix, docs, len(docs), workers, None, vocabulary)
         _commit(writer, segments, CLEAR)
     except BaseException:
         writer.cancel()

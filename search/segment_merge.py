@@ -342,9 +342,9 @@ def _length_bytes(reader, name: str, source: _Input) -> np.ndarray:
     column = _lenfield(name)
     if reader.has_column(column):
         values = reader.column_reader(column, LENGTHS_COLUMN)
-        stored = np.frombuffer(
-            values._dbfile.get(values._basepos, values._count), dtype=np.uint8
-        )[:count]
+        stored = np.frombuffer(values._dbfile.get(values._basepos, values._count), dtype=np.uint8)[
+            :count
+        ]
         out[: stored.size] = stored
     return out
 

@@ -189,7 +189,7 @@ def test_a_build_over_the_memory_bound_merges_into_the_same_index(
 ) -> None:
     # 5 batches of 50: a bound of 0 flushes the builder before each batch but the first; the 5
     # segments are merged into one, and every query answers as from one segment.
-    docs = _documents()[:10] + _mixed_documents(240)[:240 - 10]
+    docs = _documents()[:10] + _mixed_documents(240)[: 240 - 10]
     build_index(docs, tmp_path / "one", workers=1)
     merged: list[int] = []
     real_merge = segment_merge.merge_segments
@@ -234,30 +234,29 @@ def test_a_build_larger_than_the_segment_limit_keeps_several_segments(
 
 
 def test_the_pool_keeps_a_bounded_number_of_batches_in_flight() -> None:
-    batches = [[doc] for doc in TOY_DOCS]
-    submitted: list[str] = []
+    batches = [([doc], [i % 2 == 0]) for i, doc in enumerate(TOY_DOCS)]
+    submitted = 0
     taken = 0
     most = 0
 
     class Recording(ThreadPoolExecutor):
         def submit(self, fn, *args):
-            nonlocal most
-            submitted.append(fn.__name__)
-            most = max(most, len([s for s in submitted if s == "_analyse_batch"]) - taken)
+            nonlocal most, submitted
+            assert fn is indexer._analyse_batch
+            submitted += 1
+            most = max(most, submitted - taken)
             return super().submit(fn, *args)
-
-    def then() -> None:
-        pass
 
     with Recording(max_workers=2) as pool:
         got = []
-        for batch, postings in indexer._in_order(pool, batches, 3, then):
-            got.append(batch[0].id)
+        for (docs, count), (postings, tally) in indexer._in_order(pool, batches, 3):
+            got.append(docs[0].id)
             assert set(postings) == {"title", "lead", "body", "title_x", "lead_x", "body_x"}
+            assert (tally is not None) == count[0]  # tallied only where counted
             taken += 1
     assert got == [doc.id for doc in TOY_DOCS]
     assert most == 3
-    assert submitted == ["_analyse_batch"] * len(TOY_DOCS) + ["then"]
+    assert submitted == len(TOY_DOCS)
 
 
 def test_merge_policy_merges_ten_similar_neighbours() -> None:

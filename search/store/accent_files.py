@@ -36,6 +36,11 @@ class AccentTally:
         for name in ("unigrams", "titles", "bigrams", "first_titles", "second_titles"):
             getattr(self, name).subtract(getattr(other, name))
 
+    def merge(self, other: AccentTally) -> None:
+        """Add ``other``'s counts (one batch's, as a build goes)."""
+        for name in ("unigrams", "titles", "bigrams", "first_titles", "second_titles"):
+            getattr(self, name).update(getattr(other, name))
+
 
 @dataclass(frozen=True)
 class AccentCounts:

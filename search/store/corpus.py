@@ -44,6 +44,12 @@ class CorpusTally:
         self.accents.subtract(other.accents)
         self.suggest.subtract(other.suggest)
 
+    def merge(self, other: CorpusTally) -> None:
+        """Add ``other``'s counts: a build tallies each batch where it is analysed and adds the
+        tallies up, so no process ever holds the documents of the whole run."""
+        self.accents.merge(other.accents)
+        self.suggest.merge(other.suggest)
+
 
 @dataclass(frozen=True)
 class CorpusCounts:

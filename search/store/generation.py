@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,9 +190,10 @@ class Update:
 
     ``begin`` (under the writer's lock, before the commit) marks the generation pending and
     keeps a reader of the base generation open: the documents the run deletes can be read after
-    the commit has removed the base's files.  ``count`` (the indexing pool's job) counts the new
-    documents into ``work``.  ``publish`` (after the commit) adds them to the base generation's
-    counts, subtracts the removed documents and writes the directory.
+    the commit has removed the base's files.  ``save_counts`` saves the counts of the new
+    documents, tallied as the indexing pool analysed them, into ``work``.  ``publish`` (after
+    the commit) adds them to the base generation's counts, subtracts the removed documents and
+    writes the directory.
     """
 
     index_dir: Path
@@ -238,23 +239,24 @@ class Update:
         manifest = read_manifest(directory)
         return directory if manifest is not None and manifest.get("counts") else None
 
-    def to_count(self, documents: list, hash_of: Callable[[object], str]) -> list:
-        """The ``documents`` whose text the base generation does not hold (all for a full run,
-        none when the base has no counts to add them to: ``publish`` then counts everything)."""
+    def needs_count(self) -> Callable[[str], bool]:
+        """Whether the document of a content hash is to be counted: every one in a full run, the
+        ones whose text the base generation does not hold in an incremental run, none when the
+        base has no counts to add them to (``publish`` then counts everything)."""
         if self.full:
-            return list(documents)
+            return lambda _hash: True
         directory = self.base_counts_dir()
         if directory is None:
-            return []
+            return lambda _hash: False
         columns = Columns.load(directory)
         held = set(columns.hashes.take(np.flatnonzero(columns.live)))
-        return [d for d in documents if hash_of(d) not in held]
+        return lambda content_hash: content_hash not in held
 
-    def count(self, documents: list[tuple[str, TextFields]]) -> None:
-        """Runs in the indexing pool: count ``documents`` (content hash, texts) into ``work``,
-        with the hashes counted.  A full run's counts are the generation's (saved as arrays);
-        an incremental run's are a tally ``publish`` adds to the base generation's counts."""
-        tally = CorpusTally.of(texts for _, texts in documents)
+    def save_counts(self, tally: CorpusTally, hashes: Iterable[str]) -> None:
+        """Save the run's counts of its new documents (``hashes``, tallied batch by batch as the
+        indexing pool analysed them) into ``work``.  A full run's counts are the generation's
+        (saved as arrays); an incremental run's are a tally ``publish`` adds to the base
+        generation's counts."""
         if self.full:
             CorpusCounts.empty().add(tally).save(self.work)
         elif self.base_counts_dir() is None:
@@ -262,7 +264,7 @@ class Update:
         else:
             with open(self.work / TALLY, "wb") as fh:
                 pickle.dump(tally, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        StringArray.from_strings(sorted(h for h, _ in documents)).save(self.work, "counted")
+        StringArray.from_strings(sorted(hashes)).save(self.work, "counted")
         _write_text(self.work / "done", "1")
 
     def close(self) -> None:

@@ -33,6 +33,11 @@ class SuggestTally:
         self.phrases.subtract(other.phrases)
         self.titles.subtract(other.titles)
 
+    def merge(self, other: SuggestTally) -> None:
+        """Add ``other``'s counts (one batch's, as a build goes)."""
+        self.phrases.update(other.phrases)
+        self.titles.update(other.titles)
+
 
 @dataclass(frozen=True)
 class SuggestCounts:
