@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .config import SNIPPET_CHARS
 from .documents import first_sentence
 from .text import FOLD_TABLE, canonical_syllable, fold, folded_regex, map_span, normalize_with_spans
 
@@ -281,7 +282,7 @@ class HitText:
         return found
 
 
-def snippet(text: str | HitText, pattern: Matcher | None, width: int = 240) -> str:
+def snippet(text: str | HitText, pattern: Matcher | None, width: int = SNIPPET_CHARS) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
     source = text if isinstance(text, HitText) else HitText(text)
     text, head, head_text, cut = source.head(width)
