@@ -19,9 +19,9 @@ class Settings:
     snippet_chars: int = SNIPPET_CHARS
     lock_timeout: float = 10.0
     # Posting arrays a worker keeps in memory (MiB).  None: sized to the index
-    # (``postings.default_cache_bytes``: 6 KiB a document, at least 64 MiB), since what queries
-    # read grows with the archive: 64 MiB hold what 1,000 varied queries read from 11k articles,
-    # and a 47k-article archive with only those 64 answered at p50 20 ms instead of 4.6.
+    # (``postings.default_cache_bytes``), since what queries read grows with the archive and a
+    # fixed size that suits a small one makes a large one reread its postings from disk
+    # (measured in ``bench.scaling``; figures in the README).
     cache_mb: int | None = None
     # Origins allowed to call /api/* from a browser (the web app): exact origins, comma-separated,
     # or "*"; empty means no CORS headers at all.

@@ -227,7 +227,8 @@ class SearchEngine:
             if current is not None:
                 current.close()
             # Frequent terms load in the background: this request and the next are served at
-            # once, a little slower until the thread is done (2.2 s for 11k articles).
+            # once, a little slower until the thread is done, rather than the first request
+            # after a reindex waiting for a load that grows with the archive.
             if self._warm:
                 self._warming = threading.Thread(
                     target=_warm, args=(snap,), name="vnsearch-warm", daemon=True
@@ -256,7 +257,7 @@ class SearchEngine:
         self,
         q: object,
         page: object = 1,
-        per_page: object = 10,
+        per_page: object = DEFAULT_PER_PAGE,
         *,
         source: str | None = None,
         date_from: str | None = None,
@@ -613,8 +614,8 @@ def latest_generation(index_dir: Path) -> int:
 def open_for_reading(index_dir: Path):
     """Open the index without memory-mapping its compound segment files.
 
-    Whoosh wraps each mapped sub-file in ``BytesIO``, which on Python 3 copies it: ~90 MB of
-    anonymous memory per worker for an 11k-article index.  Plain file reads share the OS page
+    Whoosh wraps each mapped sub-file in ``BytesIO``, which on Python 3 copies it: a private copy
+    of the index in every worker, growing with the archive.  Plain file reads share the OS page
     cache between workers instead.
     """
     from whoosh.filedb.filestore import FileStorage

@@ -53,9 +53,10 @@ SHORT_TEXT = 200  # below this length ``str.translate`` beats numpy's fixed cost
 def fold_in_place(text: str) -> str:
     """``text`` folded character by character: same length, same offsets.
 
-    A numpy lookup over the code points: ``str.translate`` with a dict cost 0.09 ms per 1,200
-    characters of Vietnamese, a tenth of a query's time over ten snippets; this costs 0.02 ms.
-    Short texts (titles) still use ``translate``: numpy's ~10 us per call is more than it costs.
+    A numpy lookup over the code points: ``str.translate`` with a dict works a character at a
+    time in Python's dict lookups, a visible share of a query's time over ten snippets; numpy does
+    the same table lookup in C.  Short texts (titles) still use ``translate``: numpy's fixed cost
+    per call is more than translating them.
     """
     if text.isascii():
         return text.lower()
@@ -78,7 +79,7 @@ def _compile(terms: tuple[str, ...]) -> tuple[re.Pattern[str], bool]:
     boundary checked (``Matcher.left_checked``).
 
     Plain ASCII alternatives run over the folded copy of the text: compiling classes of every
-    accented letter instead cost 3.7 ms a query (bench.latency queries), this costs 0.09 ms.
+    accented letter instead gave patterns so large that compiling them dominated a query's time.
     A pattern that opens with the alternatives lets the regex engine skip, in C, every position
     whose character starts no term; a left-boundary lookbehind first made it try the lookbehind
     at every position: 30 us a 1,200-character head against 14.  When every term is letters and
@@ -245,9 +246,10 @@ class HitText:
     """A hit's text (lead and body) as snippets read it, prepared on first use.
 
     Whitespace is collapsed in as much text as a passage in the head can reach, and in the whole
-    scanned part only when the head is not enough (splitting 5,000 characters of every hit cost 4%
-    of a query).  Both start alike: ``text[:head]`` is the same either way.  Collapsing, NFC and
-    folding do not depend on the query (50 us a hit): a worker keeps them with the article.
+    scanned part only when the head is not enough (splitting the whole scanned part of every hit
+    was work most snippets never use).  Both start alike: ``text[:head]`` is the same either way.
+    Collapsing, NFC and folding do not depend on the query: a worker keeps them with the article,
+    so an article that answers many queries is prepared once.
     """
 
     __slots__ = ("original", "_heads", "_scans")
