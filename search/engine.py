@@ -280,7 +280,8 @@ class SearchEngine:
             literal=literal,
             settings=self.settings,
         )
-        text, page, per_page = checked["q"], checked["page"], checked["per_page"]
+        # The query is read and echoed as given (a front end passes it stripped, as checked).
+        text, page, per_page = q, checked["page"], checked["per_page"]
         source, sort, literal = checked["source"], checked["sort"], checked["literal"]
         date_from, date_to = checked["date_from"], checked["date_to"]
         snap = self.snapshot()
