@@ -140,7 +140,9 @@ def search(query: str, index_dir: Path | None, limit: int, page: int, as_json: b
     from .engine import SearchEngine
 
     settings = load_settings(index_dir=index_dir)
-    engine = SearchEngine(settings.index_dir, warm=False, cache_mb=settings.cache_mb)
+    engine = SearchEngine(
+        settings.index_dir, warm=False, cache_mb=settings.cache_mb, settings=settings
+    )
     try:
         result = engine.search(query, page=page, per_page=limit)
     except VnsearchError as exc:

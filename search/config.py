@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "VNSEARCH_"
+SNIPPET_CHARS = 240  # characters of text a hit's snippet shows (``search.results.snippet``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,20 +16,30 @@ class Settings:
     max_query_chars: int = 1000
     max_per_page: int = 100
     max_page: int = 1000
-    snippet_chars: int = 240
+    snippet_chars: int = SNIPPET_CHARS
     lock_timeout: float = 10.0
     # Posting arrays a worker keeps in memory (MiB).  None: sized to the index
-    # (``postings.default_cache_bytes``: 6 KiB a document, at least 64 MiB), since what queries
-    # read grows with the archive: 64 MiB hold what 1,000 varied queries read from 11k articles,
-    # and a 47k-article archive with only those 64 answered at p50 20 ms instead of 4.6.
+    # (``postings.default_cache_bytes``), since what queries read grows with the archive and a
+    # fixed size that suits a small one makes a large one reread its postings from disk
+    # (measured in ``bench.scaling``; figures in the README).
     cache_mb: int | None = None
+    # Origins allowed to call /api/* from a browser (the web app): exact origins, comma-separated,
+    # or "*"; empty means no CORS headers at all.
+    cors_origins: str = ""
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names it and says what it must be."""
 
 
-MINIMUMS = {"cache_mb": 1, "lock_timeout": 0, "max_query_chars": 1, "snippet_chars": 1}
+MINIMUMS = {
+    "cache_mb": 1,
+    "lock_timeout": 0,
+    "max_query_chars": 1,
+    "max_page": 1,
+    "max_per_page": 1,
+    "snippet_chars": 1,
+}
 
 
 def _coerce(kind: type | str, raw: str) -> object:

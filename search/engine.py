@@ -13,12 +13,14 @@ import re
 import threading
 import time
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 from whoosh import index as whoosh_index
 
 from . import typos
+from .config import Settings
 from .errors import BadRequest, IndexMissing, NotFound
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
@@ -37,67 +39,159 @@ from .results import (
 from .suggest import highlight_prefix
 from .telex import is_valid_syllable
 
-MAX_QUERY_CHARS = 1000
-MAX_PER_PAGE = 100
-MAX_PAGE = 1000
+DEFAULT_SETTINGS = Settings()
+
 MAX_SUGGEST_CHARS = 100
 MAX_SIMILAR = 20
 MAX_FACET_VALUES = 20
 SORTS = ("relevance", "newest")
-_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+DEFAULT_PER_PAGE = 10
+_DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
 
-def validate_query(q: object, max_chars: int = MAX_QUERY_CHARS) -> str:
-    """The query text, or ``BadRequest`` saying what is wrong with it."""
+# Search parameters are checked here and nowhere else: ``SearchEngine.search`` checks what it is
+# given, and a front end (web/views.py) calls ``check_search`` itself to reject a request before
+# it asks any engine.  The messages are the ones the API returns (docs/CONTRACT.md).
+
+
+def _vi_number(value: int) -> str:
+    """1000 -> '1.000' (Vietnamese digit grouping)."""
+    return f"{value:,}".replace(",", ".")
+
+
+def check_query(q: object, max_chars: int, *, required: bool = True) -> str | None:
+    """The query, stripped; ``None`` when blank and not ``required``.
+
+    ``BadRequest`` (``missing_query``, ``query_too_long``) otherwise.  The length limit counts
+    the text as given, surrounding blanks included.
+    """
     if q is None or not isinstance(q, str) or not q.strip():
-        raise BadRequest("Thiếu từ khóa tìm kiếm (tham số q).", code="missing_query")
+        if required:
+            raise BadRequest("Thiếu từ khóa tìm kiếm (tham số q).", code="missing_query")
+        return None
     if len(q) > max_chars:
         raise BadRequest(
-            f"Từ khóa quá dài ({len(q)} ký tự, tối đa {max_chars}).", code="query_too_long"
+            f"Từ khóa tìm kiếm dài quá {_vi_number(max_chars)} ký tự.", code="query_too_long"
         )
-    if "\x00" in q:
-        raise BadRequest("Từ khóa chứa ký tự không hợp lệ.", code="bad_query")
-    return q
+    return q.strip()
 
 
-def validate_int(value: object, name: str, low: int, high: int, default: int) -> int:
+def check_int(value: object, name: str, low: int, high: int, default: int) -> int:
+    """A whole number in ``[low, high]``; ``None`` or ``""`` is ``default``.
+
+    Digits in a string count as their number (``parse_whole_number``: a front end parses the
+    query string with it and hands anything else on as it came, to be refused here).
+    """
     if value is None or value == "":
         return default
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise BadRequest(f"Tham số {name} phải là số nguyên.", code="bad_parameter") from None
-    if isinstance(number, bool) or not low <= number <= high:
+    if isinstance(value, str):
+        value = parse_whole_number(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(
-            f"Tham số {name} phải nằm trong khoảng {low}..{high}.", code="bad_parameter"
+            f"Tham số {name} phải là số nguyên từ {low} đến {high}.", code="bad_parameter"
         )
-    return number
-
-
-def _validate_date(value: str | None, name: str) -> str | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or not _DATE_RE.match(value):
-        raise BadRequest(f"Tham số {name} phải có dạng YYYY-MM-DD.", code="bad_parameter")
     return value
+
+
+def parse_whole_number(raw: str | None) -> int | str | None:
+    """Query-string digits as an ``int``; anything else unchanged, for ``check_int`` to refuse."""
+    if raw is None or raw == "":
+        return raw
+    stripped = raw.strip()
+    return int(stripped) if _WHOLE_NUMBER_RE.fullmatch(stripped) else raw
+
+
+def check_date(value: object, name: str) -> str | None:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` naming a real day, month or year; blank: ``None``."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if text == "":
+        return None
+    match = _DATE_RE.fullmatch(text) if text is not None else None
+    try:
+        if not match:
+            raise ValueError
+        year, month, day = (int(g) if g else 1 for g in match.groups())
+        date(year, month, day)
+    except ValueError:
+        raise BadRequest(
+            f"Tham số {name} phải là ngày dạng YYYY-MM-DD.", code="bad_parameter"
+        ) from None
+    return text
+
+
+def check_search(
+    q: object,
+    page: object = 1,
+    per_page: object = DEFAULT_PER_PAGE,
+    *,
+    source: object = None,
+    date_from: object = None,
+    date_to: object = None,
+    sort: object = "relevance",
+    literal: bool = False,
+    settings: Settings | None = None,
+    required: bool = True,
+) -> dict:
+    """Every search parameter checked against ``settings``' limits, or ``BadRequest``.
+
+    Returns ``{"q", "page", "per_page", "source", "date_from", "date_to", "sort", "literal"}``
+    with blanks turned into defaults; ``q`` is ``None`` only when blank and not ``required``.
+    """
+    settings = settings or DEFAULT_SETTINGS
+    text = check_query(q, settings.max_query_chars, required=required)
+    if sort is None or sort == "":
+        sort = "relevance"
+    elif isinstance(sort, str):
+        sort = sort.strip()
+    if sort not in SORTS:
+        raise BadRequest("Tham số sort phải là relevance hoặc newest.", code="bad_parameter")
+    checked = {
+        "q": text,
+        "page": check_int(page, "page", 1, settings.max_page, 1),
+        "per_page": check_int(per_page, "per_page", 1, settings.max_per_page, DEFAULT_PER_PAGE),
+        "source": (source.strip() or None) if isinstance(source, str) else None,
+        "date_from": check_date(date_from, "from"),
+        "date_to": check_date(date_to, "to"),
+        "sort": sort,
+        "literal": bool(literal),
+    }
+    if text is not None and "\x00" in text:
+        raise BadRequest("Từ khóa chứa ký tự không hợp lệ.", code="bad_query")
+    return checked
 
 
 class SearchEngine:
     """Searches one index directory; safe to share between threads of one process."""
 
     def __init__(
-        self, index_dir: str | Path, *, warm: bool = True, cache_mb: float | None = None
+        self,
+        index_dir: str | Path,
+        *,
+        warm: bool = True,
+        cache_mb: float | None = None,
+        settings: Settings | None = None,
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
         in memory (``Settings.cache_mb``; default: sized to each generation's index,
-        ``postings.default_cache_bytes``)."""
+        ``postings.default_cache_bytes``).  ``settings``: the parameter limits ``search``
+        enforces and the snippet width (default: ``Settings()``); ``from_settings`` takes the
+        index directory and cache size from them too."""
         self.index_dir = Path(index_dir)
+        self.settings = settings or DEFAULT_SETTINGS
         self._warm = warm
         self._cache_bytes = int(cache_mb * 2**20) if cache_mb else None
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, warm: bool = True) -> SearchEngine:
+        """The engine ``settings`` describe (``search.config.load_settings``)."""
+        return cls(settings.index_dir, warm=warm, cache_mb=settings.cache_mb, settings=settings)
 
     # -- generations -------------------------------------------------------------------------
 
@@ -105,7 +199,8 @@ class SearchEngine:
         """The latest committed generation (opened on first use and after each reindex).
 
         Each search only lists the directory for the newest TOC file: opening the index to ask
-        (twice, with ``exists_in``) unpickled its schema every time, ~0.5 ms a query.
+        (twice, with ``exists_in``) unpickled its schema every time, a cost paid by every query
+        for an answer that almost never changes.
         """
         latest = latest_generation(self.index_dir)
         if latest < 0:
@@ -132,7 +227,8 @@ class SearchEngine:
             if current is not None:
                 current.close()
             # Frequent terms load in the background: this request and the next are served at
-            # once, a little slower until the thread is done (2.2 s for 11k articles).
+            # once, a little slower until the thread is done, rather than the first request
+            # after a reindex waiting for a load that grows with the archive.
             if self._warm:
                 self._warming = threading.Thread(
                     target=_warm, args=(snap,), name="vnsearch-warm", daemon=True
@@ -161,7 +257,7 @@ class SearchEngine:
         self,
         q: object,
         page: object = 1,
-        per_page: object = 10,
+        per_page: object = DEFAULT_PER_PAGE,
         *,
         source: str | None = None,
         date_from: str | None = None,
@@ -170,15 +266,24 @@ class SearchEngine:
         literal: bool = False,
         collapse: bool = True,
     ) -> dict:
-        """The API's response body for one query (see docs/CONTRACT.md)."""
+        """The API's response body for one query (see docs/CONTRACT.md); ``BadRequest`` for a
+        parameter ``check_search`` refuses."""
         started = time.perf_counter()
-        text = validate_query(q)
-        page = validate_int(page, "page", 1, MAX_PAGE, 1)
-        per_page = validate_int(per_page, "per_page", 1, MAX_PER_PAGE, 10)
-        if sort not in SORTS:
-            raise BadRequest("Tham số sort phải là relevance hoặc newest.", code="bad_parameter")
-        date_from = _validate_date(date_from, "from")
-        date_to = _validate_date(date_to, "to")
+        checked = check_search(
+            q,
+            page,
+            per_page,
+            source=source,
+            date_from=date_from,
+            date_to=date_to,
+            sort=sort,
+            literal=literal,
+            settings=self.settings,
+        )
+        # The query is read and echoed as given (a front end passes it stripped, as checked).
+        text, page, per_page = q, checked["page"], checked["per_page"]
+        source, sort, literal = checked["source"], checked["sort"], checked["literal"]
+        date_from, date_to = checked["date_from"], checked["date_to"]
         snap = self.snapshot()
         plan = self.plan(text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
@@ -336,7 +441,7 @@ class SearchEngine:
             "title": view.title,
             "title_html": mark(view.title, find_spans(view.title_text, pattern)),
             "url": safe_url(stored.get("url")),
-            "snippet": snippet(view.text, pattern),
+            "snippet": snippet(view.text, pattern, self.settings.snippet_chars),
             "score": round(score, 4),
             "source": stored.get("source") or None,
             "date": stored.get("date") or None,
@@ -510,8 +615,8 @@ def latest_generation(index_dir: Path) -> int:
 def open_for_reading(index_dir: Path):
     """Open the index without memory-mapping its compound segment files.
 
-    Whoosh wraps each mapped sub-file in ``BytesIO``, which on Python 3 copies it: ~90 MB of
-    anonymous memory per worker for an 11k-article index.  Plain file reads share the OS page
+    Whoosh wraps each mapped sub-file in ``BytesIO``, which on Python 3 copies it: a private copy
+    of the index in every worker, growing with the archive.  Plain file reads share the OS page
     cache between workers instead.
     """
     from whoosh.filedb.filestore import FileStorage

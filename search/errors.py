@@ -15,10 +15,6 @@ class VnsearchError(Exception):
         if code is not None:
             self.code = code
 
-    def as_dict(self) -> dict:
-        """The one error shape every JSON error has."""
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class BadRequest(VnsearchError):
     status = 400

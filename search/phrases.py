@@ -6,8 +6,8 @@ the bucket's documents that hold both syllables).  A longer phrase needs all its
 postings cannot decide (a pooled pair; all pairs of a longer phrase but not its pyvi compound,
 which certainly holds it) are "doubtful": for them a regular expression looks over the folded
 stored fields, the same matching the highlighter does.  Walking Whoosh's positional ``Phrase``
-matchers over every candidate instead took 52 ms a phrase query at p50 (bench.latency, 11.3k
-articles) and 33 of the 59 CPU seconds of 1,000 mixed queries.
+matchers over every candidate instead made phrase queries the slowest kind by far, and most of
+the CPU time of a mixed query load (``bench.latency``).
 
 Up to ``CHECK_ALL`` doubtful documents are all checked, so the total stays exact.  More are checked
 in the order the reader sees them, only until the requested page is full; the rest stay undecided,
@@ -29,8 +29,9 @@ from .results import fold_in_place
 from .schema import TEXT_FIELDS
 from .text import folded_regex, normalize
 
-# Doubtful documents are all checked when there are this few (about 0.1 ms each), so common
-# phrases keep exact totals although a few of their documents come through a shared pair bucket.
+# Doubtful documents are all checked when there are this few (each check is one regular
+# expression over one document's stored text, cheap next to the query), so common phrases keep
+# exact totals although a few of their documents come through a shared pair bucket.
 CHECK_ALL = 40
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .config import SNIPPET_CHARS
 from .documents import first_sentence
 from .text import FOLD_TABLE, canonical_syllable, fold, folded_regex, map_span, normalize_with_spans
 
@@ -52,9 +53,10 @@ SHORT_TEXT = 200  # below this length ``str.translate`` beats numpy's fixed cost
 def fold_in_place(text: str) -> str:
     """``text`` folded character by character: same length, same offsets.
 
-    A numpy lookup over the code points: ``str.translate`` with a dict cost 0.09 ms per 1,200
-    characters of Vietnamese, a tenth of a query's time over ten snippets; this costs 0.02 ms.
-    Short texts (titles) still use ``translate``: numpy's ~10 us per call is more than it costs.
+    A numpy lookup over the code points: ``str.translate`` with a dict works a character at a
+    time in Python's dict lookups, a visible share of a query's time over ten snippets; numpy does
+    the same table lookup in C.  Short texts (titles) still use ``translate``: numpy's fixed cost
+    per call is more than translating them.
     """
     if text.isascii():
         return text.lower()
@@ -77,7 +79,7 @@ def _compile(terms: tuple[str, ...]) -> tuple[re.Pattern[str], bool]:
     boundary checked (``Matcher.left_checked``).
 
     Plain ASCII alternatives run over the folded copy of the text: compiling classes of every
-    accented letter instead cost 3.7 ms a query (bench.latency queries), this costs 0.09 ms.
+    accented letter instead gave patterns so large that compiling them dominated a query's time.
     A pattern that opens with the alternatives lets the regex engine skip, in C, every position
     whose character starts no term; a left-boundary lookbehind first made it try the lookbehind
     at every position: 30 us a 1,200-character head against 14.  When every term is letters and
@@ -244,9 +246,10 @@ class HitText:
     """A hit's text (lead and body) as snippets read it, prepared on first use.
 
     Whitespace is collapsed in as much text as a passage in the head can reach, and in the whole
-    scanned part only when the head is not enough (splitting 5,000 characters of every hit cost 4%
-    of a query).  Both start alike: ``text[:head]`` is the same either way.  Collapsing, NFC and
-    folding do not depend on the query (50 us a hit): a worker keeps them with the article.
+    scanned part only when the head is not enough (splitting the whole scanned part of every hit
+    was work most snippets never use).  Both start alike: ``text[:head]`` is the same either way.
+    Collapsing, NFC and folding do not depend on the query: a worker keeps them with the article,
+    so an article that answers many queries is prepared once.
     """
 
     __slots__ = ("original", "_heads", "_scans")
@@ -281,7 +284,7 @@ class HitText:
         return found
 
 
-def snippet(text: str | HitText, pattern: Matcher | None, width: int = 240) -> str:
+def snippet(text: str | HitText, pattern: Matcher | None, width: int = SNIPPET_CHARS) -> str:
     """HTML snippet: the best passage of ``text`` for the query, matches marked, cut on words."""
     source = text if isinstance(text, HitText) else HitText(text)
     text, head, head_text, cut = source.head(width)

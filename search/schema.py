@@ -23,7 +23,7 @@ SCHEMA_VERSION = 9
 
 
 # Postings per Whoosh block.  Whoosh's default of 128 made loading a frequent term mostly block
-# overhead (a pickled header per block): at 46.7k articles, 245k blocks for 300 queries.
+# overhead (a pickled header per block), and frequent terms grow with the archive.
 BLOCK_POSTINGS = 1024
 
 

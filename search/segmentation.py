@@ -14,8 +14,8 @@ Two decoders of the same model give identical labels:
   as a neighbour) or on a pair or triple being in pyvi's n-gram list.  So each distinct token is
   turned once into an integer code; per position, numpy reads the weights from tables by code,
   bigrams from a bitmap and trigrams by ``searchsorted``, and adds them in crfsuite's order, so
-  even the rounding is crfsuite's; then a tight Viterbi loop.  ~0.8 us a token (7-9x faster);
-  the tables take ~0.1 s and ~12 MB to build, once per process, from the model file itself.
+  even the rounding is crfsuite's; then a tight Viterbi loop.  Several times faster (see
+  ``bench/indexing.py``); the tables are built once per process, from the model file itself.
 * ``word_starts_crfsuite``: pyvi's feature dicts through pyvi's crfsuite tagger, the reference
   the tests compare with and ``bench/indexing.py``'s "pyvi alone" floor.
 """
@@ -37,7 +37,7 @@ INSIDE = "I_W"  # pyvi's label for a syllable that continues the word before it
 
 @lru_cache(maxsize=1)
 def _model():
-    """Load pyvi lazily: importing it costs ~1 s and 60 MB, which query-only processes never pay."""
+    """Load pyvi lazily: importing it costs time and memory that query-only processes never need."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         from pyvi.ViTokenizer import ViTokenizer

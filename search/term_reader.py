@@ -10,11 +10,11 @@ term bytes of ``W3TermsReader._keycoder``) is walked with two reads a lookup, a 
 and then the entry, and a term's posting blocks (``W3LeafMatcher._goto``/``_read_data``) come in one
 read of its extent.  The results are the very values Whoosh's path decodes.
 
-Why ``pread`` and not a memory map of the segment file: a map was faster by ~9 us a term (36 us
-against 45), but lookups land all over the term dictionary, and the kernel maps page-cache pages
-in large chunks around each fault, so after a thousand terms the whole ``.trm`` and ``.pst`` (70 MB
-of the 94 MB 11k-article index) counted in each worker's RSS; the workers must stay under 300 MB,
-at 47k articles too.  ``pread`` copies what it needs out of the OS page cache, which every worker
+Why ``pread`` and not a memory map of the segment file: a map was a little faster a term, but
+lookups land all over the term dictionary, and the kernel maps page-cache pages in large chunks
+around each fault, so after a thousand terms the whole ``.trm`` and ``.pst`` (most of the index)
+counted in each worker's RSS, which the README's worker-memory goal bounds, and grew with the
+archive.  ``pread`` copies what it needs out of the OS page cache, which every worker
 shares, and needs no file position either, so the background warm-up thread and queries may read
 one segment at once (Whoosh's seek + read may not).
 

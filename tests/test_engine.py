@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from search.config import Settings
 from search.documents import Document
 from search.engine import SearchEngine
 from search.errors import BadRequest, IndexMissing, NotFound
@@ -321,6 +322,39 @@ def test_limits_are_inclusive(toy_engine: SearchEngine) -> None:
     result = toy_engine.search("lào", page=1000, per_page=100)
     assert (result["page"], result["per_page"], result["hits"]) == (1000, 100, [])
     assert toy_engine.search("lào", page="", per_page=None)["per_page"] == 10
+
+
+def test_limits_come_from_the_settings(toy_index: Path) -> None:
+    settings = Settings(max_query_chars=10, max_page=3, max_per_page=5)
+    engine = SearchEngine(toy_index, warm=False, settings=settings)
+    assert engine.search("lào", page=3, per_page=5)["per_page"] == 5
+    for kwargs, message in [
+        ({"per_page": 6}, "Tham số per_page phải là số nguyên từ 1 đến 5."),
+        ({"page": 4}, "Tham số page phải là số nguyên từ 1 đến 3."),
+    ]:
+        with pytest.raises(BadRequest, match=message):
+            engine.search("lào", **kwargs)
+    with pytest.raises(BadRequest, match="dài quá 10 ký tự") as info:
+        engine.search("lào cai lào cai")
+    assert info.value.code == "query_too_long"
+
+
+def test_snippet_width_comes_from_the_settings(tmp_path: Path) -> None:
+    from html import unescape
+
+    body = "Lào Cai mưa lớn. " + " ".join(f"câu thứ {i} kể chuyện mưa." for i in range(60))
+    build_index([Document(id="long", title="Mưa", body=body)], tmp_path, workers=1)
+
+    def shown(settings: Settings | None) -> str:
+        engine = SearchEngine(tmp_path, warm=False, settings=settings)
+        (hit,) = engine.search("lào cai")["hits"]
+        engine.close()
+        return unescape(hit["snippet"].replace("<mark>", "").replace("</mark>", ""))
+
+    default, narrow = shown(None), shown(Settings(snippet_chars=60))
+    assert 200 < len(default) <= 242  # the default width, 240, and an ellipsis
+    assert 30 < len(narrow) <= 62
+    assert narrow.startswith("Lào Cai mưa lớn.")
 
 
 def test_a_word_longer_than_a_snippet_is_found_and_shown(tmp_path: Path) -> None:

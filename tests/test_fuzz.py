@@ -150,6 +150,7 @@ PAGES = st.one_of(st.integers(-5, 2000), st.sampled_from(["", "1", " 2 ", "x", "
 @example("\x00", 1, 10)
 @example("a" * 1001, 1, 10)
 @example(" ", 1, 10)
+@example("0\r", " 2 ", None)  # echoed as given, not stripped
 def test_engine_search_only_raises_bad_request(
     toy_engine: SearchEngine, text: str, page: object, per_page: object
 ) -> None:

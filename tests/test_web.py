@@ -337,17 +337,6 @@ class StubEngine:
         pass
 
 
-class OldStubEngine(StubEngine):
-    """An engine without the ``literal`` keyword."""
-
-    def search(
-        self, q, page=1, per_page=10, *, source=None, date_from=None, date_to=None, sort="relevance"
-    ):
-        return super().search(
-            q, page, per_page, source=source, date_from=date_from, date_to=date_to, sort=sort
-        )
-
-
 def make_stub(engine, **config):
     app = create_app({"TESTING": True, "ENGINE_FACTORY": lambda index_dir: engine, **config})
     return app.test_client(), engine
@@ -418,12 +407,10 @@ def test_filters_are_passed_through(stub):
     assert engine.calls == [("x", 1, 5, "VnExpress", "2024-01-01", "2024-12-31", "newest", False)]
 
 
-def test_literal_is_passed_only_when_the_engine_takes_it():
+def test_literal_is_passed_to_the_engine():
     client, engine = make_stub(StubEngine())
     client.get("/api/search?q=laof+cai&literal=1")
     assert engine.calls[-1][-1] is True
-    client, engine = make_stub(OldStubEngine())
-    assert client.get("/api/search?q=laof+cai&literal=1").status_code == 200
 
 
 def test_post_is_405_json(stub):
@@ -578,8 +565,43 @@ def test_cache_size_from_environment(monkeypatch, tmp_path):
     with app.app_context():
         assert get_engine()._cache_bytes == 200 * 2**20
     monkeypatch.setenv("VNSEARCH_CACHE_MB", "0")
-    with pytest.raises(ValueError, match="VNSEARCH_CACHE_MB must be a number of MB >= 1, not 0"):
+    with pytest.raises(ValueError, match="VNSEARCH_CACHE_MB must be at least 1, not 0"):
         create_app()
+
+
+def test_settings_reach_the_engine(monkeypatch, index_dir):
+    from web import get_engine
+
+    monkeypatch.setenv("VNSEARCH_SNIPPET_CHARS", "60")
+    monkeypatch.setenv("VNSEARCH_MAX_PER_PAGE", "50")
+    app = create_app({"TESTING": True, "INDEX_DIR": str(index_dir), "MAX_PER_PAGE": 20})
+    with app.app_context():
+        settings = get_engine().settings
+    assert (settings.snippet_chars, settings.max_per_page) == (60, 20)  # explicit beats the env
+    client = app.test_client()
+    assert client.get("/api/search?q=x&per_page=20").status_code == 200
+    assert_error(client.get("/api/search?q=x&per_page=21"), 400, "bad_parameter")
+
+
+@pytest.mark.parametrize(
+    ("query_string", "kwargs"),
+    [
+        ("q=" + "a" * 1001, {"q": "a" * 1001}),
+        ("q=x&page=1001", {"page": 1001}),
+        ("q=x&per_page=abc", {"per_page": "abc"}),
+        ("q=x&sort=oldest", {"sort": "oldest"}),
+        ("q=x&to=2024-02-30", {"date_to": "2024-02-30"}),
+        ("q=a%00b", {"q": "a\x00b"}),
+    ],
+)
+def test_the_api_refuses_with_the_engines_words(client, index_dir, query_string, kwargs):
+    from search.engine import SearchEngine
+
+    engine = SearchEngine(index_dir, warm=False)
+    with pytest.raises(BadRequest) as info:
+        engine.search(**{"q": "x", **kwargs})
+    body = client.get("/api/search?" + query_string).get_json()
+    assert body == {"error": {"code": info.value.code, "message": info.value.message}}
 
 
 def test_one_engine_per_app_created_lazily():

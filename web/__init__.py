@@ -3,46 +3,41 @@
     flask --app web run                              # development
     gunicorn 'web:create_app()'                      # production
 
-Configuration, later sources win: built-in defaults, ``VNSEARCH_*`` environment variables
-(``VNSEARCH_INDEX_DIR`` -> ``INDEX_DIR``), then ``test_config``.
+Configuration comes from ``search.config.load_settings``, as for the CLI: built-in defaults, then
+``VNSEARCH_*`` environment variables, then ``test_config``'s upper-case setting names
+(``INDEX_DIR``, ``MAX_PER_PAGE``, ...).  The settings are mirrored into ``app.config`` under those
+names for reading; other ``test_config`` keys (``TESTING``, ``ENGINE_FACTORY``) are Flask's.
 """
 
 from __future__ import annotations
 
-import os
 import threading
+from dataclasses import fields
 
 from flask import Flask, current_app
 
-from search.config import Settings, SettingsError
+from search.config import Settings, load_settings
+
+# ``app.config`` key -> ``Settings`` field: INDEX_DIR -> index_dir (VNSEARCH_INDEX_DIR), ...
+SETTING_KEYS = {f.name.upper(): f.name for f in fields(Settings)}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    """The app; ``SettingsError`` (a ``ValueError`` naming the variable) for a setting that
+    cannot be used, so a misconfigured server does not start."""
     app = Flask(__name__)
-    defaults = Settings()
+    flask_config = dict(test_config or {})
+    settings = load_settings(
+        **{name: flask_config.pop(key) for key, name in SETTING_KEYS.items() if key in flask_config}
+    )
     app.config.from_mapping(
-        INDEX_DIR=str(defaults.index_dir),
-        MAX_QUERY_CHARS=defaults.max_query_chars,
-        MAX_PAGE=defaults.max_page,
-        MAX_PER_PAGE=defaults.max_per_page,
-        # posting arrays a worker keeps (VNSEARCH_CACHE_MB); None: sized to the index
-        CACHE_MB=defaults.cache_mb,
+        {key: getattr(settings, name) for key, name in SETTING_KEYS.items()},
+        INDEX_DIR=str(settings.index_dir),
         # A callable ``index_dir -> engine``; None means ``search.engine.SearchEngine``.
         ENGINE_FACTORY=None,
-        # Origins allowed to call /api/* from a browser (VNSEARCH_CORS_ORIGINS): exact origins,
-        # comma-separated, or "*"; empty means no CORS headers at all.
-        CORS_ORIGINS="",
     )
-    app.config.from_prefixed_env("VNSEARCH")
-    if test_config is not None:
-        app.config.from_mapping(test_config)
-    # from_prefixed_env parses values as JSON, so a purely numeric directory name arrives as int.
-    app.config["INDEX_DIR"] = os.fspath(str(app.config["INDEX_DIR"]))
-    cache_mb = app.config["CACHE_MB"]
-    if cache_mb is not None and (
-        isinstance(cache_mb, bool) or not isinstance(cache_mb, int | float) or cache_mb < 1
-    ):
-        raise SettingsError(f"VNSEARCH_CACHE_MB must be a number of MB >= 1, not {cache_mb!r}")
+    app.config.from_mapping(flask_config)
+    app.extensions["vnsearch_settings"] = settings
     app.json.ensure_ascii = False  # readable Vietnamese in API responses
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -98,8 +93,13 @@ def get_engine():
                 if factory is None:
                     from search.engine import SearchEngine
 
-                    engine = SearchEngine(app.config["INDEX_DIR"], cache_mb=app.config["CACHE_MB"])
+                    engine = SearchEngine.from_settings(get_settings())
                 else:
-                    engine = factory(app.config["INDEX_DIR"])
+                    engine = factory(str(get_settings().index_dir))
                 app.extensions["vnsearch"] = engine
     return engine
+
+
+def get_settings() -> Settings:
+    """The app's settings (``search.config.Settings``), fixed when the app was created."""
+    return current_app.extensions["vnsearch_settings"]

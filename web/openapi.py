@@ -10,6 +10,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
+from search.config import Settings
+from search.engine import DEFAULT_PER_PAGE, SORTS
+
 # Exactly the dates the API accepts: YYYY, YYYY-MM or a real YYYY-MM-DD (years 0001-9999, leap
 # days only in leap years), so a client (or a fuzzer) can tell valid input from the description.
 _YEAR = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
@@ -73,11 +76,11 @@ NOT_MODIFIED = {
 }
 
 
-def build_spec(config) -> dict:
-    """The OpenAPI document for an app with this Flask ``config``."""
-    max_chars = int(config["MAX_QUERY_CHARS"])
-    max_page = int(config["MAX_PAGE"])
-    max_per_page = int(config["MAX_PER_PAGE"])
+def build_spec(settings: Settings) -> dict:
+    """The OpenAPI document for an app with these ``search.config.Settings``."""
+    max_chars = settings.max_query_chars
+    max_page = settings.max_page
+    max_per_page = settings.max_per_page
     hit = {
         "type": "object",
         "additionalProperties": False,
@@ -229,7 +232,7 @@ def build_spec(config) -> dict:
                                 "type": "integer",
                                 "minimum": 1,
                                 "maximum": max_per_page,
-                                "default": 10,
+                                "default": DEFAULT_PER_PAGE,
                             },
                         },
                         {
@@ -261,8 +264,8 @@ def build_spec(config) -> dict:
                             "allowEmptyValue": True,
                             "schema": {
                                 "type": "string",
-                                "enum": ["relevance", "newest"],
-                                "default": "relevance",
+                                "enum": list(SORTS),
+                                "default": SORTS[0],
                             },
                         },
                         {

@@ -1,37 +1,36 @@
-"""Routes, argument validation, error pages and security headers.
+"""Routes, error pages and security headers.
 
 Every page is built the Datasette way: the view gets one data dict from the engine (the same dict
-``/api/search`` returns as JSON) and the template renders it.  Validation lives here, not in the
-engine, so bad input is always a 4xx with ``{"error": {"code": ..., "message": ...}}``.
+``/api/search`` returns as JSON) and the template renders it.  The views only read the query
+string into Python values; the checks and their messages are the engine's (``search.engine.
+check_search``), called before the engine is asked, so bad input is always a 4xx with
+``{"error": {"code": ..., "message": ...}}`` and the HTML page and the API can never disagree.
 """
 
 from __future__ import annotations
 
 import calendar
 import hashlib
-import inspect
 import json
 import math
 import re
 import unicodedata
 from datetime import date, datetime
-from functools import lru_cache
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from search.engine import DEFAULT_PER_PAGE, SORTS, check_query, check_search, parse_whole_number
 from search.errors import IndexMissing, VnsearchError
 from search.results import safe_url
 
-from . import get_engine
+from . import get_engine, get_settings
 from .headers import SECURITY_HEADERS
 from .openapi import build_spec
 
 bp = Blueprint("web", __name__)
 
-DEFAULT_PER_PAGE = 10
-SORTS = ("relevance", "newest")
 PAGE_WINDOW = 9  # page numbers shown in the pager
 REINDEX_COMMAND = "vnsearch reindex samples/"
 NO_INDEX_MESSAGE = f"Chưa có chỉ mục tìm kiếm. Người quản trị cần chạy: {REINDEX_COMMAND}"
@@ -51,99 +50,44 @@ HTTP_ERROR_TEXT = {
 }
 
 
-class RequestError(Exception):
-    """A bad request parameter, reported as a 4xx in the standard error shape."""
+# --------------------------------------------------------------------------- parameters
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
-# --------------------------------------------------------------------------- validation
+TRUE_WORDS = {"1", "true", "on", "yes"}
 
 
 def _query(args, *, required: bool) -> str | None:
-    q = args.get("q")
-    if q is None or not q.strip():
-        if required:
-            raise RequestError("missing_query", "Thiếu từ khóa tìm kiếm (tham số q).")
-        return None
-    limit = current_app.config["MAX_QUERY_CHARS"]
-    if len(q) > limit:
-        raise RequestError("query_too_long", f"Từ khóa tìm kiếm dài quá {vi_number(limit)} ký tự.")
-    return q.strip()
-
-
-def _int_param(args, name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name)
-    if raw is None or raw == "":
-        return default
-    raw = raw.strip()
-    if not re.fullmatch(r"[0-9]{1,7}", raw) or not low <= int(raw) <= high:
-        raise RequestError(
-            "bad_parameter", f"Tham số {name} phải là số nguyên từ {low} đến {high}."
-        )
-    return int(raw)
-
-
-def _date_param(args, name: str) -> str | None:
-    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` (a real date), as the engine accepts."""
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", raw)
-    try:
-        if not match:
-            raise ValueError
-        year, month, day = (int(g) if g else 1 for g in match.groups())
-        date(year, month, day)
-    except ValueError:
-        raise RequestError(
-            "bad_parameter", f"Tham số {name} phải là ngày dạng YYYY-MM-DD."
-        ) from None
-    return raw
+    """``q``, stripped (``None`` when blank and not ``required``), or ``BadRequest``."""
+    return check_query(args.get("q"), get_settings().max_query_chars, required=required)
 
 
 def search_params(args, *, required: bool = True) -> dict:
-    """Validated search parameters from a query string (repeated parameters: the first wins)."""
-    q = _query(args, required=required)
-    sort = (args.get("sort") or "relevance").strip()
-    if sort not in SORTS:
-        raise RequestError("bad_parameter", "Tham số sort phải là relevance hoặc newest.")
-    return {
-        "q": q,
-        "page": _int_param(args, "page", 1, 1, current_app.config["MAX_PAGE"]),
-        "per_page": _int_param(
-            args, "per_page", DEFAULT_PER_PAGE, 1, current_app.config["MAX_PER_PAGE"]
-        ),
-        "source": (args.get("source") or "").strip() or None,
-        "date_from": _date_param(args, "from"),
-        "date_to": _date_param(args, "to"),
-        "sort": sort,
-        "literal": (args.get("literal") or "").strip().lower() in {"1", "true", "on", "yes"},
-    }
-
-
-@lru_cache(maxsize=16)
-def _search_accepts_literal(engine_type: type) -> bool:
-    try:
-        params = inspect.signature(engine_type.search).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "literal" or p.kind is p.VAR_KEYWORD for p in params)
+    """Search parameters from a query string (repeated parameters: the first wins), checked by
+    the engine's rules before any engine is asked."""
+    return check_search(
+        args.get("q"),
+        parse_whole_number(args.get("page")),
+        parse_whole_number(args.get("per_page")),
+        source=args.get("source"),
+        date_from=args.get("from"),
+        date_to=args.get("to"),
+        sort=args.get("sort"),
+        literal=(args.get("literal") or "").strip().lower() in TRUE_WORDS,
+        settings=get_settings(),
+        required=required,
+    )
 
 
 def run_search(params: dict) -> dict:
-    engine = get_engine()
-    kwargs = {
-        "source": params["source"],
-        "date_from": params["date_from"],
-        "date_to": params["date_to"],
-        "sort": params["sort"],
-    }
-    if params["literal"] and _search_accepts_literal(type(engine)):
-        kwargs["literal"] = True
-    return engine.search(params["q"], params["page"], params["per_page"], **kwargs)
+    return get_engine().search(
+        params["q"],
+        params["page"],
+        params["per_page"],
+        source=params["source"],
+        date_from=params["date_from"],
+        date_to=params["date_to"],
+        sort=params["sort"],
+        literal=params["literal"],
+    )
 
 
 def link_params(params: dict, **changes) -> dict:
@@ -171,7 +115,7 @@ def pagination(data: dict, params: dict) -> dict | None:
     last = math.ceil(total / per_page) if per_page else 1
     if data.get("total_relation") == "gte" and len(data.get("hits") or []) >= per_page:
         last = max(last, page + 1)
-    last = min(last, current_app.config["MAX_PAGE"])
+    last = min(last, get_settings().max_page)
     if last <= 1 and page <= 1:
         return None
     start = max(1, min(page - PAGE_WINDOW // 2, last - PAGE_WINDOW + 1))
@@ -484,7 +428,7 @@ def api_suggest():
 
 @bp.get("/api/openapi.json")
 def api_openapi():
-    response = jsonify(build_spec(current_app.config))
+    response = jsonify(build_spec(get_settings()))
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 
@@ -512,8 +456,9 @@ def security_headers(response):
 
 
 def cors_origins() -> frozenset[str]:
-    """``CORS_ORIGINS`` (``VNSEARCH_CORS_ORIGINS``): exact origins, comma-separated, or ``*``."""
-    raw = current_app.config.get("CORS_ORIGINS")
+    """``Settings.cors_origins`` (``VNSEARCH_CORS_ORIGINS``): exact origins, comma-separated, or
+    ``*``."""
+    raw = get_settings().cors_origins
     if not raw:
         return frozenset()
     items = raw.split(",") if isinstance(raw, str) else [str(item) for item in raw]
@@ -581,7 +526,7 @@ def error_response(
             title=title or HTTP_ERROR_TEXT.get(status, fallback)[0],
             message=message,
             no_index=no_index,
-            q=(request.args.get("q") or "")[: current_app.config["MAX_QUERY_CHARS"]],
+            q=(request.args.get("q") or "")[: get_settings().max_query_chars],
         )
         response = make_response(page)
     response.status_code = status
@@ -589,10 +534,6 @@ def error_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def handle_request_error(exc: RequestError):
-    return error_response(exc.code, exc.message, exc.status)
 
 
 def handle_vnsearch_error(exc: VnsearchError):
@@ -626,6 +567,5 @@ def handle_http_exception(exc: HTTPException):
 
 
 def register_error_handlers(app) -> None:
-    app.register_error_handler(RequestError, handle_request_error)
     app.register_error_handler(VnsearchError, handle_vnsearch_error)
     app.register_error_handler(HTTPException, handle_http_exception)
