@@ -76,9 +76,14 @@ def reindex(
 
     Without PATHS, refreshes every source the index remembers.
     """
+    from .indexer import BuildLimits
     from .indexer import reindex as run_reindex
 
     settings = load_settings(index_dir=index_dir)
+    try:
+        BuildLimits.from_env()
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
     bar = None
     show_bar = sys.stderr.isatty()
 

@@ -77,3 +77,20 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
             env_name = ENV_PREFIX + name.upper()
             raise SettingsError(f"{env_name} must be at least {low}, not {getattr(settings, name)}")
     return settings
+
+
+def env_int(name: str, default: int, minimum: int, environ: dict[str, str] | None = None) -> int:
+    """A whole-number setting read where it is used (a build's limits), from ``VNSEARCH_<NAME>``
+    when set, else ``default``; ``SettingsError`` for a value that cannot be used."""
+    env = os.environ if environ is None else environ
+    key = ENV_PREFIX + name.upper()
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{key} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{key} must be at least {minimum}, not {value}")
+    return value

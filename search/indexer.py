@@ -42,6 +42,7 @@ from whoosh.index import LockError
 from whoosh.writing import CLEAR, NO_MERGE
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
+from .config import env_int
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
@@ -72,11 +73,31 @@ IN_FLIGHT = 2
 # A build writes the segment it holds and starts another once the postings it holds would take
 # this much memory (``SegmentBuilder.held_bytes``; writing them needs about as much again): its
 # memory does not grow with the archive.  The segments are merged at the end (``segment_merge``).
-SEGMENT_MB = int(os.environ.get("VNSEARCH_SEGMENT_MB", "1024"))
+SEGMENT_MB = 1024
 # New and changed documents kept in memory from the first reading of the sources when there are
 # at most this many (an incremental run reads its sources once); more are read again as they
 # are written (a full build of a million articles would otherwise hold them all: ~6 GB).
-HELD_DOCS = int(os.environ.get("VNSEARCH_HELD_DOCS", "10000"))
+HELD_DOCS = 10_000
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    """A run's memory bounds: the defaults above, or ``VNSEARCH_SEGMENT_MB``,
+    ``VNSEARCH_HELD_DOCS`` and ``VNSEARCH_MAX_SEGMENT_DOCS``, read when a run starts (the CLI
+    checks them first: a value that cannot be used is one line and exit 2)."""
+
+    segment_bytes: int
+    held_docs: int
+    max_segment_docs: int
+
+    @classmethod
+    def from_env(cls) -> BuildLimits:
+        return cls(
+            env_int("segment_mb", SEGMENT_MB, 0) * 2**20,
+            env_int("held_docs", HELD_DOCS, 0),
+            env_int("max_segment_docs", MAX_SEGMENT_DOCS, 1),
+        )
+
 
 Progress = Callable[[int, int], None]
 
@@ -319,7 +340,8 @@ def _write_documents(
         return []
     pooled = workers > 1 and total > ANALYSIS_BATCH
     batches = _batches(docs, ANALYSIS_BATCH if pooled else PROGRESS_STEP, vocabulary)
-    run = RunSegments(ix, codec(), POOLED, SEGMENT_MB * 2**20, MAX_SEGMENT_DOCS)
+    limits = BuildLimits.from_env()
+    run = RunSegments(ix, codec(), POOLED, limits.segment_bytes, limits.max_segment_docs)
     try:
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
@@ -460,7 +482,8 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     else:
         writer._close_segment()
     # The writer has the storage, schema and index name a merge needs.
-    final, written = merge_committed(writer, codec(), final + segments, POOLED, MergePolicy())
+    policy = MergePolicy(max_docs=BuildLimits.from_env().max_segment_docs)
+    final, written = merge_committed(writer, codec(), final + segments, POOLED, policy)
     try:
         writer._commit_toc(final)
     except BaseException:
@@ -499,6 +522,7 @@ def _scan(
     copies: dict[str, Copy] = {}
     incomplete: set[str] = set()
     held: dict[str, Document] | None = {}
+    most = BuildLimits.from_env().held_docs
     for doc in _read_documents(sources, follow_symlinks, summary, incomplete):
         origin = sys.intern(doc.origin)  # one string per source file, not per document
         previous = copies.get(doc.id)
@@ -511,7 +535,7 @@ def _scan(
         old = existing.get(doc.id)
         if full or old is None or old[1] != content_hash or old[2] != origin:
             held[doc.id] = doc
-            if len(held) > HELD_DOCS:
+            if len(held) > most:
                 held = None
         else:
             held.pop(doc.id, None)  # an earlier copy, replaced by the indexed one

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 # addresses at most 4 GiB (compressed news articles take a few KiB each).
 SEGMENTS_PER_TIER = 10
 MERGE_FACTOR = 10
-MAX_SEGMENT_DOCS = int(os.environ.get("VNSEARCH_MAX_SEGMENT_DOCS", "1000000"))
+MAX_SEGMENT_DOCS = 1_000_000  # VNSEARCH_MAX_SEGMENT_DOCS (``indexer.BuildLimits``)
 # Segments smaller than this count as this size: tiny segments of incremental runs are merged
 # together early instead of making tiers of their own.
 FLOOR_DOCS = 2000

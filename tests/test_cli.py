@@ -268,6 +268,25 @@ def test_an_unusable_setting_is_one_line_and_exit_2(
         assert result.output == f"vnsearch: {message}\n"
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VNSEARCH_SEGMENT_MB", "1g", "VNSEARCH_SEGMENT_MB must be a whole number, not '1g'"),
+        ("VNSEARCH_HELD_DOCS", "-1", "VNSEARCH_HELD_DOCS must be at least 0, not -1"),
+        ("VNSEARCH_MAX_SEGMENT_DOCS", "0", "VNSEARCH_MAX_SEGMENT_DOCS must be at least 1, not 0"),
+    ],
+)
+def test_an_unusable_build_limit_stops_reindex_before_it_starts(
+    runner: CliRunner, tmp_path: Path, src: Path, name: str, value: str, message: str
+) -> None:
+    index = tmp_path / "index"
+    result = runner.invoke(cli, ["reindex", str(src), "--index", str(index)], env={name: value})
+    assert (result.exit_code, result.output) == (2, f"vnsearch: {message}\n")
+    assert not index.exists()  # nothing was written
+    ok = runner.invoke(cli, ["reindex", str(src), "--index", str(index)], env={name: "5"})
+    assert ok.exit_code == 0, ok.output  # a usable value is used
+
+
 def test_search_uses_the_cache_setting(
     runner: CliRunner, tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -156,7 +156,9 @@ def test_merged_segments_keep_exact_counts(
     from search import indexer
     from search.segment_merge import MergePolicy
 
-    monkeypatch.setattr(indexer, "MergePolicy", lambda: MergePolicy(segments_per_tier=3))
+    monkeypatch.setattr(
+        indexer, "MergePolicy", lambda **limits: MergePolicy(segments_per_tier=3, **limits)
+    )
     rnd = random.Random(8)
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(12)}
     src, index = tmp_path / "src", tmp_path / "index"

@@ -290,7 +290,9 @@ def test_incremental_runs_merge_small_segments_without_changing_answers(
         reader = whoosh_index.open_dir(str(tmp_path / "index")).reader()
         segments.append(len(reader.leaf_readers()))
     assert segments == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 2]
-    monkeypatch.setattr(indexer, "MergePolicy", lambda: MergePolicy(segments_per_tier=100))
+    monkeypatch.setattr(
+        indexer, "MergePolicy", lambda **limits: MergePolicy(segments_per_tier=100, **limits)
+    )
     for doc in docs:
         reindex(tmp_path / "unmerged", [src / f"{doc.id}.txt"], workers=1)
     assert len(whoosh_index.open_dir(str(tmp_path / "unmerged")).reader().leaf_readers()) == 11
