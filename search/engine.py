@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Concept, Plan, parse
 from .ranking import Ranked, rank
+from .response import Hit, SearchResponse, Similar
 from .results import (
     HitView,
     display_title,
@@ -268,6 +270,33 @@ class SearchEngine:
     ) -> dict:
         """The API's response body for one query (see docs/CONTRACT.md); ``BadRequest`` for a
         parameter ``check_search`` refuses."""
+        return self.search_response(
+            q,
+            page,
+            per_page,
+            source=source,
+            date_from=date_from,
+            date_to=date_to,
+            sort=sort,
+            literal=literal,
+            collapse=collapse,
+        ).to_dict()
+
+    def search_response(
+        self,
+        q: object,
+        page: object = 1,
+        per_page: object = DEFAULT_PER_PAGE,
+        *,
+        source: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sort: str = "relevance",
+        literal: bool = False,
+        collapse: bool = True,
+    ) -> SearchResponse:
+        """``search``'s answer as a ``SearchResponse`` (its near-duplicates with their title,
+        source and date, which the results page shows and the API leaves out)."""
         started = time.perf_counter()
         checked = check_search(
             q,
@@ -316,23 +345,28 @@ class SearchEngine:
         }
         docs = docs_shown
         pattern = plan_matcher(plan)
-        hits = []
-        for position in range(first, min(first + per_page, docs.size)):
-            hit = self._hit(snap, int(docs[position]), float(scores[position]), pattern)
-            hit["similar"] = similar(position) if similar else []
-            hits.append(hit)
-        return {
-            "query": text,
-            "total": int(docs.size),
-            "total_relation": "eq" if exact else "gte",
-            "page": page,
-            "per_page": per_page,
-            "took_ms": round((time.perf_counter() - started) * 1000, 2),
-            "interpreted_as": plan.interpreted_as,
-            "suggestion": suggestion,
-            "hits": hits,
-            "facets": facets,
-        }
+        hits = tuple(
+            self._hit(
+                snap,
+                int(docs[position]),
+                float(scores[position]),
+                pattern,
+                similar(position) if similar else (),
+            )
+            for position in range(first, min(first + per_page, docs.size))
+        )
+        return SearchResponse(
+            query=text,
+            total=int(docs.size),
+            total_relation="eq" if exact else "gte",
+            page=page,
+            per_page=per_page,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            interpreted_as=plan.interpreted_as,
+            suggestion=suggestion,
+            hits=hits,
+            facets=facets,
+        )
 
     def _page_ready(
         self,
@@ -394,7 +428,7 @@ class SearchEngine:
         snap: Snapshot, docs: np.ndarray, scores: np.ndarray, keys: np.ndarray | None = None
     ):
         """Keep the first document of each story in ``docs``' order (the best-ranked); the others
-        become its ``similar`` list.
+        become its ``similar`` list (docnums).
 
         Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
         with "N bài tương tự" to expand.  ``keys``: list the other members by rank key (then
@@ -417,36 +451,34 @@ class SearchEngine:
         order = np.flatnonzero(keep)
         group_of = np.full(docs.size, -1, dtype=np.int64)
         group_of[positions] = inverse
-        ids = snap.column("id")
 
-        def similar(position: int) -> list[str]:
+        def similar(position: int) -> list[int]:
             group = group_of[order[position]]
             if group < 0:
                 return []
             members = positions[inverse == group]  # the first is the one shown
             if keys is not None:
                 members = members[np.lexsort((docs[members], -keys[members]))]
-            return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
+            return [int(docs[m]) for m in members[1 : MAX_SIMILAR + 1]]
 
         return docs[order], scores[order], similar, order
 
-    def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
-        document = snap.document(docnum)
-        stored = document.stored
-        view = document.derived.get("hit")
-        if view is None:  # prepared once per article while the worker keeps it
-            view = document.derived["hit"] = HitView.of(stored)
-        return {
-            "id": stored["id"],
-            "title": view.title,
-            "title_html": mark(view.title, find_spans(view.title_text, pattern)),
-            "url": safe_url(stored.get("url")),
-            "snippet": snippet(view.text, pattern, self.settings.snippet_chars),
-            "score": round(score, 4),
-            "source": stored.get("source") or None,
-            "date": stored.get("date") or None,
-            "lead": stored.get("lead") or None,
-        }
+    def _hit(
+        self, snap: Snapshot, docnum: int, score: float, pattern, similar: Sequence[int] = ()
+    ) -> Hit:
+        stored, view = _hit_view(snap, docnum)
+        return Hit(
+            id=stored["id"],
+            title=view.title,
+            title_html=mark(view.title, find_spans(view.title_text, pattern)),
+            url=safe_url(stored.get("url")),
+            snippet=snippet(view.text, pattern, self.settings.snippet_chars),
+            score=round(score, 4),
+            source=stored.get("source") or None,
+            date=stored.get("date") or None,
+            lead=stored.get("lead") or None,
+            similar=tuple(_similar(snap, d) for d in similar),
+        )
 
     # -- documents, health -------------------------------------------------------------------
 
@@ -492,6 +524,26 @@ class SearchEngine:
                 for s in table.complete(text, limit)
             ],
         }
+
+
+def _hit_view(snap: Snapshot, docnum: int) -> tuple[dict, HitView]:
+    """An article's stored fields and what a hit shows of it (prepared once per article while
+    the worker keeps it)."""
+    document = snap.document(docnum)
+    view = document.derived.get("hit")
+    if view is None:
+        view = document.derived["hit"] = HitView.of(document.stored)
+    return document.stored, view
+
+
+def _similar(snap: Snapshot, docnum: int) -> Similar:
+    stored, view = _hit_view(snap, docnum)
+    return Similar(
+        id=stored["id"],
+        title=view.title,
+        source=stored.get("source") or None,
+        date=stored.get("date") or None,
+    )
 
 
 def _warm(snap: Snapshot) -> None:

@@ -12,31 +12,12 @@ from search.documents import Document
 from search.engine import SearchEngine
 from search.errors import BadRequest, IndexMissing, NotFound
 from search.indexer import build_index
+from search.response import Hit, SearchResponse, keys
 
-RESULT_KEYS = {
-    "query",
-    "total",
-    "total_relation",
-    "page",
-    "per_page",
-    "took_ms",
-    "interpreted_as",
-    "suggestion",
-    "hits",
-    "facets",
-}
-HIT_KEYS = {
-    "id",
-    "title",
-    "title_html",
-    "url",
-    "snippet",
-    "score",
-    "source",
-    "date",
-    "lead",
-    "similar",
-}
+# The API's keys are the typed response's fields (``search.response``), which the OpenAPI
+# description also lists: the engine's dicts must have exactly those.
+RESULT_KEYS = set(keys(SearchResponse))
+HIT_KEYS = set(keys(Hit))
 DOCUMENT_KEYS = {
     "id",
     "title",

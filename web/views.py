@@ -15,6 +15,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from search.engine import DEFAULT_PER_PAGE, SORTS, check_query, check_search, parse_whole_number
 from search.errors import IndexMissing, VnsearchError
+from search.response import SearchResponse, Similar
 from search.results import safe_url
 
 from . import get_engine, get_settings
@@ -77,8 +79,8 @@ def search_params(args, *, required: bool = True) -> dict:
     )
 
 
-def run_search(params: dict) -> dict:
-    return get_engine().search(
+def run_search(params: dict) -> SearchResponse:
+    return get_engine().search_response(
         params["q"],
         params["page"],
         params["per_page"],
@@ -299,26 +301,18 @@ def search_filters(data: dict, params: dict) -> dict | None:
     }
 
 
-def similar_links(ids, q: str) -> list[dict]:
-    """Links to the near-duplicates collapsed into a hit, labelled with their source and date."""
-    engine = get_engine()
-    links = []
-    for doc_id in ids or []:
-        if not isinstance(doc_id, str):
-            continue
-        try:
-            doc = engine.document(doc_id)
-        except VnsearchError:  # removed by a reindex since the search: still link the id
-            doc = {}
-        links.append(
-            {
-                "id": doc_id,
-                "url": url_for("web.document", doc_id=doc_id, q=q),
-                "label": doc.get("source") or doc.get("title") or doc_id,
-                "date": doc.get("date"),
-            }
-        )
-    return links
+def similar_links(similar: Iterable[Similar], q: str) -> list[dict]:
+    """Links to the near-duplicates collapsed into a hit, labelled with their source and date
+    (the search found them: no article is read again)."""
+    return [
+        {
+            "id": s.id,
+            "url": url_for("web.document", doc_id=s.id, q=q),
+            "label": s.source or s.title or s.id,
+            "date": s.date,
+        }
+        for s in similar
+    ]
 
 
 @bp.get("/")
@@ -327,9 +321,10 @@ def index():
     if params["q"] is None:
         health = get_engine().health()  # IndexMissing -> the 503 "build an index" page
         return render_template("search.html", q="", data=None, health=health)
-    data = run_search(params)
+    response = run_search(params)
+    data = response.to_dict()
     hits = []
-    for hit in data.get("hits") or []:
+    for typed, hit in zip(response.hits, data["hits"], strict=True):
         doc_url = url_for("web.document", doc_id=hit["id"], q=params["q"])
         external = safe_external_url(hit.get("url"))
         hits.append(
@@ -338,7 +333,7 @@ def index():
                 "href": external or doc_url,
                 "doc_url": doc_url,
                 "external": external,
-                "similar_links": similar_links(hit.get("similar"), params["q"]),
+                "similar_links": similar_links(typed.similar, params["q"]),
             }
         )
     suggestion = data.get("suggestion")
@@ -414,7 +409,7 @@ def cached_json(body: dict):
 @bp.get("/api/search")
 def api_search():
     params = search_params(request.args, required=True)
-    return cached_json(run_search(params))
+    return cached_json(run_search(params).to_dict())
 
 
 @bp.get("/api/suggest")
