@@ -7,13 +7,11 @@ pick up new generations without a restart, and a response is always computed fro
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -22,10 +20,12 @@ from whoosh import index as whoosh_index
 
 from . import typos
 from .config import Settings
+from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
+from .facets import both, date_mask, facets, source_mask
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
-from .query import Concept, Plan, parse
+from .query import Plan, parse
 from .ranking import Ranked, rank
 from .response import Hit, SearchResponse, Similar
 from .results import (
@@ -38,14 +38,12 @@ from .results import (
     safe_url,
     snippet,
 )
+from .stories import collapse as collapse_stories
 from .suggest import highlight_prefix
-from .telex import is_valid_syllable
 
 DEFAULT_SETTINGS = Settings()
 
 MAX_SUGGEST_CHARS = 100
-MAX_SIMILAR = 20
-MAX_FACET_VALUES = 20
 SORTS = ("relevance", "newest")
 DEFAULT_PER_PAGE = 10
 _DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
@@ -321,7 +319,7 @@ class SearchEngine:
         if not plan.empty:
             cons = constraints(snap, plan)
             ranked = rank(snap, plan, cons.allowed)
-            if not ranked.total and not literal and (corrected := _correct_typos(snap, plan)):
+            if not ranked.total and not literal and (corrected := correct_typos(snap, plan)):
                 # Nothing found: search the index's nearest spellings instead, and say so only
                 # when they find something ("Đang hiển thị kết quả cho ..." over no results
                 # would only mislead).
@@ -330,19 +328,13 @@ class SearchEngine:
                 if fixed.total:
                     plan, cons, ranked = corrected, fixed_cons, fixed
         docs = ranked.docs
-        by_source = _source_mask(snap, docs, source)
-        by_date = _date_mask(snap, docs, date_from, date_to)
+        by_source = source_mask(snap, docs, source)
+        by_date = date_mask(snap, docs, date_from, date_to)
         first = (page - 1) * per_page
         docs_shown, scores, similar, exact = self._page_ready(
-            snap, cons, ranked.subset(_both(by_source, by_date)), first + per_page, collapse, sort
+            snap, cons, ranked.subset(both(by_source, by_date)), first + per_page, collapse, sort
         )
-        # Each facet counts what the other filter lets through, so its numbers are what a click
-        # on one of its values would return (lower bounds while phrases are left unchecked).
-        good = known_good(cons, docs)
-        facets = {
-            "source": _facet(snap, "source", _masked(docs, _both(by_date, good)), collapse),
-            "year": _facet(snap, "year", _masked(docs, _both(by_source, good)), collapse),
-        }
+        counts = facets(snap, docs, by_source, by_date, known_good(cons, docs), collapse)
         docs = docs_shown
         pattern = plan_matcher(plan)
         hits = tuple(
@@ -365,7 +357,7 @@ class SearchEngine:
             interpreted_as=plan.interpreted_as,
             suggestion=suggestion,
             hits=hits,
-            facets=facets,
+            facets=counts,
         )
 
     def _page_ready(
@@ -402,7 +394,7 @@ class SearchEngine:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
                 keys = candidates.key[out] if sort != "newest" else None
-                out_docs, out_scores, similar, firsts = self._collapse(
+                out_docs, out_scores, similar, firsts = collapse_stories(
                     snap, out_docs, out_scores, keys
                 )
                 page = firsts[:needed] if firsts is not None else page
@@ -422,46 +414,6 @@ class SearchEngine:
             return candidates.ordered(upto)
         dates = snap.codes("date")[candidates.docs]  # codes follow the sorted date strings
         return np.lexsort((candidates.docs, -candidates.key, -dates)), candidates.total
-
-    @staticmethod
-    def _collapse(
-        snap: Snapshot, docs: np.ndarray, scores: np.ndarray, keys: np.ndarray | None = None
-    ):
-        """Keep the first document of each story in ``docs``' order (the best-ranked); the others
-        become its ``similar`` list (docnums).
-
-        Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
-        with "N bài tương tự" to expand.  ``keys``: list the other members by rank key (then
-        docnum) rather than in ``docs``' order.  Returns docs, scores, the ``similar`` lookup and
-        the positions in ``docs`` that were kept (``None``: all of them).
-        """
-        if docs.size < 2:
-            return docs, scores, None, None
-        shared = snap.shared_story()[docs]
-        if not shared.any():  # no story told twice: the common case, no sorting at all
-            return docs, scores, None, None
-        positions = np.flatnonzero(shared)
-        _, first, inverse = np.unique(
-            snap.codes("story")[docs[positions]], return_index=True, return_inverse=True
-        )
-        if first.size == positions.size:
-            return docs, scores, None, None
-        keep = ~shared
-        keep[positions[first]] = True
-        order = np.flatnonzero(keep)
-        group_of = np.full(docs.size, -1, dtype=np.int64)
-        group_of[positions] = inverse
-
-        def similar(position: int) -> list[int]:
-            group = group_of[order[position]]
-            if group < 0:
-                return []
-            members = positions[inverse == group]  # the first is the one shown
-            if keys is not None:
-                members = members[np.lexsort((docs[members], -keys[members]))]
-            return [int(docs[m]) for m in members[1 : MAX_SIMILAR + 1]]
-
-        return docs[order], scores[order], similar, order
 
     def _hit(
         self, snap: Snapshot, docnum: int, score: float, pattern, similar: Sequence[int] = ()
@@ -552,103 +504,6 @@ def _warm(snap: Snapshot) -> None:
     vocab = snap.accents()
     if vocab is not None:
         typos.table_for(vocab)
-
-
-def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
-    """The plan with its first unknown words of 4+ letters replaced by their nearest spellings.
-
-    Only for a query that found nothing, and only words the index does not hold at all and that
-    are no Vietnamese syllable: a real syllable is never turned into another (``chó`` stays).
-    One edit for words up to six letters, two beyond; the most frequent near spelling the index
-    holds wins.  At most ``typos.MAX_WORDS`` words are corrected, from a table whose lookups do
-    not grow with the archive (``search/typos.py``): a query of many made-up words must cost a
-    few plain ones.
-    """
-    vocab = snap.accents()
-    if vocab is None:
-        return None
-    fixes: dict[int, str] = {}
-    tried = 0
-    for i, concept in enumerate(plan.concepts):
-        word = concept.folded
-        if tried >= typos.MAX_WORDS:
-            break
-        if concept.alternatives or not word.isalpha():
-            continue
-        if not typos.MIN_WORD_LETTERS <= len(word) <= typos.MAX_WORD_LETTERS:
-            continue  # never corrected: it must not take one of the words that can be
-        if is_valid_syllable(concept.accented or word):
-            continue  # a real syllable the index lacks (``xăng``) is not a typo
-        if any(snap.postings(f).df for f in concept.folded_forms):
-            continue
-        tried += 1
-        table = typos.table_for(vocab)
-        fix = typos.first(table.candidates(word), lambda t: snap.postings(t).df > 0)
-        if fix is not None:
-            fixes[i] = fix
-    if not fixes:
-        return None
-    concepts = [Concept(folded=fixes[i]) if i in fixes else c for i, c in enumerate(plan.concepts)]
-    words = [fixes.get(i, c.accented or c.folded) for i, c in enumerate(plan.concepts)]
-    return replace(plan, concepts=concepts, interpreted_as=" ".join(words), phrases=[])
-
-
-def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    """Two optional masks combined (``None`` lets everything through)."""
-    return b if a is None else a if b is None else a & b
-
-
-def _masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return docs if mask is None else docs[mask]
-
-
-def _source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:
-    if not source:
-        return None
-    labels = snap.labels("source")
-    position = bisect.bisect_left(labels, source)
-    if position == len(labels) or labels[position] != source:
-        return np.zeros(docs.size, dtype=bool)
-    return snap.codes("source")[docs] == position
-
-
-def _date_mask(
-    snap: Snapshot, docs: np.ndarray, date_from: str | None, date_to: str | None
-) -> np.ndarray | None:
-    """Documents dated within ``[from, to]`` (prefix dates: ``2017`` covers the whole year)."""
-    if not (date_from or date_to):
-        return None
-    labels = snap.labels("date")
-    low = bisect.bisect_left(labels, date_from or "\x01")
-    high = bisect.bisect_right(labels, (date_to or "9999") + "\uffff")
-    codes = snap.codes("date")[docs]
-    return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
-
-
-def _facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[dict]:
-    """Matching documents (stories, when collapsing) per value of ``name``, most first."""
-    labels = snap.labels(name)
-    if not docs.size:
-        return []
-    codes = snap.codes(name)[docs]
-    counts = np.bincount(codes, minlength=len(labels))
-    shared = snap.shared_story()[docs] if stories else None
-    if shared is not None and shared.any():  # count a story told twice once per value
-        told = len(snap.labels("story")) + 1
-        pairs = np.unique(codes[shared].astype(np.int64) * told + snap.codes("story")[docs[shared]])
-        counts = np.bincount(codes[~shared], minlength=len(labels)) + np.bincount(
-            pairs // told, minlength=len(labels)
-        )
-    ranked = sorted(
-        (
-            (labels[c], int(n))
-            for c in np.flatnonzero(counts).tolist()
-            if labels[c]
-            for n in (counts[c],)
-        ),
-        key=lambda item: (-item[1], item[0]),
-    )
-    return [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]
 
 
 _TOC_RE = re.compile(r"^_MAIN_(\d+)\.toc$")
