@@ -11,9 +11,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from whoosh import index as whoosh_index
@@ -42,10 +43,14 @@ from .stories import collapse as collapse_stories
 from .suggest import highlight_prefix
 
 DEFAULT_SETTINGS = Settings()
+T = TypeVar("T")
 
 MAX_SUGGEST_CHARS = 100
 SORTS = ("relevance", "newest")
 DEFAULT_PER_PAGE = 10
+# The steps of a search a ``timings`` callback hears about (``SearchEngine.__init__``); the rest
+# of ``search`` (checks, the accent suggestion, the response) is in none of them.
+STEPS = ("snapshot", "parse", "match_score", "facets_collapse", "snippets")
 _DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
@@ -173,14 +178,19 @@ class SearchEngine:
         warm: bool = True,
         cache_mb: float | None = None,
         settings: Settings | None = None,
+        timings: Callable[[str, float], None] | None = None,
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
         in memory (``Settings.cache_mb``; default: sized to each generation's index,
         ``postings.default_cache_bytes``).  ``settings``: the parameter limits ``search``
         enforces and the snippet width (default: ``Settings()``); ``from_settings`` takes the
-        index directory and cache size from them too."""
+        index directory and cache size from them too.  ``timings``: called with ``(step,
+        seconds)`` each time a search finishes one of ``STEPS`` (a step can run several times in
+        one search); ``bench.latency`` shares a query's time out with it (also settable later as
+        the ``timings`` attribute)."""
         self.index_dir = Path(index_dir)
+        self.timings = timings
         self.settings = settings or DEFAULT_SETTINGS
         self._warm = warm
         self._cache_bytes = int(cache_mb * 2**20) if cache_mb else None
@@ -250,6 +260,17 @@ class SearchEngine:
 
     # -- search ------------------------------------------------------------------------------
 
+    def _timed(self, step: str, func: Callable[..., T], *args, **kwargs) -> T:
+        """``func(*args, **kwargs)``, its duration reported to ``timings`` as ``step``."""
+        timings = self.timings
+        if timings is None:
+            return func(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timings(step, time.perf_counter() - started)
+
     def plan(self, q: str, literal: bool = False) -> Plan:
         return parse(q, literal=literal)
 
@@ -311,20 +332,20 @@ class SearchEngine:
         text, page, per_page = q, checked["page"], checked["per_page"]
         source, sort, literal = checked["source"], checked["sort"], checked["literal"]
         date_from, date_to = checked["date_from"], checked["date_to"]
-        snap = self.snapshot()
-        plan = self.plan(text, literal=literal)
+        snap = self._timed("snapshot", self.snapshot)
+        plan = self._timed("parse", self.plan, text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
         ranked = Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         cons = Constraints()
         if not plan.empty:
-            cons = constraints(snap, plan)
-            ranked = rank(snap, plan, cons.allowed)
+            cons = self._timed("match_score", constraints, snap, plan)
+            ranked = self._timed("match_score", rank, snap, plan, cons.allowed)
             if not ranked.total and not literal and (corrected := correct_typos(snap, plan)):
                 # Nothing found: search the index's nearest spellings instead, and say so only
                 # when they find something ("Đang hiển thị kết quả cho ..." over no results
                 # would only mislead).
-                fixed_cons = constraints(snap, corrected)
-                fixed = rank(snap, corrected, fixed_cons.allowed)
+                fixed_cons = self._timed("match_score", constraints, snap, corrected)
+                fixed = self._timed("match_score", rank, snap, corrected, fixed_cons.allowed)
                 if fixed.total:
                     plan, cons, ranked = corrected, fixed_cons, fixed
         docs = ranked.docs
@@ -334,11 +355,16 @@ class SearchEngine:
         docs_shown, scores, similar, exact = self._page_ready(
             snap, cons, ranked.subset(both(by_source, by_date)), first + per_page, collapse, sort
         )
-        counts = facets(snap, docs, by_source, by_date, known_good(cons, docs), collapse)
+        good = self._timed("facets_collapse", known_good, cons, docs)
+        counts = self._timed(
+            "facets_collapse", facets, snap, docs, by_source, by_date, good, collapse
+        )
         docs = docs_shown
         pattern = plan_matcher(plan)
         hits = tuple(
-            self._hit(
+            self._timed(
+                "snippets",
+                self._hit,
                 snap,
                 int(docs[position]),
                 float(scores[position]),
@@ -380,9 +406,9 @@ class SearchEngine:
         want = needed + 1
         upto = 4 * want
         while True:
-            order, ordered = self._ordered(snap, candidates, upto, sort)
+            order, ordered = self._timed("match_score", self._ordered, snap, candidates, upto, sort)
             docs = candidates.docs[order]
-            confirmed = confirm(snap, cons, docs, want, ordered)
+            confirmed = self._timed("match_score", confirm, snap, cons, docs, want, ordered)
             if confirmed is None:  # the phrase checks need more of the list in order
                 upto *= 4
                 continue
@@ -394,8 +420,8 @@ class SearchEngine:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
                 keys = candidates.key[out] if sort != "newest" else None
-                out_docs, out_scores, similar, firsts = collapse_stories(
-                    snap, out_docs, out_scores, keys
+                out_docs, out_scores, similar, firsts = self._timed(
+                    "facets_collapse", collapse_stories, snap, out_docs, out_scores, keys
                 )
                 page = firsts[:needed] if firsts is not None else page
             reach = int(kept[page[-1]]) + 1 if page.size else 0  # the page's last hit

@@ -764,3 +764,30 @@ def test_stored_documents_are_read_once_while_they_stay_recent(tmp_path) -> None
             postings.STORED_CACHE = old_limit
     finally:
         engine.close()
+
+
+def test_timings_hook_hears_every_step_and_changes_nothing(toy_index: Path) -> None:
+    from search.engine import STEPS
+
+    heard: list[tuple[str, float]] = []
+    timed = SearchEngine(toy_index, warm=False, timings=lambda step, s: heard.append((step, s)))
+    plain = SearchEngine(toy_index, warm=False)
+    try:
+        result = timed.search("lao cai")
+        assert {step for step, _ in heard} == set(STEPS)
+        assert all(seconds >= 0 for _, seconds in heard)
+        assert comparable(result) == comparable(plain.search("lao cai"))
+    finally:
+        timed.close()
+        plain.close()
+
+
+def test_latency_bench_shares_time_through_the_hook(toy_engine: SearchEngine) -> None:
+    from types import SimpleNamespace
+
+    from bench.latency import time_steps
+    from search.engine import STEPS
+
+    steps = time_steps(toy_engine, [SimpleNamespace(text="lao cai"), SimpleNamespace(text="bán")])
+    assert list(steps) == [*STEPS, "other"] and all(len(v) == 2 for v in steps.values())
+    assert toy_engine.timings is None
