@@ -56,7 +56,7 @@ _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
 
 # Search parameters are checked here and nowhere else: ``SearchEngine.search`` checks what it is
-# given, and a front end (web/views.py) calls ``check_search`` itself to reject a request before
+# given, and a front end (web/params.py) calls ``check_search`` itself to reject a request before
 # it asks any engine.  The messages are the ones the API returns (docs/CONTRACT.md).
 
 
