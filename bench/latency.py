@@ -10,10 +10,10 @@ the data) and ``--queries`` queries (default 1,000: the same sampled title queri
 typed forms: accented, unaccented, Telex, short 2-5 words, a quoted phrase of 2-3 words) run
 through ``SearchEngine.search(q, per_page=10)``, snippets of the 10 hits included, after the engine
 loaded its frequent terms (as a worker does in the background when it opens a generation).  A
-second, fresh engine runs the same queries with its steps wrapped in timers (``snapshot``; ``plan``
-= parsing; ``constraints`` + ``rank`` + ``_ordered`` + ``confirm`` = matching/scoring, ordering
-and phrases; ``_facet``/``_collapse``; ``_hit`` for the 10 hits = snippets/highlighting; the rest
-of ``search()``, mostly the accent suggestion) for the share of time in each.
+second, fresh engine runs the same queries reporting its steps to a ``timings`` callback
+(``search.engine.STEPS``: ``snapshot``; ``parse``; ``match_score`` = matching/scoring, ordering
+and phrases; ``facets_collapse``; ``snippets`` for the 10 hits = snippets/highlighting; ``other``,
+the rest of ``search()``, mostly the accent suggestion) for the share of time in each.
 The same queries go through ``bench.reference.StraightforwardIndex.search_with_snippets`` (pyvi
 query segmentation, ``MultifieldParser``, Whoosh search, ``highlights("body")``): it takes seconds
 per long query, so by default only ``--reference-queries`` of them (200, the same number of each
@@ -345,47 +345,28 @@ def time_engine(engine, queries: Sequence[TimedQuery]) -> tuple[list[float], int
     return ms, errors
 
 
-# Where a search's time goes: the engine's own steps, timed by wrapping them (instance methods
-# and the names ``search.engine`` calls); "other" is the rest of ``search()`` (validation, the
-# accent suggestion, building the response).  A step the engine does not have is left out.
-STEP_HOOKS: dict[str, tuple[str, ...]] = {
-    "snapshot": ("snapshot",),
-    "parse": ("plan",),
-    "match_score": ("engine.constraints", "engine.rank", "engine.confirm", "_ordered"),
-    "facets_collapse": ("engine._facet", "engine.known_good", "_collapse"),
-    "snippets": ("_hit",),
-}
-STEPS = (*STEP_HOOKS, "other")
+# Where a search's time goes: the engine reports each of its steps to a ``timings`` callback
+# (``search.engine.STEPS``); "other" is the rest of ``search()`` (validation, the accent
+# suggestion, building the response).
+def _steps() -> tuple[str, ...]:
+    from search.engine import STEPS as ENGINE_STEPS
+
+    return (*ENGINE_STEPS, "other")
 
 
 def time_steps(engine, queries: Sequence[TimedQuery]) -> dict[str, list[float]]:
-    """Per query, milliseconds spent in each of ``STEPS`` while ``engine.search`` runs."""
-    import search.engine as engine_module
+    """Per query, milliseconds spent in each of the engine's steps (and "other") while
+    ``engine.search`` runs."""
     from search.errors import VnsearchError
 
-    spent = dict.fromkeys(STEP_HOOKS, 0.0)
+    steps = _steps()
+    spent = dict.fromkeys(steps[:-1], 0.0)
 
-    def timed(step: str, func: Callable) -> Callable:
-        def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                spent[step] += time.perf_counter() - started
+    def record(step: str, seconds: float) -> None:
+        spent[step] += seconds
 
-        return wrapper
-
-    patched_module: dict[str, Callable] = {}
-    for step, hooks in STEP_HOOKS.items():
-        for hook in hooks:
-            if hook.startswith("engine."):
-                name = hook.split(".", 1)[1]
-                if hasattr(engine_module, name):
-                    patched_module[name] = getattr(engine_module, name)
-                    setattr(engine_module, name, timed(step, patched_module[name]))
-            elif hasattr(engine, hook):
-                setattr(engine, hook, timed(step, getattr(engine, hook)))
-    out: dict[str, list[float]] = {step: [] for step in STEPS}
+    out: dict[str, list[float]] = {step: [] for step in steps}
+    previous, engine.timings = engine.timings, record
     try:
         for query in queries:
             for step in spent:
@@ -398,8 +379,7 @@ def time_steps(engine, queries: Sequence[TimedQuery]) -> dict[str, list[float]]:
                 out[step].append(value * 1000)
             out["other"].append((total - sum(spent.values())) * 1000)
     finally:
-        for name, func in patched_module.items():
-            setattr(engine_module, name, func)
+        engine.timings = previous
     return out
 
 
@@ -547,7 +527,7 @@ def run_in_process(args: argparse.Namespace) -> dict:
     print(
         "time per step (fresh engine, same queries): "
         + ", ".join(
-            f"{s} {shares[s]:.1f} % (p95 {result['steps_p95_ms'][s]:.2f} ms)" for s in STEPS
+            f"{s} {shares[s]:.1f} % (p95 {result['steps_p95_ms'][s]:.2f} ms)" for s in shares
         )
         + f"; {step_sum:.0f} ms in all (instrumented pass) vs {sum(ms):.0f} ms (timed pass)"
     )

@@ -7,25 +7,28 @@ pick up new generations without a restart, and a response is always computed fro
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 import threading
 import time
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from whoosh import index as whoosh_index
 
 from . import typos
 from .config import Settings
+from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
+from .facets import both, date_mask, facets, source_mask
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
-from .query import Concept, Plan, parse
+from .query import Plan, parse
 from .ranking import Ranked, rank
+from .response import Hit, SearchResponse, Similar
 from .results import (
     HitView,
     display_title,
@@ -36,22 +39,24 @@ from .results import (
     safe_url,
     snippet,
 )
+from .stories import collapse as collapse_stories
 from .suggest import highlight_prefix
-from .telex import is_valid_syllable
 
 DEFAULT_SETTINGS = Settings()
+T = TypeVar("T")
 
 MAX_SUGGEST_CHARS = 100
-MAX_SIMILAR = 20
-MAX_FACET_VALUES = 20
 SORTS = ("relevance", "newest")
 DEFAULT_PER_PAGE = 10
+# The steps of a search a ``timings`` callback hears about (``SearchEngine.__init__``); the rest
+# of ``search`` (checks, the accent suggestion, the response) is in none of them.
+STEPS = ("snapshot", "parse", "match_score", "facets_collapse", "snippets")
 _DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
 
 # Search parameters are checked here and nowhere else: ``SearchEngine.search`` checks what it is
-# given, and a front end (web/views.py) calls ``check_search`` itself to reject a request before
+# given, and a front end (web/params.py) calls ``check_search`` itself to reject a request before
 # it asks any engine.  The messages are the ones the API returns (docs/CONTRACT.md).
 
 
@@ -173,14 +178,19 @@ class SearchEngine:
         warm: bool = True,
         cache_mb: float | None = None,
         settings: Settings | None = None,
+        timings: Callable[[str, float], None] | None = None,
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
         in memory (``Settings.cache_mb``; default: sized to each generation's index,
         ``postings.default_cache_bytes``).  ``settings``: the parameter limits ``search``
         enforces and the snippet width (default: ``Settings()``); ``from_settings`` takes the
-        index directory and cache size from them too."""
+        index directory and cache size from them too.  ``timings``: called with ``(step,
+        seconds)`` each time a search finishes one of ``STEPS`` (a step can run several times in
+        one search); ``bench.latency`` shares a query's time out with it (also settable later as
+        the ``timings`` attribute)."""
         self.index_dir = Path(index_dir)
+        self.timings = timings
         self.settings = settings or DEFAULT_SETTINGS
         self._warm = warm
         self._cache_bytes = int(cache_mb * 2**20) if cache_mb else None
@@ -250,6 +260,17 @@ class SearchEngine:
 
     # -- search ------------------------------------------------------------------------------
 
+    def _timed(self, step: str, func: Callable[..., T], *args, **kwargs) -> T:
+        """``func(*args, **kwargs)``, its duration reported to ``timings`` as ``step``."""
+        timings = self.timings
+        if timings is None:
+            return func(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timings(step, time.perf_counter() - started)
+
     def plan(self, q: str, literal: bool = False) -> Plan:
         return parse(q, literal=literal)
 
@@ -268,6 +289,33 @@ class SearchEngine:
     ) -> dict:
         """The API's response body for one query (see docs/CONTRACT.md); ``BadRequest`` for a
         parameter ``check_search`` refuses."""
+        return self.search_response(
+            q,
+            page,
+            per_page,
+            source=source,
+            date_from=date_from,
+            date_to=date_to,
+            sort=sort,
+            literal=literal,
+            collapse=collapse,
+        ).to_dict()
+
+    def search_response(
+        self,
+        q: object,
+        page: object = 1,
+        per_page: object = DEFAULT_PER_PAGE,
+        *,
+        source: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sort: str = "relevance",
+        literal: bool = False,
+        collapse: bool = True,
+    ) -> SearchResponse:
+        """``search``'s answer as a ``SearchResponse`` (its near-duplicates with their title,
+        source and date, which the results page shows and the API leaves out)."""
         started = time.perf_counter()
         checked = check_search(
             q,
@@ -284,55 +332,59 @@ class SearchEngine:
         text, page, per_page = q, checked["page"], checked["per_page"]
         source, sort, literal = checked["source"], checked["sort"], checked["literal"]
         date_from, date_to = checked["date_from"], checked["date_to"]
-        snap = self.snapshot()
-        plan = self.plan(text, literal=literal)
+        snap = self._timed("snapshot", self.snapshot)
+        plan = self._timed("parse", self.plan, text, literal=literal)
         suggestion = plan.restore_accents(snap.accents())
         ranked = Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         cons = Constraints()
         if not plan.empty:
-            cons = constraints(snap, plan)
-            ranked = rank(snap, plan, cons.allowed)
-            if not ranked.total and not literal and (corrected := _correct_typos(snap, plan)):
+            cons = self._timed("match_score", constraints, snap, plan)
+            ranked = self._timed("match_score", rank, snap, plan, cons.allowed)
+            if not ranked.total and not literal and (corrected := correct_typos(snap, plan)):
                 # Nothing found: search the index's nearest spellings instead, and say so only
                 # when they find something ("Đang hiển thị kết quả cho ..." over no results
                 # would only mislead).
-                fixed_cons = constraints(snap, corrected)
-                fixed = rank(snap, corrected, fixed_cons.allowed)
+                fixed_cons = self._timed("match_score", constraints, snap, corrected)
+                fixed = self._timed("match_score", rank, snap, corrected, fixed_cons.allowed)
                 if fixed.total:
                     plan, cons, ranked = corrected, fixed_cons, fixed
         docs = ranked.docs
-        by_source = _source_mask(snap, docs, source)
-        by_date = _date_mask(snap, docs, date_from, date_to)
+        by_source = source_mask(snap, docs, source)
+        by_date = date_mask(snap, docs, date_from, date_to)
         first = (page - 1) * per_page
         docs_shown, scores, similar, exact = self._page_ready(
-            snap, cons, ranked.subset(_both(by_source, by_date)), first + per_page, collapse, sort
+            snap, cons, ranked.subset(both(by_source, by_date)), first + per_page, collapse, sort
         )
-        # Each facet counts what the other filter lets through, so its numbers are what a click
-        # on one of its values would return (lower bounds while phrases are left unchecked).
-        good = known_good(cons, docs)
-        facets = {
-            "source": _facet(snap, "source", _masked(docs, _both(by_date, good)), collapse),
-            "year": _facet(snap, "year", _masked(docs, _both(by_source, good)), collapse),
-        }
+        good = self._timed("facets_collapse", known_good, cons, docs)
+        counts = self._timed(
+            "facets_collapse", facets, snap, docs, by_source, by_date, good, collapse
+        )
         docs = docs_shown
         pattern = plan_matcher(plan)
-        hits = []
-        for position in range(first, min(first + per_page, docs.size)):
-            hit = self._hit(snap, int(docs[position]), float(scores[position]), pattern)
-            hit["similar"] = similar(position) if similar else []
-            hits.append(hit)
-        return {
-            "query": text,
-            "total": int(docs.size),
-            "total_relation": "eq" if exact else "gte",
-            "page": page,
-            "per_page": per_page,
-            "took_ms": round((time.perf_counter() - started) * 1000, 2),
-            "interpreted_as": plan.interpreted_as,
-            "suggestion": suggestion,
-            "hits": hits,
-            "facets": facets,
-        }
+        hits = tuple(
+            self._timed(
+                "snippets",
+                self._hit,
+                snap,
+                int(docs[position]),
+                float(scores[position]),
+                pattern,
+                similar(position) if similar else (),
+            )
+            for position in range(first, min(first + per_page, docs.size))
+        )
+        return SearchResponse(
+            query=text,
+            total=int(docs.size),
+            total_relation="eq" if exact else "gte",
+            page=page,
+            per_page=per_page,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            interpreted_as=plan.interpreted_as,
+            suggestion=suggestion,
+            hits=hits,
+            facets=counts,
+        )
 
     def _page_ready(
         self,
@@ -354,9 +406,9 @@ class SearchEngine:
         want = needed + 1
         upto = 4 * want
         while True:
-            order, ordered = self._ordered(snap, candidates, upto, sort)
+            order, ordered = self._timed("match_score", self._ordered, snap, candidates, upto, sort)
             docs = candidates.docs[order]
-            confirmed = confirm(snap, cons, docs, want, ordered)
+            confirmed = self._timed("match_score", confirm, snap, cons, docs, want, ordered)
             if confirmed is None:  # the phrase checks need more of the list in order
                 upto *= 4
                 continue
@@ -368,8 +420,8 @@ class SearchEngine:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
                 keys = candidates.key[out] if sort != "newest" else None
-                out_docs, out_scores, similar, firsts = self._collapse(
-                    snap, out_docs, out_scores, keys
+                out_docs, out_scores, similar, firsts = self._timed(
+                    "facets_collapse", collapse_stories, snap, out_docs, out_scores, keys
                 )
                 page = firsts[:needed] if firsts is not None else page
             reach = int(kept[page[-1]]) + 1 if page.size else 0  # the page's last hit
@@ -389,64 +441,22 @@ class SearchEngine:
         dates = snap.codes("date")[candidates.docs]  # codes follow the sorted date strings
         return np.lexsort((candidates.docs, -candidates.key, -dates)), candidates.total
 
-    @staticmethod
-    def _collapse(
-        snap: Snapshot, docs: np.ndarray, scores: np.ndarray, keys: np.ndarray | None = None
-    ):
-        """Keep the first document of each story in ``docs``' order (the best-ranked); the others
-        become its ``similar`` list.
-
-        Real feeds repeat a story under several ids (same title and lead): a reader wants it once,
-        with "N bài tương tự" to expand.  ``keys``: list the other members by rank key (then
-        docnum) rather than in ``docs``' order.  Returns docs, scores, the ``similar`` lookup and
-        the positions in ``docs`` that were kept (``None``: all of them).
-        """
-        if docs.size < 2:
-            return docs, scores, None, None
-        shared = snap.shared_story()[docs]
-        if not shared.any():  # no story told twice: the common case, no sorting at all
-            return docs, scores, None, None
-        positions = np.flatnonzero(shared)
-        _, first, inverse = np.unique(
-            snap.codes("story")[docs[positions]], return_index=True, return_inverse=True
+    def _hit(
+        self, snap: Snapshot, docnum: int, score: float, pattern, similar: Sequence[int] = ()
+    ) -> Hit:
+        stored, view = _hit_view(snap, docnum)
+        return Hit(
+            id=stored["id"],
+            title=view.title,
+            title_html=mark(view.title, find_spans(view.title_text, pattern)),
+            url=safe_url(stored.get("url")),
+            snippet=snippet(view.text, pattern, self.settings.snippet_chars),
+            score=round(score, 4),
+            source=stored.get("source") or None,
+            date=stored.get("date") or None,
+            lead=stored.get("lead") or None,
+            similar=tuple(_similar(snap, d) for d in similar),
         )
-        if first.size == positions.size:
-            return docs, scores, None, None
-        keep = ~shared
-        keep[positions[first]] = True
-        order = np.flatnonzero(keep)
-        group_of = np.full(docs.size, -1, dtype=np.int64)
-        group_of[positions] = inverse
-        ids = snap.column("id")
-
-        def similar(position: int) -> list[str]:
-            group = group_of[order[position]]
-            if group < 0:
-                return []
-            members = positions[inverse == group]  # the first is the one shown
-            if keys is not None:
-                members = members[np.lexsort((docs[members], -keys[members]))]
-            return [ids[int(docs[m])] for m in members[1 : MAX_SIMILAR + 1]]
-
-        return docs[order], scores[order], similar, order
-
-    def _hit(self, snap: Snapshot, docnum: int, score: float, pattern) -> dict:
-        document = snap.document(docnum)
-        stored = document.stored
-        view = document.derived.get("hit")
-        if view is None:  # prepared once per article while the worker keeps it
-            view = document.derived["hit"] = HitView.of(stored)
-        return {
-            "id": stored["id"],
-            "title": view.title,
-            "title_html": mark(view.title, find_spans(view.title_text, pattern)),
-            "url": safe_url(stored.get("url")),
-            "snippet": snippet(view.text, pattern, self.settings.snippet_chars),
-            "score": round(score, 4),
-            "source": stored.get("source") or None,
-            "date": stored.get("date") or None,
-            "lead": stored.get("lead") or None,
-        }
 
     # -- documents, health -------------------------------------------------------------------
 
@@ -494,109 +504,32 @@ class SearchEngine:
         }
 
 
+def _hit_view(snap: Snapshot, docnum: int) -> tuple[dict, HitView]:
+    """An article's stored fields and what a hit shows of it (prepared once per article while
+    the worker keeps it)."""
+    document = snap.document(docnum)
+    view = document.derived.get("hit")
+    if view is None:
+        view = document.derived["hit"] = HitView.of(document.stored)
+    return document.stored, view
+
+
+def _similar(snap: Snapshot, docnum: int) -> Similar:
+    stored, view = _hit_view(snap, docnum)
+    return Similar(
+        id=stored["id"],
+        title=view.title,
+        source=stored.get("source") or None,
+        date=stored.get("date") or None,
+    )
+
+
 def _warm(snap: Snapshot) -> None:
     """Load a new generation's frequent terms and build its typo table off the request path."""
     snap.warm()
     vocab = snap.accents()
     if vocab is not None:
         typos.table_for(vocab)
-
-
-def _correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
-    """The plan with its first unknown words of 4+ letters replaced by their nearest spellings.
-
-    Only for a query that found nothing, and only words the index does not hold at all and that
-    are no Vietnamese syllable: a real syllable is never turned into another (``chó`` stays).
-    One edit for words up to six letters, two beyond; the most frequent near spelling the index
-    holds wins.  At most ``typos.MAX_WORDS`` words are corrected, from a table whose lookups do
-    not grow with the archive (``search/typos.py``): a query of many made-up words must cost a
-    few plain ones.
-    """
-    vocab = snap.accents()
-    if vocab is None:
-        return None
-    fixes: dict[int, str] = {}
-    tried = 0
-    for i, concept in enumerate(plan.concepts):
-        word = concept.folded
-        if tried >= typos.MAX_WORDS:
-            break
-        if concept.alternatives or not word.isalpha():
-            continue
-        if not typos.MIN_WORD_LETTERS <= len(word) <= typos.MAX_WORD_LETTERS:
-            continue  # never corrected: it must not take one of the words that can be
-        if is_valid_syllable(concept.accented or word):
-            continue  # a real syllable the index lacks (``xăng``) is not a typo
-        if any(snap.postings(f).df for f in concept.folded_forms):
-            continue
-        tried += 1
-        table = typos.table_for(vocab)
-        fix = typos.first(table.candidates(word), lambda t: snap.postings(t).df > 0)
-        if fix is not None:
-            fixes[i] = fix
-    if not fixes:
-        return None
-    concepts = [Concept(folded=fixes[i]) if i in fixes else c for i, c in enumerate(plan.concepts)]
-    words = [fixes.get(i, c.accented or c.folded) for i, c in enumerate(plan.concepts)]
-    return replace(plan, concepts=concepts, interpreted_as=" ".join(words), phrases=[])
-
-
-def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    """Two optional masks combined (``None`` lets everything through)."""
-    return b if a is None else a if b is None else a & b
-
-
-def _masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return docs if mask is None else docs[mask]
-
-
-def _source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:
-    if not source:
-        return None
-    labels = snap.labels("source")
-    position = bisect.bisect_left(labels, source)
-    if position == len(labels) or labels[position] != source:
-        return np.zeros(docs.size, dtype=bool)
-    return snap.codes("source")[docs] == position
-
-
-def _date_mask(
-    snap: Snapshot, docs: np.ndarray, date_from: str | None, date_to: str | None
-) -> np.ndarray | None:
-    """Documents dated within ``[from, to]`` (prefix dates: ``2017`` covers the whole year)."""
-    if not (date_from or date_to):
-        return None
-    labels = snap.labels("date")
-    low = bisect.bisect_left(labels, date_from or "\x01")
-    high = bisect.bisect_right(labels, (date_to or "9999") + "\uffff")
-    codes = snap.codes("date")[docs]
-    return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
-
-
-def _facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[dict]:
-    """Matching documents (stories, when collapsing) per value of ``name``, most first."""
-    labels = snap.labels(name)
-    if not docs.size:
-        return []
-    codes = snap.codes(name)[docs]
-    counts = np.bincount(codes, minlength=len(labels))
-    shared = snap.shared_story()[docs] if stories else None
-    if shared is not None and shared.any():  # count a story told twice once per value
-        told = len(snap.labels("story")) + 1
-        pairs = np.unique(codes[shared].astype(np.int64) * told + snap.codes("story")[docs[shared]])
-        counts = np.bincount(codes[~shared], minlength=len(labels)) + np.bincount(
-            pairs // told, minlength=len(labels)
-        )
-    ranked = sorted(
-        (
-            (labels[c], int(n))
-            for c in np.flatnonzero(counts).tolist()
-            if labels[c]
-            for n in (counts[c],)
-        ),
-        key=lambda item: (-item[1], item[0]),
-    )
-    return [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]
 
 
 _TOC_RE = re.compile(r"^_MAIN_(\d+)\.toc$")

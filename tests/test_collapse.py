@@ -72,3 +72,17 @@ def test_facets_count_stories_once_per_value(engine: SearchEngine) -> None:
         {"value": "2022", "count": 1},
         {"value": "2023", "count": 1},
     ]
+
+
+def test_typed_hits_carry_each_copys_title_source_and_date(engine: SearchEngine) -> None:
+    response = engine.search_response("thủy điện")
+    assert response.to_dict()["hits"] == [
+        {k: v for k, v in hit.items() if k != "took_ms"}
+        for hit in engine.search("thủy điện")["hits"]
+    ]
+    story = next(hit for hit in response.hits if hit.id == "a-1")
+    by_id = {d.id: d for d in DOCS}
+    assert {(s.id, s.title, s.source, s.date) for s in story.similar} == {
+        (i, by_id[i].title, by_id[i].source, by_id[i].date) for i in ("a-2", "a-3")
+    }
+    assert story.to_dict()["similar"] == [s.id for s in story.similar]

@@ -12,31 +12,12 @@ from search.documents import Document
 from search.engine import SearchEngine
 from search.errors import BadRequest, IndexMissing, NotFound
 from search.indexer import build_index
+from search.response import Hit, SearchResponse, keys
 
-RESULT_KEYS = {
-    "query",
-    "total",
-    "total_relation",
-    "page",
-    "per_page",
-    "took_ms",
-    "interpreted_as",
-    "suggestion",
-    "hits",
-    "facets",
-}
-HIT_KEYS = {
-    "id",
-    "title",
-    "title_html",
-    "url",
-    "snippet",
-    "score",
-    "source",
-    "date",
-    "lead",
-    "similar",
-}
+# The API's keys are the typed response's fields (``search.response``), which the OpenAPI
+# description also lists: the engine's dicts must have exactly those.
+RESULT_KEYS = set(keys(SearchResponse))
+HIT_KEYS = set(keys(Hit))
 DOCUMENT_KEYS = {
     "id",
     "title",
@@ -783,3 +764,30 @@ def test_stored_documents_are_read_once_while_they_stay_recent(tmp_path) -> None
             postings.STORED_CACHE = old_limit
     finally:
         engine.close()
+
+
+def test_timings_hook_hears_every_step_and_changes_nothing(toy_index: Path) -> None:
+    from search.engine import STEPS
+
+    heard: list[tuple[str, float]] = []
+    timed = SearchEngine(toy_index, warm=False, timings=lambda step, s: heard.append((step, s)))
+    plain = SearchEngine(toy_index, warm=False)
+    try:
+        result = timed.search("lao cai")
+        assert {step for step, _ in heard} == set(STEPS)
+        assert all(seconds >= 0 for _, seconds in heard)
+        assert comparable(result) == comparable(plain.search("lao cai"))
+    finally:
+        timed.close()
+        plain.close()
+
+
+def test_latency_bench_shares_time_through_the_hook(toy_engine: SearchEngine) -> None:
+    from types import SimpleNamespace
+
+    from bench.latency import time_steps
+    from search.engine import STEPS
+
+    steps = time_steps(toy_engine, [SimpleNamespace(text="lao cai"), SimpleNamespace(text="bán")])
+    assert list(steps) == [*STEPS, "other"] and all(len(v) == 2 for v in steps.values())
+    assert toy_engine.timings is None

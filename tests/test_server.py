@@ -22,37 +22,16 @@ from unidecode import unidecode
 
 from search.engine import SearchEngine
 from search.indexer import reindex
+from search.response import Hit, SearchResponse, keys
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-RESPONSE_KEYS = {
-    "query",
-    "total",
-    "total_relation",
-    "page",
-    "per_page",
-    "took_ms",
-    "interpreted_as",
-    "suggestion",
-    "hits",
-    "facets",
-}
-# docs/CONTRACT.md lists the first eight; the engine also returns ``title_html`` (the escaped
-# title with <mark>s), which the results page needs to highlight titles.
-HIT_KEYS = {
-    "id",
-    "title",
-    "url",
-    "snippet",
-    "score",
-    "source",
-    "date",
-    "lead",
-    "title_html",
-    "similar",
-}
+# The typed response's fields (``search.response``); docs/CONTRACT.md lists the hit's first eight,
+# and the engine also returns ``title_html`` (the results page highlights titles) and ``similar``.
+RESPONSE_KEYS = set(keys(SearchResponse))
+HIT_KEYS = set(keys(Hit))
 
 
 class Reply:

@@ -45,10 +45,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["vnsearch"] = None
     app.extensions["vnsearch_lock"] = threading.Lock()
 
-    from . import views
+    from .errors import register_error_handlers
+    from .filters import register_filters
+    from .hooks import register_hooks
+    from .routes import bp
 
-    app.register_blueprint(views.bp)
-    views.register_error_handlers(app)
+    app.register_blueprint(bp)
+    register_filters(app)
+    register_hooks(app)
+    register_error_handlers(app)
     # Werkzeug answers ``//x`` with a redirect built from the request's Host header: with a
     # foreign Host that is an open redirect.  Such a path is simply not found.
     app.url_map.merge_slashes = False

@@ -1,4 +1,4 @@
-"""Headers every answer carries: the app's (``web.views``) and gunicorn's own errors
+"""Headers every answer carries: the app's (``web.hooks``) and gunicorn's own errors
 (``web.server``) alike."""
 
 SECURITY_HEADERS = {

@@ -12,6 +12,7 @@ from importlib.metadata import version as package_version
 
 from search.config import Settings
 from search.engine import DEFAULT_PER_PAGE, SORTS
+from search.response import Hit, SearchResponse, keys
 
 # Exactly the dates the API accepts: YYYY, YYYY-MM or a real YYYY-MM-DD (years 0001-9999, leap
 # days only in leap years), so a client (or a fuzzer) can tell valid input from the description.
@@ -76,27 +77,29 @@ NOT_MODIFIED = {
 }
 
 
+def _object(cls: type, schemas: dict[str, dict]) -> dict:
+    """The schema of a ``search.response`` class: its fields, in order, all required, each
+    described by ``schemas``; a field without a description is a ``KeyError``, an extra
+    description a ``ValueError``."""
+    names = keys(cls)
+    if extra := set(schemas) - set(names):
+        raise ValueError(f"{cls.__name__} has no fields {sorted(extra)}")
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(names),
+        "properties": {name: schemas[name] for name in names},
+    }
+
+
 def build_spec(settings: Settings) -> dict:
     """The OpenAPI document for an app with these ``search.config.Settings``."""
     max_chars = settings.max_query_chars
     max_page = settings.max_page
     max_per_page = settings.max_per_page
-    hit = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "title",
-            "title_html",
-            "url",
-            "snippet",
-            "score",
-            "source",
-            "date",
-            "lead",
-            "similar",
-        ],
-        "properties": {
+    hit = _object(
+        Hit,
+        {
             "id": {"type": "string", "description": "Use with `GET /doc/{id}`."},
             "title": {
                 "type": "string",
@@ -122,7 +125,7 @@ def build_spec(settings: Settings) -> dict:
                 "hit, best-ranked first.",
             },
         },
-    }
+    )
     facet_value = {
         "type": "object",
         "additionalProperties": False,
@@ -132,22 +135,9 @@ def build_spec(settings: Settings) -> dict:
             "count": {"type": "integer", "minimum": 1},
         },
     }
-    search_result = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "query",
-            "total",
-            "total_relation",
-            "page",
-            "per_page",
-            "took_ms",
-            "interpreted_as",
-            "suggestion",
-            "hits",
-            "facets",
-        ],
-        "properties": {
+    search_result = _object(
+        SearchResponse,
+        {
             "query": {"type": "string"},
             "total": {
                 "type": "integer",
@@ -182,7 +172,7 @@ def build_spec(settings: Settings) -> dict:
                 },
             },
         },
-    }
+    )
     q_param = {
         "name": "q",
         "in": "query",

@@ -1,0 +1,95 @@
+"""The source and date filters, and the facets that count what they would let through.
+
+A filter is a boolean mask over the ranked candidates (``None``: everything passes), built from
+the generation's coded columns (``Snapshot.codes``: one small integer per document, the label's
+position in the sorted labels), so filtering and counting never read a stored document.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from .postings import Snapshot
+
+MAX_FACET_VALUES = 20
+
+
+def facets(
+    snap: Snapshot,
+    docs: np.ndarray,
+    by_source: np.ndarray | None,
+    by_date: np.ndarray | None,
+    good: np.ndarray | None,
+    stories: bool,
+) -> dict[str, list[dict]]:
+    """The ``source`` and ``year`` facets of the candidates ``docs``.
+
+    Each facet counts what the other filter lets through, so its numbers are what a click on one
+    of its values would return; ``good``: the candidates whose phrases are not known to fail
+    (``phrases.known_good``: lower bounds while phrases are left unchecked).  ``stories``: count
+    a story told twice once (when collapsing).
+    """
+    return {
+        "source": facet(snap, "source", masked(docs, both(by_date, good)), stories),
+        "year": facet(snap, "year", masked(docs, both(by_source, good)), stories),
+    }
+
+
+def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two optional masks combined (``None`` lets everything through)."""
+    return b if a is None else a if b is None else a & b
+
+
+def masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return docs if mask is None else docs[mask]
+
+
+def source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:
+    if not source:
+        return None
+    labels = snap.labels("source")
+    position = bisect.bisect_left(labels, source)
+    if position == len(labels) or labels[position] != source:
+        return np.zeros(docs.size, dtype=bool)
+    return snap.codes("source")[docs] == position
+
+
+def date_mask(
+    snap: Snapshot, docs: np.ndarray, date_from: str | None, date_to: str | None
+) -> np.ndarray | None:
+    """Documents dated within ``[from, to]`` (prefix dates: ``2017`` covers the whole year)."""
+    if not (date_from or date_to):
+        return None
+    labels = snap.labels("date")
+    low = bisect.bisect_left(labels, date_from or "\x01")
+    high = bisect.bisect_right(labels, (date_to or "9999") + "\uffff")
+    codes = snap.codes("date")[docs]
+    return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
+
+
+def facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[dict]:
+    """Matching documents (stories, when collapsing) per value of ``name``, most first."""
+    labels = snap.labels(name)
+    if not docs.size:
+        return []
+    codes = snap.codes(name)[docs]
+    counts = np.bincount(codes, minlength=len(labels))
+    shared = snap.shared_story()[docs] if stories else None
+    if shared is not None and shared.any():  # count a story told twice once per value
+        told = len(snap.labels("story")) + 1
+        pairs = np.unique(codes[shared].astype(np.int64) * told + snap.codes("story")[docs[shared]])
+        counts = np.bincount(codes[~shared], minlength=len(labels)) + np.bincount(
+            pairs // told, minlength=len(labels)
+        )
+    ranked = sorted(
+        (
+            (labels[c], int(n))
+            for c in np.flatnonzero(counts).tolist()
+            if labels[c]
+            for n in (counts[c],)
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return [{"value": v, "count": n} for v, n in ranked[:MAX_FACET_VALUES]]
