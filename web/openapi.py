@@ -52,6 +52,15 @@ def _error(description: str, codes: list[str]) -> dict:
     return _json(_ref("Error"), description + " Codes: " + ", ".join(f"`{c}`" for c in codes) + ".")
 
 
+# Answered by the server (``web/server.py``) before the app sees the request: a query string far
+# beyond ``max_query_chars`` makes the request line itself too long.
+SERVER_LIMITS = {
+    "414": _error("The request line is too long for the server.", ["uri_too_long"]),
+    "431": _error(
+        "The request's header fields are too large.", ["request_header_fields_too_large"]
+    ),
+}
+
 CACHE_HEADERS = {
     "ETag": {
         "description": (
@@ -275,6 +284,7 @@ def build_spec(settings: Settings) -> dict:
                             "Bad parameters.",
                             ["missing_query", "query_too_long", "bad_query", "bad_parameter"],
                         ),
+                        **SERVER_LIMITS,
                         "503": _error("No index has been built yet.", ["no_index"]),
                     },
                 }
@@ -296,6 +306,7 @@ def build_spec(settings: Settings) -> dict:
                         "200": _json(_ref("Suggestions"), "At most 8 completions.", CACHE_HEADERS),
                         "304": NOT_MODIFIED,
                         "400": _error("The query is too long.", ["query_too_long"]),
+                        **SERVER_LIMITS,
                         "503": _error("No index has been built yet.", ["no_index"]),
                     },
                 }
