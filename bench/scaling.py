@@ -23,7 +23,9 @@ indexed by ``vnsearch reindex --full`` in a subprocess (the checkout ``--code`` 
 default: a before/after comparison), while /proc is sampled every 0.2 s for the whole process
 tree (the reindex and its pool workers): peak summed RSS, peak summed PSS (pages forked workers
 share counted once), the reindex's own peak and the largest worker's.  Then the index's size and
-segments, and the in-process latency of the queries above.  ``--collect`` also measures what
+segments, a fresh engine's opening and first search, the in-process latency of the queries
+above, and an incremental run adding 100 new and 100 changed articles as a later source (its
+time, memory, and a fresh engine's first search after it).  ``--collect`` also measures what
 the first reading of the archive holds (``indexer._scan``: each id's winning copy; older code
 held every document until the build ended), in a process of its own.
 """
@@ -147,10 +149,14 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def build_archive_index(archive: Path, index: Path, workers: int, code: Path) -> dict:
-    """``vnsearch reindex --full`` of ``archive`` into ``index`` with ``code``'s vnsearch, its
-    process tree's memory sampled."""
-    command = [sys.executable, "-m", "search", "reindex", "--full", "--index", str(index)]
+def build_archive_index(
+    archive: Path, index: Path, workers: int, code: Path, full: bool = True
+) -> dict:
+    """``vnsearch reindex --full`` of ``archive`` into ``index`` with ``code``'s vnsearch (or,
+    not ``full``, an incremental run that adds ``archive`` as a source), its process tree's
+    memory sampled."""
+    command = [sys.executable, "-m", "search", "reindex", "--index", str(index)]
+    command += ["--full"] if full else []
     command += ["--workers", str(workers), str(archive)]
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -162,6 +168,42 @@ def build_archive_index(archive: Path, index: Path, workers: int, code: Path) ->
     if proc.returncode:
         raise SystemExit(f"bench.scaling: reindex failed ({proc.returncode}): {err[-2000:]}")
     return {"seconds": time.perf_counter() - started, "summary": out.strip(), **memory}
+
+
+def write_updates(archive: Path, directory: Path, new: int = 100, changed: int = 100) -> Path:
+    """A source of ``new`` articles with ids the archive lacks and ``changed`` with ids it holds
+    (the first shard's first ones, another text): added as a later source, they are an
+    incremental run of ``new`` added and ``changed`` updated articles."""
+    import gzip
+
+    shards = sorted(archive.glob("shard-*.jsonl.gz"))
+    with gzip.open(shards[0], "rt", encoding="utf-8") as fh:
+        first = [json.loads(next(fh)) for _ in range(new + changed)]
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, doc in enumerate(first):
+        other = first[(i + 1) % len(first)]
+        doc_id = f"update-{i}" if i < new else doc["id"]
+        lines.append({"id": doc_id, "title": other["title"], "sapo": doc.get("sapo", ""),
+                      "body": other["body"] + " Cập nhật."})  # fmt: skip
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    (directory / "updates.jsonl").write_text(text, encoding="utf-8")
+    return directory
+
+
+def first_search_ms(index: Path, query: str = "giá vàng hôm nay") -> dict:
+    """A fresh engine on ``index`` (as a new worker opens it): its opening and its first
+    search, before any warming has finished."""
+    from search.engine import SearchEngine
+
+    started = time.perf_counter()
+    engine = SearchEngine(index)
+    engine.health()
+    opened = time.perf_counter()
+    engine.search(query)
+    done = time.perf_counter()
+    engine.close()
+    return {"open_ms": (opened - started) * 1000, "first_search_ms": (done - opened) * 1000}
 
 
 COLLECT = """
@@ -226,6 +268,8 @@ def run_archives(args: argparse.Namespace) -> dict:
         segments = sum(p.stat().st_size for p in index.glob("*.seg"))
         entry.update(build=build, index_bytes=dir_bytes(index), segment_bytes=segments)
         entry["segments"] = segment_count(index)
+        entry["fresh"] = first_search_ms(index)
+        print(f"  fresh engine: {json.dumps(entry['fresh'])}", flush=True)
         engine = SearchEngine(index, cache_mb=args.cache_mb)
         engine.health()
         engine.wait_warm()
@@ -234,6 +278,10 @@ def run_archives(args: argparse.Namespace) -> dict:
         engine.close()
         stats = percentiles(ms)
         entry.update(ms=stats, refused=refused)
+        updates = write_updates(archive, common.OUT / f"scaling-updates-{size}-{args.seed}")
+        entry["incremental"] = build_archive_index(updates, index, args.workers, code, full=False)
+        entry["incremental"]["after"] = first_search_ms(index)
+        print(f"  incremental: {json.dumps(entry['incremental'])}", flush=True)
         out.append(entry)
         gib = 2**30
         rows.append(
