@@ -47,6 +47,10 @@ READ_CHUNK = 1 << 16
 LEAD_FIELDS = ("sapo", "abstract", "summary", "lead")
 OPTIONAL_FIELDS = ("title", "url", "date", "source", "category")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s")
+# An article without a lead has the opening of its body counted twice in the body's terms (news
+# is an inverted pyramid: the first sentences carry the story).  Only the indexed terms: the
+# stored text, the snippets and the hash stay those of the article as read.
+OPENING_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,12 @@ class Document:
         words = [canonical_syllable(w) for w in re.findall(r"[^\W_]+", text)]
         raw = " ".join(words).encode("utf-8")
         return hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+    @property
+    def opening(self) -> str:
+        """What the body's terms count twice: its opening (``opening``) when the article has no
+        lead, nothing when it has one."""
+        return "" if self.lead.strip() else opening(self.body)
 
     @property
     def display_title(self) -> str:
@@ -158,6 +168,28 @@ def first_sentence(text: str, limit: int = 160) -> str:
     if len(sentence) > limit:
         sentence = sentence[:limit].rsplit(" ", 1)[0] + "…"
     return sentence
+
+
+def opening(text: str, limit: int = OPENING_CHARS) -> str:
+    """The opening sentences of ``text``, at most ``limit`` characters and cut at a sentence end;
+    the first sentence alone, cut on a word boundary, when it is longer.
+
+    >>> opening("Mưa lớn ở Lào Cai. Nhiều nhà bị ngập. Đường sạt lở.", 40)
+    'Mưa lớn ở Lào Cai. Nhiều nhà bị ngập.'
+    >>> opening("một hai ba bốn", 8)
+    'một hai'
+    """
+    text = " ".join(text[: 4 * limit].split())
+    taken: list[str] = []
+    size = 0
+    for sentence in _SENTENCE_END.split(text):
+        if size + len(sentence) > limit:
+            break
+        taken.append(sentence)
+        size += len(sentence) + 1
+    if not taken and text:
+        return text[: limit + 1].rsplit(" ", 1)[0] if len(text) > limit else text
+    return " ".join(taken)
 
 
 def is_source_file(path: Path) -> bool:

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -282,6 +282,10 @@ def _analyze(doc: Document) -> Terms:
     for name in TEXT_FIELDS:
         text = getattr(doc, name)
         terms[name], terms[extra_field(name)] = index_terms(text) if text else ({}, {})
+    opening = doc.opening  # an article without a lead: its opening counts twice
+    if opening:
+        for name, found in zip(("body", extra_field("body")), index_terms(opening), strict=True):
+            terms[name] = Counter(terms[name]) + found
     return terms
 
 

@@ -18,8 +18,9 @@ from .analysis import EXTRA, FOLDED, VietnameseAnalyzer
 
 # 6: no positions, adjacent pairs in the extra view; 7: rare pairs pooled; 8: hash and story are
 # columns only (and segments are written by ``segment_writer``); 9: a pair is pooled when one
-# document of its segment holds it (7 and 8: one of its batch of 1,000)
-SCHEMA_VERSION = 9
+# document of its segment holds it (7 and 8: one of its batch of 1,000); 10: an article without a
+# lead has its body's opening counted twice (``Document.opening``)
+SCHEMA_VERSION = 10
 
 
 # Postings per Whoosh block.  Whoosh's default of 128 made loading a frequent term mostly block

@@ -353,3 +353,20 @@ def test_an_id_whose_winning_source_is_unreadable_keeps_that_copy(tmp_path: Path
         "unreadable 1 (their documents kept); 1 documents"
     )
     assert ids(index, "nguồn hai") == ["x.txt"] and ids(index, "nguồn một") == []
+
+
+def test_article_without_lead_is_ranked_by_its_opening(tmp_path: Path) -> None:
+    """Issue 16: an article without a lead has the opening of its body counted twice, so words of
+    its first sentence outrank the same words deep in a long body (stored text unchanged)."""
+    filler = " ".join(f"Đoạn văn thứ {i} kể chuyện khác của phường bên cạnh." for i in range(40))
+    deep = Document(id="deep", body=f"{filler} Đoàn khách đã đến Mù Cang Chải.")
+    opening = Document(
+        id="opening", body=f"Mù Cang Chải đón đoàn khách đầu tiên. {filler} Thêm một câu nữa."
+    )
+    build_index([deep, opening], tmp_path / "index", workers=1)
+    assert ids(tmp_path / "index", "mù cang chải") == ["opening", "deep"]
+    engine = SearchEngine(tmp_path / "index")
+    try:
+        assert engine.document("opening")["lead"] == ""
+    finally:
+        engine.close()
