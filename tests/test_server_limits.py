@@ -297,7 +297,9 @@ def test_clients_that_never_read_their_answer_do_not_hold_the_threads(
     try:
         time.sleep(1)
         for _ in range(3):
-            assert plain_query_seconds(server) < 2
+            # Held threads made it wait 5 s or more; 4 leaves room for a loaded machine (the
+            # worker is also pushing 240 copies of a 2 MB page meanwhile).
+            assert plain_query_seconds(server) < 4
             time.sleep(1)
         assert closed_by_server(socks, within=30) == [True] * len(socks)
     finally:
