@@ -334,7 +334,7 @@ class SearchEngine:
         date_from, date_to = checked["date_from"], checked["date_to"]
         snap = self._timed("snapshot", self.snapshot)
         plan = self._timed("parse", self.plan, text, literal=literal)
-        suggestion = plan.restore_accents(snap.accents())
+        plan, suggestion = plan.with_restored_accents(snap.accents())
         ranked = Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         cons = Constraints()
         if not plan.empty:

@@ -107,8 +107,10 @@ class Plan:
     def empty(self) -> bool:
         return not self.concepts and not self.phrases
 
-    def restore_accents(self, vocab) -> str | None:
-        """Mark each unaccented word with its likely accented form; return the suggested query.
+    def with_restored_accents(self, vocab) -> tuple[Plan, str | None]:
+        """This plan with each unaccented word marked with its likely accented form, and the
+        suggested query.  A new plan: plans may be cached and shared, so this one is never
+        changed.
 
         The restored forms only add a small score (``ranking.Weights.restored``): the literal
         folded match still counts, so a wrong guess can never hide a document.
@@ -116,19 +118,23 @@ class Plan:
         from .accents import restore, restore_query
 
         if vocab is None or not any(c.accented is None for c in self.concepts):
-            return None
+            return self, None
         typed = [
             c.accented or (c.alternatives[0][1] if c.alternatives else None) or c.folded
             for c in self.concepts
         ]
         restored = restore(typed, vocab)
+        plan = self
         if restored is not None:
-            self.concepts = [
-                replace(c, restored=r)
-                if c.accented is None and r != c.folded and r.isalpha()
-                else c
-                for c, r in zip(self.concepts, restored, strict=True)
-            ]
+            plan = replace(
+                self,
+                concepts=[
+                    replace(c, restored=r)
+                    if c.accented is None and r != c.folded and r.isalpha()
+                    else c
+                    for c, r in zip(self.concepts, restored, strict=True)
+                ],
+            )
         if self.interpreted_as:
             # A Telex reading keeps the user's own accents; the corpus only lends capitals.
             cased = restore_query(" ".join(fold(w) for w in self.interpreted_as.split()), vocab)
@@ -137,8 +143,8 @@ class Plan:
         else:
             suggestion = restore_query(self.text, vocab)
         if not suggestion or suggestion.casefold() == self.text.casefold():
-            return None
-        return " ".join(suggestion.split())
+            return plan, None
+        return plan, " ".join(suggestion.split())
 
     def highlight_terms(self) -> set[str]:
         """Folded syllables to mark in snippets (all typed forms, never the excluded words)."""

@@ -46,3 +46,19 @@ def test_a_question_phrase_anywhere_and_more_than_one() -> None:
 )
 def test_questions_are_left_alone(q: str) -> None:
     assert all(weight == 1.0 and counted for _, weight, counted in _weights(q))
+
+
+def test_restoring_accents_gives_a_new_plan_and_leaves_the_old_one() -> None:
+    # Plans may be cached and shared between searches: restoring accents must not change one.
+    import copy
+
+    from search.accents import CountsVocabulary
+
+    vocab = CountsVocabulary.from_texts(["Mưa lớn ở Lào Cai.", "Lào Cai mưa lớn kéo dài."] * 3)
+    plan = parse("lao cai mua lon")
+    before = copy.deepcopy(plan)
+    restored, suggestion = plan.with_restored_accents(vocab)
+    assert plan == before and all(c.restored is None for c in plan.concepts)
+    assert [c.restored for c in restored.concepts] == ["lào", None, "mưa", "lớn"]  # cai: as typed
+    assert suggestion == "Lào Cai mưa lớn"
+    assert parse("lào cai").with_restored_accents(vocab) == (parse("lào cai"), None)
