@@ -115,7 +115,6 @@ QUERY_TIME_MODULES = frozenset(
         "engine",
         "ranking",
         "postings",  # (the indexer takes only the accent file's name from it)
-        "term_reader",
         "phrases",
         "query",
         "results",
@@ -133,7 +132,8 @@ QUERY_TIME_MODULES = frozenset(
 def index_code_fingerprint() -> str:
     """A hash of the ``search/`` modules that decide what an index holds (all but query-time)."""
     files = [p for p in (common.REPO / "search").glob("*.py") if p.stem not in QUERY_TIME_MODULES]
-    files += sorted((common.REPO / "search" / "store").glob("*.py"))  # the generation files
+    store = sorted((common.REPO / "search" / "store").glob("*.py"))  # the index's own files
+    files += [p for p in store if p.stem != "term_reader"]  # (term_reader only reads)
     return common.source_fingerprint(files)
 
 

@@ -47,16 +47,16 @@ from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
-from .segment_merge import (
+from .store.corpus import CorpusTally
+from .store.generation import Update, publish
+from .store.segment_merge import (
     MAX_SEGMENT_DOCS,
     MergePolicy,
     RunSegments,
     merge_committed,
     remove_files,
 )
-from .segment_writer import BatchPostings, FieldPostings
-from .store.corpus import CorpusTally
-from .store.generation import Update, publish
+from .store.segment_writer import BatchPostings, FieldPostings
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"

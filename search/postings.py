@@ -28,7 +28,7 @@ from whoosh.reading import TermNotFound
 from .schema import TEXT_FIELDS, extra_field
 from .store.generation import LEGACY_ACCENTS, GenerationFiles, open_generation
 from .store.strings import StringArray
-from .term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
+from .store.term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
 
 log = logging.getLogger(__name__)
 

@@ -154,7 +154,7 @@ def test_merged_segments_keep_exact_counts(
     docnums and segment, and are compared by content; every run updates the counts without
     reading anything else."""
     from search import indexer
-    from search.segment_merge import MergePolicy
+    from search.store.segment_merge import MergePolicy
 
     monkeypatch.setattr(
         indexer, "MergePolicy", lambda **limits: MergePolicy(segments_per_tier=3, **limits)

@@ -1,4 +1,4 @@
-"""Bounded-memory builds and segment merges (``search.segment_merge``).
+"""Bounded-memory builds and segment merges (``search.store.segment_merge``).
 
 A build over its memory bound flushes several segments and merges them at the end; the merged
 segment must be the one a single builder writes from all the documents (every term's statistics
@@ -21,13 +21,14 @@ from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import CLEAR
 
 from bench.forms import nfd_other_tone, telex, unaccented
-from search import indexer, segment_merge
+from search import indexer
 from search.documents import Document
 from search.engine import SearchEngine
 from search.indexer import POOLED, _analyze, _commit, _values, build_index, open_or_create, reindex
 from search.schema import codec
-from search.segment_merge import MergePolicy, merge_runs, merge_segments
-from search.segment_writer import SegmentBuilder
+from search.store import segment_merge
+from search.store.segment_merge import MergePolicy, merge_runs, merge_segments
+from search.store.segment_writer import SegmentBuilder
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -353,7 +354,7 @@ def test_segments_the_merge_cannot_read_stay_as_they_are(
     segments = ix._segments()
     assert len(segments) == len(TOY_DOCS) and not segments[0].is_compound()
     policy = MergePolicy(segments_per_tier=2)
-    with caplog.at_level("WARNING", logger="search.segment_merge"):
+    with caplog.at_level("WARNING", logger="search.store.segment_merge"):
         kept, written = segment_merge.merge_committed(ix, codec(), segments, POOLED, policy)
     assert kept == segments and written == []
     assert "left unmerged" in caplog.text

@@ -16,11 +16,11 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import CLEAR
 
-from search import segment_writer
 from search.documents import Document, read_source
 from search.indexer import _analyze, _commit, _values, open_or_create
 from search.schema import TEXT_FIELDS, extra_field
-from search.segment_writer import SegmentBuilder, length_bytes
+from search.store import segment_writer
+from search.store.segment_writer import SegmentBuilder, length_bytes
 
 
 @pytest.fixture(autouse=True)

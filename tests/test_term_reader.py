@@ -20,13 +20,14 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.matching import ListMatcher
 
-from search import postings, segment_writer, term_reader
+from search import postings
 from search.documents import Document
 from search.engine import open_for_reading
 from search.indexer import _values
 from search.postings import Snapshot, _whoosh_postings
 from search.schema import TEXT_FIELDS, extra_field
-from search.term_reader import SegmentTerms
+from search.store import segment_writer, term_reader
+from search.store.term_reader import SegmentTerms
 
 
 def _same(got, expected) -> bool:
