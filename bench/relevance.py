@@ -104,6 +104,9 @@ class VnsearchSystem:
     def __init__(self) -> None:
         self._engine = None
         self.errors = 0
+        self.params = (
+            None  # ``search.ranking_params.RankingParams`` to search with (``bench.tune``)
+        )
 
     @staticmethod
     def unavailable() -> str | None:
@@ -149,7 +152,10 @@ class VnsearchSystem:
         from search.engine import SearchEngine
 
         self.close()
-        self._engine = SearchEngine(dirpath)
+        if self.params is None:
+            self._engine = SearchEngine(dirpath)
+        else:
+            self._engine = SearchEngine(dirpath, params=self.params)
 
     def search(self, query: str, k: int = K) -> list[str]:
         """Ids of the top ``k`` hits; a query the engine refuses counts as no hits."""

@@ -9,9 +9,10 @@ Uses the cached vnsearch indexes of ``bench.relevance`` (build them once with
 ``python -m bench.relevance --split dev --systems vnsearch``): ``--protocol current`` (default)
 searches title forms in index A and abstracts in index B, ``--protocol body`` every form in index
 C (bodies alone).  Prints MRR@10 per form for every combination.  Ranking weights only change
-scores, never the index, so each combination costs seconds.  The BM25F field weights and ``b``
-are folded into the per-document norms the indexer stores with each generation: a combination
-that changes them recomputes the norms from the stored field lengths here, as a reindex would.
+scores, never the index, so each combination costs seconds: each is one
+``search.ranking_params.RankingParams`` the engine searches with (other field weights or ``b``
+than the stored norms were written with make the snapshot recompute them from the stored field
+lengths, as a reindex would).
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ import itertools
 from dataclasses import fields, replace
 from pathlib import Path
 
-import numpy as np
-
 from bench import common
 from bench.relevance import ALL_FORMS, PROTOCOLS, VnsearchSystem, evaluate, workload
-from search import postings, query, ranking
+from search import query
+from search.ranking_params import DEFAULT_PARAMS, RankingParams, Weights
 from search.schema import TEXT_FIELDS
 
 MODULE_LEVEL = {
     "K1",
+    "question_weight",
     "MAX_CONCEPTS",
     "SENTENCE_WORDS",
     *(f"FIELD_B.{f}" for f in TEXT_FIELDS),
@@ -54,13 +55,26 @@ def variant_of(protocol: str, form: str) -> str:
     return next(v for v, forms in PROTOCOLS[protocol].items() if form in forms)
 
 
-def renorm(system: VnsearchSystem) -> None:
-    """Recompute the open snapshot's BM25F norms from its stored field lengths, with the
-    module's current field weights and ``b`` (the stored ones were computed at index time)."""
-    snapshot = system._engine.snapshot()  # type: ignore[union-attr]
-    columns = snapshot.files.columns
-    norms = postings.length_norms(np.asarray(columns.lengths), np.asarray(columns.live))
-    snapshot._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
+def params_of(changes: dict[str, float]) -> RankingParams:
+    """The default ``RankingParams`` with ``changes`` (signal weights by name, ``K1``,
+    ``FIELD_B.<field>``, ``FIELD_WEIGHTS.<field>``).
+
+    >>> p = params_of({"pair": 0.8, "K1": 1.2, "FIELD_B.body": 0.5})
+    >>> p.signals.pair, p.k1, p.b("body"), p.b("title")
+    (0.8, 1.2, 0.5, 0.4)
+    """
+    params = DEFAULT_PARAMS
+    signals = {k: v for k, v in changes.items() if k in {f.name for f in fields(Weights)}}
+    params = replace(params, signals=replace(params.signals, **signals))
+    for name, value in changes.items():
+        if name == "K1":
+            params = replace(params, k1=value)
+        elif name == "question_weight":
+            params = replace(params, question_weight=value)
+        elif name.startswith("FIELD_"):
+            table, field = name.split(".")
+            params = params.with_field("b" if table == "FIELD_B" else "weight", field, value)
+    return params
 
 
 def main() -> None:
@@ -70,7 +84,7 @@ def main() -> None:
     parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default="current")
     parser.add_argument("--forms", default=",".join(ALL_FORMS))
     args = parser.parse_args()
-    names = {f.name: f.type for f in fields(ranking.Weights)}
+    names = {f.name: f.type for f in fields(Weights)}
     grid: dict[str, list[float]] = {}
     for item in args.set:
         name, values = item.split("=", 1)
@@ -86,33 +100,19 @@ def main() -> None:
             [system.fingerprint(), common.file_fingerprint(common.CORPUS), variant, "None"]
         )
         dirs[variant] = common.cached_index(f"vnsearch-{variant}-all", fingerprint, _not_built)
-    norm_fields = {n for n in grid if n.startswith("FIELD_")}
     print(f"protocol {args.protocol}, dev split, {args.limit} queries a form")
     print("weights".ljust(50), " ".join(f[:10].rjust(10) for f in forms))
-    defaults = {"K1": postings.K1, "B": dict(postings.FIELD_B), "W": dict(postings.FIELD_WEIGHTS)}
+    limits = {name: getattr(query, name) for name in ("MAX_CONCEPTS", "SENTENCE_WORDS")}
     for combo in itertools.product(*grid.values()) if grid else [()]:
         changes = dict(zip(grid, combo, strict=True))
         typed = {k: (int(v) if names.get(k) in ("int", int) else v) for k, v in changes.items()}
-        postings.K1 = defaults["K1"]
-        postings.FIELD_B.update(defaults["B"])
-        postings.FIELD_WEIGHTS.update(defaults["W"])
-        for name, value in typed.items():  # BM25F constants live in the modules
-            if name == "K1":
-                postings.K1 = value
-            elif name in ("MAX_CONCEPTS", "SENTENCE_WORDS"):
-                setattr(query, name, int(value))
-            elif "." in name:
-                table, field = name.split(".")
-                getattr(postings, table)[field] = value
-        weights = {k: v for k, v in typed.items() if k in names}
-        ranking.DEFAULT_WEIGHTS = replace(ranking.Weights(), **weights)
-        ranking.rank.__defaults__ = (None, ranking.DEFAULT_WEIGHTS)
+        for name, default in limits.items():  # the parser's limits live in its module
+            setattr(query, name, int(typed.get(name, default)))
+        system.params = params_of({k: v for k, v in typed.items() if k not in limits})
         row = []
         for form in forms:
-            # fresh posting arrays each time: field weights are folded into them
+            # fresh posting arrays each time: k1 and the field weights are folded into them
             system.open(dirs[variant_of(args.protocol, form)])
-            if norm_fields:
-                renorm(system)
             row.append(evaluate(lambda q: system.search(q, 10), work.forms[form]).mrr)
         label = ", ".join(f"{k}={v}" for k, v in typed.items()) or "defaults"
         print(label.ljust(50), " ".join(f"{m:10.3f}" for m in row), flush=True)

@@ -28,6 +28,7 @@ from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Plan, parse
 from .ranking import Ranked, rank
+from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .response import Hit, SearchResponse, Similar
 from .results import (
     HitView,
@@ -179,6 +180,7 @@ class SearchEngine:
         cache_mb: float | None = None,
         settings: Settings | None = None,
         timings: Callable[[str, float], None] | None = None,
+        params: RankingParams = DEFAULT_PARAMS,
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
@@ -188,9 +190,11 @@ class SearchEngine:
         index directory and cache size from them too.  ``timings``: called with ``(step,
         seconds)`` each time a search finishes one of ``STEPS`` (a step can run several times in
         one search); ``bench.latency`` shares a query's time out with it (also settable later as
-        the ``timings`` attribute)."""
+        the ``timings`` attribute).  ``params``: the ranking's numbers (``RankingParams``;
+        ``bench.tune`` tries others)."""
         self.index_dir = Path(index_dir)
         self.timings = timings
+        self.params = params
         self.settings = settings or DEFAULT_SETTINGS
         self._warm = warm
         self._cache_bytes = int(cache_mb * 2**20) if cache_mb else None
@@ -222,7 +226,7 @@ class SearchEngine:
             if current is not None and current.generation == latest:
                 return current
             try:
-                snap = Snapshot(open_for_reading(self.index_dir), self._cache_bytes)
+                snap = Snapshot(open_for_reading(self.index_dir), self._cache_bytes, self.params)
             except (OSError, whoosh_index.EmptyIndexError) as exc:
                 if current is not None:
                     return current
@@ -272,7 +276,7 @@ class SearchEngine:
             timings(step, time.perf_counter() - started)
 
     def plan(self, q: str, literal: bool = False) -> Plan:
-        return parse(q, literal=literal)
+        return parse(q, literal=literal, question_weight=self.params.question_weight)
 
     def search(
         self,
@@ -466,7 +470,7 @@ class SearchEngine:
         if docnum is None:
             raise NotFound(f"Không tìm thấy bài viết «{doc_id}».")
         stored = snap.stored(docnum)
-        wanted = parse(q) if q and q.strip() else None
+        wanted = parse(q, question_weight=self.params.question_weight) if q and q.strip() else None
         pattern = plan_matcher(wanted) if wanted else None
         title = display_title(stored)
         lead = stored.get("lead") or ""

@@ -25,6 +25,7 @@ import numpy as np
 from whoosh.matching import ListMatcher
 from whoosh.reading import TermNotFound
 
+from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .schema import TEXT_FIELDS, extra_field
 from .store.generation import LEGACY_ACCENTS, GenerationFiles, open_generation
 from .store.strings import StringArray
@@ -36,13 +37,6 @@ log = logging.getLogger(__name__)
 # no files of its own).
 ACCENTS_FILE = LEGACY_ACCENTS
 
-# BM25F parameters: field weights (title > lead > body) and per-field length normalisation.
-# Tuned on the dev split of ``bench.relevance`` (``bench.tune``): lead 1.5 -> 3 lifted accented
-# title queries 0.839 -> 0.845 and short ones 0.438 -> 0.457; title 3 -> 6 lifted abstract
-# queries 0.870 -> 0.877.
-FIELD_WEIGHTS = {"title": 6.0, "lead": 3.0, "body": 1.0}
-FIELD_B = {"title": 0.4, "lead": 0.3, "body": 0.75}
-K1 = 2.0  # dev split: 1.2 -> 2.0 lifted abstract queries 0.877 -> 0.883, title forms unchanged
 # Posting arrays a worker keeps unless told (``Settings.cache_mb``): what varied queries read
 # grows with the archive.  bench.scaling, 1,000 queries: 11.3k articles need ~64 MiB; 46.7k
 # articles with 64 MiB p50 19.8 ms / p95 48.0 (the warm terms alone overflow it), with the
@@ -241,9 +235,12 @@ class CachedDocument:
         return sum(len(v) for v in self.stored.values() if isinstance(v, str))
 
 
-def length_norms(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
+def length_norms(
+    lengths: np.ndarray, live: np.ndarray, params: RankingParams = DEFAULT_PARAMS
+) -> np.ndarray:
     """Per field (``lengths[f]`` for ``TEXT_FIELDS[f]``), ``weight / (1 - b + b * len / avglen)``
-    for every document, the average taken over live documents.
+    for every document, the average taken over live documents (``params``' field weights and
+    ``b``: the norms are written with each generation, so these are fixed at commit).
 
     A field length Whoosh reports as ``None`` is NaN here: then the average is NaN and the
     field's norm is its bare weight for every document, as it always was.
@@ -253,9 +250,9 @@ def length_norms(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
         field_lengths = lengths[f]
         live_lengths = field_lengths[live]
         avg = float(live_lengths.mean()) if live_lengths.size else 0.0
-        b = FIELD_B[field]
+        b = params.b(field)
         denom = (1 - b) + b * (field_lengths / avg) if avg > 0 else np.ones_like(field_lengths)
-        norms[f] = (FIELD_WEIGHTS[field] / denom).astype(np.float32)
+        norms[f] = (params.field_weight(field) / denom).astype(np.float32)
     return norms
 
 
@@ -282,8 +279,11 @@ class Labelled(Sequence[str]):
 class Snapshot:
     """One index generation as seen by one worker: its reader plus cached arrays."""
 
-    def __init__(self, ix, cache_bytes: int | None = None) -> None:
+    def __init__(
+        self, ix, cache_bytes: int | None = None, params: RankingParams = DEFAULT_PARAMS
+    ) -> None:
         self.ix = ix
+        self.params = params  # k1 applies as postings are read (field weights: in the norms)
         self.folder = Path(ix.storage.folder)
         self.searcher = ix.searcher()
         self._leaves: Leaves = []
@@ -305,6 +305,11 @@ class Snapshot:
         self.live = columns.live
         self.doc_count = int(self.live.sum())
         self._norms = {field: columns.norms[f] for f, field in enumerate(TEXT_FIELDS)}
+        if params.field_weights != DEFAULT_PARAMS.field_weights or params.field_b != (
+            DEFAULT_PARAMS.field_b
+        ):  # other field weights or b than the stored norms were written with (``bench.tune``)
+            norms = length_norms(np.asarray(columns.lengths), np.asarray(columns.live), params)
+            self._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
         self._cache: OrderedDict[str, TermPostings] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
@@ -384,7 +389,8 @@ class Snapshot:
             keep = self.live[docs]
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
-        weight = (tf * (K1 + 1) / (K1 + tf)).astype(np.float32)
+        k1 = self.params.k1
+        weight = (tf * (k1 + 1) / (k1 + tf)).astype(np.float32)
         if docs.size < DENSE_SHARE * self.size:
             return TermPostings(docs, weight, int(docs.size))
         dense = np.zeros(self.size, dtype=np.float32)

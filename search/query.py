@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 
 from .abbreviations import find_alternatives
 from .analysis import syllables
+from .ranking_params import DEFAULT_PARAMS
 from .telex import decode_query
 from .text import canonical_syllable, fold
 
 MAX_CONCEPTS = 64  # a longer query keeps its first 64 syllables: enough for any real question
 MAX_PHRASES = 4  # quoted phrases (and, separately, exclusions) verified per query
-QUESTION_WEIGHT = 0.2
 # Question words (folded) that carry no topic: "giá xăng hôm nay là bao nhiêu?" is about "giá xăng".
 QUESTION_PHRASES = tuple(
     tuple(p.split())
@@ -112,7 +112,7 @@ class Plan:
         suggested query.  A new plan: plans may be cached and shared, so this one is never
         changed.
 
-        The restored forms only add a small score (``ranking.Weights.restored``): the literal
+        The restored forms only add a small score (``ranking_params.Weights.restored``): the literal
         folded match still counts, so a wrong guess can never hide a document.
         """
         from .accents import restore, restore_query
@@ -229,8 +229,8 @@ for _phrase in QUESTION_PHRASES:
     _QUESTIONS_BY_FIRST_WORD.setdefault(_phrase[0], []).append(_phrase)
 
 
-def _mark_questions(concepts: list[Concept]) -> list[Concept]:
-    """Question words weigh little and need not match, unless the query is nothing else."""
+def _mark_questions(concepts: list[Concept], weight: float) -> list[Concept]:
+    """Question words weigh ``weight`` and need not match, unless the query is nothing else."""
     folded = [c.folded for c in concepts]
     flags = [False] * len(concepts)
     for i, word in enumerate(folded):
@@ -241,7 +241,7 @@ def _mark_questions(concepts: list[Concept]) -> list[Concept]:
     if all(flags) or not any(flags) or len(concepts) < 3:
         return concepts
     return [
-        replace(c, weight=QUESTION_WEIGHT, counted=False) if flag else c
+        replace(c, weight=weight, counted=False) if flag else c
         for c, flag in zip(concepts, flags, strict=True)
     ]
 
@@ -255,8 +255,11 @@ def _expansions(concepts: list[Concept]) -> list[Expansion]:
     return out
 
 
-def parse(text: str, literal: bool = False) -> Plan:
-    """Parse a query; never raises.
+def parse(
+    text: str, literal: bool = False, question_weight: float = DEFAULT_PARAMS.question_weight
+) -> Plan:
+    """Parse a query; never raises.  Question words weigh ``question_weight``
+    (``RankingParams.question_weight``).
 
     >>> plan = parse('hợp tác "Lào Cai" -bầu')
     >>> [c.folded for c in plan.concepts], [[c.folded for c in p] for p in plan.phrases]
@@ -292,7 +295,7 @@ def parse(text: str, literal: bool = False) -> Plan:
     # a few (the rest of a phrase's words still count as words), so no query can run for seconds.
     del plan.phrases[MAX_PHRASES:]
     del plan.excluded[MAX_PHRASES:]
-    plan.concepts = _mark_questions(plan.concepts)
+    plan.concepts = _mark_questions(plan.concepts, question_weight)
     plan.expansions = _expansions(plan.concepts)
     if not literal and any(c.alternatives for c in plan.concepts):
         decoded, changed = decode_query(text)

@@ -7,10 +7,13 @@ Per query concept (one typed syllable) the score adds:
 * pyvi compounds for adjacent concepts (``lao_cai``): documents where the query's words stand as
   words, not as scattered syllables, rank higher.
 
-For queries of up to ``Weights.tier_max_words`` words, documents that hold every word rank above
-those missing some, and when the query was typed with diacritics, those holding every word with
-exactly those diacritics rank above all others.  A longer query still returns documents missing a
-few words (minimum-should-match), never those missing most.
+For queries of up to ``Weights.tier_max_words`` words (``ranking_params``), documents that hold
+every word rank above those missing some, and when the query was typed with diacritics, those
+holding every word with exactly those diacritics rank above all others.  A longer query still
+returns documents missing a few words (minimum-should-match), never those missing most.
+
+Each signal is one function (``_score_*``) that adds into the scores; ``rank`` calls them in
+order.  Their weights come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
 """
 
 from __future__ import annotations
@@ -23,38 +26,11 @@ import numpy as np
 from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
 from .postings import Snapshot, TermPostings
 from .query import Concept, Expansion, Plan
+from .ranking_params import RankingParams, Weights
 
 # A pair in this many documents under its own term is common: the few documents that hold it
 # only through its bucket add little (its idf is low) and reading the bucket cost 3.5 ms of p95.
 POOLED_LOOKUP_DF = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """Tunable weights of the ranking signals (tuned on the dev split of the benchmark)."""
-
-    accented: float = 0.8
-    restored: float = 0.8
-    compound: float = 0.8
-    compound_longest: int = 3  # dev split: 2 lost 0.001-0.004 MRR@10 for no measurable speed
-    # Adjacent query syllables adjacent in the document (dev split, MRR@10 at 0 -> 0.4: accented
-    # 0.847 -> 0.865, unaccented 0.834 -> 0.856, short 0.463 -> 0.482, short unaccented
-    # 0.436 -> 0.469; 0.8 and 1.5 were lower).  Once an abbreviation's other form no longer
-    # added to its words' score, 0.4 -> 0.6 lifted every form on 1,000 dev queries: accented
-    # 0.898 -> 0.900, unaccented 0.894 -> 0.897, Telex 0.893 -> 0.895, short 0.510 -> 0.513,
-    # short unaccented 0.498 -> 0.504, abstract 0.939 -> 0.941 (0.5-0.8 within 0.003 of it).
-    pair: float = 0.6
-    pair_pooled: float = 0.4  # the same, for pairs the indexer pooled into a bucket (rare ones)
-    all_words_bonus: float = 1e6
-    # Up to this many words, documents holding all of them (with the typed diacritics) come first;
-    # a longer query is a sentence: a document missing a word or two is normal there, and a strict
-    # tier cost 0.09 MRR@10 on accented title queries (dev split).
-    tier_max_words: int = 6
-    match_share: float = 0.5  # a query of 5+ words: share of them a document must hold
-    repeat: float = 1.0  # weight of a word's second and later occurrences in the query
-
-
-DEFAULT_WEIGHTS = Weights()
 
 
 # Candidate lists up to this long are sorted whole; a longer one only as far as a page needs.
@@ -231,13 +207,15 @@ def rank(
     snapshot: Snapshot,
     plan: Plan,
     allowed: np.ndarray | None = None,
-    weights: Weights = DEFAULT_WEIGHTS,
+    params: RankingParams | None = None,
 ) -> Ranked:
-    """Score every document for ``plan``; ``allowed`` is a boolean mask (filters, phrases)."""
+    """Score every document for ``plan``; ``allowed`` is a boolean mask (filters, phrases).
+    ``params``: the snapshot's ``RankingParams`` unless given (its ``k1`` and field weights are
+    the snapshot's in any case: they are in its posting weights and norms)."""
+    signals = (params or snapshot.params).signals
     n = max(snapshot.doc_count, 1)
     size = snapshot.size
     scores = np.zeros(size, dtype=np.float32)
-    matched = np.zeros(size, dtype=np.int16)
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all = np.ones(size, dtype=bool) if typed_accents else None
     hits: list[np.ndarray] = []
@@ -246,54 +224,137 @@ def rank(
     own: list[np.ndarray] = []
     seen: set[str] = set()
     for concept in plan.concepts:
-        if concept.folded in seen and weights.repeat != 1.0:
-            concept = replace(concept, weight=concept.weight * weights.repeat)
+        if concept.folded in seen and signals.repeat != 1.0:
+            concept = replace(concept, weight=concept.weight * signals.repeat)
         seen.add(concept.folded)
         hit = np.zeros(size, dtype=bool)
         target = np.zeros(size, dtype=np.float32) if plan.expansions else scores
-        for folded in concept.folded_forms:
-            postings = snapshot.postings(folded)
-            postings.mark(hit)
-            _add(target, postings, n, concept.weight)
-        if concept.restored:
-            _add(target, snapshot.postings(concept.restored), n, weights.restored * concept.weight)
-        accented = [concept.accented, *(a for _, a in concept.alternatives)]
-        for term in {a for a in accented if a}:
-            postings = snapshot.postings(term)
-            _add(target, postings, n, weights.accented * concept.weight)
-            if exact_all is not None and concept.counted and term == concept.accented:
-                exact_all &= postings.mask(size)
+        _score_folded(target, hit, snapshot, concept, n)
+        _score_restored(target, snapshot, concept, n, signals)
+        _score_accented(target, exact_all, snapshot, concept, n, signals)
         if plan.expansions:
             scores += target
             own.append(target)
         hits.append(hit)
     for expansion in plan.expansions:
-        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, weights)
+        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals)
+    matched, known = _count_matches(plan.concepts, hits, exact_all, size)
+    _score_compounds(scores, snapshot, plan, n, signals)
+    _score_pairs(scores, snapshot, plan, hits, n, signals)
+    docs = _candidates(snapshot, plan, matched, known, allowed, signals)
+    shown = scores[docs]
+    return Ranked(
+        docs=docs, scores=shown, key=_tiers(shown, docs, matched, known, exact_all, signals)
+    )
+
+
+def _score_folded(
+    target: np.ndarray, hit: np.ndarray, snapshot: Snapshot, concept: Concept, n: int
+) -> None:
+    """The folded syllable (every typed form shares it: recall); marks where it occurs."""
+    for folded in concept.folded_forms:
+        postings = snapshot.postings(folded)
+        postings.mark(hit)
+        _add(target, postings, n, concept.weight)
+
+
+def _score_restored(
+    target: np.ndarray, snapshot: Snapshot, concept: Concept, n: int, signals: Weights
+) -> None:
+    """The accented form guessed for an unaccented word (``Plan.with_restored_accents``)."""
+    if concept.restored:
+        _add(target, snapshot.postings(concept.restored), n, signals.restored * concept.weight)
+
+
+def _score_accented(
+    target: np.ndarray,
+    exact_all: np.ndarray | None,
+    snapshot: Snapshot,
+    concept: Concept,
+    n: int,
+    signals: Weights,
+) -> None:
+    """The syllable with the diacritics typed (or a Telex reading's): ``bán`` above ``bàn``;
+    narrows ``exact_all`` to the documents holding every typed accented word."""
+    accented = [concept.accented, *(a for _, a in concept.alternatives)]
+    for term in {a for a in accented if a}:
+        postings = snapshot.postings(term)
+        _add(target, postings, n, signals.accented * concept.weight)
+        if exact_all is not None and concept.counted and term == concept.accented:
+            exact_all &= postings.mask(snapshot.size)
+
+
+def _count_matches(
+    concepts: list[Concept], hits: list[np.ndarray], exact_all: np.ndarray | None, size: int
+) -> tuple[np.ndarray, int]:
+    """How many of the counted concepts each document holds, and how many there are; words
+    typed without diacritics narrow ``exact_all`` by their folded form."""
+    matched = np.zeros(size, dtype=np.int16)
     known = 0
-    for concept, hit in zip(plan.concepts, hits, strict=True):
+    for concept, hit in zip(concepts, hits, strict=True):
         if concept.counted:
             known += 1
             matched += hit
             if exact_all is not None and not concept.accented:
                 exact_all &= hit
-    for compound in _compounds(plan.concepts, plan.breaks, weights.compound_longest):
-        _add(scores, snapshot.postings(compound), n, weights.compound)
-    if weights.pair:
-        for i, pair in _pairs(plan.concepts, plan.breaks):
-            holds = (hits[i], hits[i + 1])
-            _add_pair(scores, snapshot, pair, holds, n, weights.pair, weights.pair_pooled)
+    return matched, known
 
+
+def _score_compounds(
+    scores: np.ndarray, snapshot: Snapshot, plan: Plan, n: int, signals: Weights
+) -> None:
+    """pyvi compounds of adjacent query syllables (``lao_cai``): the words stand as words."""
+    for compound in _compounds(plan.concepts, plan.breaks, signals.compound_longest):
+        _add(scores, snapshot.postings(compound), n, signals.compound)
+
+
+def _score_pairs(
+    scores: np.ndarray,
+    snapshot: Snapshot,
+    plan: Plan,
+    hits: list[np.ndarray],
+    n: int,
+    signals: Weights,
+) -> None:
+    """Adjacent query syllables adjacent in the document (proximity)."""
+    if not signals.pair:
+        return
+    for i, pair in _pairs(plan.concepts, plan.breaks):
+        holds = (hits[i], hits[i + 1])
+        _add_pair(scores, snapshot, pair, holds, n, signals.pair, signals.pair_pooled)
+
+
+def _candidates(
+    snapshot: Snapshot,
+    plan: Plan,
+    matched: np.ndarray,
+    known: int,
+    allowed: np.ndarray | None,
+    signals: Weights,
+) -> np.ndarray:
+    """Live documents holding enough of the words (``min_should_match``) and ``allowed``."""
     keep = snapshot.live.copy()
     if plan.concepts:
-        keep &= matched >= min_should_match(known, weights.match_share) if known else False
+        keep &= matched >= min_should_match(known, signals.match_share) if known else False
     if allowed is not None:
         keep &= allowed
-    docs = np.flatnonzero(keep)
-    shown = scores[docs]
+    return np.flatnonzero(keep)
+
+
+def _tiers(
+    shown: np.ndarray,
+    docs: np.ndarray,
+    matched: np.ndarray,
+    known: int,
+    exact_all: np.ndarray | None,
+    signals: Weights,
+) -> np.ndarray:
+    """The rank key: a short query's documents holding every word first, and among them those
+    with exactly the typed diacritics."""
     final = shown
-    if known <= weights.tier_max_words:
+    if known <= signals.tier_max_words:
         all_words = matched[docs] >= known
-        final = final + all_words * weights.all_words_bonus
+        final = final + all_words * signals.all_words_bonus
         if exact_all is not None:  # typed with diacritics: exactly those diacritics rank first
-            final += (all_words & exact_all[docs]) * weights.all_words_bonus
-    return Ranked(docs=docs, scores=shown, key=final)
+            final += (all_words & exact_all[docs]) * signals.all_words_bonus
+    return final

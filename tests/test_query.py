@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from search.query import QUESTION_WEIGHT, parse
+from search.query import parse
+from search.ranking_params import DEFAULT_PARAMS
+
+QUESTION_WEIGHT = DEFAULT_PARAMS.question_weight
 
 
 def _weights(q: str) -> list[tuple[str, float, bool]]:

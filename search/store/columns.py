@@ -17,7 +17,7 @@ import numpy as np
 from .strings import StringArray, fixed_width, load_array
 
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
-# BM25F: field weight and length normalisation (``postings.FIELD_WEIGHTS``/``FIELD_B``).
+# BM25F: field weight and length normalisation (``postings.length_norms`` with ``RankingParams``).
 CODED = ("date", "source", "story", "origin")  # kept as codes into sorted labels
 Segments = list[tuple[str, int]]  # (Whoosh segment id, its documents, deleted ones included)
 

@@ -1,0 +1,105 @@
+"""Ranking signals, one by one, and the ``RankingParams`` that weigh them (``search.ranking``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from search.documents import Document
+from search.engine import SearchEngine
+from search.indexer import build_index
+from search.ranking import rank
+from search.ranking_params import DEFAULT_PARAMS, RankingParams
+
+FILLER = [Document(id=f"f{i}", body=f"Tin thời sự số {i} trong ngày.") for i in range(20)]
+DOCS = [
+    Document(id="ban", body="Cửa hàng bán gỗ tốt."),
+    Document(id="ban2", body="Cửa hàng bàn gỗ tốt."),
+    Document(id="near", body="Lào Cai có mưa to."),
+    Document(id="apart", body="Lào có mưa to Cai."),
+    Document(id="both", body="Giá vàng tăng hôm nay, theo tin từ các cửa hàng trong phố."),
+    Document(id="one", body="Giá vàng tăng. Giá vàng tăng. Giá vàng tăng."),
+    Document(id="titled", title="Thủy điện", body="Tin ngắn."),
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ranking") / "index"
+    build_index(DOCS + FILLER, path, workers=1)
+    return path
+
+
+def scores(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> dict[str, float]:
+    """Each candidate's score (without the tier bonuses) for ``q`` under ``params``."""
+    engine = SearchEngine(index, warm=False, params=params)
+    try:
+        snapshot = engine.snapshot()
+        ranked = rank(snapshot, engine.plan(q))
+        ids = snapshot.column("id")
+        return {ids[int(d)]: float(s) for d, s in zip(ranked.docs, ranked.scores, strict=True)}
+    finally:
+        engine.close()
+
+
+def keys(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> list[str]:
+    """Candidates in rank order."""
+    engine = SearchEngine(index, warm=False, params=params)
+    try:
+        snapshot = engine.snapshot()
+        ranked = rank(snapshot, engine.plan(q))
+        order, _ = ranked.ordered(ranked.total)
+        ids = snapshot.column("id")
+        return [ids[int(ranked.docs[i])] for i in order]
+    finally:
+        engine.close()
+
+
+def signals(**changes: float) -> RankingParams:
+    return replace(DEFAULT_PARAMS, signals=replace(DEFAULT_PARAMS.signals, **changes))
+
+
+def test_the_typed_diacritics_score_more(index: Path) -> None:
+    on, off = scores(index, "bán"), scores(index, "bán", signals(accented=0.0))
+    assert on["ban"] > on["ban2"]  # bán as typed, against bàn
+    assert off["ban"] == pytest.approx(off["ban2"])  # the folded syllables alone tie them
+    assert on["ban2"] == pytest.approx(off["ban2"])  # bàn gets nothing from the signal
+
+
+def test_adjacent_syllables_score_more(index: Path) -> None:
+    plain = signals(pair=0.0, compound=0.0)
+    assert scores(index, "lào cai", plain)["near"] == pytest.approx(
+        scores(index, "lào cai", plain)["apart"]
+    )
+    paired = scores(index, "lào cai", signals(compound=0.0))
+    assert paired["near"] > paired["apart"]
+
+
+def test_short_queries_put_documents_holding_every_word_first(index: Path) -> None:
+    q = "giá vàng tăng nay"  # "one" lacks "nay" but repeats the other three
+    found = scores(index, q)
+    assert found["one"] > found["both"]
+    assert keys(index, q)[:2] == ["both", "one"]  # holding every word comes first
+    assert keys(index, q, signals(all_words_bonus=0.0))[:2] == ["one", "both"]  # by score alone
+
+
+def test_question_words_weigh_what_the_params_say() -> None:
+    params = replace(DEFAULT_PARAMS, question_weight=0.5)
+    engine = SearchEngine(Path("unused"), warm=False, params=params)
+    weights = {c.folded: c.weight for c in engine.plan("giá vàng như thế nào").concepts}
+    assert weights == {"gia": 1.0, "vang": 1.0, "nhu": 0.5, "the": 0.5, "nao": 0.5}
+
+
+def test_field_weights_and_k1_come_from_the_params(index: Path) -> None:
+    assert scores(index, "thủy điện")["titled"] > 0
+    no_title = DEFAULT_PARAMS.with_field("weight", "title", 0.0)
+    assert scores(index, "thủy điện", no_title)["titled"] == 0.0  # norms recomputed
+    low_k1 = scores(index, "giá", replace(DEFAULT_PARAMS, k1=0.5))["one"]
+    assert low_k1 < scores(index, "giá")["one"]  # a repeated word saturates sooner
+
+
+def test_an_unknown_field_is_refused() -> None:
+    with pytest.raises(KeyError):
+        DEFAULT_PARAMS.with_field("b", "subtitle", 0.5)
