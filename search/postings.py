@@ -38,9 +38,8 @@ log = logging.getLogger(__name__)
 ACCENTS_FILE = LEGACY_ACCENTS
 
 # Posting arrays a worker keeps unless told (``Settings.cache_mb``): what varied queries read
-# grows with the archive.  bench.scaling, 1,000 queries: 11.3k articles need ~64 MiB; 46.7k
-# articles with 64 MiB p50 19.8 ms / p95 48.0 (the warm terms alone overflow it), with the
-# 274 MiB this sizes p50 4.6 / p95 12.9.
+# grows with the archive, and a cache smaller than the frequent terms reloads them on every query
+# (the README has the figures, ``bench.scaling --cache-mb`` measures them).
 MIN_CACHED_BYTES = 64 * 2**20
 CACHED_BYTES_PER_DOC = 6 * 2**10
 
@@ -53,17 +52,16 @@ def default_cache_bytes(documents: int) -> int:
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
-# Documents kept per worker, with their prepared snippet text (~20 KB each with it: RSS after
-# 2,000 varied queries 183 MB at 1,024, 204 at 2,048, 245 at 4,096).  The same article answers
-# many queries: bench.latency's first pass p50 3.35 ms at 1,024, 2.9 at 2,048, 2.66 at 4,096;
-# 2,048 keeps a gunicorn worker well under its 300 MB.
+# Documents kept per worker, with their prepared snippet text: the same article answers many
+# queries, and preparing its text is most of a hit's cost; more would cost a worker memory for
+# little (README, ``bench.latency``).
 STORED_CACHE = 2048
 # ... and at most this many characters of stored text: a few huge articles must not take a
 # worker's memory (what callers derive from a document, its folded text, about doubles it).
 STORED_CACHE_CHARS = 16_000_000
 # A term in at least this share of the documents also keeps its weights as one array per docnum:
-# adding it to the scores is then one contiguous pass (3 us at 11k documents) instead of a scatter
-# through its ids (17 us at 2,800 ids, 39 us at 8,000), and so is marking where it occurs.
+# adding it to the scores is then one contiguous pass instead of a scatter through its ids, and so
+# is marking where it occurs.
 DENSE_SHARE = 0.25
 WARM_SHARE = 0.75  # of the cache, filled with frequent terms when a generation opens
 

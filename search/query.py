@@ -223,7 +223,7 @@ def concepts_of(text: str, telex: bool = True) -> list[Concept]:
     return out
 
 
-# Looked up by a query word (every phrase at every position cost 60 us a query).
+# Looked up by a query word (trying every phrase at every position cost more than the parse).
 _QUESTIONS_BY_FIRST_WORD: dict[str, list[tuple[str, ...]]] = {}
 for _phrase in QUESTION_PHRASES:
     _QUESTIONS_BY_FIRST_WORD.setdefault(_phrase[0], []).append(_phrase)

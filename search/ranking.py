@@ -29,7 +29,7 @@ from .query import Concept, Expansion, Plan
 from .ranking_params import RankingParams, Weights
 
 # A pair in this many documents under its own term is common: the few documents that hold it
-# only through its bucket add little (its idf is low) and reading the bucket cost 3.5 ms of p95.
+# only through its bucket add little (its idf is low), and reading the bucket is not free.
 POOLED_LOOKUP_DF = 64
 
 
@@ -41,9 +41,9 @@ SORT_ALL = 256
 class Ranked:
     """Every candidate (counts are exact), in docnum order, with what orders them.
 
-    Rank order is ``key`` descending, then docnum.  Sorting all of them cost 0.24 ms a query on
-    average (3,300 candidates, up to 0.8 ms), for a page that shows ten: ``ordered`` sorts only
-    the best ``upto`` (``np.partition`` finds them in linear time).
+    Rank order is ``key`` descending, then docnum.  Sorting thousands of candidates for a page
+    that shows ten is wasted: ``ordered`` sorts only the best ``upto`` (``np.partition`` finds
+    them in linear time).
     """
 
     docs: np.ndarray  # int64, ascending

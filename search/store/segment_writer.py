@@ -2,7 +2,7 @@
 
 Whoosh's ``SegmentWriter`` sends every posting through a Python pool (a tuple per posting, sorted
 and spilled to temporary files) and then makes a codec call per posting: with about a thousand
-postings per article, that was most of an indexing run (7.3 s of 15.8 s per 1,000 articles).
+postings per article, that was most of an indexing run.
 vnsearch hands the writer ``term -> frequency`` per document and field already, so this module
 sorts a segment's postings with numpy and writes the files Whoosh's own W3 codec reads: the term
 dictionary (``.trm``), the posting blocks (``.pst``), and the per-document columns, lengths and
@@ -50,9 +50,8 @@ SORT_POSTINGS = 1 << 21  # postings of a field sorted at a time
 # entry and string.
 POSTING_BYTES = 8
 TERM_BYTES = 220
-# zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), about half
-# the time of 3 for blocks 2% larger (9 took 5 s more for 11k articles, for 3% smaller blocks).
-# Stored text: 9, 3% smaller than 3 at no measurable cost.
+# zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), much
+# faster for blocks barely larger.  Stored text: 9, smaller than 3 at no measurable cost.
 BLOCK_ZLIB_LEVEL = 1
 STORED_ZLIB_LEVEL = 9
 
