@@ -15,30 +15,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
 from bench import common
+from bench.xapian_ref import DocLike, nfc  # (standard library only, like this module)
 
 DB_NAME = "fts5.sqlite"
 TOKENIZE = "unicode61 remove_diacritics 2"
 _WORD_RE = re.compile(r"\w+")
-
-
-class DocLike(Protocol):
-    """What the reference reads from a document."""
-
-    id: str
-    title: str
-    lead: str
-    body: str
-
-
-def nfc(text: str) -> str:
-    """Unicode NFC: FTS5 removes only the diacritics of precomposed letters."""
-    return unicodedata.normalize("NFC", text)
 
 
 def match_expression(query: str) -> str:

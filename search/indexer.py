@@ -360,13 +360,14 @@ def _write_documents(
                 )
                 analysed = _in_order(pool, batches, workers * IN_FLIGHT)
             else:
-                analysed = ((batch, _analyse_batch(*batch)) for batch in batches)
+                analysed = ((b, _analyse_batch(b.docs, b.count)) for b in batches)
             done = 0
-            for (batch, _), (postings, tally) in analysed:
+            for batch, (postings, tally) in analysed:
                 if vocabulary is not None and tally is not None:
                     vocabulary.add(tally)
-                run.add_batch([_values(d) for d in batch], postings)
-                done += len(batch)
+                values = [_values(d, h) for d, h in zip(batch.docs, batch.hashes, strict=True)]
+                run.add_batch(values, postings)
+                done += len(batch.docs)
                 if progress:
                     progress(done, total)
             if done != total:
@@ -389,7 +390,14 @@ def _write_documents(
         raise
 
 
-Batch = tuple[list[Document], list[bool]]  # documents, and which of them the vocabulary counts
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Documents analysed together, their content hashes (computed once: every hash is a JSON
+    dump of the whole article) and which of them the vocabulary counts."""
+
+    docs: list[Document]
+    hashes: list[str]
+    count: list[bool]
 
 
 def _batches(
@@ -398,7 +406,9 @@ def _batches(
     """``docs`` in batches of ``size``, read as they are asked for."""
     docs = iter(docs)
     while batch := list(islice(docs, size)):
-        yield batch, vocabulary.flags(batch) if vocabulary is not None else [False] * len(batch)
+        hashes = [doc.content_hash for doc in batch]
+        count = vocabulary.flags(hashes) if vocabulary is not None else [False] * len(batch)
+        yield Batch(batch, hashes, count)
 
 
 def _in_order(
@@ -414,7 +424,7 @@ def _in_order(
                 batch = next(batches, None)
                 if batch is None:
                     break
-                pending.append((batch, pool.submit(_analyse_batch, *batch)))
+                pending.append((batch, pool.submit(_analyse_batch, batch.docs, batch.count)))
             if not pending:
                 return
             batch, future = pending.popleft()
@@ -640,14 +650,10 @@ class VocabularyCount:
         self.tally = CorpusTally.of(())
         self.hashes: list[str] = []
 
-    def flags(self, docs: list[Document]) -> list[bool]:
-        """Which of ``docs`` are to be counted (noted as counted)."""
-        flags = []
-        for doc in docs:
-            content_hash = doc.content_hash
-            flags.append(self._needs(content_hash))
-            if flags[-1]:
-                self.hashes.append(content_hash)
+    def flags(self, hashes: list[str]) -> list[bool]:
+        """Which of the documents of content ``hashes`` are to be counted (noted as counted)."""
+        flags = [self._needs(content_hash) for content_hash in hashes]
+        self.hashes.extend(h for h, wanted in zip(hashes, flags, strict=True) if wanted)
         return flags
 
     def add(self, tally: CorpusTally) -> None:
@@ -807,8 +813,9 @@ def _discard(writer, index_dir: Path, segments: Iterable = ()) -> None:
     _remove_segments(index_dir, segments)
 
 
-def _values(doc: Document) -> dict[str, object]:
-    """The stored and column values of ``doc`` (its text fields' terms come from ``_analyze``)."""
+def _values(doc: Document, content_hash: str | None = None) -> dict[str, object]:
+    """The stored and column values of ``doc`` (its text fields' terms come from ``_analyze``);
+    ``content_hash``: its ``content_hash`` when already computed."""
     values: dict[str, object] = {
         "id": doc.id,
         "url": doc.url,
@@ -816,7 +823,7 @@ def _values(doc: Document) -> dict[str, object]:
         "source": doc.source,
         "category": doc.category,
         "origin": doc.origin,
-        "hash": doc.content_hash,
+        "hash": content_hash or doc.content_hash,
         "story": doc.story_key,
     }
     for name in TEXT_FIELDS:

@@ -235,7 +235,9 @@ def test_a_build_larger_than_the_segment_limit_keeps_several_segments(
 
 
 def test_the_pool_keeps_a_bounded_number_of_batches_in_flight() -> None:
-    batches = [([doc], [i % 2 == 0]) for i, doc in enumerate(TOY_DOCS)]
+    batches = [
+        indexer.Batch([doc], [doc.content_hash], [i % 2 == 0]) for i, doc in enumerate(TOY_DOCS)
+    ]
     submitted = 0
     taken = 0
     most = 0
@@ -250,10 +252,10 @@ def test_the_pool_keeps_a_bounded_number_of_batches_in_flight() -> None:
 
     with Recording(max_workers=2) as pool:
         got = []
-        for (docs, count), (postings, tally) in indexer._in_order(pool, batches, 3):
-            got.append(docs[0].id)
+        for batch, (postings, tally) in indexer._in_order(pool, batches, 3):
+            got.append(batch.docs[0].id)
             assert set(postings) == {"title", "lead", "body", "title_x", "lead_x", "body_x"}
-            assert (tally is not None) == count[0]  # tallied only where counted
+            assert (tally is not None) == batch.count[0]  # tallied only where counted
             taken += 1
     assert got == [doc.id for doc in TOY_DOCS]
     assert most == 3
