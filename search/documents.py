@@ -14,7 +14,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -249,8 +249,12 @@ def _inside(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
 
 
-def read_source(root: Path, follow_symlinks: bool = False) -> Iterator[Record]:
-    """All records of one source (a directory searched recursively, or one file)."""
+def read_source(
+    root: Path, follow_symlinks: bool = False, visit: Callable[[Path], bool] | None = None
+) -> Iterator[Record]:
+    """All records of one source (a directory searched recursively, or one file).  ``visit``
+    is told of each file before its records, and says whether to read it (the indexer skips
+    files unchanged since the last run: ``source_files``)."""
     root = Path(root)
     origin = str(root.resolve())
     if not root.exists():
@@ -260,6 +264,8 @@ def read_source(root: Path, follow_symlinks: bool = False) -> Iterator[Record]:
         for path in source_files(root, follow_symlinks):
             if isinstance(path, Skipped | Unreadable):
                 yield path
+                continue
+            if visit is not None and not visit(path):
                 continue
             doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
             if path.name.endswith(".txt"):

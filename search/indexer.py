@@ -21,6 +21,7 @@ holds the lock throughout and commits them together with the deletions as one ge
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import multiprocessing
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
 from whoosh.writing import CLEAR, NO_MERGE
@@ -47,8 +49,9 @@ from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
+from .source_files import Reading, SourceFiles
 from .store.corpus import CorpusTally
-from .store.generation import Update, publish
+from .store.generation import Update, load_generation, plain_storage, publish
 from .store.segment_merge import (
     MAX_SEGMENT_DOCS,
     MergePolicy,
@@ -125,6 +128,7 @@ class Summary:
     warning_count: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     truncated_fields: int = 0
+    files_unread: int = 0
     seconds: float = 0.0
     documents: int = 0
 
@@ -163,6 +167,9 @@ class Summary:
             parts.append(f"warnings {self.warning_count}")
         if self.unreadable_count:
             parts.append(f"unreadable {self.unreadable_count} (their documents kept)")
+        if self.files_unread:
+            plural = "s" if self.files_unread > 1 else ""
+            parts.append(f"{self.files_unread} unchanged source file{plural} not read")
         return ", ".join(parts) + f"; {self.documents} documents in {self.seconds:.1f} s"
 
 
@@ -241,7 +248,7 @@ def open_or_create(index_dir: Path, full: bool = False):
             except (OSError, ValueError):
                 version = None
         if version == SCHEMA_VERSION:
-            return whoosh_index.open_dir(str(index_dir))
+            return _open_plain(index_dir)
         if not full:
             raise VnsearchError(
                 f"index in {index_dir} was built by another vnsearch version; "
@@ -251,15 +258,63 @@ def open_or_create(index_dir: Path, full: bool = False):
     ix = (
         whoosh_index.create_in(str(index_dir), build_schema())
         if not index_exists(index_dir)
-        else whoosh_index.open_dir(str(index_dir))
+        else _open_plain(index_dir)
     )
     _atomic_write_json(meta_path, {"schema_version": SCHEMA_VERSION})
     return ix
 
 
-def _existing(searcher, origins: set[str] | None) -> dict[str, tuple[int, str, str]]:
+def _open_plain(index_dir: Path):
+    """The index through storage without memory maps: through Whoosh's maps, every reader
+    copies each file it opens into memory (10 s and gigabytes at a million articles:
+    ``store.generation.plain_storage``)."""
+    return plain_storage(index_dir).open_index()
+
+
+def _existing_of(index_dir: Path, writer, generation: int) -> dict[str, tuple[int, str, str]]:
+    """id -> (docnum, hash, origin) of the live documents of ``generation`` (the writer's base):
+    from its shared files when they are the writer's segments (a second at a million
+    documents), else read through Whoosh's columns (about 17 s at a million; logged)."""
+    files = load_generation(index_dir, generation) if generation >= 0 else None
+    segments = [(s.segment_id(), s.doc_count_all()) for s in writer.segments]
+    if files is not None and [tuple(s) for s in files.columns.segments] == segments:
+        columns = files.columns
+        live = np.flatnonzero(columns.live)
+        origin = columns.coded["origin"]
+        labels = origin.labels.tolist()
+        return dict(
+            zip(
+                columns.ids.take(live).tolist(),
+                zip(
+                    live.tolist(),
+                    columns.hashes.take(live).tolist(),
+                    [labels[c] for c in origin.codes[live].tolist()],
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+    if segments:
+        log.info(
+            "generation %s of %s has no shared files: reading ids through Whoosh",
+            generation,
+            index_dir,
+        )
+    with writer.reader() as reader:
+        return _existing(reader, None)
+
+
+def _record_files(index_dir: Path, generation: int, scan: Scan, incomplete: set[str]) -> None:
+    """Remember the files this run read or found unchanged, with the ids the index holds from
+    each (``source_files``), so that the next run reads only the files that changed."""
+    won: dict[str, list[str]] = {}
+    for doc_id, (_hash, _origin, path) in scan.copies.items():
+        won.setdefault(path, []).append(doc_id)
+    scan.reading.record(index_dir, generation, won, incomplete)
+
+
+def _existing(reader, origins: set[str] | None) -> dict[str, tuple[int, str, str]]:
     """id -> (docnum, hash, origin) for live documents, read from columns (no stored bodies)."""
-    reader = searcher.reader()
     if reader.doc_count_all() == 0:
         return {}
     ids = reader.column_reader("id")
@@ -506,7 +561,7 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     writer._finish()
 
 
-Copy = tuple[str, str]  # a document's content hash and the source it comes from
+Copy = tuple[str, str, str]  # a document's content hash, its source and the file it is read from
 
 
 @dataclass
@@ -517,12 +572,14 @@ class Scan:
     ``incomplete``: the sources that could not be read whole: nothing of theirs may be removed,
     since what was not read is not known to be gone.  ``held``: the documents new or changed
     against the index, kept when there are at most ``HELD_DOCS`` of them; ``None`` when more
-    (they are read again as they are written, ``_to_write``).
+    (they are read again as they are written, ``_to_write``).  ``reading``: which files were
+    read and which were not (unchanged since the last run, ``source_files``).
     """
 
     copies: dict[str, Copy]
     incomplete: set[str]
     held: dict[str, Document] | None
+    reading: Reading = field(default_factory=lambda: Reading(None))
 
 
 def _scan(
@@ -531,19 +588,47 @@ def _scan(
     follow_symlinks: bool,
     existing: dict[str, tuple[int, str, str]],
     full: bool,
+    files: SourceFiles | None = None,
 ) -> Scan:
-    """Read every source in order, counting what is skipped, and keep what ``Scan`` holds."""
+    """Read every source in order, counting what is skipped, and keep what ``Scan`` holds.
+    A file ``files`` records as unchanged since the last run is not read: its documents are
+    the index's (``existing``), when the index holds each of them from its source."""
     copies: dict[str, Copy] = {}
     incomplete: set[str] = set()
     held: dict[str, Document] | None = {}
     most = BuildLimits.from_env().held_docs
-    for doc in _read_documents(sources, follow_symlinks, summary, incomplete):
+    reading = Reading(None if full else files)
+
+    def visit(source: str, path: Path) -> bool:
+        name = sys.intern(str(path))
+        fingerprint = reading.start(name)
+        previous = reading.previous
+        if previous is None or not previous.unchanged(name, fingerprint):
+            reading.read(name, fingerprint)
+            return True
+        ids = previous.ids_of(name)
+        olds = [existing.get(doc_id) for doc_id in ids]
+        if any(old is None or old[2] != source for old in olds):
+            reading.read(name, fingerprint)
+            return True
+        for doc_id, old in zip(ids, olds, strict=True):
+            before = copies.get(doc_id)
+            if before is not None and before[1] != source:
+                summary.clashes += 1
+            copies[doc_id] = (old[1], source, name)  # type: ignore[index]
+            if held is not None:
+                held.pop(doc_id, None)
+        reading.skip(name, fingerprint, len(ids))  # type: ignore[arg-type]
+        return False
+
+    for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
         origin = sys.intern(doc.origin)  # one string per source file, not per document
         previous = copies.get(doc.id)
         if previous is not None and previous[1] != origin:
             summary.clashes += 1
         content_hash = doc.content_hash
-        copies[doc.id] = (content_hash, origin)
+        copies[doc.id] = (content_hash, origin, reading.current)
+        reading.count()
         if held is None:
             continue
         old = existing.get(doc.id)
@@ -553,7 +638,8 @@ def _scan(
                 held = None
         else:
             held.pop(doc.id, None)  # an earlier copy, replaced by the indexed one
-    return Scan(copies, incomplete, held)
+    summary.files_unread = len(reading.unread)
+    return Scan(copies, incomplete, held, reading)
 
 
 def _read_documents(
@@ -561,11 +647,14 @@ def _read_documents(
     follow_symlinks: bool,
     summary: Summary | None = None,
     incomplete: set[str] | None = None,
+    visit: Callable[[str, Path], bool] | None = None,
 ) -> Iterator[Document]:
     """The documents of ``sources``, in order; what is not a document is counted into
-    ``summary`` (and the sources not read whole into ``incomplete``) when given."""
+    ``summary`` (and the sources not read whole into ``incomplete``) when given.  ``visit``
+    (a source, one of its files) says whether to read the file."""
     for source in sources:
-        for record in read_source(Path(source), follow_symlinks):
+        told = None if visit is None else functools.partial(visit, source)
+        for record in read_source(Path(source), follow_symlinks, told):
             if isinstance(record, Unreadable):
                 if summary is not None and incomplete is not None:
                     incomplete.add(source)
@@ -589,14 +678,18 @@ def _to_write(
     scan: Scan, ids: list[str], sources: list[str], follow_symlinks: bool
 ) -> Iterable[Document]:
     """The documents of ``ids`` (in source order): those the scan held, or each winning copy
-    read again from the sources as it is asked for.  A copy not found again (its source changed
-    meanwhile) is missing from what this yields, and ``_write_documents`` fails the run."""
+    read again from the sources as it is asked for (not from the files the scan did not read:
+    they hold none of them).  A copy not found again (its source changed meanwhile) is missing
+    from what this yields, and ``_write_documents`` fails the run."""
     if scan.held is not None:
         return [scan.held[doc_id] for doc_id in ids]
-    wanted = {doc_id: scan.copies[doc_id] for doc_id in ids}
+    wanted = {doc_id: scan.copies[doc_id][:2] for doc_id in ids}
+    unread = scan.reading.unread
     return (
         doc
-        for doc in _read_documents(sources, follow_symlinks)
+        for doc in _read_documents(
+            sources, follow_symlinks, visit=lambda _source, path: str(path) not in unread
+        )
         if (copy := wanted.get(doc.id)) is not None
         and copy == (doc.content_hash, doc.origin)
         and wanted.pop(doc.id)
@@ -717,10 +810,11 @@ def reindex(
         ) from exc
     _clean_stale_files(writer, index_dir)
     segments: list = []
+    base_generation = writer.generation - 1
     try:
-        with ix.searcher() as searcher:
-            existing = _existing(searcher, None)
-        scan = _scan(process, summary, follow_symlinks, existing, full)
+        existing = _existing_of(index_dir, writer, base_generation)
+        known = None if full else SourceFiles.load(index_dir, base_generation)
+        scan = _scan(process, summary, follow_symlinks, existing, full, known)
         copies, incomplete = scan.copies, scan.incomplete
         if full and incomplete:
             raise SourceUnreadable(
@@ -739,7 +833,7 @@ def reindex(
                     writer.delete_document(docnum)
                     summary.removed += 1
             rank = {source: i for i, source in enumerate(process)}
-            for doc_id, (content_hash, origin) in copies.items():
+            for doc_id, (content_hash, origin, _file) in copies.items():
                 old = existing.get(doc_id)
                 if old is None:
                     to_add.append(doc_id)
@@ -755,6 +849,7 @@ def reindex(
             for doc_id in replaced:
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
+        generation = writer.generation
         vocabulary = _vocabulary(index_dir, ix, full) if changed else None
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)
@@ -772,12 +867,14 @@ def reindex(
             _commit(writer, segments)
         else:
             _discard(writer, index_dir)
+            generation = base_generation
     except BaseException:
         _discard(writer, index_dir, segments)
         raise
     _publish(index_dir, vocabulary)
     _atomic_write_json(index_dir / SOURCES_FILE, {"sources": all_sources})
-    with whoosh_index.open_dir(str(index_dir)).searcher() as searcher:
+    _record_files(index_dir, generation, scan, incomplete)
+    with _open_plain(index_dir).searcher() as searcher:
         summary.documents = searcher.doc_count()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -66,7 +66,7 @@ def test_only_a_few_new_documents_are_held(tmp_path: Path, monkeypatch: pytest.M
     docs["d9"] = article(rnd, "d9")
     write_source(src, docs)
     with indexer.whoosh_index.open_dir(str(index)).searcher() as searcher:
-        existing = indexer._existing(searcher, None)
+        existing = indexer._existing(searcher.reader(), None)
     run = indexer._scan([str(src.resolve())], Summary(), False, existing, False)
     assert run.held is not None and sorted(run.held) == ["d2", "d9"]
 

@@ -226,7 +226,7 @@ class Update:
         marker = pending_path(index_dir, update.generation)
         _write_text(marker, f"{os.getpid()} {update.work.name}")
         if not full:
-            update.base_reader = _plain_storage(index_dir).open_index().searcher()
+            update.base_reader = plain_storage(index_dir).open_index().searcher()
         # A run that fails before publishing still closes the reader and removes its work and
         # marker, when it is dropped.
         release = weakref.finalize(update, _release, update.base_reader, update.work, marker)
@@ -322,7 +322,7 @@ def _reader_of(index_dir: Path, generation: int) -> Iterator:
     """A Whoosh reader of exactly ``generation`` (not whatever is latest by now)."""
     from whoosh.index import TOC, FileIndex
 
-    storage = _plain_storage(index_dir)
+    storage = plain_storage(index_dir)
     toc = TOC.read(storage, "MAIN", gen=generation)
     reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
     try:
@@ -331,7 +331,7 @@ def _reader_of(index_dir: Path, generation: int) -> Iterator:
         reader.close()
 
 
-def _plain_storage(index_dir: Path):
+def plain_storage(index_dir: Path):
     """Whoosh's storage without memory maps: Whoosh copies each mapped sub-file into a
     ``BytesIO`` (a second of copying at 47k articles); plain reads need no copy, and an open
     file stays readable after the commit that deletes it."""
