@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -49,7 +49,7 @@ from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
-from .source_files import Reading, SourceFiles
+from .source_files import Fingerprint, Reading, SourceFiles
 from .store.corpus import CorpusTally
 from .store.generation import Update, load_generation, plain_storage, publish
 from .store.segment_merge import (
@@ -284,10 +284,10 @@ def _existing_of(index_dir: Path, writer, generation: int) -> dict[str, tuple[in
         labels = origin.labels.tolist()
         return dict(
             zip(
-                columns.ids.take(live).tolist(),
+                columns.live_strings(columns.ids).tolist(),
                 zip(
                     live.tolist(),
-                    columns.hashes.take(live).tolist(),
+                    columns.live_strings(columns.hashes).tolist(),
                     [labels[c] for c in origin.codes[live].tolist()],
                     strict=True,
                 ),
@@ -397,8 +397,10 @@ def _write_documents(
         if vocabulary is not None:
             vocabulary.finish()
         return []
-    pooled = workers > 1 and total > ANALYSIS_BATCH
-    batches = _batches(docs, ANALYSIS_BATCH if pooled else PROGRESS_STEP, vocabulary)
+    pooled = workers > 1 and total > 2 * PROGRESS_STEP
+    # A small run's documents shared among the workers (200 documents: 4 s in one process).
+    size = min(ANALYSIS_BATCH, max(PROGRESS_STEP, -(-total // workers)))
+    batches = _batches(docs, size if pooled else PROGRESS_STEP, vocabulary)
     limits = BuildLimits.from_env()
     run = RunSegments(ix, codec(), POOLED, limits.segment_bytes, limits.max_segment_docs)
     try:
@@ -591,13 +593,17 @@ def _scan(
     files: SourceFiles | None = None,
 ) -> Scan:
     """Read every source in order, counting what is skipped, and keep what ``Scan`` holds.
-    A file ``files`` records as unchanged since the last run is not read: its documents are
-    the index's (``existing``), when the index holds each of them from its source."""
+
+    A file ``files`` records as unchanged since the last run is not read: its documents are the
+    index's (``existing``), when the index holds each of them from its source.  The ids it held
+    whose copy came from a later file must still come from a later file; when one does not
+    (its copy went away), the file is read after all, its copies winning over earlier ones.
+    """
     copies: dict[str, Copy] = {}
     incomplete: set[str] = set()
-    held: dict[str, Document] | None = {}
-    most = BuildLimits.from_env().held_docs
+    state = _Held({}, BuildLimits.from_env().held_docs)
     reading = Reading(None if full else files)
+    deferred: list[tuple[str, str, list[str]]] = []  # (source, file, the ids it lost)
 
     def visit(source: str, path: Path) -> bool:
         name = sys.intern(str(path))
@@ -606,40 +612,81 @@ def _scan(
         if previous is None or not previous.unchanged(name, fingerprint):
             reading.read(name, fingerprint)
             return True
-        ids = previous.ids_of(name)
-        olds = [existing.get(doc_id) for doc_id in ids]
+        won = previous.won(name)
+        olds = [existing.get(doc_id) for doc_id in won]
         if any(old is None or old[2] != source for old in olds):
             reading.read(name, fingerprint)
             return True
-        for doc_id, old in zip(ids, olds, strict=True):
+        for doc_id, old in zip(won, olds, strict=True):
             before = copies.get(doc_id)
             if before is not None and before[1] != source:
                 summary.clashes += 1
             copies[doc_id] = (old[1], source, name)  # type: ignore[index]
-            if held is not None:
-                held.pop(doc_id, None)
-        reading.skip(name, fingerprint, len(ids))  # type: ignore[arg-type]
+            state.unchanged(doc_id)
+        lost = previous.lost(name)
+        if lost:
+            deferred.append((source, name, lost))
+        reading.skip(name, fingerprint, won + lost)  # type: ignore[arg-type]
         return False
 
-    for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
-        origin = sys.intern(doc.origin)  # one string per source file, not per document
+    def take(doc: Document, wins: Callable[[Copy | None], bool]) -> None:
+        origin = sys.intern(doc.origin)  # one string per source, not per document
         previous = copies.get(doc.id)
         if previous is not None and previous[1] != origin:
             summary.clashes += 1
+        reading.count(doc.id)
+        if not wins(previous):
+            return
         content_hash = doc.content_hash
         copies[doc.id] = (content_hash, origin, reading.current)
-        reading.count()
-        if held is None:
-            continue
         old = existing.get(doc.id)
         if full or old is None or old[1] != content_hash or old[2] != origin:
-            held[doc.id] = doc
-            if len(held) > most:
-                held = None
+            state.changed(doc)
         else:
-            held.pop(doc.id, None)  # an earlier copy, replaced by the indexed one
+            state.unchanged(doc.id)  # an earlier copy, replaced by the indexed one
+
+    for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
+        take(doc, lambda _previous: True)
+    for source, name, lost in deferred:
+        rank = reading.order[name]
+        if all((c := copies.get(i)) is not None and reading.order[c[2]] > rank for i in lost):
+            continue
+        # A copy that shadowed one of this file's went away: read the file after all.
+        reading.read(name, Fingerprint.of(name))
+        reading.current = name
+        only = functools.partial(_only, name)
+        for doc in _read_documents([source], follow_symlinks, summary, incomplete, only):
+            take(doc, functools.partial(_beats, reading.order, name))
     summary.files_unread = len(reading.unread)
-    return Scan(copies, incomplete, held, reading)
+    return Scan(copies, incomplete, state.held, reading)
+
+
+def _only(name: str, _source: str, path: Path) -> bool:
+    return str(path) == name
+
+
+def _beats(order: dict[str, int], name: str, previous: Copy | None) -> bool:
+    """Whether a copy read from the file ``name`` replaces ``previous`` (read before it, or
+    from a file read before it)."""
+    return previous is None or previous[2] == name or order[previous[2]] < order[name]
+
+
+@dataclass
+class _Held:
+    """The new and changed documents a scan keeps, until there are more than ``most``."""
+
+    held: dict[str, Document] | None
+    most: int
+
+    def changed(self, doc: Document) -> None:
+        if self.held is not None:
+            self.held[doc.id] = doc
+            if len(self.held) > self.most:
+                self.held = None
+
+    def unchanged(self, doc_id: str) -> None:
+        if self.held is not None:
+            self.held.pop(doc_id, None)
 
 
 def _read_documents(
@@ -737,9 +784,9 @@ class VocabularyCount:
     the commit.  The archive is never read again for them.
     """
 
-    def __init__(self, update: Update) -> None:
+    def __init__(self, update: Update, held: Collection[str] | None = None) -> None:
         self.update = update
-        self._needs = update.needs_count()
+        self._needs = update.needs_count(held)
         self.tally = CorpusTally.of(())
         self.hashes: list[str] = []
 
@@ -759,10 +806,13 @@ class VocabularyCount:
             log.exception("could not save the accent vocabulary of the new documents")
 
 
-def _vocabulary(index_dir: Path, ix, full: bool) -> VocabularyCount:
+def _vocabulary(
+    index_dir: Path, ix, full: bool, held: Collection[str] | None = None
+) -> VocabularyCount:
     """The counting this run needs (under the writer's lock, before the commit); the new
-    generation's shared files are marked pending until ``_publish`` has written them."""
-    return VocabularyCount(Update.begin(index_dir, ix, full))
+    generation's shared files are marked pending until ``_publish`` has written them.
+    ``held``: the content hashes of the base generation's live documents, when known."""
+    return VocabularyCount(Update.begin(index_dir, ix, full), held)
 
 
 def _publish(index_dir: Path, vocabulary: VocabularyCount | None) -> None:
@@ -850,7 +900,8 @@ def reindex(
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
         generation = writer.generation
-        vocabulary = _vocabulary(index_dir, ix, full) if changed else None
+        held = None if full else {content_hash for _, content_hash, _ in existing.values()}
+        vocabulary = _vocabulary(index_dir, ix, full, held) if changed else None
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)
         if full:

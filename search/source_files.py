@@ -29,8 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .store.strings import StringArray
 
 log = logging.getLogger(__name__)
@@ -69,16 +67,22 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class SourceFiles:
-    """The files a run read (or found unchanged) and the ids the index holds from each."""
+    """The files a run read (or found unchanged): for each, the ids the index holds from it
+    (``won``) and the ids it holds whose copy another file gave (``lost``: a later source's, or
+    a later copy in the same file)."""
 
     generation: int
     fingerprints: dict[str, Fingerprint]
-    ranges: dict[str, tuple[int, int]]  # path -> (start, count) in ``ids``
+    ranges: dict[str, tuple[int, int, int]]  # path -> (start, won, lost) in ``ids``
     ids: StringArray
 
-    def ids_of(self, path: str) -> list[str]:
-        start, count = self.ranges[path]
-        return self.ids.take(np.arange(start, start + count)).tolist()
+    def won(self, path: str) -> list[str]:
+        start, won, _lost = self.ranges[path]
+        return self.ids.rows(start, start + won).tolist()
+
+    def lost(self, path: str) -> list[str]:
+        start, won, lost = self.ranges[path]
+        return self.ids.rows(start + won, start + won + lost).tolist()
 
     def unchanged(self, path: str, fingerprint: Fingerprint | None) -> bool:
         return fingerprint is not None and self.fingerprints.get(path) == fingerprint
@@ -93,15 +97,15 @@ class SourceFiles:
                 return None
             ids = StringArray.load(directory, "ids")
             fingerprints, ranges = {}, {}
-            for path, fields, start, count in manifest["files"]:
+            for path, fields, start, won, lost in manifest["files"]:
                 fingerprints[path] = Fingerprint(*fields)
-                ranges[path] = (int(start), int(count))
+                ranges[path] = (int(start), int(won), int(lost))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("the record of source files in %s is unreadable: %s", directory, exc)
             return None
-        if sum(count for _, count in ranges.values()) != len(ids):
+        if sum(won + lost for _, won, lost in ranges.values()) != len(ids):
             log.warning("the record of source files in %s is inconsistent", directory)
             return None
         return cls(generation, fingerprints, ranges, ids)
@@ -111,11 +115,11 @@ def save(
     index_dir: Path,
     generation: int,
     fingerprints: dict[str, Fingerprint],
-    ids: dict[str, list[str]],
+    ids: dict[str, tuple[list[str], list[str]]],
 ) -> None:
-    """Record the files of ``fingerprints`` with the ids the index holds from each, for
-    ``generation``; remove the records of other generations.  Never raises: without a record the
-    next run reads every file."""
+    """Record the files of ``fingerprints`` with the ids each won and lost (``SourceFiles``),
+    for ``generation``; remove the records of other generations.  Never raises: without a
+    record the next run reads every file."""
     index_dir = Path(index_dir)
     paths = [p for p in fingerprints if p in ids]
     try:
@@ -125,9 +129,11 @@ def save(
             for path in paths:
                 fp = fingerprints[path]
                 fields = [fp.size, fp.mtime_ns, fp.ctime_ns, fp.inode, fp.device]
-                files.append([path, fields, start, len(ids[path])])
-                start += len(ids[path])
-            StringArray.from_strings(i for p in paths for i in ids[p]).save(temporary, "ids")
+                won, lost = ids[path]
+                files.append([path, fields, start, len(won), len(lost)])
+                start += len(won) + len(lost)
+            every = (i for p in paths for part in ids[p] for i in part)
+            StringArray.from_strings(every).save(temporary, "ids")
             manifest = {"version": VERSION, "generation": generation, "files": files}
             (temporary / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
             os.chmod(temporary, 0o755)
@@ -155,44 +161,50 @@ def _remove_others(index_dir: Path, generation: int) -> None:
 
 
 class Reading:
-    """One run's reading of its source files: the fingerprint each had when it was read, how
-    many documents each gave, and which were not read (unchanged since ``previous``)."""
+    """One run's reading of its source files, in order: the fingerprint each had when it was
+    read, the ids each gave, and which were not read (unchanged since ``previous``)."""
 
     def __init__(self, previous: SourceFiles | None) -> None:
         self.previous = previous
         self.fingerprints: dict[str, Fingerprint] = {}
-        self.documents: dict[str, int] = {}
+        self.order: dict[str, int] = {}
+        self.read_ids: dict[str, list[str]] = {}
         self.unread: set[str] = set()
         self.current = ""
 
     def start(self, path: str) -> Fingerprint | None:
         """A file about to be read (or skipped): its fingerprint now."""
         self.current = path
+        self.order[path] = len(self.order)
         return Fingerprint.of(path)
 
     def read(self, path: str, fingerprint: Fingerprint | None) -> None:
+        self.fingerprints.pop(path, None)
         if fingerprint is not None and not fingerprint.racy(time.time_ns()):
             self.fingerprints[path] = fingerprint
-        self.documents[path] = 0
+        self.read_ids[path] = []
+        self.unread.discard(path)
 
-    def skip(self, path: str, fingerprint: Fingerprint, documents: int) -> None:
+    def skip(self, path: str, fingerprint: Fingerprint, ids: list[str]) -> None:
         self.fingerprints[path] = fingerprint
-        self.documents[path] = documents
+        self.read_ids[path] = ids
         self.unread.add(path)
 
-    def count(self) -> None:
+    def count(self, doc_id: str) -> None:
         """One more document of the current file."""
-        self.documents[self.current] += 1
+        self.read_ids[self.current].append(doc_id)
 
     def record(
         self, index_dir: Path, generation: int, won: dict[str, list[str]], spoilt: set[str]
     ) -> None:
-        """Save the files whose every document the index now holds from them (``won``: the
-        ids whose copy each file gave); not those of a source in ``spoilt``."""
-        keep = {
-            path: fp
-            for path, fp in self.fingerprints.items()
-            if len(won.get(path, ())) == self.documents.get(path, -1)
-            and not any(path == s or path.startswith(s.rstrip(os.sep) + os.sep) for s in spoilt)
-        }
-        save(index_dir, generation, keep, {p: won.get(p, []) for p in keep})
+        """Save each file's fingerprint with the ids it gave the index (``won``) and the others
+        it holds; not the files of a source in ``spoilt`` (not read whole)."""
+        ids = {}
+        for path in self.fingerprints:
+            if any(path == s or path.startswith(s.rstrip(os.sep) + os.sep) for s in spoilt):
+                continue
+            kept = won.get(path, [])
+            held = set(kept)
+            lost = [i for i in dict.fromkeys(self.read_ids.get(path, ())) if i not in held]
+            ids[path] = (kept, lost)
+        save(index_dir, generation, {p: self.fingerprints[p] for p in ids}, ids)

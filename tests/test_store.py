@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.store.columns import _coded
+from search.store.columns import Coded, _coded
 from search.store.counts import CountsMismatch, KeyCounts, StringCounts, pair_keys, union
 from search.store.strings import StringArray, split
 
@@ -110,3 +110,28 @@ def _mapping(array: np.ndarray):
     while getattr(base, "base", None) is not None:
         base = base.base
     return base
+
+
+@pytest.mark.parametrize(
+    "fresh",
+    [
+        ["2024-05-02", "2023-01-01"],  # every value known: looked up one by one
+        ["2024-05-02", "2025-12-31", ""],  # a new one, and an empty one: sorted again
+        [],  # nothing new
+    ],
+)
+def test_coded_column_from_copied_codes_is_what_the_values_give(fresh: list[str]) -> None:
+    """An incremental run recodes the previous generation's codes instead of sorting every
+    value again: the codes and labels must be those of ``sorted(set(values))``, labels only
+    deleted documents had (here "2022-07-07", no longer in any row) left out."""
+    labels = StringArray.from_strings(["2022-07-07", "2023-01-01", "2024-05-02"])
+    codes = np.array([2, 1, 1, 2, 0, 1], dtype=np.int32)
+    rows = slice(0, 4)  # the copied segment's rows: label 0 is no longer used
+    copied = Coded(codes[rows], labels)
+    values = [labels[int(c)] for c in codes[rows]]
+    ours = _coded([copied, StringArray.from_strings(fresh)])
+    theirs = _coded([StringArray.from_strings(values), StringArray.from_strings(fresh)])
+    expected = sorted(set(values + fresh))
+    assert list(ours.labels) == list(theirs.labels) == expected
+    assert ours.codes.tolist() == theirs.codes.tolist()
+    assert [expected[c] for c in ours.codes] == values + fresh

@@ -19,6 +19,8 @@ from .strings import StringArray, fixed_width, load_array
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
 # BM25F: field weight and length normalisation (``postings.length_norms`` with ``RankingParams``).
 CODED = ("date", "source", "story", "origin")  # kept as codes into sorted labels
+# New values looked up one by one in the previous generation's labels, up to this many.
+FEW_VALUES = 10_000
 Segments = list[tuple[str, int]]  # (Whoosh segment id, its documents, deleted ones included)
 
 
@@ -28,9 +30,6 @@ class Coded:
 
     codes: np.ndarray  # int32
     labels: StringArray
-
-    def values(self, rows: slice) -> StringArray:
-        return self.labels.take(self.codes[rows])
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,12 @@ class Columns:
     @property
     def size(self) -> int:
         return int(self.live.size)
+
+    def live_strings(self, strings: StringArray) -> StringArray:
+        """``strings`` (a column of these documents) of the live documents."""
+        if self.live.all():
+            return strings.rows(0, len(strings))
+        return strings.take(np.flatnonzero(self.live))
 
     def segment_rows(self) -> dict[str, tuple[slice, int]]:
         """Segment id -> (its docnums here, its document count)."""
@@ -113,9 +118,13 @@ def build_columns(reader, norms_of, base: Columns | None = None) -> Columns:
         else:
             parts.append(_read_segment(leaf))
     size = sum(count for _, count in segments)
-    live = np.zeros(size, dtype=bool)
-    if size:
-        live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+    live = np.ones(size, dtype=bool)
+    start = 0
+    for leaf, _ in leaves:
+        # the segment's deletions (few), not a Python step through every live document
+        deleted = np.fromiter(leaf.segment().deleted_docs(), dtype=np.int64)
+        live[start + deleted] = False
+        start += leaf.doc_count_all()
     lengths = (
         np.concatenate([p["lengths"] for p in parts], axis=1)
         if parts
@@ -138,9 +147,11 @@ def build_columns(reader, norms_of, base: Columns | None = None) -> Columns:
 
 
 def _copied(base: Columns, rows: slice) -> dict:
-    part = {name: base.coded[name].values(rows) for name in CODED}
-    part["id"] = base.ids.take(np.arange(rows.start, rows.stop))
-    part["hash"] = base.hashes.take(np.arange(rows.start, rows.stop))
+    part: dict = {
+        name: Coded(base.coded[name].codes[rows], base.coded[name].labels) for name in CODED
+    }
+    part["id"] = base.ids.rows(rows.start, rows.stop)
+    part["hash"] = base.hashes.rows(rows.start, rows.stop)
     part["lengths"] = base.lengths[:, rows]
     return part
 
@@ -165,14 +176,58 @@ def _read_segment(leaf) -> dict:
     return part
 
 
-def _coded(parts: list[StringArray]) -> Coded:
-    """Codes into the sorted unique values (``sorted(set(values))`` with numpy)."""
-    values = StringArray.concat(parts)
-    if not len(values):
+def _coded(parts: list[StringArray | Coded]) -> Coded:
+    """Codes into the sorted unique values (``sorted(set(values))`` with numpy).  A part
+    copied from the previous generation (``Coded``) is recoded through its labels, not sorted
+    again with every value: a million documents' values cost seconds, their labels' far less."""
+    labelled = {id(p.labels): p.labels for p in parts if isinstance(p, Coded)}
+    if len(labelled) == 1:
+        known = _known(next(iter(labelled.values())), parts)
+        if known is not None:
+            return known
+    sets = [*labelled.values(), *(p for p in parts if isinstance(p, StringArray))]
+    widths = [int(s.lengths().max()) for s in sets if len(s)]
+    if not widths:  # no documents
         return Coded(np.zeros(0, np.int32), StringArray.empty())
-    fixed = fixed_width(values)
-    labels, codes = np.unique(fixed, return_inverse=True)
-    return Coded(codes.astype(np.int32), StringArray.from_bytes(labels.tolist()))
+    width = max(1, *widths)
+    labels = np.unique(np.concatenate([fixed_width(s, width) for s in sets]))
+    recoded = {key: np.searchsorted(labels, fixed_width(s, width)) for key, s in labelled.items()}
+    codes = np.concatenate(
+        [
+            recoded[id(p.labels)][p.codes]
+            if isinstance(p, Coded)
+            else np.searchsorted(labels, fixed_width(p, width))
+            for p in parts
+        ]
+    ).astype(np.int32)
+    # Labels only documents gone since held: dropped, as a rebuild would not know them.
+    used = np.bincount(codes, minlength=labels.size) > 0
+    if not used.all():
+        renumber = np.cumsum(used, dtype=np.int64) - 1
+        codes, labels = renumber[codes].astype(np.int32), labels[used]
+    return Coded(codes, StringArray.from_bytes(labels.tolist()))
+
+
+def _known(labels: StringArray, parts: list[StringArray | Coded]) -> Coded | None:
+    """The codes when every new value is one of the copied parts' ``labels`` (an incremental
+    run's few documents: a binary search each), or ``None``."""
+    fresh = [p for p in parts if isinstance(p, StringArray)]
+    if sum(len(p) for p in fresh) > FEW_VALUES:
+        return None
+    found: dict[int, np.ndarray] = {}
+    for part in fresh:
+        at = [labels.find(value) for value in part]
+        if any(i < 0 for i in at):
+            return None
+        found[id(part)] = np.array(at, dtype=np.int32)
+    codes = np.concatenate(
+        [p.codes if isinstance(p, Coded) else found[id(p)] for p in parts]
+    ).astype(np.int32)
+    used = np.bincount(codes, minlength=len(labels)) > 0
+    if used.all():
+        return Coded(codes, labels)
+    renumber = np.cumsum(used, dtype=np.int64) - 1
+    return Coded(renumber[codes].astype(np.int32), labels.take(np.flatnonzero(used)))
 
 
 def _years(date: Coded) -> Coded:

@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,7 +239,7 @@ class Update:
         manifest = read_manifest(directory)
         return directory if manifest is not None and manifest.get("counts") else None
 
-    def needs_count(self) -> Callable[[str], bool]:
+    def needs_count(self, held: Collection[str] | None = None) -> Callable[[str], bool]:
         """Whether the document of a content hash is to be counted: every one in a full run, the
         ones whose text the base generation does not hold in an incremental run, none when the
         base has no counts to add them to (``publish`` then counts everything)."""
@@ -248,8 +248,9 @@ class Update:
         directory = self.base_counts_dir()
         if directory is None:
             return lambda _hash: False
-        columns = Columns.load(directory)
-        held = set(columns.hashes.take(np.flatnonzero(columns.live)))
+        if held is None:  # the caller did not read them
+            columns = Columns.load(directory)
+            held = set(columns.live_strings(columns.hashes))
         return lambda content_hash: content_hash not in held
 
     def save_counts(self, tally: CorpusTally, hashes: Iterable[str]) -> None:

@@ -1,0 +1,184 @@
+"""Incremental runs read only the source files that changed (``search.source_files``): what an
+editor relies on is that the index ends up exactly as if every file had been read."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from test_generation_files import _answers, _generation_dir, article, assert_exact
+
+from search import indexer, source_files
+from search.engine import SearchEngine
+from search.indexer import reindex
+
+QUERIES = ["lào cai", "mua lon", "giá vàng", "hoà bình", "ubnd"]
+
+
+@pytest.fixture(autouse=True)
+def trust_new_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by a test are seconds old at most: trust them (``RACY_SECONDS``)."""
+    monkeypatch.setattr(source_files, "RACY_SECONDS", 0.0)
+
+
+def write(path: Path, articles: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(a, ensure_ascii=False) for a in articles.values()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def texts(index: Path) -> dict[str, str]:
+    """Each live document's id and body."""
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        live = [snap.stored(int(d)) for d in snap.live.nonzero()[0]]
+    finally:
+        engine.close()
+    return {doc["id"]: doc.get("body") or "" for doc in live}
+
+
+def archive(root: Path, rnd: random.Random) -> dict[str, dict[str, dict]]:
+    """Three files of one source directory."""
+    shards = {
+        f"shard-{n}.jsonl": {f"s{n}-{i}": article(rnd, f"s{n}-{i}") for i in range(12)}
+        for n in range(3)
+    }
+    for name, docs in shards.items():
+        write(root / name, docs)
+    return shards
+
+
+def _edits(src: Path, index: Path) -> list[tuple[int, ...]]:
+    """A build of three files, a run with nothing changed, then one with a file edited (a
+    document changed, one removed, one added); each run's counts and the edited document."""
+    rnd = random.Random(5)
+    shards = archive(src, rnd)
+    counts = []
+    for _ in range(2):
+        run = reindex(index, [src], workers=1)
+        counts.append((run.added, run.updated, run.removed, run.unchanged, run.files_unread))
+    edited = shards["shard-1.jsonl"]
+    edited["s1-3"] = article(rnd, "s1-3")
+    del edited["s1-4"]
+    edited["s1-new"] = article(rnd, "s1-new")
+    write(src / "shard-1.jsonl", edited)
+    run = reindex(index, workers=1)
+    counts.append((run.added, run.updated, run.removed, run.unchanged, run.files_unread))
+    assert texts(index)["s1-3"] == edited["s1-3"]["body"]
+    return counts
+
+
+def test_unchanged_files_are_not_read_and_the_index_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    skipping = _edits(tmp_path / "src", tmp_path / "index")
+    assert skipping == [(36, 0, 0, 0, 0), (0, 0, 0, 36, 3), (1, 1, 1, 34, 2)]
+    # The same runs reading every file (no record kept): the same index, answers and counts.
+    monkeypatch.setattr(indexer, "_record_files", lambda *args: None)
+    reading = _edits(tmp_path / "src-read", tmp_path / "read")
+    assert reading == [(36, 0, 0, 0, 0), (0, 0, 0, 36, 0), (1, 1, 1, 34, 0)]
+    index, read = tmp_path / "index", tmp_path / "read"
+    assert "s1-4" not in texts(index)
+    assert texts(index) == texts(read)
+    assert _answers(index, QUERIES) == _answers(read, QUERIES)
+    assert_exact(index)
+    ours, theirs = _generation_dir(index), _generation_dir(read)
+    for name in sorted(p.name for p in theirs.iterdir()):
+        if name.startswith(("accent-", "suggest-", "vocabulary-")):
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
+def test_the_summary_says_how_many_files_were_not_read(tmp_path: Path) -> None:
+    archive(tmp_path / "src", random.Random(4))
+    reindex(tmp_path / "index", [tmp_path / "src"], workers=1)
+    line = reindex(tmp_path / "index", workers=1).line()
+    assert "unchanged 36, skipped 0, 3 unchanged source files not read;" in line
+
+
+def test_a_file_rewritten_with_its_old_size_and_time_is_read(tmp_path: Path) -> None:
+    rnd = random.Random(6)
+    src, index = tmp_path / "src", tmp_path / "index"
+    shards = archive(src, rnd)
+    reindex(index, [src], workers=1)
+    path = src / "shard-2.jsonl"
+    before = path.stat()
+    text = path.read_text(encoding="utf-8")
+    body = shards["shard-2.jsonl"]["s2-0"]["body"]
+    swapped = body.swapcase()  # same length in UTF-8 for these syllables
+    assert len(swapped.encode()) == len(body.encode()) and swapped != body
+    path.write_text(text.replace(body, swapped, 1), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    run = reindex(index, workers=1)
+    assert (run.updated, run.files_unread) == (1, 2)
+    assert texts(index)["s2-0"] == swapped
+
+
+def test_a_shadowed_copy_comes_back_from_an_unchanged_file(tmp_path: Path) -> None:
+    rnd = random.Random(7)
+    one, two, index = tmp_path / "one", tmp_path / "two", tmp_path / "index"
+    early = {f"a{i}": article(rnd, f"a{i}") for i in range(6)}
+    late = {"a2": article(rnd, "a2"), "b0": article(rnd, "b0")}  # a2: the later source wins
+    write(one / "docs.jsonl", early)
+    write(two / "docs.jsonl", late)
+    reindex(index, [one, two], workers=1)
+    assert texts(index)["a2"] == late["a2"]["body"]
+
+    again = reindex(index, workers=1)
+    assert (again.files_unread, again.unchanged) == (2, 7)
+    assert texts(index)["a2"] == late["a2"]["body"]
+
+    del late["a2"]  # the later copy goes: the earlier file's copy is the one to index again
+    write(two / "docs.jsonl", late)
+    run = reindex(index, workers=1)
+    assert (run.added, run.updated, run.removed) == (0, 1, 0)
+    assert run.files_unread == 0  # the earlier file was read after all
+    assert texts(index)["a2"] == early["a2"]["body"]
+    assert len(texts(index)) == 7
+
+    unchanged = reindex(index, workers=1)  # and both are trusted again
+    assert (unchanged.files_unread, unchanged.unchanged) == (2, 7)
+
+
+def test_a_record_of_another_generation_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rnd = random.Random(8)
+    src, index = tmp_path / "src", tmp_path / "index"
+    shards = archive(src, rnd)
+    reindex(index, [src], workers=1)
+    record = next(index.glob(f"{source_files.PREFIX}*"))
+    kept = tmp_path / "kept-record"
+    shutil.copytree(record, kept)
+
+    # A run killed after its commit, before it recorded its files: the old record is left.
+    shards["shard-0.jsonl"]["s0-1"] = article(rnd, "s0-1")
+    write(src / "shard-0.jsonl", shards["shard-0.jsonl"])
+    monkeypatch.setattr(indexer, "_record_files", lambda *args: None)
+    reindex(index, workers=1)
+    monkeypatch.undo()
+    monkeypatch.setattr(source_files, "RACY_SECONDS", 0.0)
+    assert [p.name for p in index.glob(f"{source_files.PREFIX}*")] == [record.name]
+
+    run = reindex(index, workers=1)
+    assert (run.files_unread, run.unchanged, run.updated) == (0, 36, 0)
+    # A full run reads every file whatever its record says.
+    full = reindex(index, workers=1, full=True)
+    assert full.files_unread == 0
+    assert texts(index)["s0-1"] == shards["shard-0.jsonl"]["s0-1"]["body"]
+
+
+def test_new_files_are_read_next_time_when_written_just_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_files, "RACY_SECONDS", 3600.0)
+    rnd = random.Random(9)
+    src, index = tmp_path / "src", tmp_path / "index"
+    archive(src, rnd)
+    reindex(index, [src], workers=1)
+    assert reindex(index, workers=1).files_unread == 0  # modified within the hour: read again
