@@ -7,6 +7,7 @@ pick up new generations without a restart, and a response is always computed fro
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -43,6 +44,7 @@ from .results import (
 from .stories import collapse as collapse_stories
 from .suggest import highlight_prefix
 
+log = logging.getLogger(__name__)
 DEFAULT_SETTINGS = Settings()
 T = TypeVar("T")
 
@@ -181,6 +183,7 @@ class SearchEngine:
         settings: Settings | None = None,
         timings: Callable[[str, float], None] | None = None,
         params: RankingParams = DEFAULT_PARAMS,
+        switch_when_warm: bool = False,
     ) -> None:
         """``warm``: load each generation's frequent terms in the background (a server); a
         one-off search (the CLI) would only compete with it.  ``cache_mb``: posting arrays kept
@@ -191,7 +194,9 @@ class SearchEngine:
         seconds)`` each time a search finishes one of ``STEPS`` (a step can run several times in
         one search); ``bench.latency`` shares a query's time out with it (also settable later as
         the ``timings`` attribute).  ``params``: the ranking's numbers (``RankingParams``;
-        ``bench.tune`` tries others)."""
+        ``bench.tune`` tries others).  ``switch_when_warm``: keep serving a generation until
+        the next one is warm (``snapshot``; a server's workers), rather than switching at the
+        first search that sees it (a library caller expects its reindex to show at once)."""
         self.index_dir = Path(index_dir)
         self.timings = timings
         self.params = params
@@ -201,11 +206,19 @@ class SearchEngine:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
+        self._switching: threading.Thread | None = None
+        self._switch_when_warm = switch_when_warm
 
     @classmethod
     def from_settings(cls, settings: Settings, *, warm: bool = True) -> SearchEngine:
         """The engine ``settings`` describe (``search.config.load_settings``)."""
-        return cls(settings.index_dir, warm=warm, cache_mb=settings.cache_mb, settings=settings)
+        return cls(
+            settings.index_dir,
+            warm=warm,
+            cache_mb=settings.cache_mb,
+            settings=settings,
+            switch_when_warm=warm,
+        )
 
     # -- generations -------------------------------------------------------------------------
 
@@ -215,6 +228,11 @@ class SearchEngine:
         Each search only lists the directory for the newest TOC file: opening the index to ask
         (twice, with ``exists_in``) unpickled its schema every time, a cost paid by every query
         for an answer that almost never changes.
+
+        With ``switch_when_warm``, a new generation is opened and its frequent terms loaded in a
+        background thread while searches go on being served from the current one, which is
+        replaced only once the new one is warm: the searches right after a reindex would
+        otherwise each load what they need, seconds at a million articles.
         """
         latest = latest_generation(self.index_dir)
         if latest < 0:
@@ -225,24 +243,26 @@ class SearchEngine:
             current = self._snapshot
             if current is not None and current.generation == latest:
                 return current
+            if current is not None and self._switch_when_warm and self._warm:
+                switching = self._switching
+                if switching is None or not switching.is_alive():
+                    self._switching = threading.Thread(
+                        target=self._switch, name="vnsearch-switch", daemon=True
+                    )
+                    self._switching.start()
+                return current
             try:
-                snap = Snapshot(open_for_reading(self.index_dir), self._cache_bytes, self.params)
+                snap = self._open()
             except (OSError, whoosh_index.EmptyIndexError) as exc:
                 if current is not None:
                     return current
                 raise IndexMissing(f"Không mở được chỉ mục: {exc}") from exc
-            # Label the snapshot with the generation its reader actually read: a commit between
-            # listing and opening made it label old data with the new number, served until the
-            # next reindex (tests/test_reliability.py::test_engine_serves_the_generation_it_read).
-            read = snap.reader.generation()
-            if read is not None and read >= 0:
-                snap.generation = read
             self._snapshot = snap
             if current is not None:
                 current.close()
             # Frequent terms load in the background: this request and the next are served at
             # once, a little slower until the thread is done, rather than the first request
-            # after a reindex waiting for a load that grows with the archive.
+            # of a fresh worker waiting for a load that grows with the archive.
             if self._warm:
                 self._warming = threading.Thread(
                     target=_warm, args=(snap,), name="vnsearch-warm", daemon=True
@@ -250,11 +270,39 @@ class SearchEngine:
                 self._warming.start()
             return snap
 
+    def _open(self) -> Snapshot:
+        snap = Snapshot(open_for_reading(self.index_dir), self._cache_bytes, self.params)
+        # Label the snapshot with the generation its reader actually read: a commit between
+        # listing and opening made it label old data with the new number, served until the
+        # next reindex (tests/test_reliability.py::test_engine_serves_the_generation_it_read).
+        read = snap.reader.generation()
+        if read is not None and read >= 0:
+            snap.generation = read
+        return snap
+
+    def _switch(self) -> None:
+        """Open the latest generation, warm it, then serve it (``switch_when_warm``)."""
+        try:
+            snap = self._open()
+            _warm(snap)
+        except Exception:  # the current generation goes on serving; the next search retries
+            log.exception("could not open the new generation of %s", self.index_dir)
+            return
+        with self._lock:
+            current = self._snapshot
+            if current is not None and current.generation >= snap.generation:
+                snap.close()
+                return
+            self._snapshot = snap
+        if current is not None:
+            current.close()
+
     def wait_warm(self, timeout: float | None = None) -> None:
-        """Block until the current generation's frequent terms are loaded (benchmarks, tests)."""
-        warming = self._warming
-        if warming is not None:
-            warming.join(timeout)
+        """Block until the current generation's frequent terms are loaded, and a switch to a
+        newer one under way is done (benchmarks, tests)."""
+        for thread in (self._switching, self._warming):
+            if thread is not None:
+                thread.join(timeout)
 
     def close(self) -> None:
         with self._lock:

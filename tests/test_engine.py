@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -791,3 +793,64 @@ def test_latency_bench_shares_time_through_the_hook(toy_engine: SearchEngine) ->
     steps = time_steps(toy_engine, [SimpleNamespace(text="lao cai"), SimpleNamespace(text="bán")])
     assert list(steps) == [*STEPS, "other"] and all(len(v) == 2 for v in steps.values())
     assert toy_engine.timings is None
+
+
+def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reindex, a worker's searches go on being answered from the generation it has
+    warm while the next one is opened and warmed in the background; then the next one serves.
+    A failure to open it leaves the old one serving, and the next search tries again."""
+    from search import engine as engine_module
+    from search.indexer import reindex
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.jsonl").write_text(
+        json.dumps({"id": "a", "title": "Chợ phiên Bắc Hà", "body": "Đông vui."}) + "\n",
+        encoding="utf-8",
+    )
+    index = tmp_path / "index"
+    reindex(index, [source], workers=1)
+    engine = SearchEngine(index, switch_when_warm=True)
+    release = threading.Event()
+    real_warm = engine_module._warm
+
+    def slow_warm(snap) -> None:
+        release.wait(30)
+        real_warm(snap)
+
+    try:
+        assert engine.search("thủy điện")["total"] == 0
+        first = engine.health()["index_version"]
+        engine.wait_warm(30)
+        monkeypatch.setattr(engine_module, "_warm", slow_warm)
+        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": "b", "title": "Thủy điện", "body": "Mưa lớn."}) + "\n")
+        reindex(index, workers=1)
+        for _ in range(3):  # the new generation is warming: the old one answers, at once
+            assert engine.search("thủy điện")["total"] == 0
+            assert engine.health()["index_version"] == first
+        release.set()
+        engine.wait_warm(30)
+        assert engine.search("thủy điện")["total"] == 1
+        assert engine.health()["index_version"] == first + 1
+
+        def broken(*args, **kwargs):
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(engine_module, "open_for_reading", broken)
+        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": "c", "title": "Thủy điện nhỏ", "body": "Lũ."}) + "\n")
+        reindex(index, workers=1)
+        assert engine.search("thủy điện")["total"] == 1
+        engine.wait_warm(30)  # the switch failed (logged): the old generation still serves
+        assert engine.search("thủy điện")["total"] == 1
+        monkeypatch.undo()
+        engine.search("thủy điện")  # starts the switch again
+        engine.wait_warm(30)
+        assert engine.search("thủy điện")["total"] == 2
+        assert engine.health()["index_version"] == first + 2
+    finally:
+        release.set()
+        engine.close()
