@@ -10,11 +10,21 @@ browsers send well under 50 headers, and a whole head over 32 KB is refused
 
 import os
 
+from search.config import SettingsError, env_float, env_int, load_settings
+
+# Every setting is checked here, once, when gunicorn starts: a value that cannot be used is one
+# line and exit 1, not a traceback from each worker that fails to boot.
+try:
+    workers = env_int("workers", 2, 1)
+    # Threads a worker reads and writes connections with (the app runs one request at a time).
+    threads = env_int("threads", 16, 1)
+    env_float("request_seconds", 5.0, 0.1)  # read by web.server
+    load_settings()  # the app's own (VNSEARCH_INDEX_DIR, VNSEARCH_CACHE_MB, ...)
+except SettingsError as exc:
+    raise SystemExit(f"vnsearch: {exc}") from None
+
 bind = os.environ.get("VNSEARCH_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("VNSEARCH_WORKERS", "2"))
 worker_class = "web.server.VnsearchWorker"
-# Threads a worker reads and writes connections with (the app runs one request at a time).
-threads = int(os.environ.get("VNSEARCH_THREADS", "16"))
 worker_connections = 1000
 timeout = 30
 graceful_timeout = 10

@@ -94,3 +94,22 @@ def env_int(name: str, default: int, minimum: int, environ: dict[str, str] | Non
     if value < minimum:
         raise SettingsError(f"{key} must be at least {minimum}, not {value}")
     return value
+
+
+def env_float(
+    name: str, default: float, minimum: float, environ: dict[str, str] | None = None
+) -> float:
+    """A number of seconds (or another decimal setting) from ``VNSEARCH_<NAME>``, as
+    ``env_int``."""
+    env = os.environ if environ is None else environ
+    key = ENV_PREFIX + name.upper()
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{key} must be a number, not {raw!r}") from None
+    if not value >= minimum or value == float("inf"):  # NaN and inf too
+        raise SettingsError(f"{key} must be a number of at least {minimum}, not {raw!r}")
+    return value

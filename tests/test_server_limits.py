@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import threading
@@ -395,3 +396,35 @@ def test_control_characters_never_reach_a_link() -> None:
     assert safe_url("https://example.org/a\x7fb") is None
     assert safe_url("https://example.org/ok?x=1") == "https://example.org/ok?x=1"
     assert safe_url("https:///nohost") is None
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("VNSEARCH_REQUEST_SECONDS", "soon", "_REQUEST_SECONDS must be a number, not 'soon'"),
+        ("VNSEARCH_REQUEST_SECONDS", "nan", "_REQUEST_SECONDS must be a number of at least"),
+        ("VNSEARCH_WORKERS", "two", "VNSEARCH_WORKERS must be a whole number, not 'two'"),
+        ("VNSEARCH_THREADS", "0", "VNSEARCH_THREADS must be at least 1, not 0"),
+        ("VNSEARCH_CACHE_MB", "lots", "VNSEARCH_CACHE_MB must be"),
+    ],
+)
+def test_a_bad_setting_stops_gunicorn_with_one_line(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    """An operator's typo in a setting: gunicorn exits at once, non-zero, with one line naming
+    the variable, not a traceback from every worker that fails to boot."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, free_port
+
+    env = {**os.environ, "VNSEARCH_INDEX_DIR": str(tmp_path), name: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Booting worker" not in done.stderr

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 import selectors
 import socket
 import time
@@ -45,10 +44,14 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from search.config import env_float
+
 from .headers import SECURITY_HEADERS
 
 # Seconds a client has to send a whole request (line and headers) once it started sending.
-REQUEST_READ_SECONDS = float(os.environ.get("VNSEARCH_REQUEST_SECONDS", "5"))
+# (gunicorn.conf.py checks the setting when gunicorn starts: a bad value is one line, not a
+# traceback per worker.)
+REQUEST_READ_SECONDS = env_float("request_seconds", 5.0, 0.1)
 # Seconds a thread waits for more of a request body, or for the first bytes of a connection the
 # main loop did not read itself, before giving the connection back to the poller.
 IDLE_HANDOFF_SECONDS = 0.2
