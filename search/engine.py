@@ -284,10 +284,18 @@ class SearchEngine:
         """Open the latest generation, warm it, then serve it (``switch_when_warm``)."""
         try:
             snap = self._open()
-            _warm(snap)
-        except Exception:  # the current generation goes on serving; the next search retries
+        except (OSError, whoosh_index.EmptyIndexError) as exc:
+            # Its files still being written (``GenerationPending``), or gone with a newer one:
+            # the current generation goes on serving, and the next search tries again.
+            log.debug("generation of %s not opened yet: %s", self.index_dir, exc)
+            return
+        except Exception:
             log.exception("could not open the new generation of %s", self.index_dir)
             return
+        try:
+            _warm(snap)
+        except Exception:  # serve it cold rather than not at all
+            log.exception("could not warm the new generation of %s", self.index_dir)
         with self._lock:
             current = self._snapshot
             if current is not None and current.generation >= snap.generation:

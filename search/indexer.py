@@ -398,9 +398,10 @@ def _write_documents(
             vocabulary.finish()
         return []
     pooled = workers > 1 and total > 2 * PROGRESS_STEP
-    # A small run's documents shared among the workers (200 documents: 4 s in one process).
-    size = min(ANALYSIS_BATCH, max(PROGRESS_STEP, -(-total // workers)))
-    batches = _batches(docs, size if pooled else PROGRESS_STEP, vocabulary)
+    # A small run's batches (of ``PROGRESS_STEP``) shared among the workers too: 200 documents
+    # took 4 s in this process alone.
+    size = ANALYSIS_BATCH if pooled and total > ANALYSIS_BATCH else PROGRESS_STEP
+    batches = _batches(docs, size, vocabulary)
     limits = BuildLimits.from_env()
     run = RunSegments(ix, codec(), POOLED, limits.segment_bytes, limits.max_segment_docs)
     try:

@@ -844,9 +844,10 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
             fh.write(json.dumps({"id": "c", "title": "Thủy điện nhỏ", "body": "Lũ."}) + "\n")
         reindex(index, workers=1)
         assert engine.search("thủy điện")["total"] == 1
-        engine.wait_warm(30)  # the switch failed (logged): the old generation still serves
+        engine.wait_warm(30)  # the switch failed: the old generation still serves
         assert engine.search("thủy điện")["total"] == 1
         monkeypatch.undo()
+        engine.wait_warm(30)  # an attempt the last search started, with the broken open
         engine.search("thủy điện")  # starts the switch again
         engine.wait_warm(30)
         assert engine.search("thủy điện")["total"] == 2
