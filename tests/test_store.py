@@ -132,6 +132,15 @@ def test_string_counts_find_keys_sharing_long_prefixes(monkeypatch: pytest.Monke
         assert table.keys.tolist() == by_bytes(expected)
         assert table.counts.tolist() == [expected[k] for k in by_bytes(expected)]
     assert fixed_width(table.keys, 4).tolist() == [w.encode()[:4] for w in table.keys]
+    # a delta of a few keys into a large table: found by binary search (``SEARCH_SHARE``)
+    many = Counter({f"{stem}\x00{i:04d}": i % 3 + 1 for i in range(1000)})
+    large = table.add(many)
+    expected.update(many)
+    for delta in ({stem + "\x00": 2, stem + "\x00Nghi": -1, "zz": 1}, {"a\x00": 1, stem: -1}):
+        large = large.add(delta)
+        expected.update(delta)
+        assert large.keys.tolist() == by_bytes(+expected)
+        assert large.counts.tolist() == [expected[k] for k in by_bytes(+expected)]
 
 
 def test_counts_folded_and_merged_are_those_counted_at_once() -> None:

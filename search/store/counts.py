@@ -25,6 +25,9 @@ from .strings import StringArray, encode, fixed_width, load_array
 # Bytes of each key compared by numpy when a delta is merged into a table (``_positions``): the
 # keys (folded phrase + spelling, syllables) mostly differ within them.
 PREFIX_BYTES = 16
+# ... unless the delta is at most this share of the table: then each key is found by binary
+# search (``k log n`` comparisons of bytes in Python).
+SEARCH_SHARE = 1 / 64
 COMPARED = 1 << 16  # keys compared whole at once by ``locate``
 
 
@@ -275,6 +278,11 @@ def locate(table: StringArray, keys: list[bytes]) -> tuple[np.ndarray, np.ndarra
     found = np.zeros(len(keys), dtype=bool)
     if not n or not keys:
         return found, np.zeros(len(keys), np.int64)
+    if len(keys) <= SEARCH_SHARE * n:  # a few keys: cheaper than the prefixes of every row
+        positions = np.fromiter(map(table.bisect_left, keys), np.int64, len(keys))
+        for i, (at, key) in enumerate(zip(positions.tolist(), keys, strict=True)):
+            found[i] = at < n and table.raw(at) == key
+        return found, positions
     prefixes = fixed_width(table, PREFIX_BYTES)
     heads = np.array([k[:PREFIX_BYTES] for k in keys], dtype=f"S{PREFIX_BYTES}")
     positions = np.searchsorted(prefixes, heads, side="left").astype(np.int64)
