@@ -274,6 +274,7 @@ def test_an_unusable_setting_is_one_line_and_exit_2(
         ("VNSEARCH_SEGMENT_MB", "1g", "VNSEARCH_SEGMENT_MB must be a whole number, not '1g'"),
         ("VNSEARCH_HELD_DOCS", "-1", "VNSEARCH_HELD_DOCS must be at least 0, not -1"),
         ("VNSEARCH_MAX_SEGMENT_DOCS", "0", "VNSEARCH_MAX_SEGMENT_DOCS must be at least 1, not 0"),
+        ("VNSEARCH_TALLY_KEYS", "0", "VNSEARCH_TALLY_KEYS must be at least 1, not 0"),
     ],
 )
 def test_an_unusable_build_limit_stops_reindex_before_it_starts(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import mmap
+import random
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from search.store import strings
 from search.store.columns import Coded, _coded
+from search.store.corpus import CorpusCounts, CorpusTally
 from search.store.counts import CountsMismatch, KeyCounts, StringCounts, pair_keys, union
-from search.store.strings import StringArray, split
+from search.store.strings import StringArray, fixed_width, split
 
 WORDS = ["", "a", "Lào", "lào", "Cai", "cải", "cai", "ủy ban", "Ủy", "zz", "北京", "\U0001f600"]
 
@@ -135,3 +138,55 @@ def test_coded_column_from_copied_codes_is_what_the_values_give(fresh: list[str]
     assert list(ours.labels) == list(theirs.labels) == expected
     assert ours.codes.tolist() == theirs.codes.tolist()
     assert [expected[c] for c in ours.codes] == values + fresh
+
+
+def test_string_counts_find_keys_sharing_long_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PREFIX_BYTES`` narrow a search only: keys alike in their first 16 bytes (or more), a
+    NUL among them (the suggestion keys' separator), are told apart byte by byte."""
+    monkeypatch.setattr(strings, "FIXED_CHUNK", 3)  # ``fixed_width`` a few strings at a time
+    stem = "nghi thuong dinh"  # 16 bytes
+    words = [stem, stem + "\x00", stem + "\x00Nghị", stem + "\x00Nghi", stem + " x", stem[:-1]]
+    words += [stem + "\x00" * 3, "a\x00", "a", "ủy ban nhân dân tỉnh\x00Ủy ban nhân dân tỉnh"]
+    rng = np.random.default_rng(7)
+    table = StringCounts.empty()
+    expected: Counter[str] = Counter()
+    for _ in range(8):
+        delta = Counter(rng.choice(words, 6).tolist())
+        table = table.add(delta)
+        expected.update(delta)
+        assert table.keys.tolist() == by_bytes(expected)
+        assert table.counts.tolist() == [expected[k] for k in by_bytes(expected)]
+    assert fixed_width(table.keys, 4).tolist() == [w.encode()[:4] for w in table.keys]
+    # a delta of a few keys into a large table: found by binary search (``SEARCH_SHARE``)
+    many = Counter({f"{stem}\x00{i:04d}": i % 3 + 1 for i in range(1000)})
+    large = table.add(many)
+    expected.update(many)
+    for delta in ({stem + "\x00": 2, stem + "\x00Nghi": -1, "zz": 1}, {"a\x00": 1, stem: -1}):
+        large = large.add(delta)
+        expected.update(delta)
+        assert large.keys.tolist() == by_bytes(+expected)
+        assert large.counts.tolist() == [expected[k] for k in by_bytes(+expected)]
+
+
+def test_counts_folded_and_merged_are_those_counted_at_once() -> None:
+    """A build folds its tally into arrays now and then, an incremental run's folded counts
+    are merged into the base generation's: the same counts as all the texts counted at once."""
+    rnd = random.Random(5)
+    texts = [_texts(rnd) for _ in range(30)]
+    at_once = CorpusCounts.of(texts)
+    folded = CorpusCounts.empty()
+    for start in range(0, 30, 7):
+        folded = folded.add(CorpusTally.of(texts[start : start + 7]))
+    assert folded.equals(at_once)
+    base, run = CorpusCounts.of(texts[:12]), CorpusCounts.of(texts[12:])
+    assert base.merge(run).equals(at_once) and run.merge(base).equals(at_once)
+    assert base.merge(CorpusCounts.empty()).equals(base)
+    assert CorpusCounts.empty().merge(base).equals(base)
+    assert CorpusCounts.empty().is_empty() and not run.is_empty()
+
+
+def _texts(rnd: random.Random) -> tuple[str, str, str]:
+    words = ["Lào", "Cai", "mưa", "lớn", "Ủy", "ban", "nhân", "dân", "tỉnh", "giá", "vàng"]
+    title = " ".join(rnd.choice(words) for _ in range(rnd.randint(0, 6)))
+    body = ". ".join(" ".join(rnd.choice(words) for _ in range(5)) for _ in range(3))
+    return title, rnd.choice(["", "Hà Nội mưa"]), body

@@ -53,6 +53,39 @@ def test_documents_read_again_build_the_same_index(
             assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("bound", [1, 300])
+def test_a_tally_folded_into_arrays_gives_the_same_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bound: int
+) -> None:
+    """``VNSEARCH_TALLY_KEYS``: a run folds its tally into arrays whenever it holds more keys
+    than that (after every batch for 1; now and then for 300, leaving a tally at the end).  The
+    full build and the incremental run (folded new documents, a tally, removed ones) write the
+    very same counts, vocabulary and suggestions, byte for byte, as runs that never fold."""
+    monkeypatch.setattr(indexer, "PROGRESS_STEP", 4)  # batches of 4 documents
+    whole = _runs(tmp_path / "whole", tmp_path / "w1", tmp_path / "w2")
+    folds: list[tuple[int, bool]] = []
+    finish = indexer.VocabularyCount.finish
+
+    def noted(self: indexer.VocabularyCount) -> None:
+        folds.append((self.folds, self.tally is not None and self.tally.keys() > 0))
+        finish(self)
+
+    monkeypatch.setattr(indexer.VocabularyCount, "finish", noted)
+    monkeypatch.setenv("VNSEARCH_TALLY_KEYS", str(bound))
+    folded = _runs(tmp_path / "folded", tmp_path / "f1", tmp_path / "f2")
+    assert folded == whole == [(50, 0, 0, 1), (6, 5, 2, 1)]
+    # full build: 13 batches; incremental: 11 new or changed documents, 3 batches.  Then
+    # (folds, whether a tally was left to save with the folded counts).
+    assert folds == ([(13, False), (3, False)] if bound == 1 else [(6, True), (1, True)])
+    assert_exact(tmp_path / "folded")
+    ours, theirs = _generation_dir(tmp_path / "folded"), _generation_dir(tmp_path / "whole")
+    names = sorted(p.name for p in theirs.iterdir())
+    assert names == sorted(p.name for p in ours.iterdir())
+    for name in names:
+        if name.startswith(("accent-", "suggest-", "vocabulary-")):
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
 def test_only_a_few_new_documents_are_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(indexer, "HELD_DOCS", 5)
     rnd = random.Random(3)

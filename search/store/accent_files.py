@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +63,40 @@ class AccentCounts:
     def add(self, tally: AccentTally) -> AccentCounts:
         """These counts plus ``tally`` (its negative counts subtract)."""
         words = set(tally.unigrams) | set(tally.titles)
-        for first, second in tally.bigrams:
-            words.update((first, second))
-        lexicon, old_to_new, ids = union(self.syllables, sorted(words))
+        for pairs in (tally.bigrams, tally.first_titles, tally.second_titles):
+            words.update(map(itemgetter(0), pairs))
+            words.update(map(itemgetter(1), pairs))
+        lexicon, old_to_new, ids, folded = self._grown(sorted(words))
+        unigrams = np.zeros((len(lexicon), 2), np.int64)
+        unigrams[old_to_new] = self.unigrams
+        for column, counter in enumerate((tally.unigrams, tally.titles)):
+            if counter:
+                at = np.fromiter(map(ids.__getitem__, counter), np.int64, len(counter))
+                np.add.at(unigrams[:, column], at, np.fromiter(counter.values(), np.int64))
+        pairs = self.pairs.remap(old_to_new).add(*_pair_rows(tally, ids))
+        return AccentCounts(lexicon, folded, unigrams, pairs).without_unused()
+
+    def merge(self, other: AccentCounts) -> AccentCounts:
+        """These counts plus ``other`` (an incremental run's counts of its new documents, folded
+        as the run went: ``indexer.VocabularyCount``)."""
+        if not len(other.syllables):
+            return self
+        words = other.syllables.tolist()
+        lexicon, old_to_new, ids, folded = self._grown(words)
+        other_to_new = np.fromiter(map(ids.__getitem__, words), np.int64, len(words))
+        unigrams = np.zeros((len(lexicon), 2), np.int64)
+        unigrams[old_to_new] = self.unigrams
+        unigrams[other_to_new] += other.unigrams  # ids are unique: no repeated rows
+        theirs = other.pairs.remap(other_to_new)
+        pairs = self.pairs.remap(old_to_new).add(theirs.keys, theirs.counts)
+        return AccentCounts(lexicon, folded, unigrams, pairs).without_unused()
+
+    def _grown(
+        self, words: list[str]
+    ) -> tuple[StringArray, np.ndarray, dict[str, int], StringArray]:
+        """The lexicon with ``words`` (sorted) it lacks, each old id's new id, each word's id and
+        every syllable's folding (computed for the new ones only)."""
+        lexicon, old_to_new, ids = union(self.syllables, words)
         fresh = np.ones(len(lexicon), dtype=bool)
         fresh[old_to_new] = False
         at = np.empty(len(lexicon), dtype=np.int64)  # where each syllable's folding comes from
@@ -72,14 +104,7 @@ class AccentCounts:
         at[fresh] = old_to_new.size + np.arange(int(fresh.sum()))
         new_folds = StringArray.from_strings(fold(lexicon[i]) for i in np.flatnonzero(fresh))
         folded = StringArray.concat([self.folded, new_folds]).take(at)
-        unigrams = np.zeros((len(lexicon), 2), np.int64)
-        unigrams[old_to_new] = self.unigrams
-        for column, counter in enumerate((tally.unigrams, tally.titles)):
-            if counter:
-                at = np.fromiter((ids[w] for w in counter), np.int64, len(counter))
-                np.add.at(unigrams[:, column], at, np.fromiter(counter.values(), np.int64))
-        pairs = self.pairs.remap(old_to_new).add(*_pair_rows(tally, ids))
-        return AccentCounts(lexicon, folded, unigrams, pairs).without_unused()
+        return lexicon, old_to_new, ids, folded
 
     def without_unused(self) -> AccentCounts:
         """Syllables whose count fell to 0 dropped (no pair can hold them any more)."""
@@ -126,17 +151,23 @@ class AccentCounts:
 
 
 def _pair_rows(tally: AccentTally, ids: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The tally's pairs as ``KeyCounts`` rows (keys unique)."""
-    pairs = set(tally.bigrams) | set(tally.first_titles) | set(tally.second_titles)
-    if not pairs:
+    """The tally's pairs as ``KeyCounts`` rows (keys unique).  Loops in C (``map``): a build
+    folds millions of pairs (``indexer.BuildLimits.tally_keys``); ``Counter``'s lookup of a
+    missing key runs Python code, so each counter fills its own column."""
+    rows = dict.fromkeys(tally.bigrams)
+    rows.update(dict.fromkeys(tally.first_titles))
+    rows.update(dict.fromkeys(tally.second_titles))
+    if not rows:
         return np.zeros(0, np.uint64), np.zeros((0, 3), np.int64)
-    ordered = list(pairs)
-    first = np.fromiter((ids[a] for a, _ in ordered), np.int64, len(ordered))
-    second = np.fromiter((ids[b] for _, b in ordered), np.int64, len(ordered))
-    counts = np.array(
-        [(tally.bigrams[p], tally.first_titles[p], tally.second_titles[p]) for p in ordered],
-        dtype=np.int64,
-    ).reshape(len(ordered), 3)
+    ordered = list(rows)
+    index = dict(zip(ordered, range(len(ordered)), strict=True))
+    first = np.fromiter(map(ids.__getitem__, map(itemgetter(0), ordered)), np.int64, len(ordered))
+    second = np.fromiter(map(ids.__getitem__, map(itemgetter(1), ordered)), np.int64, len(ordered))
+    counts = np.zeros((len(ordered), 3), np.int64)
+    for column, counter in enumerate((tally.bigrams, tally.first_titles, tally.second_titles)):
+        if counter:
+            at = np.fromiter(map(index.__getitem__, counter), np.int64, len(counter))
+            counts[at, column] = np.fromiter(counter.values(), np.int64, len(counter))
     return pair_keys(first, second), counts
 
 

@@ -50,6 +50,20 @@ class CorpusTally:
         self.accents.merge(other.accents)
         self.suggest.merge(other.suggest)
 
+    def keys(self) -> int:
+        """Keys held in all the counters: what the tally's memory grows with (a ``Counter`` key
+        is a Python string or a pair of them, ~100-200 bytes each)."""
+        accents, suggest = self.accents, self.suggest
+        return (
+            len(accents.unigrams)
+            + len(accents.titles)
+            + len(accents.bigrams)
+            + len(accents.first_titles)
+            + len(accents.second_titles)
+            + len(suggest.phrases)
+            + len(suggest.titles)
+        )
+
 
 @dataclass(frozen=True)
 class CorpusCounts:
@@ -67,6 +81,21 @@ class CorpusCounts:
     def add(self, tally: CorpusTally) -> CorpusCounts:
         """These counts plus ``tally`` (its negative counts subtract)."""
         return CorpusCounts(self.accents.add(tally.accents), add_tally(self.suggest, tally.suggest))
+
+    def merge(self, other: CorpusCounts) -> CorpusCounts:
+        """These counts plus ``other``'s (both exact, nothing negative)."""
+        return CorpusCounts(
+            self.accents.merge(other.accents),
+            SuggestCounts(
+                self.suggest.phrases.merge(other.suggest.phrases),
+                self.suggest.titles.merge(other.suggest.titles),
+            ),
+        )
+
+    def is_empty(self) -> bool:
+        return not (
+            len(self.accents.syllables) or len(self.suggest.phrases) or len(self.suggest.titles)
+        )
 
     def derive(self) -> tuple[VocabularyArrays, SuggestArrays]:
         return (

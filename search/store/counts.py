@@ -20,11 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .strings import StringArray, encode, load_array
+from .strings import StringArray, encode, fixed_width, load_array
 
-# A delta at most this share of the table is merged by binary search (``k log n`` comparisons of
-# bytes); a larger one by one linear merge of both sorted lists.
+# Bytes of each key compared by numpy when a delta is merged into a table (``_positions``): the
+# keys (folded phrase + spelling, syllables) mostly differ within them.
+PREFIX_BYTES = 16
+# ... unless the delta is at most this share of the table: then each key is found by binary
+# search (``k log n`` comparisons of bytes in Python).
 SEARCH_SHARE = 1 / 64
+COMPARED = 1 << 16  # keys compared whole at once by ``locate``
 
 
 class CountsMismatch(ValueError):
@@ -68,48 +72,37 @@ class StringCounts:
         self, delta: Mapping[str, int], attrs: Callable[[str], tuple[int, ...]] | None = None
     ) -> StringCounts:
         """This table plus ``delta`` (negative counts subtract).  ``attrs`` gives the fixed values
-        of a key this table does not hold yet."""
-        raw = {encode(k): c for k, c in delta.items() if c}
-        if not raw:
+        of a key this table does not hold yet.
+
+        A build folds its tallies in every ``indexer.BuildLimits.tally_keys`` keys, so the loops
+        over the delta's keys run in C where they can (``map``, ``fromiter``): Python strings
+        sort by code point, which is the UTF-8 byte order (surrogates included)."""
+        keys = sorted(k for k, c in delta.items() if c)
+        if not keys:
             return self
-        keys = sorted(raw)
-        found, positions = self._positions(keys)
+        raw = list(map(encode, keys))
+        delta_counts = np.fromiter(map(delta.__getitem__, keys), np.int64, len(keys))
+        found, positions = self._positions(raw)
         counts = self.counts.copy()
-        present = [k for k, hit in zip(keys, found, strict=True) if hit]
-        if present:
-            at = positions[found]
-            np.add.at(counts, at, np.fromiter((raw[k] for k in present), np.int64, len(present)))
-        fresh = [k for k, hit in zip(keys, found, strict=True) if not hit]
-        if any(raw[k] < 0 for k in fresh) or np.any(counts < 0):
+        if found.any():
+            np.add.at(counts, positions[found], delta_counts[found])
+        fresh_rows = np.flatnonzero(~found)
+        fresh_counts = delta_counts[fresh_rows]
+        if np.any(fresh_counts < 0) or np.any(counts < 0):
             raise CountsMismatch("subtracting more than the table holds")
+        fresh = [raw[i] for i in fresh_rows.tolist()]
         width = self.attrs.shape[1]
         fresh_attrs = np.array(
-            [attrs(k.decode("utf-8", "surrogatepass")) for k in fresh] if width and attrs else [],
+            [attrs(keys[i]) for i in fresh_rows.tolist()] if width and attrs else [],
             dtype=np.int64,
         ).reshape(len(fresh), width)
-        merged = self._insert(
-            counts,
-            fresh,
-            positions[~found],
-            np.fromiter((raw[k] for k in fresh), np.int64, len(fresh)),
-            fresh_attrs,
-        )
+        merged = self._insert(counts, fresh, positions[fresh_rows], fresh_counts, fresh_attrs)
         return merged.without_zeros()
 
     def _positions(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """For sorted ``keys``: whether each is in the table, and its position or insertion
-        point."""
-        if len(keys) <= SEARCH_SHARE * len(self):
-            positions = np.fromiter((self.keys.bisect_left(k) for k in keys), np.int64, len(keys))
-        else:
-            positions = _merge_positions(self.keys, keys)
-        n = len(self)
-        found = np.fromiter(
-            (p < n and self.keys.raw(int(p)) == k for p, k in zip(positions, keys, strict=True)),
-            bool,
-            len(keys),
-        )
-        return found, positions
+        point (``locate``)."""
+        return locate(self.keys, keys)
 
     def _insert(
         self,
@@ -175,21 +168,6 @@ class StringCounts:
             and np.array_equal(self.counts, other.counts)
             and np.array_equal(self.attrs, other.attrs)
         )
-
-
-def _merge_positions(table: StringArray, keys: list[bytes]) -> np.ndarray:
-    """Insertion points of sorted ``keys`` in sorted ``table``, by one pass over both."""
-    out = np.empty(len(keys), dtype=np.int64)
-    position, n = 0, len(table)
-    raw = table.raw
-    current = raw(0) if n else b""
-    for i, key in enumerate(keys):
-        while position < n and current < key:
-            position += 1
-            if position < n:
-                current = raw(position)
-        out[i] = position
-    return out
 
 
 @dataclass(frozen=True)
@@ -286,32 +264,76 @@ def pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return (first.astype(np.uint64) << np.uint64(32)) | second.astype(np.uint64)
 
 
+def locate(table: StringArray, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted unique ``keys`` (UTF-8): whether each is in sorted ``table``, and its position
+    or insertion point.
+
+    A build folds millions of keys into tables of millions of rows (``indexer.VocabularyCount``),
+    so this is numpy's work: the first ``PREFIX_BYTES`` of every key and row narrow each search
+    (``searchsorted``; a key no row shares them with is placed at once), a key sharing them with
+    one row is compared with it whole, a few thousand at a time (``S`` arrays of their common
+    width: the lengths tell a key from the same bytes and trailing NULs).  Bytes are compared
+    in Python only for the keys sharing their prefix with several rows."""
+    n = len(table)
+    found = np.zeros(len(keys), dtype=bool)
+    if not n or not keys:
+        return found, np.zeros(len(keys), np.int64)
+    if len(keys) <= SEARCH_SHARE * n:  # a few keys: cheaper than the prefixes of every row
+        positions = np.fromiter(map(table.bisect_left, keys), np.int64, len(keys))
+        for i, (at, key) in enumerate(zip(positions.tolist(), keys, strict=True)):
+            found[i] = at < n and table.raw(at) == key
+        return found, positions
+    prefixes = fixed_width(table, PREFIX_BYTES)
+    heads = np.array([k[:PREFIX_BYTES] for k in keys], dtype=f"S{PREFIX_BYTES}")
+    positions = np.searchsorted(prefixes, heads, side="left").astype(np.int64)
+    ends = np.searchsorted(prefixes, heads, side="right")
+    del prefixes, heads
+    spans = ends - positions
+    lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+    single = np.flatnonzero(spans == 1)
+    for first in range(0, single.size, COMPARED):
+        chosen = single[first : first + COMPARED]
+        rows = positions[chosen]
+        theirs = table.take(rows)
+        their_lengths, our_lengths = theirs.lengths(), lengths[chosen]
+        width = max(1, int(their_lengths.max()), int(our_lengths.max()))
+        row_bytes = fixed_width(theirs, width)
+        key_bytes = np.array([keys[i] for i in chosen.tolist()], dtype=f"S{width}")
+        same_bytes = row_bytes == key_bytes
+        found[chosen] = same_bytes & (their_lengths == our_lengths)
+        after = (key_bytes > row_bytes) | (same_bytes & (our_lengths > their_lengths))
+        positions[chosen] = rows + after
+    for i in np.flatnonzero(spans > 1).tolist():
+        key = keys[i]
+        at = table.bisect_left(key, int(positions[i]), int(ends[i]))
+        positions[i] = at
+        found[i] = at < n and table.raw(at) == key
+    return found, positions
+
+
 def union(lexicon: StringArray, fresh: list[str]) -> tuple[StringArray, np.ndarray, dict]:
     """``lexicon`` (sorted unique) with the ``fresh`` strings it lacks; returns the new lexicon,
     each old id's new id (increasing) and ``string -> new id`` for every fresh string."""
-    table = StringCounts(
-        lexicon, np.ones(len(lexicon), np.int64), np.zeros((len(lexicon), 0), np.int64)
-    )
-    missing = sorted({encode(s) for s in fresh if lexicon.find(s) < 0})
-    if not missing:
-        ids = {s: lexicon.find(s) for s in fresh}
-        return lexicon, np.arange(len(lexicon), dtype=np.int64), ids
-    points = np.fromiter((lexicon.bisect_left(k) for k in missing), np.int64, len(missing))
+    words = sorted(set(fresh))  # code point order: UTF-8 byte order
+    raw = list(map(encode, words))
+    found, points = locate(lexicon, raw)
+    n = len(lexicon)
+    if found.all():
+        return lexicon, np.arange(n, dtype=np.int64), dict(zip(words, points.tolist(), strict=True))
+    table = StringCounts(lexicon, np.ones(n, np.int64), np.zeros((n, 0), np.int64))
+    lacking = np.flatnonzero(~found)
+    missing = [raw[i] for i in lacking.tolist()]
+    missing_points = points[lacking]
     merged = table._insert(
         table.counts,
         missing,
-        points,
+        missing_points,
         np.ones(len(missing), np.int64),
         np.zeros((len(missing), 0), np.int64),
     )
-    n = len(lexicon)
-    old_to_new = np.arange(n) + np.searchsorted(points, np.arange(n), side="right")
-    new_ids = dict(
-        zip(
-            (k.decode("utf-8", "surrogatepass") for k in missing),
-            (points + np.arange(len(missing))).tolist(),
-            strict=True,
-        )
-    )
-    ids = {s: new_ids[s] if s in new_ids else int(old_to_new[lexicon.find(s)]) for s in fresh}
-    return merged.keys, old_to_new, ids
+    old_to_new = np.arange(n) + np.searchsorted(missing_points, np.arange(n), side="right")
+    new_ids = np.empty(len(words), dtype=np.int64)
+    new_ids[lacking] = missing_points + np.arange(len(missing))
+    held = np.flatnonzero(found)
+    new_ids[held] = old_to_new[points[held]]
+    return merged.keys, old_to_new, dict(zip(words, new_ids.tolist(), strict=True))

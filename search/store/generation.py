@@ -45,7 +45,7 @@ from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
 from .counts import CountsMismatch
-from .strings import StringArray
+from .strings import StringArray, encode, fixed_width
 from .suggest_files import SuggestArrays
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ DIRECTORY = "vnsearch"
 MANIFEST = "manifest.json"
 LEGACY_ACCENTS = "accents.json.gz"  # the vocabulary file of older versions, beside Whoosh's
 TALLY = "tally.pickle"  # an incremental run's counts of its new documents (in ``Update.work``)
+RUN_COUNTS = "run"  # ... the part of them it folded into arrays as it went (a directory)
 # Seconds a worker with nothing to serve waits for the files of a generation just committed.
 PENDING_WAIT = 10.0
 PENDING_POLL = 0.05
@@ -239,33 +240,57 @@ class Update:
         manifest = read_manifest(directory)
         return directory if manifest is not None and manifest.get("counts") else None
 
-    def needs_count(self, held: Collection[str] | None = None) -> Callable[[str], bool]:
-        """Whether the document of a content hash is to be counted: every one in a full run, the
-        ones whose text the base generation does not hold in an incremental run, none when the
-        base has no counts to add them to (``publish`` then counts everything)."""
+    def needs_count(self, held: Collection[str] | None = None) -> Callable[[list[str]], list[bool]]:
+        """Whether each document of a batch of content hashes is to be counted: every one in a
+        full run, the ones whose text the base generation does not hold in an incremental run,
+        none when the base has no counts to add them to (``publish`` then counts everything).
+
+        ``held``: the base's live hashes, when the caller has them as a set (the indexer reads
+        them anyway); else they are looked up as one sorted ``S`` array (hexadecimal digests: no
+        NUL, and a longer hash than any held is not held): a set of a million Python strings is
+        some 140 MB, the array 32 MB."""
         if self.full:
-            return lambda _hash: True
+            return lambda hashes: [True] * len(hashes)
         directory = self.base_counts_dir()
         if directory is None:
-            return lambda _hash: False
-        if held is None:  # the caller did not read them
-            columns = Columns.load(directory)
-            held = set(columns.live_strings(columns.hashes))
-        return lambda content_hash: content_hash not in held
+            return lambda hashes: [False] * len(hashes)
+        if held is not None:
+            return lambda hashes: [h not in held for h in hashes]
+        columns = Columns.load(directory)
+        held_array = np.unique(fixed_width(columns.live_strings(columns.hashes)))
+        width = held_array.dtype.itemsize
 
-    def save_counts(self, tally: CorpusTally, hashes: Iterable[str]) -> None:
-        """Save the run's counts of its new documents (``hashes``, tallied batch by batch as the
-        indexing pool analysed them) into ``work``.  A full run's counts are the generation's
-        (saved as arrays); an incremental run's are a tally ``publish`` adds to the base
-        generation's counts."""
+        def needs(hashes: list[str]) -> list[bool]:
+            if not hashes or not held_array.size:
+                return [True] * len(hashes)
+            raw = [encode(h) for h in hashes]
+            wanted = np.array(raw, dtype=f"S{width}")
+            at = np.minimum(np.searchsorted(held_array, wanted), held_array.size - 1)
+            fits = np.fromiter((len(r) <= width for r in raw), bool, len(raw))
+            return (~((held_array[at] == wanted) & fits)).tolist()
+
+        return needs
+
+    def save_counts(
+        self, counts: CorpusCounts, tally: CorpusTally, hashes: Iterable[np.ndarray]
+    ) -> None:
+        """Save the run's counts of its new documents (``hashes``: ``S`` arrays of their content
+        hashes, ``hash_array``) into ``work``: ``counts``, the
+        tallies the run folded into arrays as it went, plus ``tally``, those it tallied since
+        (``indexer.VocabularyCount``).  A full run's counts are the generation's (saved as
+        arrays); an incremental run's are added to the base generation's by ``publish``: the
+        folded ones saved as arrays (``RUN_COUNTS``, when there are any), the rest as a tally."""
         if self.full:
-            CorpusCounts.empty().add(tally).save(self.work)
+            counts.add(tally).save(self.work)
         elif self.base_counts_dir() is None:
             return
         else:
+            if not counts.is_empty():
+                (self.work / RUN_COUNTS).mkdir()
+                counts.save(self.work / RUN_COUNTS)
             with open(self.work / TALLY, "wb") as fh:
                 pickle.dump(tally, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        StringArray.from_strings(sorted(hashes)).save(self.work, "counted")
+        StringArray.from_bytes(sorted_hashes(hashes).tolist()).save(self.work, "counted")
         _write_text(self.work / "done", "1")
 
     def close(self) -> None:
@@ -273,6 +298,18 @@ class Update:
         self.base_reader = None
         if self._release is not None:
             self._release()
+
+
+def hash_array(hashes: list[str]) -> np.ndarray:
+    """Content hashes as an ``S`` array: 32 bytes a hexadecimal digest instead of a Python
+    string's ~90 (a full run notes every document's)."""
+    return np.array([encode(h) for h in hashes], dtype=bytes) if hashes else np.zeros(0, "S1")
+
+
+def sorted_hashes(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """The hashes of ``hash_array``s, sorted (as their strings: hexadecimal, so no NUL)."""
+    parts = list(parts)
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, "S1")
 
 
 def _release(reader, work: Path, marker: Path) -> None:
@@ -388,23 +425,38 @@ def _counts(
     done = update is not None and (update.work / "done").exists()
     if update is None or not done or (not update.full and base is None):
         return _recount(index_dir, generation, reader, columns, "no counts to update")
-    counted = set(StringArray.load(update.work, "counted"))
+    counted = StringArray.load(update.work, "counted")
     if update.full:
-        if counted != set(columns.hashes.take(np.flatnonzero(columns.live))):
+        if not _same_hashes(counted, columns.hashes.take(np.flatnonzero(columns.live))):
             return _recount(index_dir, generation, reader, columns, "the run counted others")
         return CorpusCounts.load(update.work)
     added, removed = _changes(base.columns, columns)
     with open(update.work / TALLY, "rb") as fh:
         tally: CorpusTally = pickle.load(fh)
-    if counted != set(columns.hashes.take(added)):
+    folded = update.work / RUN_COUNTS
+    run = CorpusCounts.load(folded) if folded.is_dir() else None
+    if not _same_hashes(counted, columns.hashes.take(added)):
         log.warning("the run's new documents are not the generation's: counting them again")
-        tally = CorpusTally.of(_stored(reader, added))
+        tally, run = CorpusTally.of(_stored(reader, added)), None
     if removed.size:
         tally.subtract(CorpusTally.of(_stored(update.base_reader.reader(), removed)))
     try:
-        return CorpusCounts.load(update.base_counts_dir()).add(tally)
+        counts = CorpusCounts.load(update.base_counts_dir())
+        # The folded counts first: base + run never goes below zero, so a mismatch is found
+        # where it was before they were folded, when the removed documents are subtracted.
+        return (counts.merge(run) if run is not None else counts).add(tally)
     except CountsMismatch:
         return _recount(index_dir, generation, reader, columns, "the base counts are not its own")
+
+
+def _same_hashes(ours: StringArray, theirs: StringArray) -> bool:
+    """Whether two lists of content hashes hold the same set (compared as sorted ``S`` arrays:
+    hexadecimal digests, no NUL; sets of a million Python strings would take ~300 MB)."""
+    if not (len(ours) and len(theirs)):
+        return not len(ours) and not len(theirs)
+    if int(ours.lengths().max()) != int(theirs.lengths().max()):
+        return False
+    return np.array_equal(np.unique(fixed_width(ours)), np.unique(fixed_width(theirs)))
 
 
 def _recount(index_dir: Path, generation: int, reader, columns: Columns, why: str) -> CorpusCounts:

@@ -21,6 +21,7 @@ import numpy as np
 GATHER_CHUNK = 1 << 24
 PREFIX = 8  # bytes of each string in ``prefixes``
 PREFIX_FROM = 64  # a search over more strings than this starts from the prefixes
+FIXED_CHUNK = 1 << 18  # strings per step of ``fixed_width``
 
 
 def encode(text: str) -> bytes:
@@ -256,15 +257,20 @@ def window(strings: StringArray, starts: np.ndarray, lengths: np.ndarray) -> Str
 
 def fixed_width(strings: StringArray, width: int | None = None) -> np.ndarray:
     """The strings (their first ``width`` bytes) as a numpy ``S`` array, which compares as the
-    bytes do provided they hold no NUL (``S`` pads with NULs and ignores trailing ones)."""
+    bytes do provided they hold no NUL (``S`` pads with NULs and ignores trailing ones).  Built
+    ``FIXED_CHUNK`` strings at a time: the index arrays of one step take eight times the bytes
+    they copy (a table of millions of keys would need gigabytes for a moment)."""
     lengths = strings.lengths()
     if width is None:
         width = max(1, int(lengths.max())) if lengths.size else 1
-    kept = np.minimum(lengths, width)
     out = np.zeros((len(strings), width), dtype=np.uint8)
-    rows = np.repeat(np.arange(len(strings)), kept)
-    inner = np.zeros(len(strings) + 1, dtype=np.int64)
-    np.cumsum(kept, out=inner[1:])
-    columns = np.arange(int(inner[-1])) - np.repeat(inner[:-1], kept)
-    out[rows, columns] = strings.blob[np.repeat(strings.offsets[:-1], kept) + columns]
+    for first in range(0, len(strings), FIXED_CHUNK):
+        last = min(first + FIXED_CHUNK, len(strings))
+        kept = np.minimum(lengths[first:last], width)
+        rows = np.repeat(np.arange(first, last), kept)
+        inner = np.zeros(last - first + 1, dtype=np.int64)
+        np.cumsum(kept, out=inner[1:])
+        columns = np.arange(int(inner[-1])) - np.repeat(inner[:-1], kept)
+        starts = np.repeat(strings.offsets[first:last], kept)
+        out[rows, columns] = strings.blob[starts + columns]
     return out.view(f"S{width}").ravel()
