@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -82,34 +83,34 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
 def env_int(name: str, default: int, minimum: int, environ: dict[str, str] | None = None) -> int:
     """A whole-number setting read where it is used (a build's limits), from ``VNSEARCH_<NAME>``
     when set, else ``default``; ``SettingsError`` for a value that cannot be used."""
-    env = os.environ if environ is None else environ
-    key = ENV_PREFIX + name.upper()
-    raw = env.get(key)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{key} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{key} must be at least {minimum}, not {value}")
-    return value
+    return _env_number(name, default, minimum, int, "a whole number", environ)
 
 
 def env_float(
     name: str, default: float, minimum: float, environ: dict[str, str] | None = None
 ) -> float:
     """A number of seconds (or another decimal setting) from ``VNSEARCH_<NAME>``, as
-    ``env_int``."""
+    ``env_int``; not NaN nor infinite."""
+    return _env_number(name, default, minimum, float, "a number", environ)
+
+
+def _env_number(
+    name: str,
+    default: float,
+    minimum: float,
+    parse: Callable[[str], float],
+    kind: str,
+    environ: dict[str, str] | None,
+):
     env = os.environ if environ is None else environ
     key = ENV_PREFIX + name.upper()
     raw = env.get(key)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{key} must be a number, not {raw!r}") from None
-    if not value >= minimum or value == float("inf"):  # NaN and inf too
-        raise SettingsError(f"{key} must be a number of at least {minimum}, not {raw!r}")
+        raise SettingsError(f"{key} must be {kind}, not {raw!r}") from None
+    if not minimum <= value < float("inf"):  # NaN compares false
+        raise SettingsError(f"{key} must be at least {minimum}, not {value}")
     return value

@@ -402,7 +402,7 @@ def test_control_characters_never_reach_a_link() -> None:
     "name, value, message",
     [
         ("VNSEARCH_REQUEST_SECONDS", "soon", "_REQUEST_SECONDS must be a number, not 'soon'"),
-        ("VNSEARCH_REQUEST_SECONDS", "nan", "_REQUEST_SECONDS must be a number of at least"),
+        ("VNSEARCH_REQUEST_SECONDS", "nan", "_REQUEST_SECONDS must be at least 0.1, not nan"),
         ("VNSEARCH_WORKERS", "two", "VNSEARCH_WORKERS must be a whole number, not 'two'"),
         ("VNSEARCH_THREADS", "0", "VNSEARCH_THREADS must be at least 1, not 0"),
         ("VNSEARCH_CACHE_MB", "lots", "VNSEARCH_CACHE_MB must be"),
