@@ -21,7 +21,7 @@ class Weights:
 
     accented: float = 0.8  # the exact accented syllable, when the query carried diacritics
     restored: float = 0.8  # the accented form restored for an unaccented word (a guess)
-    compound: float = 0.8  # pyvi compounds of adjacent query syllables
+    compound: float = 0.4  # pyvi compounds of adjacent query syllables
     compound_longest: int = 3  # syllables in the longest compound looked up
     pair: float = 0.6  # adjacent query syllables adjacent in the document
     pair_pooled: float = 0.4  # the same, for pairs the indexer pooled into a bucket (rare ones)
