@@ -12,9 +12,9 @@ the query's words it holds to the power ``Weights.coord``, and for queries of up
 ``Weights.tier_max_words`` words (``ranking_params``) a bonus for holding every word, doubled
 when the query was typed with diacritics and the document holds every word with exactly those.
 A bonus, not a tier: a tier (every such document above every other) put articles whose text
-lacks one word of a 5-word query below hundreds of weak ones holding all five (dev, body only:
-short MRR@10 0.420 with the tier, 0.469 with the bonus).  Every query still returns documents
-missing a few words (minimum-should-match), never those missing most.
+lacks one word of a 5-word query below hundreds of weak ones holding all five (the figures are
+in the README).  Every query still returns documents missing a few words
+(minimum-should-match), never those missing most.
 
 Each signal is one function (``_score_*``) that adds into the scores; ``rank`` calls them in
 order.  Their weights come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
