@@ -7,10 +7,14 @@ Per query concept (one typed syllable) the score adds:
 * pyvi compounds for adjacent concepts (``lao_cai``): documents where the query's words stand as
   words, not as scattered syllables, rank higher.
 
-For queries of up to ``Weights.tier_max_words`` words (``ranking_params``), documents that hold
-every word rank above those missing some, and when the query was typed with diacritics, those
-holding every word with exactly those diacritics rank above all others.  A longer query still
-returns documents missing a few words (minimum-should-match), never those missing most.
+The rank key then weighs how much of the query a document holds: its score times the share of
+the query's words it holds to the power ``Weights.coord``, and for queries of up to
+``Weights.tier_max_words`` words (``ranking_params``) a bonus for holding every word, doubled
+when the query was typed with diacritics and the document holds every word with exactly those.
+A bonus, not a tier: a tier (every such document above every other) put articles whose text
+lacks one word of a 5-word query below hundreds of weak ones holding all five (the figures are
+in the README).  Every query still returns documents missing a few words
+(minimum-should-match), never those missing most.
 
 Each signal is one function (``_score_*``) that adds into the scores; ``rank`` calls them in
 order.  Their weights come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
@@ -47,8 +51,8 @@ class Ranked:
     """
 
     docs: np.ndarray  # int64, ascending
-    scores: np.ndarray  # float32, the score shown (without the tier bonuses)
-    key: np.ndarray  # the score plus the tier bonuses: what the rank order is by
+    scores: np.ndarray  # float32, the score shown (without coordination and bonuses)
+    key: np.ndarray  # the score weighed by coordination plus the bonuses: the rank order
 
     @property
     def total(self) -> int:
@@ -349,12 +353,16 @@ def _tiers(
     exact_all: np.ndarray | None,
     signals: Weights,
 ) -> np.ndarray:
-    """The rank key: a short query's documents holding every word first, and among them those
-    with exactly the typed diacritics."""
+    """The rank key: the score times the share of the query's words a document holds (to the
+    power ``coord``), plus, for a short query, a bonus for holding every word and as much again
+    for holding them with exactly the typed diacritics."""
     final = shown
+    if signals.coord and known:
+        share = matched[docs].astype(np.float32) / np.float32(known)
+        final = final * share ** np.float32(signals.coord)
     if known <= signals.tier_max_words:
         all_words = matched[docs] >= known
-        final = final + all_words * signals.all_words_bonus
-        if exact_all is not None:  # typed with diacritics: exactly those diacritics rank first
-            final += (all_words & exact_all[docs]) * signals.all_words_bonus
+        final = final + all_words * np.float32(signals.all_words_bonus)
+        if exact_all is not None:  # typed with diacritics: exactly those diacritics count more
+            final += (all_words & exact_all[docs]) * np.float32(signals.all_words_bonus)
     return final

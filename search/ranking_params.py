@@ -21,14 +21,20 @@ class Weights:
 
     accented: float = 0.8  # the exact accented syllable, when the query carried diacritics
     restored: float = 0.8  # the accented form restored for an unaccented word (a guess)
-    compound: float = 0.8  # pyvi compounds of adjacent query syllables
+    compound: float = 0.4  # pyvi compounds of adjacent query syllables
     compound_longest: int = 3  # syllables in the longest compound looked up
     pair: float = 0.6  # adjacent query syllables adjacent in the document
     pair_pooled: float = 0.4  # the same, for pairs the indexer pooled into a bucket (rare ones)
-    all_words_bonus: float = 1e6  # documents holding every word first (and exact accents first)
-    # Up to this many words, documents holding all of them (with the typed diacritics) come first;
-    # a longer query is a sentence, where a document missing a word or two is normal.
-    tier_max_words: int = 6
+    # Up to ``tier_max_words`` words, a document holding all of them gains this much score, and as
+    # much again when it holds them with the typed diacritics.  A bonus, not a tier: a known
+    # article whose text lacks one of the words typed (a title's word the body says otherwise)
+    # still outranks weak documents that happen to hold them all.
+    all_words_bonus: float = 2.0
+    tier_max_words: int = 6  # a longer query is a sentence: missing a word or two is normal
+    # Every score is multiplied by (share of the query's counted words the document holds) to this
+    # power: coordination, for queries of any length (BM25 alone lets one frequent word carry a
+    # document that lacks the others).
+    coord: float = 0.3
     match_share: float = 0.5  # a query of 5+ words: share of them a document must hold
     repeat: float = 1.0  # weight of a word's second and later occurrences in the query
 

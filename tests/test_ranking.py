@@ -77,12 +77,37 @@ def test_adjacent_syllables_score_more(index: Path) -> None:
     assert paired["near"] > paired["apart"]
 
 
-def test_short_queries_put_documents_holding_every_word_first(index: Path) -> None:
+def rank_keys(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> dict[str, float]:
+    """Each candidate's rank key (the score with coordination and the bonuses) for ``q``."""
+    engine = SearchEngine(index, warm=False, params=params)
+    try:
+        snapshot = engine.snapshot()
+        ranked = rank(snapshot, engine.plan(q))
+        ids = snapshot.column("id")
+        return {ids[int(d)]: float(k) for d, k in zip(ranked.docs, ranked.key, strict=True)}
+    finally:
+        engine.close()
+
+
+def test_holding_every_word_of_a_short_query_adds_a_bonus(index: Path) -> None:
     q = "giá vàng tăng nay"  # "one" lacks "nay" but repeats the other three
-    found = scores(index, q)
-    assert found["one"] > found["both"]
-    assert keys(index, q)[:2] == ["both", "one"]  # holding every word comes first
-    assert keys(index, q, signals(all_words_bonus=0.0))[:2] == ["one", "both"]  # by score alone
+    found, key = scores(index, q), rank_keys(index, q)
+    bonus, coord = DEFAULT_PARAMS.signals.all_words_bonus, DEFAULT_PARAMS.signals.coord
+    assert (bonus, coord) == (2.0, 0.3)
+    # every word, with the typed diacritics: the bonus twice, no coordination loss
+    assert key["both"] == pytest.approx(found["both"] + 2 * bonus)
+    # three of the four words: the score times (3/4) ** coord, no bonus
+    assert key["one"] == pytest.approx(found["one"] * 0.75**coord, rel=1e-5)
+    assert keys(index, q, signals(all_words_bonus=1e6))[:2] == ["both", "one"]  # a tier
+    assert keys(index, q, signals(all_words_bonus=0.0, coord=0.0))[:2] == ["one", "both"]
+
+
+def test_coordination_weighs_long_queries_too(index: Path) -> None:
+    q = "giá vàng tăng hôm nay theo tin từ phố lớn"  # 10 words: no bonus, only coordination
+    found, key = scores(index, q), rank_keys(index, q)
+    assert key["both"] == pytest.approx(found["both"] * 0.9**0.3, rel=1e-5)  # 9 of 10: no "lớn"
+    plain = rank_keys(index, q, signals(coord=0.0))
+    assert plain["both"] == pytest.approx(found["both"])
 
 
 def test_question_words_weigh_what_the_params_say() -> None:
