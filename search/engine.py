@@ -74,14 +74,14 @@ def check_query(q: object, max_chars: int, *, required: bool = True) -> str | No
     ``BadRequest`` (``missing_query``, ``query_too_long``) otherwise.  The length limit counts
     the text as given, surrounding blanks included.
     """
+    if isinstance(q, str) and len(q) > max_chars:  # blanks too: what the API's schema says
+        raise BadRequest(
+            f"Từ khóa tìm kiếm dài quá {_vi_number(max_chars)} ký tự.", code="query_too_long"
+        )
     if q is None or not isinstance(q, str) or not q.strip():
         if required:
             raise BadRequest("Thiếu từ khóa tìm kiếm (tham số q).", code="missing_query")
         return None
-    if len(q) > max_chars:
-        raise BadRequest(
-            f"Từ khóa tìm kiếm dài quá {_vi_number(max_chars)} ký tự.", code="query_too_long"
-        )
     return q.strip()
 
 

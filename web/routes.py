@@ -236,11 +236,9 @@ def api_search():
 
 @bp.get("/api/suggest")
 def api_suggest():
-    q = request.args.get("q", "")
-    if not q.strip():
+    if query_param(request.args, required=False) is None:  # raises query_too_long, blanks too
         return cached_json({"query": "", "suggestions": []})
-    query_param(request.args, required=True)  # raises query_too_long
-    return cached_json(get_engine().suggest(q))
+    return cached_json(get_engine().suggest(request.args.get("q", "")))
 
 
 @bp.get("/api/openapi.json")
