@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from whoosh.matching import ListMatcher
-from whoosh.reading import TermNotFound
 
 from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .schema import TEXT_FIELDS, extra_field
-from .store.generation import LEGACY_ACCENTS, GenerationFiles, open_generation
+from .store.generation import (
+    LEGACY_ACCENTS,
+    GenerationFiles,
+    generation_reader,
+    open_generation,
+)
 from .store.strings import StringArray
-from .store.term_reader import SegmentTerms, block_arrays, concatenate, inline_arrays
+from .store.term_reader import SegmentTerms, concatenate, leaf_postings
 
 log = logging.getLogger(__name__)
 
@@ -139,47 +142,6 @@ class TermPostings:
         mask = np.zeros(size, dtype=bool)
         mask[self._docs] = True
         return mask
-
-
-def _leaf_postings(
-    leaf, terms: SegmentTerms | None, field: str, term: bytes
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """All (docnum, weight) of a term in one segment (``None``: not there).
-
-    Read by ``terms`` (``term_reader``: half the time of Whoosh's seek + read layers) when the
-    segment has one; through Whoosh otherwise, or when ``terms`` finds anything it does not expect
-    (Whoosh then decodes it, or raises what it always did).
-    """
-    if terms is not None:
-        try:
-            return terms.postings(field, term)
-        except Exception:  # not a layout term_reader decodes (or a damaged file): Whoosh decides
-            pass
-    return _whoosh_postings(leaf, field, term)
-
-
-def _whoosh_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """``_leaf_postings`` through Whoosh's own term reader and matchers, decoded a block at a
-    time with numpy.
-
-    Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
-    spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.  Most
-    terms a query asks for are missing from most fields, so the one dictionary lookup that opens
-    the matcher also answers "is it there" (``term in leaf`` first cost a second lookup).  Short
-    lists are inlined in the dictionary entry (``segment_writer``) and need no block read.
-    """
-    try:
-        matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
-    except TermNotFound:
-        return None
-    if isinstance(matcher, ListMatcher):  # a short list, inlined in the term dictionary
-        return inline_arrays(matcher._ids, matcher._weights)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    while matcher.is_active():
-        matcher._read_data()
-        parts.append(block_arrays(matcher._data[0], matcher._data[1]))
-        matcher._next_block()
-    return concatenate(parts)
 
 
 # (SegmentReader, its first docnum, its term_reader or None)
@@ -369,7 +331,7 @@ class Snapshot:
             indexed = extra_field(field) if extra else field
             parts: list[tuple[np.ndarray, np.ndarray]] = []
             for leaf, base, terms in leaves or self._leaves:
-                found = _leaf_postings(leaf, terms, indexed, btext)
+                found = leaf_postings(leaf, terms, indexed, btext)
                 if found is not None:
                     parts.append((found[0] + base, found[1]) if base else found)
             if parts:  # one segment's arrays as they are: no copy
@@ -408,8 +370,6 @@ class Snapshot:
         files are plain file objects (seek, then read), which two threads must never share
         (``term_reader``'s reads need no file position, but a term it leaves to Whoosh does).
         """
-        from whoosh.index import TOC, FileIndex
-
         vocab = self.accents()
         if vocab is None:
             return 0
@@ -418,8 +378,7 @@ class Snapshot:
         leaves: Leaves = []
         try:
             storage, name = self.ix.storage, self.ix.indexname
-            toc = TOC.read(storage, name, gen=self.generation)
-            reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
+            reader = generation_reader(storage, name, self.generation)
             leaves = _open_leaves(reader)
             for term in vocab.frequent_terms(limit):
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:

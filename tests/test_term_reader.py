@@ -1,6 +1,6 @@
 """``term_reader`` gives exactly what Whoosh's own path gives.
 
-Every term of every field is read both ways (``SegmentTerms.postings`` and ``_whoosh_postings``)
+Every term of every field is read both ways (``SegmentTerms.postings`` and ``whoosh_postings``)
 from segments written by ``segment_writer`` (inlined lists and multi-block lists), by Whoosh's own
 writer, and by Whoosh merging the two; missing terms, unknown fields, several segments with
 deleted documents, segments it does not take (not compound, or mapped by Whoosh) and entries it
@@ -24,10 +24,10 @@ from search import postings
 from search.documents import Document
 from search.engine import open_for_reading
 from search.indexer import _values
-from search.postings import Snapshot, _whoosh_postings
+from search.postings import Snapshot
 from search.schema import TEXT_FIELDS, extra_field
 from search.store import segment_writer, term_reader
-from search.store.term_reader import SegmentTerms
+from search.store.term_reader import SegmentTerms, whoosh_postings
 
 
 def _same(got, expected) -> bool:
@@ -54,7 +54,7 @@ def _check_every_term(ix) -> dict[str, int]:
             assert reader is not None, "a compound W3 segment gets a reader"
             try:
                 for field, term in leaf.all_terms():
-                    expected = _whoosh_postings(leaf, field, term)
+                    expected = whoosh_postings(leaf, field, term)
                     got = reader.postings(field, term)
                     assert _same(got, expected), (field, term)
                     matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
@@ -68,7 +68,7 @@ def _check_every_term(ix) -> dict[str, int]:
                         (field, term[:-1]),
                         ("url", term),  # a stored-only field: not in the term dictionary
                     ):
-                        expected = _whoosh_postings(leaf, missing_field, missing)
+                        expected = whoosh_postings(leaf, missing_field, missing)
                         assert _same(reader.postings(missing_field, missing), expected)
                         kinds["missing"] += expected is None
             finally:

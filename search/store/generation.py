@@ -358,15 +358,20 @@ def _latest(index_dir: Path) -> int:
 @contextlib.contextmanager
 def _reader_of(index_dir: Path, generation: int) -> Iterator:
     """A Whoosh reader of exactly ``generation`` (not whatever is latest by now)."""
-    from whoosh.index import TOC, FileIndex
-
-    storage = plain_storage(index_dir)
-    toc = TOC.read(storage, "MAIN", gen=generation)
-    reader = FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
+    reader = generation_reader(plain_storage(index_dir), "MAIN", generation)
     try:
         yield reader
     finally:
         reader.close()
+
+
+def generation_reader(storage, indexname: str, generation: int):
+    """A Whoosh reader of exactly ``generation`` of ``storage`` (not whatever is latest by
+    now): Whoosh opens only the latest through its public API."""
+    from whoosh.index import TOC, FileIndex
+
+    toc = TOC.read(storage, indexname, gen=generation)
+    return FileIndex._reader(storage, toc.schema, toc.segments, toc.generation)
 
 
 def plain_storage(index_dir: Path):

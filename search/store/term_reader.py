@@ -26,6 +26,7 @@ Whoosh's path.  An entry this module does not decode raises ``Unsupported`` for 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import struct
@@ -36,6 +37,12 @@ from hashlib import md5
 import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo, W3TermsReader
 from whoosh.filedb.compound import CompoundStorage
+from whoosh.matching import ListMatcher
+from whoosh.reading import TermNotFound
+
+log = logging.getLogger(__name__)
+# Segments whose fallback to Whoosh's path has been logged (once each, not once a term).
+_LOGGED: set[str] = set()
 
 _POINTER = struct.Struct("!Iq")  # filetables._pointer: a slot's hash and entry position
 _LENGTHS = struct.Struct("!ii")  # filetables._lengths: an entry's key and value lengths
@@ -159,7 +166,7 @@ class SegmentTerms:
 
     def postings(self, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         """All (docnum, weight) of ``term`` in ``field`` (``None``: not in this segment), as
-        ``postings._whoosh_postings`` decodes them."""
+        ``whoosh_postings`` decodes them."""
         prefix = self._prefixes.get(field)
         if prefix is None:  # Whoosh looks up field number 65535: found nowhere either
             return None
@@ -261,3 +268,56 @@ def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
         if last:
             break
     return parts
+
+
+def leaf_postings(
+    leaf, terms: SegmentTerms | None, field: str, term: bytes
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """All (docnum, weight) of a term in one segment (``None``: not there).
+
+    Read by ``terms`` (half the time of Whoosh's seek + read layers) when the segment has one;
+    through Whoosh otherwise, or when ``terms`` finds anything it does not expect (Whoosh then
+    decodes it, or raises what it always did).  Falling back is logged, once a segment.
+    """
+    if terms is not None:
+        try:
+            return terms.postings(field, term)
+        except Exception as exc:  # not a layout this module decodes (or a damaged file)
+            _log_fallback(leaf, f"{type(exc).__name__}: {exc}")
+    else:
+        _log_fallback(leaf, "a layout this module does not read")
+    return whoosh_postings(leaf, field, term)
+
+
+def _log_fallback(leaf, why: str) -> None:
+    try:
+        segment = leaf.segment().segment_id()
+    except Exception:  # noqa: BLE001 - only for the message
+        segment = "?"
+    if segment not in _LOGGED:
+        _LOGGED.add(segment)
+        log.warning("segment %s is read through Whoosh's slower path (%s)", segment, why)
+
+
+def whoosh_postings(leaf, field: str, term: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """``leaf_postings`` through Whoosh's own term reader and matchers, decoded a block at a
+    time with numpy.
+
+    Whoosh's own ``_read_ids`` delta-decodes every id in a Python generator (most of the time
+    spent loading a frequent term); its block tuple is decoded here with ``cumsum`` instead.  Most
+    terms a query asks for are missing from most fields, so the one dictionary lookup that opens
+    the matcher also answers "is it there" (``term in leaf`` first cost a second lookup).  Short
+    lists are inlined in the dictionary entry (``segment_writer``) and need no block read.
+    """
+    try:
+        matcher = leaf._terms.matcher(field, term, leaf.schema[field].format)
+    except TermNotFound:
+        return None
+    if isinstance(matcher, ListMatcher):  # a short list, inlined in the term dictionary
+        return inline_arrays(matcher._ids, matcher._weights)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    while matcher.is_active():
+        matcher._read_data()
+        parts.append(block_arrays(matcher._data[0], matcher._data[1]))
+        matcher._next_block()
+    return concatenate(parts)
