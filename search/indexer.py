@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
-from whoosh.writing import CLEAR, NO_MERGE
+from whoosh.writing import CLEAR
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .config import env_int
@@ -50,14 +50,13 @@ from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, V
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .source_files import Fingerprint, Reading, SourceFiles
+from .store.commit import clean_stale_files, commit_segments
 from .store.corpus import CorpusCounts, CorpusTally
 from .store.generation import Update, hash_array, load_generation, plain_storage, publish
 from .store.segment_merge import (
     MAX_SEGMENT_DOCS,
     MergePolicy,
     RunSegments,
-    merge_committed,
-    remove_files,
 )
 from .store.segment_writer import BatchPostings, FieldPostings
 
@@ -217,31 +216,6 @@ def load_sources(index_dir: Path) -> list[str]:
         log.warning("%s is unreadable; remembering no sources", path)
         return []
     return [str(s) for s in data.get("sources", [])] if isinstance(data, dict) else []
-
-
-def _clean_stale_files(writer, index_dir: Path) -> None:
-    """Remove what a killed reindex left: segments no generation uses, old TOCs, temp JSON.
-
-    Runs while holding the writer lock, so no other writer can own these files; the segment the
-    current writer has just started is kept.
-    """
-    from whoosh.index import TOC
-
-    keep = {seg.segment_id() for seg in writer.segments} | {writer.newsegment.segment_id()}
-    toc_re = TOC._pattern(writer.indexname)
-    seg_re = TOC._segment_pattern(writer.indexname)
-    current_gen = writer.generation - 1
-    for path in index_dir.iterdir():
-        name = path.name
-        toc, seg = toc_re.match(name), seg_re.match(name)
-        stale = (
-            (name.endswith(".tmp") and path.is_file())
-            or (toc is not None and int(toc.group(1)) > current_gen)
-            or (seg is not None and toc is None and seg.group(1) not in keep)
-        )
-        if stale:
-            log.warning("removing %s left by an interrupted reindex", name)
-            path.unlink(missing_ok=True)
 
 
 def open_or_create(index_dir: Path, full: bool = False):
@@ -553,23 +527,10 @@ def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:
 
 
 def _commit(writer, segments: list, mergetype=None) -> None:
-    """Commit the writer's own changes plus the run's segments as one new generation, merged as
-    ``segment_merge.MergePolicy`` plans (Whoosh's own merge policy is not used: it would send every
-    posting through Whoosh's writer, and knows nothing of pooled pairs)."""
-    final = writer._merge_segments(mergetype or NO_MERGE, None, None)
-    if writer._added:
-        final.append(writer._finalize_segment())
-    else:
-        writer._close_segment()
-    # The writer has the storage, schema and index name a merge needs.
+    """Commit the writer's changes plus the run's segments as one new generation, merged as
+    ``segment_merge.MergePolicy`` plans with this run's ``max_segment_docs``."""
     policy = MergePolicy(max_docs=BuildLimits.from_env().max_segment_docs)
-    final, written = merge_committed(writer, codec(), final + segments, POOLED, policy)
-    try:
-        writer._commit_toc(final)
-    except BaseException:
-        remove_files(writer, written)
-        raise
-    writer._finish()
+    commit_segments(writer, codec(), segments, POOLED, policy, mergetype)
 
 
 Copy = tuple[str, str, str]  # a document's content hash, its source and the file it is read from
@@ -898,7 +859,7 @@ def reindex(
         raise IndexBusy(
             f"another reindex is writing to {index_dir}; try again when it has finished"
         ) from exc
-    _clean_stale_files(writer, index_dir)
+    clean_stale_files(writer, index_dir)
     segments: list = []
     base_generation = writer.generation - 1
     try:
