@@ -760,7 +760,7 @@ class VocabularyCount:
     """
 
     def __init__(
-        self, update: Update, fold_keys: int = TALLY_KEYS, held: Collection[str] | None = None
+        self, update: Update, fold_keys: int = TALLY_KEYS, held: Collection[str] = ()
     ) -> None:
         self.update = update
         self.fold_keys = fold_keys
@@ -806,9 +806,7 @@ class VocabularyCount:
             )
 
 
-def _vocabulary(
-    index_dir: Path, ix, full: bool, held: Collection[str] | None = None
-) -> VocabularyCount:
+def _vocabulary(index_dir: Path, ix, full: bool, held: Collection[str] = ()) -> VocabularyCount:
     """The counting this run needs (under the writer's lock, before the commit); the new
     generation's shared files are marked pending until ``_publish`` has written them.
     ``held``: the content hashes of the base generation's live documents, when known."""
@@ -901,7 +899,7 @@ def reindex(
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
         generation = writer.generation
-        held = None if full else {content_hash for _, content_hash, _ in existing.values()}
+        held = () if full else {content_hash for _, content_hash, _ in existing.values()}
         vocabulary = _vocabulary(index_dir, ix, full, held) if changed else None
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)

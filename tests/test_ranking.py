@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from search.documents import Document
 from search.engine import SearchEngine
 from search.indexer import build_index
-from search.ranking import rank
+from search.ranking import Ranked, rank
 from search.ranking_params import DEFAULT_PARAMS, RankingParams
 
 FILLER = [Document(id=f"f{i}", body=f"Tin thời sự số {i} trong ngày.") for i in range(20)]
@@ -32,29 +34,30 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def scores(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> dict[str, float]:
-    """Each candidate's score (without the tier bonuses) for ``q`` under ``params``."""
+@contextmanager
+def ranked_for(
+    index: Path, q: str, params: RankingParams = DEFAULT_PARAMS
+) -> Iterator[tuple[Ranked, Sequence[str]]]:
+    """``rank``'s answer for ``q`` under ``params``, and the id of each docnum."""
     engine = SearchEngine(index, warm=False, params=params)
     try:
         snapshot = engine.snapshot()
-        ranked = rank(snapshot, engine.plan(q))
-        ids = snapshot.column("id")
-        return {ids[int(d)]: float(s) for d, s in zip(ranked.docs, ranked.scores, strict=True)}
+        yield rank(snapshot, engine.plan(q)), snapshot.column("id")
     finally:
         engine.close()
+
+
+def scores(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> dict[str, float]:
+    """Each candidate's score (without the tier bonuses) for ``q`` under ``params``."""
+    with ranked_for(index, q, params) as (ranked, ids):
+        return {ids[int(d)]: float(s) for d, s in zip(ranked.docs, ranked.scores, strict=True)}
 
 
 def keys(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> list[str]:
     """Candidates in rank order."""
-    engine = SearchEngine(index, warm=False, params=params)
-    try:
-        snapshot = engine.snapshot()
-        ranked = rank(snapshot, engine.plan(q))
+    with ranked_for(index, q, params) as (ranked, ids):
         order, _ = ranked.ordered(ranked.total)
-        ids = snapshot.column("id")
         return [ids[int(ranked.docs[i])] for i in order]
-    finally:
-        engine.close()
 
 
 def signals(**changes: float) -> RankingParams:
@@ -79,14 +82,8 @@ def test_adjacent_syllables_score_more(index: Path) -> None:
 
 def rank_keys(index: Path, q: str, params: RankingParams = DEFAULT_PARAMS) -> dict[str, float]:
     """Each candidate's rank key (the score with coordination and the bonuses) for ``q``."""
-    engine = SearchEngine(index, warm=False, params=params)
-    try:
-        snapshot = engine.snapshot()
-        ranked = rank(snapshot, engine.plan(q))
-        ids = snapshot.column("id")
+    with ranked_for(index, q, params) as (ranked, ids):
         return {ids[int(d)]: float(k) for d, k in zip(ranked.docs, ranked.key, strict=True)}
-    finally:
-        engine.close()
 
 
 def test_holding_every_word_of_a_short_query_adds_a_bonus(index: Path) -> None:

@@ -240,36 +240,16 @@ class Update:
         manifest = read_manifest(directory)
         return directory if manifest is not None and manifest.get("counts") else None
 
-    def needs_count(self, held: Collection[str] | None = None) -> Callable[[list[str]], list[bool]]:
+    def needs_count(self, held: Collection[str]) -> Callable[[list[str]], list[bool]]:
         """Whether each document of a batch of content hashes is to be counted: every one in a
-        full run, the ones whose text the base generation does not hold in an incremental run,
-        none when the base has no counts to add them to (``publish`` then counts everything).
-
-        ``held``: the base's live hashes, when the caller has them as a set (the indexer reads
-        them anyway); else they are looked up as one sorted ``S`` array (hexadecimal digests: no
-        NUL, and a longer hash than any held is not held): a set of a million Python strings is
-        some 140 MB, the array 32 MB."""
+        full run, the ones whose text the base generation does not hold (``held``: its live
+        documents' hashes, which the indexer reads anyway) in an incremental run, none when the
+        base has no counts to add them to (``publish`` then counts everything)."""
         if self.full:
             return lambda hashes: [True] * len(hashes)
-        directory = self.base_counts_dir()
-        if directory is None:
+        if self.base_counts_dir() is None:
             return lambda hashes: [False] * len(hashes)
-        if held is not None:
-            return lambda hashes: [h not in held for h in hashes]
-        columns = Columns.load(directory)
-        held_array = np.unique(fixed_width(columns.live_strings(columns.hashes)))
-        width = held_array.dtype.itemsize
-
-        def needs(hashes: list[str]) -> list[bool]:
-            if not hashes or not held_array.size:
-                return [True] * len(hashes)
-            raw = [encode(h) for h in hashes]
-            wanted = np.array(raw, dtype=f"S{width}")
-            at = np.minimum(np.searchsorted(held_array, wanted), held_array.size - 1)
-            fits = np.fromiter((len(r) <= width for r in raw), bool, len(raw))
-            return (~((held_array[at] == wanted) & fits)).tolist()
-
-        return needs
+        return lambda hashes: [h not in held for h in hashes]
 
     def save_counts(
         self, counts: CorpusCounts, tally: CorpusTally, hashes: Iterable[np.ndarray]
