@@ -182,3 +182,31 @@ def test_new_files_are_read_next_time_when_written_just_before(
     archive(src, rnd)
     reindex(index, [src], workers=1)
     assert reindex(index, workers=1).files_unread == 0  # modified within the hour: read again
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: (d / source_files.MANIFEST).write_text("{not json", encoding="utf-8"),
+        lambda d: (d / source_files.MANIFEST).write_text(
+            '{"version": 1, "generation": 1, "files": [["x", [1], 0, 9, 9]]}', encoding="utf-8"
+        ),
+        lambda d: (d / "ids.blob.npy").write_bytes(b"\x00" * 7),
+    ],
+    ids=["bad JSON", "wrong shape", "broken ids"],
+)
+def test_a_damaged_record_makes_the_run_read_every_file(tmp_path: Path, damage) -> None:
+    """A record broken by a disk error or a hand: never trusted, never fatal; the run reads
+    every file, gets the index right and records them again."""
+    rnd = random.Random(10)
+    src, index = tmp_path / "src", tmp_path / "index"
+    shards = archive(src, rnd)
+    reindex(index, [src], workers=1)
+    record = next(index.glob(f"{source_files.PREFIX}*"))
+    damage(record)
+    shards["shard-1.jsonl"]["s1-0"] = article(rnd, "s1-0")
+    write(src / "shard-1.jsonl", shards["shard-1.jsonl"])
+    run = reindex(index, workers=1)
+    assert (run.files_unread, run.updated, run.unchanged) == (0, 1, 35)
+    assert texts(index)["s1-0"] == shards["shard-1.jsonl"]["s1-0"]["body"]
+    assert reindex(index, workers=1).files_unread == 3
