@@ -28,9 +28,12 @@ from .schema import TEXT_FIELDS, extra_field
 from .store.generation import (
     LEGACY_ACCENTS,
     GenerationFiles,
+    generation_dir,
     generation_reader,
     open_generation,
+    store_dir,
 )
+from .store.shared_postings import MIN_SHARED_BYTES, SharedPostings, parameters_key
 from .store.strings import StringArray
 from .store.term_reader import SegmentTerms, concatenate, leaf_postings
 
@@ -40,16 +43,24 @@ log = logging.getLogger(__name__)
 # no files of its own).
 ACCENTS_FILE = LEGACY_ACCENTS
 
-# Posting arrays a worker keeps unless told (``Settings.cache_mb``): what varied queries read
-# grows with the archive, and a cache smaller than the frequent terms reloads them on every query
-# (the README has the figures, ``bench.scaling --cache-mb`` measures them).
+# Posting arrays a worker keeps in its own memory unless told (``Settings.cache_mb``): what
+# varied queries read grows with the archive, and a cache smaller than the frequent terms reloads
+# them on every query (the README has the figures, ``bench.scaling --cache-mb`` measures them).
+# Arrays of ``MIN_SHARED_BYTES`` and more are files every worker maps (``store.shared_postings``):
+# they cost the cache nothing, so with them it holds only rarer terms and stays small.
 MIN_CACHED_BYTES = 64 * 2**20
 CACHED_BYTES_PER_DOC = 6 * 2**10
+MAX_PRIVATE_BYTES = 160 * 2**20
+# Entries kept at most, mapped ones included: each mapped file is one memory map of the process
+# (Linux allows 65,530).
+MAX_CACHED_TERMS = 8192
 
 
-def default_cache_bytes(documents: int) -> int:
-    """The posting cache of an index of ``documents`` (its docnums, deleted ones included)."""
-    return max(MIN_CACHED_BYTES, CACHED_BYTES_PER_DOC * documents)
+def default_cache_bytes(documents: int, shared: bool = False) -> int:
+    """The posting cache of an index of ``documents`` (its docnums, deleted ones included);
+    ``shared``: whether large arrays are shared files (then it holds only smaller ones)."""
+    private = max(MIN_CACHED_BYTES, CACHED_BYTES_PER_DOC * documents)
+    return min(private, MAX_PRIVATE_BYTES) if shared else private
 
 
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
@@ -84,7 +95,7 @@ class TermPostings:
     The arrays are shared between queries: never modify them.
     """
 
-    __slots__ = ("_docs", "_weight", "df", "dense", "present")
+    __slots__ = ("_docs", "_weight", "df", "dense", "present", "mapped")
 
     def __init__(self, docs: np.ndarray, weight: np.ndarray, df: int) -> None:
         self._docs: np.ndarray | None = docs  # int32
@@ -92,13 +103,29 @@ class TermPostings:
         self.df = df
         self.dense: np.ndarray | None = None
         self.present: np.ndarray | None = None
+        self.mapped = False  # the arrays are a shared file's (they cost this process nothing)
 
     @classmethod
-    def spread(cls, dense: np.ndarray, df: int) -> TermPostings:
+    def spread(cls, dense: np.ndarray, df: int, present: np.ndarray | None = None) -> TermPostings:
         """A frequent term, from its weight at every docnum."""
         postings = cls(None, None, df)  # type: ignore[arg-type]
-        postings.dense, postings.present = dense, dense > 0
+        postings.dense = dense
+        postings.present = dense > 0 if present is None else present
         return postings
+
+    @classmethod
+    def from_shared(cls, arrays: tuple[np.ndarray, np.ndarray, int, bool]) -> TermPostings:
+        """A term as ``SharedPostings.get`` maps it."""
+        first, second, df, dense = arrays
+        postings = cls.spread(first, df, second) if dense else cls(first, second, df)
+        postings.mapped = True
+        return postings
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """What ``SharedPostings.put`` writes."""
+        if self.dense is not None:
+            return self.dense, self.present, self.df, True  # type: ignore[return-value]
+        return self._docs, self._weight, self.df, False  # type: ignore[return-value]
 
     @classmethod
     def empty(cls) -> TermPostings:
@@ -118,6 +145,9 @@ class TermPostings:
 
     @property
     def nbytes(self) -> int:
+        """What the term costs this process (a mapped file's pages are the page cache's)."""
+        if self.mapped:
+            return 200
         arrays = (self._docs, self._weight, self.dense, self.present)
         return sum(a.nbytes for a in arrays if a is not None) + 200  # plus object overhead
 
@@ -259,8 +289,11 @@ class Snapshot:
         except BaseException:
             self.close()
             raise
+        self._shared = self._shared_postings()
         # posting arrays kept, at most (least recently used go); None: sized to the index
-        self.cache_bytes = default_cache_bytes(self.size) if cache_bytes is None else cache_bytes
+        if cache_bytes is None:
+            cache_bytes = default_cache_bytes(self.size, self._shared is not None)
+        self.cache_bytes = cache_bytes
         columns = self.files.columns
         self.live = columns.live
         self.doc_count = int(self.live.sum())
@@ -301,6 +334,19 @@ class Snapshot:
             files = GenerationFiles(generation, columns, None, None, shared=False)
         return files
 
+    def _shared_postings(self) -> SharedPostings | None:
+        """Where this generation's large posting arrays are shared with the other workers
+        (``None``: the generation has no files of its own, so each worker keeps its arrays)."""
+        if not self.files.shared or not self.size:
+            return None
+        params, generation = self.params, self.files.generation
+        owner = generation_dir(self.folder, generation)
+        try:
+            key = parameters_key(owner, (params.k1, params.field_weights, params.field_b))
+        except OSError:  # the generation's files went away meanwhile
+            return None
+        return SharedPostings.open(store_dir(self.folder), generation, key, self.size, owner)
+
     def postings(self, term: str) -> TermPostings:
         """BM25F postings of ``term`` over all text fields (cached per generation)."""
         with self._lock:
@@ -308,8 +354,20 @@ class Snapshot:
             if cached is not None:
                 self._cache.move_to_end(term)
                 return cached
-        result = self._load(term)
+        result = self._fetch(term)
         self._remember(term, result)
+        return result
+
+    def _fetch(self, term: str, leaves: Leaves | None = None) -> TermPostings:
+        """``term``'s postings from the shared files, else read (and shared when large)."""
+        shared = self._shared
+        if shared is not None and (found := shared.get(term)) is not None:
+            return TermPostings.from_shared(found)
+        result = self._load(term, leaves)
+        if shared is not None and result.df and result.nbytes >= MIN_SHARED_BYTES:
+            mapped = shared.put(term, *result.arrays())
+            if mapped is not None:
+                return TermPostings.from_shared(mapped)
         return result
 
     def _remember(self, term: str, result: TermPostings) -> None:
@@ -317,7 +375,9 @@ class Snapshot:
             if term not in self._cache:
                 self._cache[term] = result
                 self._cached_bytes += result.nbytes
-            while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+            while len(self._cache) > 1 and (
+                self._cached_bytes > self.cache_bytes or len(self._cache) > MAX_CACHED_TERMS
+            ):
                 self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
 
     def _load(self, term: str, leaves: Leaves | None = None) -> TermPostings:
@@ -380,11 +440,17 @@ class Snapshot:
             storage, name = self.ix.storage, self.ix.indexname
             reader = generation_reader(storage, name, self.generation)
             leaves = _open_leaves(reader)
+            deferred: list[str] = []
             for term in vocab.frequent_terms(limit):
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
                     break
-                if not self.is_cached(term):
-                    self._remember(term, self._load(term, leaves))
+                if not self._warm_term(term, leaves, deferred):
+                    continue
+                loaded += 1
+            for term in deferred:  # by now, mostly written by the worker that claimed them
+                if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
+                    break
+                self._warm_term(term, leaves, None)
                 loaded += 1
         except Exception:  # the files went away with a newer generation: nothing to warm
             pass
@@ -393,6 +459,25 @@ class Snapshot:
             if reader is not None:
                 reader.close()
         return loaded
+
+    def _warm_term(self, term: str, leaves: Leaves, deferred: list[str] | None) -> bool:
+        """Load ``term`` unless cached; ``False`` when another worker is building its shared
+        arrays now (it is put on ``deferred``, for after the others: workers that open a
+        generation together share the work instead of each doing all of it)."""
+        if self.is_cached(term):
+            return True
+        shared = self._shared
+        if shared is not None and deferred is not None and shared.get(term) is None:
+            if not shared.claim(term):
+                deferred.append(term)
+                return False
+            try:
+                self._remember(term, self._fetch(term, leaves))
+            finally:
+                shared.release(term)
+            return True
+        self._remember(term, self._fetch(term, leaves))
+        return True
 
     def column(self, name: str) -> Sequence:
         """A stored column (``id``, ``date``, ``source``) indexed by docnum."""

@@ -10,6 +10,7 @@ Layout, in the index directory::
         vocabulary-*              the accent model workers read (``VocabularyArrays``)
         suggest-{keys,texts,weights,title_keys,title_texts}.*   the suggestion table
         accent-* suggest-{phrases,titles}.*   exact counts, read by the next reindex only
+    vnsearch/postings-000007-<key>/  posting arrays the workers share (``shared_postings``)
     vnsearch/pending-000008       a reindex is writing generation 8's files (holds its pid)
 
 A directory is written under a temporary name and renamed into place, so it is complete or absent.
@@ -45,6 +46,7 @@ from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
 from .counts import CountsMismatch
+from .shared_postings import generation_of as shared_generation
 from .strings import StringArray, encode, fixed_width
 from .suggest_files import SuggestArrays
 
@@ -515,6 +517,8 @@ def _number(name: str, prefix: str) -> int | None:
 def _stale(path: Path, generation: int, keep: set[int]) -> bool:
     name = path.name
     if (number := _number(name, "gen-")) is not None:
+        return number not in keep
+    if (number := shared_generation(name)) is not None:  # workers' shared posting arrays
         return number not in keep
     if (number := _number(name, "pending-")) is not None:
         return number <= generation and not _pending(path.parent.parent, number)

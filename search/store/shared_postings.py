@@ -1,0 +1,184 @@
+"""Posting arrays shared by every worker of a generation, through files in the index directory.
+
+A worker turns a term's Whoosh postings into BM25F weight arrays once per generation
+(``postings.Snapshot``).  At a million articles the frequent terms' arrays are gigabytes and
+take ~40 s of CPU to build; kept in each worker's heap, N workers held N private copies and each
+built them again after every commit.  So the first worker to build a large array writes it here
+and every worker (itself included) maps the file: one copy in the page cache, built once.
+
+Layout, beside the generation's own files::
+
+    vnsearch/postings-000007-<key>/   one directory per generation and scoring parameters
+        <sha256 of the term>.npy      int32: MAGIC, kind, df, size, then the arrays
+        .claim-<sha256>               a worker is building that term (others do other terms)
+
+``<key>`` hashes the parameters the weights depend on (k1, field weights and b) and the identity
+of the generation's directory (its inode and mtime), so a rebuilt index never reads arrays of an
+older one with the same generation number.  A file is written under a temporary name, flushed
+and renamed into place: complete or absent, whatever kills the worker.  A file that does not read
+as a valid array of this generation is ignored (the worker builds the term itself), never trusted.
+The indexer removes the directories of old generations with their files (``generation._clean``).
+An index directory the workers cannot write to just means private arrays, as before (logged once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PREFIX = "postings-"
+MAGIC = 0x564E5350  # "VNSP"
+DENSE, SPARSE = 1, 2
+HEADER = 4  # int32 values before the arrays: MAGIC, kind, df, size
+# Arrays smaller than this stay in the worker that built them: cheap to build again, and a file
+# per rare term would only fill the directory.
+MIN_SHARED_BYTES = 128 * 2**10
+
+
+def directory_name(generation: int, key: str) -> str:
+    return f"{PREFIX}{generation:06d}-{key}"
+
+
+def generation_of(name: str) -> int | None:
+    """The generation of a ``postings-NNNNNN-key`` directory name (``None``: another name)."""
+    if not name.startswith(PREFIX):
+        return None
+    number = name[len(PREFIX) :].split("-", 1)[0]
+    return int(number) if number.isdigit() else None
+
+
+def parameters_key(generation_dir: Path, parameters: tuple) -> str:
+    """What the arrays depend on besides the generation's number: the scoring parameters and
+    the identity of its directory of files."""
+    stat = generation_dir.stat()
+    text = repr((parameters, stat.st_ino, stat.st_mtime_ns))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class SharedPostings:
+    """One generation's shared posting arrays (``get`` maps, ``put`` writes then maps)."""
+
+    def __init__(self, directory: Path, size: int, owner: Path | None = None) -> None:
+        self.directory = directory
+        self.size = size
+        self.owner = owner  # the generation's own directory: no writing once it is removed
+        self.writable = True
+
+    @classmethod
+    def open(
+        cls, store: Path, generation: int, key: str, size: int, owner: Path | None = None
+    ) -> SharedPostings:
+        return cls(store / directory_name(generation, key), size, owner)
+
+    def _path(self, term: str) -> tuple[Path, str]:
+        digest = hashlib.sha256(term.encode("utf-8")).hexdigest()
+        return self.directory / f"{digest}.npy", digest
+
+    def get(self, term: str) -> tuple[np.ndarray, np.ndarray, int, bool] | None:
+        """The term's arrays, mapped: ``(docs, weight, df, False)`` for a sparse term,
+        ``(dense, present, df, True)`` for a dense one; ``None`` when no valid file holds it."""
+        path, _ = self._path(term)
+        try:
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (FileNotFoundError, NotADirectoryError):  # not written (yet)
+            return None
+        except (OSError, ValueError) as error:
+            log.warning("%s: not a shared posting array (%s): ignored", path, error)
+            return None
+        return self._arrays(path, mapped)
+
+    def _arrays(self, path: Path, mapped) -> tuple[np.ndarray, np.ndarray, int, bool] | None:
+        values = np.asarray(mapped)
+        if values.dtype != np.int32 or values.ndim != 1 or values.size < HEADER:
+            log.warning("%s: not a shared posting array: ignored", path)
+            return None
+        magic, kind, df, size = (int(v) for v in values[:HEADER])
+        body = values[HEADER:]
+        if magic != MAGIC or size != self.size or not 0 <= df <= size:
+            log.warning("%s: a shared posting array of another index: ignored", path)
+            return None
+        if kind == DENSE and body.size == size + (size + 3) // 4:
+            return body[:size].view(np.float32), body[size:].view(np.bool_)[:size], df, True
+        if kind == SPARSE and body.size == 2 * df:
+            docs = body[:df]
+            if df and (docs[0] < 0 or docs[-1] >= size or not np.all(docs[1:] > docs[:-1])):
+                log.warning("%s: a shared posting array out of order: ignored", path)
+                return None
+            return docs, body[df:].view(np.float32), df, False
+        log.warning("%s: a shared posting array of the wrong length: ignored", path)
+        return None
+
+    def claim(self, term: str) -> bool:
+        """Say this process builds ``term`` now; ``False`` when another one already said so (a
+        worker warming a generation then builds other terms first).  Claims are advice: a stale
+        one (its worker was killed) only defers the term."""
+        _, digest = self._path(term)
+        try:
+            self.directory.mkdir(parents=False, exist_ok=True)
+            fd = os.open(self.directory / f".claim-{digest}", os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError:
+            return True
+        os.close(fd)
+        return True
+
+    def release(self, term: str) -> None:
+        """Withdraw this process's ``claim`` (the term is written, or too small to share)."""
+        _, digest = self._path(term)
+        (self.directory / f".claim-{digest}").unlink(missing_ok=True)
+
+    def put(
+        self, term: str, first: np.ndarray, second: np.ndarray, df: int, dense: bool
+    ) -> tuple[np.ndarray, np.ndarray, int, bool] | None:
+        """Write the term's arrays (as ``get`` returns them) and map them; ``None`` when they
+        cannot be written (then the caller keeps its own)."""
+        if not self.writable:
+            return None
+        if self.owner is not None and not self.owner.exists():
+            # A generation no longer kept (a worker still serving it, slow to switch): its
+            # directory was removed with it, and must not come back.
+            self.writable = False
+            return None
+        path, _ = self._path(term)
+        if dense:
+            present = np.zeros((self.size + 3) // 4 * 4, dtype=np.bool_)
+            present[: self.size] = second
+            parts = (first.view(np.int32), present.view(np.int32))
+        else:
+            parts = (first.astype(np.int32, copy=False), second.view(np.int32))
+        header = np.array([MAGIC, DENSE if dense else SPARSE, df, self.size], dtype=np.int32)
+        values = np.concatenate([header, *parts])
+        try:
+            self.directory.mkdir(parents=False, exist_ok=True)
+            os.chmod(self.directory, 0o755)
+            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        except OSError as error:
+            self.writable = False
+            log.warning(
+                "cannot write shared posting arrays in %s (%s): each worker keeps its own",
+                self.directory,
+                error,
+            )
+            return None
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, values, allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, path)
+        except OSError as error:
+            Path(temporary).unlink(missing_ok=True)
+            log.warning("cannot write %s (%s): kept in this worker", path, error)
+            return None
+        finally:
+            self.release(term)
+        return self.get(term)

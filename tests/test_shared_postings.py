@@ -1,0 +1,251 @@
+"""Posting arrays shared by the workers of a generation: written once, mapped by every worker,
+never trusted when damaged, removed with their generation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TOY_DOCS
+
+from search import postings
+from search.documents import Document
+from search.engine import SearchEngine
+from search.indexer import build_index, reindex
+from search.store import shared_postings
+from search.store.generation import store_dir
+
+# Of the toy documents: dense terms (in a quarter of them or more: ``cua``, ``lao``), sparse
+# ones (``chau``), accented syllables, a compound, and a term found nowhere.
+TERMS = ("cua", "hang", "lao", "lào", "chau", "hop_tac", "bán", "xyzzy")
+QUERIES = ("cửa hàng bán", "lao cai", "laof cai", "hoà bình", '"hợp tác"', "khoe")
+
+
+@pytest.fixture()
+def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Share every array, however small (the toy index has no large ones)."""
+    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)
+
+
+@pytest.fixture()
+def index(tmp_path: Path) -> Path:
+    path = tmp_path / "index"
+    build_index(TOY_DOCS, path, workers=1)
+    return path
+
+
+def _dirs(index: Path) -> list[Path]:
+    return sorted(store_dir(index).glob("postings-*"))
+
+
+def _files(index: Path) -> list[Path]:
+    return sorted(p for d in _dirs(index) for p in d.iterdir())
+
+
+def _arrays(p: postings.TermPostings) -> tuple:
+    return (p.df, p.docs.tolist(), p.weight.tobytes())
+
+
+def _private(index: Path, term: str) -> tuple:
+    """The term as a worker without shared files reads it."""
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        snap._shared = None
+        return _arrays(snap.postings(term))
+    finally:
+        engine.close()
+
+
+def _answers(engine: SearchEngine) -> list[list[tuple[str, float]]]:
+    return [[(h["id"], h["score"]) for h in engine.search(q)["hits"]] for q in QUERIES]
+
+
+def test_the_second_worker_maps_what_the_first_wrote(index: Path, shared_everything) -> None:
+    first, second = SearchEngine(index, warm=False), SearchEngine(index, warm=False)
+    try:
+        written = {t: first.snapshot().postings(t) for t in TERMS}
+        names = _files(index)
+        assert len(names) == len([t for t in TERMS if written[t].df])  # one file a found term
+        assert all(p.suffix == ".npy" for p in names)  # no temporary or claim file left
+        for term in TERMS:
+            mapped = second.snapshot().postings(term)
+            assert mapped.mapped is bool(mapped.df)
+            assert _arrays(mapped) == _arrays(written[term]) == _private(index, term)
+        assert _answers(first) == _answers(second)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_answers_are_the_same_with_and_without_shared_arrays(
+    index: Path, shared_everything
+) -> None:
+    shared = SearchEngine(index, warm=False)
+    plain = SearchEngine(index, warm=False)
+    try:
+        plain.snapshot()._shared = None
+        assert _answers(shared) == _answers(plain)
+        assert _files(index)  # the shared engine wrote its arrays
+        again = SearchEngine(index, warm=False)  # ... and one reading them answers the same
+        try:
+            assert _answers(again) == _answers(plain)
+        finally:
+            again.close()
+    finally:
+        shared.close()
+        plain.close()
+
+
+def _damage(path: Path, how: str) -> None:
+    values = np.load(path)
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:-4])
+    elif how == "magic":
+        values[0] = 7
+        np.save(path, values)
+    elif how == "size":
+        values[3] += 1
+        np.save(path, values)
+    elif how == "range":  # a sparse term's document past the index
+        values[4] = values[3] + 5
+        np.save(path, values)
+    elif how == "dtype":
+        np.save(path, values.astype(np.int64))
+    elif how == "garbage":
+        path.write_bytes(b"not an array at all")
+
+
+DAMAGES = ["truncated", "magic", "size", "dtype", "garbage"]
+
+
+@pytest.mark.parametrize(
+    ("term", "how"), [("chau", h) for h in [*DAMAGES, "range"]] + [("cua", h) for h in DAMAGES]
+)
+def test_a_damaged_shared_file_is_never_trusted(
+    index: Path, shared_everything, term: str, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    expected = _private(index, term)
+    writer = SearchEngine(index, warm=False)
+    writer.snapshot().postings(term)
+    writer.close()
+    (path,) = _files(index)
+    _damage(path, how)
+    reader = SearchEngine(index, warm=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="search.store.shared_postings"):
+            found = reader.snapshot().postings(term)
+        assert _arrays(found) == expected
+        assert "ignored" in caplog.text
+        assert reader.search("lao cai")["hits"][0]["id"] == "laocai"
+    finally:
+        reader.close()
+
+
+def test_an_unwritable_place_means_private_arrays(
+    index: Path, shared_everything, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where the directory cannot be made (here a file holds its name; a read-only index is
+    the same to the worker), each worker keeps its own arrays and says so once."""
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        snap._shared.directory.write_text("in the way")
+        with caplog.at_level(logging.WARNING, logger="search.store.shared_postings"):
+            found = {t: snap.postings(t) for t in TERMS}
+            answers = _answers(engine)
+        assert not any(p.mapped for p in found.values())
+        assert caplog.text.count("each worker keeps its own") == 1
+        assert caplog.text.count("WARNING") == 1
+        assert all(_arrays(found[t]) == _private(index, t) for t in TERMS)
+        plain = SearchEngine(index, warm=False)
+        plain.snapshot()._shared = None
+        assert answers == _answers(plain)
+        plain.close()
+    finally:
+        engine.close()
+
+
+def test_a_reindex_removes_the_arrays_of_old_generations(tmp_path: Path, shared_everything) -> None:
+    source = tmp_path / "source.jsonl"
+    index = tmp_path / "index"
+
+    def run(docs: list[Document]) -> None:
+        lines = [json.dumps(dataclasses.asdict(d), ensure_ascii=False) for d in docs]
+        source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        reindex(index, [source], workers=1)
+        engine = SearchEngine(index, warm=False)
+        engine.search("cửa hàng")
+        engine.close()
+
+    run(TOY_DOCS[:3])
+    first = _dirs(index)
+    run(TOY_DOCS[:4])
+    second = _dirs(index)
+    run(TOY_DOCS[:5])
+    third = _dirs(index)
+    assert len(first) == 1 and len(second) == 2 and len(third) == 2
+    assert first[0] not in third and second[-1] in third  # the previous generation's stay
+    gens = sorted(shared_postings.generation_of(p.name) for p in third)
+    assert gens[1] == gens[0] + 1
+
+
+def test_workers_warming_together_share_the_work(index: Path, shared_everything) -> None:
+    """A term another worker has claimed is left for last, then mapped from its file; nothing
+    of the claims stays behind."""
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        vocab = snap.accents()
+        terms = vocab.frequent_terms(postings.WARM_TERMS)
+        claimed = terms[0]
+        assert snap._shared.claim(claimed)  # another worker is building it
+        order: list[str] = []
+        fetch = snap._fetch
+
+        def spy(term, leaves=None):
+            order.append(term)
+            return fetch(term, leaves)
+
+        snap._fetch = spy
+        assert snap.warm() == len(terms)
+        assert order[-1] == claimed and order.count(claimed) == 1
+        assert all(snap.is_cached(t) for t in terms)
+        assert not [p for p in _files(index) if p.name.startswith(".")]
+    finally:
+        engine.close()
+
+
+def test_mapped_arrays_cost_the_cache_nothing(index: Path, shared_everything) -> None:
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        for term in TERMS:
+            snap.postings(term)
+        assert snap._cached_bytes == 200 * len(TERMS)
+    finally:
+        engine.close()
+    assert postings.default_cache_bytes(10**6, shared=False) == 6 * 2**10 * 10**6
+    assert postings.default_cache_bytes(10**6, shared=True) == postings.MAX_PRIVATE_BYTES
+    assert postings.default_cache_bytes(1000, shared=True) == postings.MIN_CACHED_BYTES
+
+
+def test_a_worker_of_a_removed_generation_does_not_bring_its_directory_back(
+    index: Path, shared_everything
+) -> None:
+    expected = _private(index, "hang")
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        snap.postings("cua")
+        shutil.rmtree(snap._shared.owner)  # a reindex removed the generation (two runs later)
+        shutil.rmtree(snap._shared.directory)
+        assert _arrays(snap.postings("hang")) == expected
+        assert not snap._shared.directory.exists()
+    finally:
+        engine.close()
