@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import socket
 import struct
+import sys
 import threading
 import time
 import urllib.request
@@ -428,3 +430,15 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert "Booting worker" not in done.stderr
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+    reason="malloc arenas are glibc's",
+)
+def test_workers_cap_their_malloc_arenas() -> None:
+    """Each worker thread would otherwise keep its own arena of freed query arrays (private
+    memory that grows with the threads); the cap is set through glibc's ``mallopt``."""
+    from web.server import limit_malloc_arenas
+
+    assert limit_malloc_arenas() is True  # found and called (``False``: no such function)
