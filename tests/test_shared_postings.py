@@ -249,3 +249,32 @@ def test_a_worker_of_a_removed_generation_does_not_bring_its_directory_back(
         assert not snap._shared.directory.exists()
     finally:
         engine.close()
+
+
+def test_the_shared_arrays_of_a_generation_stay_within_their_limit(
+    index: Path, shared_everything, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Queries choose the terms: past the directory's limit, further terms stay private (said
+    once), and the answers do not change."""
+    unlimited = SearchEngine(index, warm=False)
+    for term in TERMS:
+        unlimited.snapshot().postings(term)
+    unlimited.close()
+    everything = sum(p.stat().st_size for p in _files(index))
+    for directory in _dirs(index):
+        shutil.rmtree(directory)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        snap._shared.limit = everything // 2
+        with caplog.at_level(logging.WARNING, logger="search.store.shared_postings"):
+            found = {t: snap.postings(t) for t in TERMS}
+        written = sum(p.stat().st_size for p in _files(index))
+        assert 0 < written <= everything // 2
+        assert any(p.mapped for p in found.values()) and not all(
+            p.mapped for p in found.values() if p.df
+        )
+        assert caplog.text.count("its limit") == 1
+        assert all(_arrays(found[t]) == _private(index, t) for t in TERMS)
+    finally:
+        engine.close()

@@ -37,9 +37,16 @@ PREFIX = "postings-"
 MAGIC = 0x564E5350  # "VNSP"
 DENSE, SPARSE = 1, 2
 HEADER = 4  # int32 values before the arrays: MAGIC, kind, df, size
+NPY_HEADER = 128  # bytes: numpy's own header of such a file
 # Arrays smaller than this stay in the worker that built them: cheap to build again, and a file
 # per rare term would only fill the directory.
 MIN_SHARED_BYTES = 128 * 2**10
+# A generation's shared arrays take at most this much disk per document: queries choose the
+# terms, and a public search box sent every frequent word, pair and compound would otherwise
+# write the arrays of the whole vocabulary (gigabytes).  Past it, workers keep further terms to
+# themselves (logged once).  1,000 varied queries at a million articles wrote 2.7 GB.
+MAX_BYTES_PER_DOC = 4 * 2**10
+MIN_BYTES_LIMIT = 256 * 2**20
 
 
 def directory_name(generation: int, key: str) -> str:
@@ -70,6 +77,8 @@ class SharedPostings:
         self.size = size
         self.owner = owner  # the generation's own directory: no writing once it is removed
         self.writable = True
+        self.limit = max(MIN_BYTES_LIMIT, MAX_BYTES_PER_DOC * size)
+        self._full = False
 
     @classmethod
     def open(
@@ -130,6 +139,14 @@ class SharedPostings:
         os.close(fd)
         return True
 
+    def _used(self) -> int:
+        """Bytes of arrays in the directory now (every worker's: they share the limit)."""
+        try:
+            with os.scandir(self.directory) as entries:
+                return sum(e.stat().st_size for e in entries if e.name.endswith(".npy"))
+        except OSError:  # not made yet (or going away with its generation)
+            return 0
+
     def release(self, term: str) -> None:
         """Withdraw this process's ``claim`` (the term is written, or too small to share)."""
         _, digest = self._path(term)
@@ -146,6 +163,17 @@ class SharedPostings:
             # A generation no longer kept (a worker still serving it, slow to switch): its
             # directory was removed with it, and must not come back.
             self.writable = False
+            return None
+        length = HEADER + (self.size + (self.size + 3) // 4 if dense else 2 * df)
+        if self._full or self._used() + NPY_HEADER + 4 * length > self.limit:
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "%s holds %d MiB of shared posting arrays, its limit: further terms stay "
+                    "in the worker that reads them",
+                    self.directory,
+                    self.limit >> 20,
+                )
             return None
         path, _ = self._path(term)
         if dense:
