@@ -257,9 +257,7 @@ class SearchEngine:
                 if current is not None:
                     return current
                 raise IndexMissing(f"Không mở được chỉ mục: {exc}") from exc
-            self._snapshot = snap
-            if current is not None:
-                current.close()
+            self._snapshot = snap  # the one replaced closes when its last search is done
             # Frequent terms load in the background: this request and the next are served at
             # once, a little slower until the thread is done, rather than the first request
             # of a fresh worker waiting for a load that grows with the archive.
@@ -301,9 +299,10 @@ class SearchEngine:
             if current is not None and current.generation >= snap.generation:
                 snap.close()
                 return
+            # Not closed here: a search running in another thread may be reading it (its
+            # stored text, for the hits).  Its files close when the last one lets it go
+            # (``Snapshot``'s finalizer), and stay readable until then.
             self._snapshot = snap
-        if current is not None:
-            current.close()
 
     def wait_warm(self, timeout: float | None = None) -> None:
         """Block until the current generation's frequent terms are loaded, and a switch to a

@@ -855,3 +855,42 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
     finally:
         release.set()
         engine.close()
+
+
+@pytest.mark.parametrize("switch_when_warm", [False, True])
+def test_a_search_holding_the_old_generation_reads_it_to_the_end(
+    tmp_path: Path, switch_when_warm: bool
+) -> None:
+    """A search that took the snapshot before a switch still reads its hits' stored text from
+    it: the switch closed it under the search (``ReaderClosed``: HTTP 500s right after a
+    reindex at a million articles under load).  It closes once the last search lets it go."""
+    import gc
+
+    from search.indexer import reindex
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.jsonl").write_text(
+        json.dumps({"id": "a", "title": "Chợ phiên Bắc Hà", "body": "Đông vui."}) + "\n",
+        encoding="utf-8",
+    )
+    index = tmp_path / "index"
+    reindex(index, [source], workers=1)
+    engine = SearchEngine(index, switch_when_warm=switch_when_warm)
+    try:
+        old = engine.snapshot()  # a search in another thread holds it ...
+        engine.wait_warm(30)
+        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": "b", "title": "Thủy điện", "body": "Mưa lớn."}) + "\n")
+        reindex(index, workers=1)
+        engine.search("thủy điện")  # ... while this one switches (or starts the switch)
+        engine.wait_warm(30)
+        assert engine.search("thủy điện")["total"] == 1
+        assert engine.snapshot() is not old
+        assert old.document(0).stored["id"] == "a"  # ... and reads its hit's text to the end
+        searcher = old.searcher
+        del old
+        gc.collect()
+        assert searcher.is_closed
+    finally:
+        engine.close()
