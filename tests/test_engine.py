@@ -795,13 +795,8 @@ def test_latency_bench_shares_time_through_the_hook(toy_engine: SearchEngine) ->
     assert toy_engine.timings is None
 
 
-def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After a reindex, a worker's searches go on being answered from the generation it has
-    warm while the next one is opened and warmed in the background; then the next one serves.
-    A failure to open it leaves the old one serving, and the next search tries again."""
-    from search import engine as engine_module
+def _one_article_index(tmp_path: Path) -> tuple[Path, Path]:
+    """A source folder of one article and its index."""
     from search.indexer import reindex
 
     source = tmp_path / "src"
@@ -812,6 +807,27 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
     )
     index = tmp_path / "index"
     reindex(index, [source], workers=1)
+    return source, index
+
+
+def _add_and_reindex(source: Path, index: Path, article: dict) -> None:
+    """Append ``article`` to the source and reindex (a new generation)."""
+    from search.indexer import reindex
+
+    with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(article) + "\n")
+    reindex(index, workers=1)
+
+
+def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reindex, a worker's searches go on being answered from the generation it has
+    warm while the next one is opened and warmed in the background; then the next one serves.
+    A failure to open it leaves the old one serving, and the next search tries again."""
+    from search import engine as engine_module
+
+    source, index = _one_article_index(tmp_path)
     engine = SearchEngine(index, switch_when_warm=True)
     release = threading.Event()
     real_warm = engine_module._warm
@@ -825,9 +841,7 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
         first = engine.health()["index_version"]
         engine.wait_warm(30)
         monkeypatch.setattr(engine_module, "_warm", slow_warm)
-        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"id": "b", "title": "Thủy điện", "body": "Mưa lớn."}) + "\n")
-        reindex(index, workers=1)
+        _add_and_reindex(source, index, {"id": "b", "title": "Thủy điện", "body": "Mưa lớn."})
         for _ in range(3):  # the new generation is warming: the old one answers, at once
             assert engine.search("thủy điện")["total"] == 0
             assert engine.health()["index_version"] == first
@@ -840,9 +854,7 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
             raise OSError("disk gone")
 
         monkeypatch.setattr(engine_module, "open_for_reading", broken)
-        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"id": "c", "title": "Thủy điện nhỏ", "body": "Lũ."}) + "\n")
-        reindex(index, workers=1)
+        _add_and_reindex(source, index, {"id": "c", "title": "Thủy điện nhỏ", "body": "Lũ."})
         assert engine.search("thủy điện")["total"] == 1
         engine.wait_warm(30)  # the switch failed: the old generation still serves
         assert engine.search("thủy điện")["total"] == 1
@@ -866,23 +878,12 @@ def test_a_search_holding_the_old_generation_reads_it_to_the_end(
     reindex at a million articles under load).  It closes once the last search lets it go."""
     import gc
 
-    from search.indexer import reindex
-
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "a.jsonl").write_text(
-        json.dumps({"id": "a", "title": "Chợ phiên Bắc Hà", "body": "Đông vui."}) + "\n",
-        encoding="utf-8",
-    )
-    index = tmp_path / "index"
-    reindex(index, [source], workers=1)
+    source, index = _one_article_index(tmp_path)
     engine = SearchEngine(index, switch_when_warm=switch_when_warm)
     try:
         old = engine.snapshot()  # a search in another thread holds it ...
         engine.wait_warm(30)
-        with (source / "a.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"id": "b", "title": "Thủy điện", "body": "Mưa lớn."}) + "\n")
-        reindex(index, workers=1)
+        _add_and_reindex(source, index, {"id": "b", "title": "Thủy điện", "body": "Mưa lớn."})
         engine.search("thủy điện")  # ... while this one switches (or starts the switch)
         engine.wait_warm(30)
         assert engine.search("thủy điện")["total"] == 1

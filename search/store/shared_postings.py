@@ -47,6 +47,11 @@ MIN_SHARED_BYTES = 128 * 2**10
 # themselves (logged once).  1,000 varied queries at a million articles wrote 2.7 GB.
 MAX_BYTES_PER_DOC = 4 * 2**10
 MIN_BYTES_LIMIT = 256 * 2**20
+# A worker lists the directory (a stat a file: thousands at a million articles) to see what all
+# workers wrote only every this many of its writes, or when its own count nears the limit;
+# between, it counts its own writes.  Other workers' writes since its last listing can take the
+# directory past the limit by at most what they wrote meanwhile.
+RESCAN_WRITES = 32
 
 
 def directory_name(generation: int, key: str) -> str:
@@ -79,6 +84,8 @@ class SharedPostings:
         self.writable = True
         self.limit = max(MIN_BYTES_LIMIT, MAX_BYTES_PER_DOC * size)
         self._full = False
+        self._counted: int | None = None  # bytes of arrays in the directory, last listed ...
+        self._writes = 0  # ... plus this process's writes since, this many
 
     @classmethod
     def open(
@@ -139,8 +146,16 @@ class SharedPostings:
         os.close(fd)
         return True
 
-    def _used(self) -> int:
-        """Bytes of arrays in the directory now (every worker's: they share the limit)."""
+    def _room(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more keep the directory within its limit (every worker's arrays
+        count: they share it)."""
+        counted = self._counted
+        if counted is None or self._writes >= RESCAN_WRITES or counted + nbytes > self.limit:
+            self._counted, self._writes = self._listed(), 0
+        return self._counted + nbytes <= self.limit
+
+    def _listed(self) -> int:
+        """Bytes of arrays in the directory now."""
         try:
             with os.scandir(self.directory) as entries:
                 return sum(e.stat().st_size for e in entries if e.name.endswith(".npy"))
@@ -164,8 +179,8 @@ class SharedPostings:
             # directory was removed with it, and must not come back.
             self.writable = False
             return None
-        length = HEADER + (self.size + (self.size + 3) // 4 if dense else 2 * df)
-        if self._full or self._used() + NPY_HEADER + 4 * length > self.limit:
+        nbytes = NPY_HEADER + 4 * (HEADER + (self.size + (self.size + 3) // 4 if dense else 2 * df))
+        if self._full or not self._room(nbytes):
             if not self._full:
                 self._full = True
                 log.warning(
@@ -203,6 +218,8 @@ class SharedPostings:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(temporary, path)
+            self._counted = (self._counted or 0) + nbytes
+            self._writes += 1
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
             log.warning("cannot write %s (%s): kept in this worker", path, error)
