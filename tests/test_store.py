@@ -140,6 +140,46 @@ def test_coded_column_from_copied_codes_is_what_the_values_give(fresh: list[str]
     assert [expected[c] for c in ours.codes] == values + fresh
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_coded_column_inserts_new_values_among_copied_labels(seed: int) -> None:
+    """New values an incremental run brings (a new source, new stories) go in among the copied
+    labels where they sort, without sorting every value again: the same codes and labels as a
+    build from the values."""
+    rng = random.Random(seed)
+    pool = [*WORDS, *(f"s{rng.randrange(10**6):06d}" for _ in range(300))]
+    old = sorted(set(rng.sample(pool, 120)), key=lambda w: w.encode("utf-8"))
+    labels = StringArray.from_strings(old)
+    codes = np.array([rng.randrange(len(old)) for _ in range(500)], dtype=np.int32)
+    fresh = [rng.choice(pool) for _ in range(rng.randrange(1, 80))] + ["\uffff", ""]
+    values = [old[int(c)] for c in codes]
+    ours = _coded([Coded(codes, labels), StringArray.from_strings(fresh)])
+    theirs = _coded([StringArray.from_strings(values), StringArray.from_strings(fresh)])
+    assert ours.labels.tolist() == theirs.labels.tolist() == by_bytes(values + fresh)
+    assert ours.codes.tolist() == theirs.codes.tolist()
+
+
+@pytest.mark.parametrize("shape", ["runs", "alike", "mixed", "empty"])
+def test_gathered_strings_are_those_sliced(shape: str) -> None:
+    """``take`` copies contiguous runs as slices, strings of close lengths as rows of a window
+    and others through an index per byte: each gives the strings themselves, the last ones of
+    the blob and empty ones included."""
+    rng = np.random.default_rng(len(shape))
+    words = [rng.bytes(int(n)) for n in rng.integers(0, 4, 5000)]
+    if shape == "mixed":  # a few long strings among short ones
+        words = [w * 100 if i % 100 == 0 else w for i, w in enumerate(words)]
+    if shape == "empty":
+        words = [b""] * 100 + [b"x"] + [b""] * 100
+    strings = StringArray.from_bytes(words)
+    picks = {
+        "runs": lambda: np.delete(np.arange(len(words)), [3, 700, 4999]),
+        "alike": lambda: rng.integers(0, len(words), 3000),
+        "mixed": lambda: rng.permutation(len(words))[:2000],
+        "empty": lambda: np.arange(len(words))[::-1],
+    }[shape]()
+    got = strings.take(picks)
+    assert [got.raw(i) for i in range(len(got))] == [words[i] for i in picks.tolist()]
+
+
 def test_string_counts_find_keys_sharing_long_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
     """``PREFIX_BYTES`` narrow a search only: keys alike in their first 16 bytes (or more), a
     NUL among them (the suggestion keys' separator), are told apart byte by byte."""
