@@ -53,7 +53,14 @@ class StringArray(Sequence[str]):
 
     @classmethod
     def from_strings(cls, strings: Iterable[str]) -> StringArray:
-        return cls.from_bytes([encode(s) for s in strings])
+        items = strings if isinstance(strings, list) else list(strings)
+        text = "".join(items)
+        if text.isascii():  # ids, hashes, dates: one encoding, character lengths are byte lengths
+            offsets = np.zeros(len(items) + 1, dtype=np.int64)
+            if items:
+                np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
+            return cls(np.frombuffer(text.encode("ascii"), dtype=np.uint8).copy(), offsets)
+        return cls.from_bytes([encode(s) for s in items])
 
     @classmethod
     def from_bytes(cls, items: Sequence[bytes]) -> StringArray:
