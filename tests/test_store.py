@@ -158,25 +158,29 @@ def test_coded_column_inserts_new_values_among_copied_labels(seed: int) -> None:
     assert ours.codes.tolist() == theirs.codes.tolist()
 
 
+@pytest.mark.parametrize("chunk", [strings.GATHER_CHUNK, 64])
 @pytest.mark.parametrize("shape", ["runs", "alike", "mixed", "empty"])
-def test_gathered_strings_are_those_sliced(shape: str) -> None:
+def test_gathered_strings_are_those_sliced(
+    shape: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``take`` copies contiguous runs as slices, strings of close lengths as rows of a window
-    and others through an index per byte: each gives the strings themselves, the last ones of
-    the blob and empty ones included."""
+    and others through an index per byte, a chunk of bytes at a time: each gives the strings
+    themselves, the last ones of the blob and empty ones included."""
+    monkeypatch.setattr(strings, "GATHER_CHUNK", chunk)
     rng = np.random.default_rng(len(shape))
     words = [rng.bytes(int(n)) for n in rng.integers(0, 4, 5000)]
     if shape == "mixed":  # a few long strings among short ones
         words = [w * 100 if i % 100 == 0 else w for i, w in enumerate(words)]
     if shape == "empty":
         words = [b""] * 100 + [b"x"] + [b""] * 100
-    strings = StringArray.from_bytes(words)
+    array = StringArray.from_bytes(words)
     picks = {
         "runs": lambda: np.delete(np.arange(len(words)), [3, 700, 4999]),
         "alike": lambda: rng.integers(0, len(words), 3000),
         "mixed": lambda: rng.permutation(len(words))[:2000],
         "empty": lambda: np.arange(len(words))[::-1],
     }[shape]()
-    got = strings.take(picks)
+    got = array.take(picks)
     assert [got.raw(i) for i in range(len(got))] == [words[i] for i in picks.tolist()]
 
 

@@ -226,21 +226,23 @@ def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: 
         return out
     width = int(lengths.max())
     if width * count <= WINDOW_SLACK * out.size and width <= blob.size:
-        # Rows of ``width`` bytes from each start; those too near the blob's end for a whole row
-        # are copied from a padded copy of that end.
-        tail = blob.size - width
-        near_end = starts > tail
-        rows = np.empty((count, width), dtype=np.uint8)
+        # Rows of ``width`` bytes from each start (those too near the blob's end for a whole row
+        # from a padded copy of that end), their first ``length`` bytes kept.
         windows = np.lib.stride_tricks.sliding_window_view(blob, width)
-        far = ~near_end
-        rows[far] = windows[starts[far]]
-        if near_end.any():
-            padded = np.zeros(2 * width, dtype=np.uint8)
-            padded[:width] = blob[tail:]
-            rows[near_end] = np.lib.stride_tricks.sliding_window_view(padded, width)[
-                starts[near_end] - tail
-            ]
-        out[:] = rows[np.arange(width) < lengths[:, None]]
+        tail = blob.size - width
+        padded = np.zeros(2 * width, dtype=np.uint8)
+        padded[:width] = blob[tail:]
+        ends = np.lib.stride_tricks.sliding_window_view(padded, width)
+        step = max(1, GATHER_CHUNK // width)
+        for first in range(0, count, step):
+            run = slice(first, min(first + step, count))
+            begin = starts[run]
+            near_end = begin > tail
+            rows = windows[np.minimum(begin, tail)]
+            if near_end.any():
+                rows[near_end] = ends[begin[near_end] - tail]
+            keep = np.arange(width) < lengths[run, None]
+            out[int(offsets[run.start]) : int(offsets[run.stop])] = rows[keep]
         return out
     first = 0
     while first < count:
