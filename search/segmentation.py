@@ -22,6 +22,10 @@ Two decoders of the same model give identical labels:
 
 from __future__ import annotations
 
+import codecs
+import importlib.util
+import logging
+import pickle
 import string
 import warnings
 from functools import lru_cache
@@ -31,8 +35,14 @@ import numpy as np
 
 from .crf import CrfModel, read_model, viterbi
 
+log = logging.getLogger(__name__)
+
 _PUNCT = frozenset(string.punctuation)
 INSIDE = "I_W"  # pyvi's label for a syllable that continues the word before it
+# pyvi's files, as ``ViTokenizer`` reads them: its pickled sklearn-crfsuite estimator (which holds
+# the crfsuite model file's bytes) and its list of known bigrams and trigrams.
+PYVI_MODEL = "pyvi3.pkl"
+PYVI_WORDS = "words.txt"
 
 
 @lru_cache(maxsize=1)
@@ -314,12 +324,64 @@ class _Decoder:
 
 @lru_cache(maxsize=1)
 def _decoder() -> _Decoder:
-    """Our decoder of pyvi's model, built once per process from the model file pyvi unpickled."""
-    vit, tagger = _model()
-    model = read_model(Path(vit.model.modelfile.name).read_bytes())
-    if list(model.labels) != tagger.labels():
-        raise RuntimeError(f"pyvi's model labels {model.labels} != {tagger.labels()}")
-    return _Decoder(model, vit.bi_grams, vit.tri_grams)
+    """Our decoder of pyvi's model, built once per process from pyvi's own files."""
+    try:
+        raw, bi_grams, tri_grams = _pyvi_files()
+        model = read_model(raw)
+    except (OSError, ValueError, KeyError, AttributeError, pickle.UnpicklingError) as exc:
+        log.warning("reading pyvi's model files failed (%s): loading pyvi itself", exc)
+        vit, tagger = _model()
+        model = read_model(Path(vit.model.modelfile.name).read_bytes())
+        if list(model.labels) != tagger.labels():
+            raise RuntimeError(f"pyvi's model labels {model.labels} != {tagger.labels()}") from exc
+        bi_grams, tri_grams = vit.bi_grams, vit.tri_grams
+    return _Decoder(model, bi_grams, tri_grams)
+
+
+class _State:
+    """Any object of pyvi's pickle, kept as the state it was pickled with."""
+
+    def __init__(self, *args) -> None:
+        self.args = args
+        self.state: dict = {}
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    """Reads pyvi's pickled estimator as plain states: only the bytes of its crfsuite model file
+    are needed, and importing pyvi (sklearn-crfsuite, and through it scikit-learn, to rebuild the
+    estimator) cost every process that segments 1.3 s, most of a small reindex.  No class or
+    function of the pickle is ever called, but the one that rebuilds ``bytes``."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):
+            return codecs.encode
+        return _State
+
+
+def _pyvi_files() -> tuple[bytes, set[str], set[str]]:
+    """The crfsuite model file pyvi's estimator holds, and pyvi's bigrams and trigrams, read
+    from its package without importing it (``ViTokenizer`` reads the same two files)."""
+    spec = importlib.util.find_spec("pyvi")
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError("pyvi is not installed")
+    models = Path(next(iter(spec.submodule_search_locations))) / "models"
+    with open(models / PYVI_MODEL, "rb") as fh:
+        estimator = _ModelUnpickler(fh).load()
+    raw = estimator.state["modelfile"].state["__FILE_RESOURCE_DATA__"]
+    if not isinstance(raw, bytes):
+        raise ValueError(f"{PYVI_MODEL}: no model file in the estimator")
+    bi_grams: set[str] = set()
+    tri_grams: set[str] = set()
+    for token in (models / PYVI_WORDS).read_text(encoding="utf-8").split("\n"):
+        spaces = token.count(" ")
+        if spaces == 1:
+            bi_grams.add(token)
+        elif spaces == 2:
+            tri_grams.add(token)
+    return raw, bi_grams, tri_grams
 
 
 def tag(tokens: list[str]) -> list[str]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import logging
 import re
 import string
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,10 +21,12 @@ from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from search import segmentation
 from search.analysis import _TOKEN_RE
 from search.crf import CrfModel, _viterbi_any, read_model, viterbi
 from search.segmentation import (
     _model,
+    _pyvi_files,
     segment,
     tag,
     tag_crfsuite,
@@ -220,3 +225,43 @@ def test_model_file_weights_agree_with_crfsuite_dump_and_keep_full_precision(
         checked += 1
     assert checked > 10_000
     assert any(round(w, 6) != w for w in model.state.ravel().tolist())
+
+
+def test_pyvi_files_are_read_as_pyvi_reads_them() -> None:
+    """The decoder reads pyvi's model file from its pickle without importing pyvi (which
+    rebuilds a scikit-learn estimator: 1.3 s of every process that segments): the same bytes and
+    n-grams as pyvi's own ``ViTokenizer`` holds."""
+    raw, bi_grams, tri_grams = _pyvi_files()
+    vit, _ = _model()
+    assert raw == Path(vit.model.modelfile.name).read_bytes()
+    assert (bi_grams, tri_grams) == (vit.bi_grams, vit.tri_grams)
+
+
+def test_segmenting_does_not_import_pyvi() -> None:
+    code = (
+        "import sys; from search.segmentation import segment; "
+        "print(segment(['hợp', 'tác', 'giữa', 'Lào', 'Cai'])); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyvi', 'sklearn')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout.splitlines()
+    assert out == ["['hợp_tác', 'giữa', 'Lào_Cai']", "[]"]
+
+
+def test_unreadable_pyvi_files_fall_back_to_pyvi_itself(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(segmentation, "PYVI_MODEL", "no-such-model.pkl")
+    segmentation._decoder.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="search.segmentation"):
+            assert segment(["hợp", "tác", "giữa", "Lào", "Cai"]) == ["hợp_tác", "giữa", "Lào_Cai"]
+        assert "loading pyvi itself" in caplog.text
+    finally:
+        segmentation._decoder.cache_clear()
