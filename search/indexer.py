@@ -35,7 +35,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -542,7 +543,9 @@ Copy = tuple[str, str, str]  # a document's content hash, its source and the fil
 class Scan:
     """What the first reading of the sources found.
 
-    ``copies``: each id's winning copy (a later source's replaces an earlier one).
+    ``copies``: each id's winning copy (a later source's replaces an earlier one); ``read``: the
+    ids whose winning copy was read, not taken from the index for an unchanged file (only those
+    can be new or changed: a million unchanged ones need not be looked at again).
     ``incomplete``: the sources that could not be read whole: nothing of theirs may be removed,
     since what was not read is not known to be gone.  ``held``: the documents new or changed
     against the index, kept when there are at most ``HELD_DOCS`` of them; ``None`` when more
@@ -554,6 +557,8 @@ class Scan:
     incomplete: set[str]
     held: dict[str, Document] | None
     reading: Reading = field(default_factory=lambda: Reading(None))
+    # The ids whose copy was read (the others came from unchanged files, as the index holds them)
+    read: set[str] = field(default_factory=set)
 
 
 def _scan(
@@ -572,6 +577,7 @@ def _scan(
     (its copy went away), the file is read after all, its copies winning over earlier ones.
     """
     copies: dict[str, Copy] = {}
+    read: set[str] = set()
     incomplete: set[str] = set()
     state = _Held({}, BuildLimits.from_env().held_docs)
     reading = Reading(None if full else files)
@@ -585,16 +591,18 @@ def _scan(
             reading.read(name, fingerprint)
             return True
         won = previous.won(name)
-        olds = [existing.get(doc_id) for doc_id in won]
-        if any(old is None or old[2] != source for old in olds):
+        olds = list(map(existing.get, won))
+        if None in olds or set(map(itemgetter(2), olds)) - {source}:
             reading.read(name, fingerprint)
             return True
-        for doc_id, old in zip(won, olds, strict=True):
-            before = copies.get(doc_id)
-            if before is not None and before[1] != source:
+        # The loops over a file's ids run in C (a million ids at a time in an archive).
+        for doc_id in copies.keys() & won:
+            if copies[doc_id][1] != source:
                 summary.clashes += 1
-            copies[doc_id] = (old[1], source, name)  # type: ignore[index]
-            state.unchanged(doc_id)
+        taken = zip(map(itemgetter(1), olds), repeat(source), repeat(name), strict=False)
+        copies.update(zip(won, taken, strict=True))
+        read.difference_update(won)
+        state.unchanged_all(won)
         lost = previous.lost(name)
         if lost:
             deferred.append((source, name, lost))
@@ -611,6 +619,7 @@ def _scan(
             return
         content_hash = doc.content_hash
         copies[doc.id] = (content_hash, origin, reading.current)
+        read.add(doc.id)
         old = existing.get(doc.id)
         if full or old is None or old[1] != content_hash or old[2] != origin:
             state.changed(doc)
@@ -630,7 +639,7 @@ def _scan(
         for doc in _read_documents([source], follow_symlinks, summary, incomplete, only):
             take(doc, functools.partial(_beats, reading.order, name))
     summary.files_unread = len(reading.unread)
-    return Scan(copies, incomplete, state.held, reading)
+    return Scan(copies, incomplete, state.held, reading, read)
 
 
 def _only(name: str, _source: str, path: Path) -> bool:
@@ -659,6 +668,11 @@ class _Held:
     def unchanged(self, doc_id: str) -> None:
         if self.held is not None:
             self.held.pop(doc_id, None)
+
+    def unchanged_all(self, doc_ids: list[str]) -> None:
+        if self.held:  # none held yet: nothing to drop (the unchanged files come first, mostly)
+            for doc_id in doc_ids:
+                self.held.pop(doc_id, None)
 
 
 def _read_documents(
@@ -879,12 +893,17 @@ def reindex(
             scope = set(process) | forgotten
             # Deleting by docnum (read with the writer's own generation, under the lock) avoids
             # ``delete_by_term``, which opens a fresh searcher per call: 35 ms a document.
-            for doc_id, (docnum, _old_hash, origin) in existing.items():
-                if origin in scope and origin not in incomplete and doc_id not in copies:
+            for doc_id in [d for d in existing if d not in copies]:
+                docnum, _old_hash, origin = existing[doc_id]
+                if origin in scope and origin not in incomplete:
                     writer.delete_document(docnum)
                     summary.removed += 1
             rank = {source: i for i, source in enumerate(process)}
-            for doc_id, (content_hash, origin, _file) in copies.items():
+            # A copy taken from the index for an unchanged file is the index's: unchanged.
+            read = list(filter(scan.read.__contains__, copies))
+            summary.unchanged += len(copies) - len(read)
+            for doc_id in read:
+                content_hash, origin, _file = copies[doc_id]
                 old = existing.get(doc_id)
                 if old is None:
                     to_add.append(doc_id)
@@ -901,7 +920,7 @@ def reindex(
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
         generation = writer.generation
-        held = () if full else {content_hash for _, content_hash, _ in existing.values()}
+        held = () if full else set(map(itemgetter(1), existing.values()))
         vocabulary = _vocabulary(index_dir, ix, full, held) if changed else None
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)
