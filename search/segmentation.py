@@ -43,6 +43,8 @@ INSIDE = "I_W"  # pyvi's label for a syllable that continues the word before it
 # the crfsuite model file's bytes) and its list of known bigrams and trigrams.
 PYVI_MODEL = "pyvi3.pkl"
 PYVI_WORDS = "words.txt"
+# What a pickle or word list of another layout than the one read here raises.
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, pickle.UnpicklingError)
 
 
 @lru_cache(maxsize=1)
@@ -328,7 +330,7 @@ def _decoder() -> _Decoder:
     try:
         raw, bi_grams, tri_grams = _pyvi_files()
         model = read_model(raw)
-    except (OSError, ValueError, KeyError, AttributeError, pickle.UnpicklingError) as exc:
+    except _UNREADABLE as exc:
         log.warning("reading pyvi's model files failed (%s): loading pyvi itself", exc)
         vit, tagger = _model()
         model = read_model(Path(vit.model.modelfile.name).read_bytes())
