@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .strings import StringArray, encode, fixed_width, load_array
+from .counts import union
+from .strings import StringArray, fixed_width, load_array
 
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
 # BM25F: field weight and length normalisation (``postings.length_norms`` with ``RankingParams``).
@@ -210,23 +211,16 @@ def _coded(parts: list[StringArray | Coded]) -> Coded:
 
 
 def _known(labels: StringArray, parts: list[StringArray | Coded]) -> Coded | None:
-    """The codes when the new values are few (an incremental run's documents): each is looked up
-    in the copied parts' ``labels`` (a binary search), and those it lacks are inserted where they
-    sort, the copied codes shifted past them; ``None`` when there are too many to look up."""
+    """The codes when the new values are few (an incremental run's documents): those the copied
+    parts' ``labels`` lack are inserted where they sort (``counts.union``), the copied codes
+    shifted past them; ``None`` when there are too many to look up one by one."""
     fresh = [p for p in parts if isinstance(p, StringArray)]
     if sum(len(p) for p in fresh) > FEW_VALUES:
         return None
-    values = sorted({value for part in fresh for value in part}, key=encode)
-    missing = [value for value in values if labels.find(value) < 0]
-    shift: np.ndarray | None = None
-    if missing:
-        labels, shift = _inserted(labels, missing)
-    position = {value: labels.find(value) for value in values}
+    labels, shift, position = union(labels, [value for part in fresh for value in part])
     codes = np.concatenate(
         [
-            (p.codes if shift is None else shift[p.codes])
-            if isinstance(p, Coded)
-            else np.fromiter((position[v] for v in p), np.int64, len(p))
+            shift[p.codes] if isinstance(p, Coded) else np.fromiter(map(position.get, p), np.int64)
             for p in parts
         ]
     ).astype(np.int32)
@@ -235,21 +229,6 @@ def _known(labels: StringArray, parts: list[StringArray | Coded]) -> Coded | Non
         return Coded(codes, labels)
     renumber = np.cumsum(used, dtype=np.int64) - 1
     return Coded(renumber[codes].astype(np.int32), labels.take(np.flatnonzero(used)))
-
-
-def _inserted(labels: StringArray, missing: list[str]) -> tuple[StringArray, np.ndarray]:
-    """``labels`` (sorted) with ``missing`` (sorted, none of them in ``labels``) inserted where
-    they sort, and each old label's new position."""
-    raw = [encode(value) for value in missing]
-    at = np.array([labels.bisect_left(r) for r in raw], dtype=np.int64)
-    pieces: list[StringArray] = []
-    previous = 0
-    for value, where in zip(raw, at.tolist(), strict=True):
-        pieces += [labels.rows(previous, where), StringArray.from_bytes([value])]
-        previous = where
-    pieces.append(labels.rows(previous, len(labels)))
-    old = np.arange(len(labels), dtype=np.int64)
-    return StringArray.concat(pieces), old + np.searchsorted(at, old, side="right")
 
 
 def _years(date: Coded) -> Coded:

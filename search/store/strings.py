@@ -211,41 +211,57 @@ def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: 
     per byte, built with one cumulative sum, ``GATHER_CHUNK`` bytes at a time.
     """
     out = np.empty(int(offsets[-1]), dtype=np.uint8)
-    count = starts.size
     if not out.size:
         return out
     starts = starts.astype(np.int64, copy=False)
     lengths = lengths.astype(np.int64, copy=False)
     breaks = np.flatnonzero(starts[1:] != starts[:-1] + lengths[:-1]) + 1
-    if breaks.size <= FEW_RUNS + count // 64:
-        bounds = [0, *breaks.tolist(), count]
-        for first, last in zip(bounds, bounds[1:], strict=False):
-            at, end = int(offsets[first]), int(offsets[last])
-            source = int(starts[first])
-            out[at:end] = blob[source : source + end - at]
-        return out
+    if breaks.size <= FEW_RUNS + starts.size // 64:
+        _copy_runs(out, blob, starts, offsets, breaks)
+    elif int(lengths.max()) * starts.size <= WINDOW_SLACK * out.size:
+        _copy_rows(out, blob, starts, lengths, offsets)
+    else:
+        _copy_bytes(out, blob, starts, lengths, offsets)
+    return out
+
+
+def _copy_runs(out, blob, starts, offsets, breaks) -> None:
+    """Each run of contiguous strings (a new one at each of ``breaks``) as one slice."""
+    bounds = [0, *breaks.tolist(), starts.size]
+    for first, last in zip(bounds, bounds[1:], strict=False):
+        at, end = int(offsets[first]), int(offsets[last])
+        source = int(starts[first])
+        out[at:end] = blob[source : source + end - at]
+
+
+def _copy_rows(out, blob, starts, lengths, offsets) -> None:
+    """Rows of the longest string's width from each start (those too near the blob's end for a
+    whole row from a padded copy of that end), their first ``length`` bytes kept."""
     width = int(lengths.max())
-    if width * count <= WINDOW_SLACK * out.size and width <= blob.size:
-        # Rows of ``width`` bytes from each start (those too near the blob's end for a whole row
-        # from a padded copy of that end), their first ``length`` bytes kept.
-        windows = np.lib.stride_tricks.sliding_window_view(blob, width)
-        tail = blob.size - width
-        padded = np.zeros(2 * width, dtype=np.uint8)
-        padded[:width] = blob[tail:]
-        ends = np.lib.stride_tricks.sliding_window_view(padded, width)
-        step = max(1, GATHER_CHUNK // width)
-        for first in range(0, count, step):
-            run = slice(first, min(first + step, count))
-            begin = starts[run]
-            near_end = begin > tail
+    tail = max(blob.size - width, 0)
+    padded = np.zeros(2 * width, dtype=np.uint8)
+    padded[: blob.size - tail] = blob[tail:]
+    windows = np.lib.stride_tricks.sliding_window_view(blob, width) if tail else None
+    ends = np.lib.stride_tricks.sliding_window_view(padded, width)
+    step = max(1, GATHER_CHUNK // width)
+    for first in range(0, starts.size, step):
+        run = slice(first, min(first + step, starts.size))
+        begin = starts[run]
+        near_end = begin >= tail
+        if windows is None:
+            rows = ends[begin - tail]
+        else:
             rows = windows[np.minimum(begin, tail)]
             if near_end.any():
                 rows[near_end] = ends[begin[near_end] - tail]
-            keep = np.arange(width) < lengths[run, None]
-            out[int(offsets[run.start]) : int(offsets[run.stop])] = rows[keep]
-        return out
+        keep = np.arange(width) < lengths[run, None]
+        out[int(offsets[run.start]) : int(offsets[run.stop])] = rows[keep]
+
+
+def _copy_bytes(out, blob, starts, lengths, offsets) -> None:
+    """Through an index per byte, ``GATHER_CHUNK`` bytes of strings at a time."""
     first = 0
-    while first < count:
+    while first < starts.size:
         # the next run of strings with at most GATHER_CHUNK bytes (at least one string)
         last = int(np.searchsorted(offsets, offsets[first] + GATHER_CHUNK, side="right")) - 1
         last = max(last, first + 1)
@@ -260,7 +276,6 @@ def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: 
             step[at[1:]] = begin[1:] - (begin[:-1] + length[:-1] - 1)
             out[base : base + size] = blob[np.cumsum(step, out=step)]
         first = last
-    return out
 
 
 def join(parts: Sequence[StringArray], separator: bytes) -> StringArray:
