@@ -171,7 +171,7 @@ def _expand(
     snapshot: Snapshot,
     expansion: Expansion,
     plan_concepts: list[Concept],
-    own: list[np.ndarray],
+    own: dict[int, np.ndarray],
     hits: list[np.ndarray],
     scores: np.ndarray,
     n: int,
@@ -182,7 +182,8 @@ def _expand(
     The other form scores at most as the span's words would (the idf of the words it stands
     for: ``HN`` is rarer than ``Hà Nội``), and a document holding both forms scores the better
     of the two, not their sum: a title saying ``HN`` over a body saying ``Hà Nội`` ranked above
-    titles saying the ``Hà Nội`` the reader typed.  ``own``: each concept's score so far.
+    titles saying the ``Hà Nội`` the reader typed.  ``own``: the score so far of each concept
+    an expansion spans, by position.
     """
     span = expansion.end - expansion.start
     concepts = plan_concepts[expansion.start : expansion.end]
@@ -198,7 +199,10 @@ def _expand(
         if accented != folded:
             _add(other, snapshot.postings(accented), n, weights.accented * share, span_idf)
     other *= holds
-    words = sum(own[expansion.start : expansion.end], np.zeros(snapshot.size, np.float32))
+    words = sum(
+        (own[i] for i in range(expansion.start, expansion.end) if i in own),
+        np.zeros(snapshot.size, np.float32),
+    )
     scores += np.maximum(other - words, 0)
     joined = "_".join(expansion.folded)
     if len(expansion.folded) > 1:
@@ -223,22 +227,24 @@ def rank(
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all = np.ones(size, dtype=bool) if typed_accents else None
     hits: list[np.ndarray] = []
-    # With abbreviations in play, each concept's own score is kept apart, so that the other
-    # form of a span replaces its words' score instead of adding to it (``_expand``).
-    own: list[np.ndarray] = []
+    # A concept that an abbreviation spans keeps its own score apart, so that the other form
+    # of the span replaces its words' score instead of adding to it (``_expand``); the others
+    # add straight into ``scores`` (a separate array costs two passes over every docnum).
+    spanned = {i for e in plan.expansions for i in range(e.start, e.end)}
+    own: dict[int, np.ndarray] = {}
     seen: set[str] = set()
-    for concept in plan.concepts:
+    for position, concept in enumerate(plan.concepts):
         if concept.folded in seen and signals.repeat != 1.0:
             concept = replace(concept, weight=concept.weight * signals.repeat)
         seen.add(concept.folded)
         hit = np.zeros(size, dtype=bool)
-        target = np.zeros(size, dtype=np.float32) if plan.expansions else scores
+        target = np.zeros(size, dtype=np.float32) if position in spanned else scores
         _score_folded(target, hit, snapshot, concept, n)
         _score_restored(target, snapshot, concept, n, signals)
         _score_accented(target, exact_all, snapshot, concept, n, signals)
-        if plan.expansions:
+        if target is not scores:
             scores += target
-            own.append(target)
+            own[position] = target
         hits.append(hit)
     for expansion in plan.expansions:
         _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals)
@@ -293,12 +299,14 @@ def _count_matches(
 ) -> tuple[np.ndarray, int]:
     """How many of the counted concepts each document holds, and how many there are; words
     typed without diacritics narrow ``exact_all`` by their folded form."""
-    matched = np.zeros(size, dtype=np.int16)
+    # A count of ``query.MAX_CONCEPTS`` (64) fits a byte; adding a boolean mask viewed as bytes
+    # is one pass without a conversion (7 times faster than into int16 from bool).
+    matched = np.zeros(size, dtype=np.uint8 if len(concepts) < 256 else np.int16)
     known = 0
     for concept, hit in zip(concepts, hits, strict=True):
         if concept.counted:
             known += 1
-            matched += hit
+            matched += hit.view(np.uint8)
             if exact_all is not None and not concept.accented:
                 exact_all &= hit
     return matched, known
@@ -357,11 +365,14 @@ def _tiers(
     power ``coord``), plus, for a short query, a bonus for holding every word and as much again
     for holding them with exactly the typed diacritics."""
     final = shown
+    held = matched[docs]
     if signals.coord and known:
-        share = matched[docs].astype(np.float32) / np.float32(known)
-        final = final * share ** np.float32(signals.coord)
+        # A share takes one of ``known + 1`` values: raise those to the power once and look
+        # each candidate's up (the same float32 operations, not one ``pow`` per candidate).
+        shares = np.arange(known + 1, dtype=np.float32) / np.float32(known)
+        final = final * (shares ** np.float32(signals.coord))[held]
     if known <= signals.tier_max_words:
-        all_words = matched[docs] >= known
+        all_words = held >= known
         final = final + all_words * np.float32(signals.all_words_bonus)
         if exact_all is not None:  # typed with diacritics: exactly those diacritics count more
             final += (all_words & exact_all[docs]) * np.float32(signals.all_words_bonus)
