@@ -161,6 +161,16 @@ class TermPostings:
             # The ids are unique, so both add each weight once: the same float32 sums.
             np.add.at(scores, self._docs, scale * self._weight)
 
+    def weights_at(self, docs: np.ndarray) -> np.ndarray:
+        """The term's weight at each of ``docs`` (ascending docnums), 0 where it is absent."""
+        if self.dense is not None:
+            return self.dense[docs]
+        ids = self._docs
+        if not ids.size or not docs.size:
+            return np.zeros(docs.size, dtype=np.float32)
+        at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
+        return np.where(ids[at] == docs, self._weight[at], np.float32(0))
+
     def mark(self, mask: np.ndarray) -> None:
         """Set ``mask`` (a boolean array over docnums) where the term occurs."""
         if self.present is not None:

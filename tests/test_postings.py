@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.postings import _union
+from search.postings import TermPostings, _union
 
 
 def test_union_merges_field_runs_like_unique() -> None:
@@ -71,3 +71,27 @@ def test_the_article_cache_is_bounded_by_characters_too(
         assert list(snap._stored) == [0]  # one huge article is still kept, alone
     finally:
         engine.close()
+
+
+def _term(docs: list[int], weights: list[float]) -> TermPostings:
+    return TermPostings(np.array(docs, np.int32), np.array(weights, np.float32), len(docs))
+
+
+def test_weights_at_reads_a_sparse_term_at_given_documents() -> None:
+    """An abbreviation's other form is scored on the documents holding it alone: each one's
+    weight, 0 where the term is absent (before the first id, between ids, past the last)."""
+    term = _term([3, 7, 9], [0.5, 1.25, 2.0])
+    at = term.weights_at(np.array([0, 3, 5, 7, 9, 12], np.int64))
+    assert at.dtype == np.float32
+    assert at.tolist() == [0.0, 0.5, 0.0, 1.25, 2.0, 0.0]
+    assert term.weights_at(np.zeros(0, np.int64)).tolist() == []
+    assert TermPostings.empty().weights_at(np.array([1, 2])).tolist() == [0.0, 0.0]
+
+
+def test_weights_at_reads_a_dense_term_and_scatter_adds_once_per_document() -> None:
+    dense = np.array([0, 1.5, 0, 0.25], np.float32)
+    term = TermPostings.spread(dense, 2)
+    assert term.weights_at(np.array([0, 1, 3])).tolist() == [0.0, 1.5, 0.25]
+    scores = np.ones(4, np.float32)
+    _term([1, 3], [2.0, 4.0]).add_to(scores, 0.5)
+    assert scores.tolist() == [1.0, 2.0, 1.0, 3.0]
