@@ -37,6 +37,29 @@ def test_ordered_puts_the_best_first_in_rank_order_and_the_rest_in_docnum_order(
         assert key[order[exact:]].max() < key[order[exact - 1]]
 
 
+@pytest.mark.parametrize("upto", [1, 10, 44, 1000])
+@pytest.mark.parametrize("above", [0, 3, 60])
+def test_a_sampled_threshold_keeps_the_best_of_many_candidates(upto: int, above: int) -> None:
+    """Past ``SAMPLE_SIZE`` candidates the best are looked for above a threshold a sample
+    gives: the order is still the full sort's, ties included, whether few or many keys stand
+    above the rest (``above``) and whatever the page needs."""
+    rng = np.random.default_rng(upto * 100 + above)
+    docs = np.sort(rng.choice(2_000_000, 90_000, replace=False)).astype(np.int64)
+    key = rng.integers(0, 40, docs.size).astype(np.float32)  # many ties
+    key[rng.choice(docs.size, above, replace=False)] += 1000.0
+    ranked = Ranked(docs, key, key)
+
+    order, exact = ranked.ordered(upto)
+
+    full = np.lexsort((docs, -key))
+    assert upto <= exact < docs.size
+    assert order[:exact].tolist() == full[:exact].tolist()
+    rest = np.ones(docs.size, dtype=bool)
+    rest[order[:exact]] = False
+    assert order[exact:].tolist() == np.flatnonzero(rest).tolist()
+    assert key[order[exact:]].max() < key[order[exact - 1]]
+
+
 def _doc(id_: str, title: str, body: str, source: str, date: str) -> Document:
     return Document(
         id=id_, title=title, lead=f"Tin: {title.lower()}.", body=body, source=source, date=date
