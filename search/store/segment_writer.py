@@ -17,6 +17,8 @@ Two things differ from Whoosh's writer, both read by Whoosh's reader as they are
   ``len(postings) < inlinelimit`` with the limit of 1 can never pass).  A posting block costs
   about 65 bytes of header, and most terms occur in a handful of documents.
 * Weights (term frequencies) are pickled as integers instead of floats.
+* A posting block's ids (delta-encoded) and weights are ``array.array`` s of the narrowest
+  unsigned type, not tuples (``_Narrow``): ten times less to unpickle.
 
 And, where asked, terms held by one document only are stored under a shared term (``shared``).
 
@@ -29,6 +31,7 @@ import contextlib
 import itertools
 import struct
 import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +56,9 @@ TERM_BYTES = 220
 # zlib levels (Whoosh's reader decompresses any).  Posting blocks: 1 (Whoosh writes 3), much
 # faster for blocks barely larger.  Stored text: 9, smaller than 3 at no measurable cost.
 BLOCK_ZLIB_LEVEL = 1
+# Posting blocks are pickled with this protocol: from 3 on, an ``array.array`` is its bytes.
+# (Not compressing them: 22 % larger segments for 15 % faster loads, at 47k articles.)
+BLOCK_PROTOCOL = 4
 STORED_ZLIB_LEVEL = 9
 
 _TERMINFO = np.dtype(
@@ -402,9 +408,10 @@ def _blocks(
 
     maxw, minw = per_block(np.maximum, freqs), per_block(np.minimum, freqs)
     minl, maxl = per_block(np.minimum, lens), per_block(np.maximum, lens)
+    maxd = per_block(np.maximum, deltas)
     last_ids = docs[bend - 1].tolist()
     block_starts, block_ends = bstart.tolist(), bend.tolist()
-    delta_list, freq_list = deltas.tolist(), freqs.tolist()
+    delta_bytes, freq_bytes = _Narrow(deltas), _Narrow(freqs)
     out: list[bytes] = []
     parts: list[bytes] = []
     block = 0
@@ -415,8 +422,9 @@ def _blocks(
             if minw[block] == maxw[block]:
                 mini = None if maxw[block] == 1 else float(maxw[block])
             else:
-                mini = tuple(freq_list[a:b])
-            data = zlib.compress(dumps((tuple(delta_list[a:b]), mini, None), 2), BLOCK_ZLIB_LEVEL)
+                mini = freq_bytes.block(a, b, maxw[block])
+            ids = delta_bytes.block(a, b, maxd[block])
+            data = zlib.compress(dumps((ids, mini, None), BLOCK_PROTOCOL), BLOCK_ZLIB_LEVEL)
             stats = (b - a, last_ids[block], float(maxw[block]), BLOCK_ZLIB_LEVEL)
             info = dumps((*stats, minl[block], maxl[block]), 2)
             length = len(info) + len(data)
@@ -425,6 +433,30 @@ def _blocks(
         out.append(b"".join(parts))
         parts.clear()
     return out
+
+
+class _Narrow:
+    """Non-negative integers as the narrowest ``array.array`` a block's largest fits, a block at
+    a time.  Pickled (protocol 3 and up) an array is its raw bytes: unpickling and converting a
+    block of 1,024 postings cost ~10 µs against ~34 for a tuple of ints, most of the time of
+    loading a frequent term.  Whoosh's reader iterates an array as it iterates a tuple."""
+
+    _CODES = (("B", np.uint8, 1 << 8), ("H", np.uint16, 1 << 16), ("I", np.uint32, 1 << 32))
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self._bytes: dict[str, bytes] = {}
+
+    def block(self, start: int, end: int, largest: int) -> array:
+        """Values ``start`` to ``end``, whose largest is ``largest``."""
+        for code, dtype, bound in self._CODES:
+            if largest < bound:
+                data = self._bytes.get(code)
+                if data is None:
+                    data = self._bytes[code] = self.values.astype(dtype).tobytes()
+                size = np.dtype(dtype).itemsize
+                return array(code, data[start * size : end * size])
+        raise ValueError(f"{largest} does not fit a posting block")
 
 
 _ENTRY = np.dtype([("keylen", ">i4"), ("valuelen", ">i4")])  # filetables._lengths, "!ii"

@@ -246,7 +246,8 @@ def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
         raise Unsupported("block tag")
     position = 4
     end = len(data)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    deltas: list = []
+    weights: list[np.ndarray] = []
     while True:
         if position + _BLOCK_LENGTH.size > end:
             raise Unsupported("block past the term's postings")
@@ -263,11 +264,37 @@ def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
         payload = block.read()
         if compression:
             payload = zlib.decompress(payload)
-        deltas, weights = pickle.loads(payload)[:2]
-        parts.append(block_arrays(deltas, weights))
+        block_deltas, block_weights = pickle.loads(payload)[:2]
+        deltas.append(block_deltas)
+        weights.append(_weights(block_weights, len(block_deltas)))
         if last:
             break
-    return parts
+    if not deltas:
+        return []
+    return [(_decode_ids(deltas), np.concatenate(weights))]
+
+
+def _weights(weights, count: int) -> np.ndarray:
+    """A block's weights: ``None`` when all 1.0, one float when all equal
+    (``W3PostingsWriter._mini_weights``), else a sequence."""
+    if weights is None:
+        return np.ones(count, dtype=np.float32)
+    if isinstance(weights, float):
+        return np.full(count, weights, dtype=np.float32)
+    return np.asarray(weights, dtype=np.float32)
+
+
+def _decode_ids(deltas: list) -> np.ndarray:
+    """The ids of a term's blocks, each delta-encoded from 0: one cumulative sum over all of
+    them, less the sum reached before each block (one pass, not one per block)."""
+    sizes = np.fromiter(map(len, deltas), dtype=np.int64, count=len(deltas))
+    ids = np.cumsum(np.concatenate([np.asarray(d, dtype=np.int64) for d in deltas]))
+    if sizes.size > 1:
+        ends = np.cumsum(sizes)
+        before = np.zeros(sizes.size, dtype=np.int64)
+        before[1:] = ids[ends[:-1] - 1]
+        ids -= np.repeat(before, sizes)
+    return ids.astype(np.int32)
 
 
 def leaf_postings(
