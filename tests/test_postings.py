@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.postings import TermPostings, _union
+from search.postings import TermPostings, _spread_union, _union
 
 
 def test_union_merges_field_runs_like_unique() -> None:
@@ -95,3 +95,24 @@ def test_weights_at_reads_a_dense_term_and_scatter_adds_once_per_document() -> N
     scores = np.ones(4, np.float32)
     _term([1, 3], [2.0, 4.0]).add_to(scores, 0.5)
     assert scores.tolist() == [1.0, 2.0, 1.0, 3.0]
+
+
+@pytest.mark.parametrize("size", [1, 3000, 20_000])
+def test_spread_union_adds_up_fields_as_union_does(size: int) -> None:
+    """A frequent term's fields are added up over every docnum: the same ids and, bit for bit,
+    the same float32 sums as merging the sorted runs."""
+    rng = np.random.default_rng(size)
+    runs = [
+        (np.sort(rng.choice(size, count, replace=False)).astype(np.int32), rng.random(count))
+        for count in (min(size, 5), size // 3, size)
+    ]
+    runs = [(ids, (tf * 7 + 0.01).astype(np.float32)) for ids, tf in runs]
+
+    docs, sums = _spread_union(runs, size + 5)
+
+    expected_docs, expected = _union(
+        np.concatenate([ids for ids, _ in runs]), np.concatenate([tf for _, tf in runs])
+    )
+    assert docs.tolist() == expected_docs.tolist()
+    assert sums.dtype == np.float32
+    assert sums.tobytes() == expected.tobytes()
