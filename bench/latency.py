@@ -55,6 +55,8 @@ import numpy as np
 
 from bench import common
 from bench.forms import short, telex, unaccented
+from search.config import load_settings
+from search.malloc import keep_freed_memory
 
 FORMS: tuple[str, ...] = ("accented", "unaccented", "telex", "short", "phrase")
 DEFAULT_QUERIES = 1000
@@ -862,6 +864,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,4,16", help="HTTP: client counts")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    # In process as in a server's workers (``SearchEngine.from_settings``).
+    keep_freed_memory(load_settings().malloc_keep_mb)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
     return run_recorded(

@@ -51,6 +51,8 @@ from bench.latency import (
     time_engine,
     vnsearch_index,
 )
+from search.config import load_settings
+from search.malloc import keep_freed_memory
 
 DEFAULT_SIZES = "5000,11322,all"
 
@@ -353,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure what the first reading of the archive holds",
     )
     args = parser.parse_args(argv)
+    # In process as in a server's workers (``SearchEngine.from_settings``).
+    keep_freed_memory(load_settings().malloc_keep_mb)
     common.require(common.CORPUS)
     common.require(common.QUERIES)
     if args.archive:

@@ -27,6 +27,10 @@ class Settings:
     # Origins allowed to call /api/* from a browser (the web app): exact origins, comma-separated,
     # or "*"; empty means no CORS headers at all.
     cors_origins: str = ""
+    # Freed memory a search process keeps for its next search (MiB; ``search.malloc``): a search
+    # of a large archive allocates megabytes of arrays, and faulting them in afresh each time
+    # cost more than the search.  0 leaves the C library's defaults.
+    malloc_keep_mb: int = 128
 
 
 class SettingsError(ValueError):
@@ -36,6 +40,7 @@ class SettingsError(ValueError):
 MINIMUMS = {
     "cache_mb": 1,
     "lock_timeout": 0,
+    "malloc_keep_mb": 0,
     "max_query_chars": 1,
     "max_page": 1,
     "max_per_page": 1,

@@ -25,6 +25,7 @@ from .config import Settings
 from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
 from .facets import both, date_mask, facets, source_mask
+from .malloc import keep_freed_memory
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
 from .query import Plan, parse
@@ -211,7 +212,9 @@ class SearchEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, warm: bool = True) -> SearchEngine:
-        """The engine ``settings`` describe (``search.config.load_settings``)."""
+        """The engine ``settings`` describe (``search.config.load_settings``); the process
+        keeps ``settings.malloc_keep_mb`` of freed memory for its searches (``search.malloc``)."""
+        keep_freed_memory(settings.malloc_keep_mb)
         return cls(
             settings.index_dir,
             warm=warm,
