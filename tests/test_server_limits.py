@@ -439,6 +439,6 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(
 def test_workers_cap_their_malloc_arenas() -> None:
     """Each worker thread would otherwise keep its own arena of freed query arrays (private
     memory that grows with the threads); the cap is set through glibc's ``mallopt``."""
-    from web.server import limit_malloc_arenas
+    from search.malloc import limit_malloc_arenas
 
     assert limit_malloc_arenas() is True  # found and called (``False``: no such function)

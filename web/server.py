@@ -45,6 +45,7 @@ from gunicorn.workers import gthread
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from search.config import env_float
+from search.malloc import limit_malloc_arenas
 
 from .headers import SECURITY_HEADERS
 
@@ -137,29 +138,6 @@ class QueuedSocket:
 
     def __getattr__(self, name: str):
         return getattr(self.sock, name)
-
-
-# glibc's ``mallopt`` parameter for the number of malloc arenas.
-M_ARENA_MAX = -8
-# Arenas a worker's threads allocate from: the app runs one request at a time, so threads do not
-# contend, while an arena per thread keeps each thread's freed query arrays (megabytes at a
-# million articles) as private memory: at 1M articles the workers held 366 and 483 MB of
-# Private_Dirty with 16 arenas (``bench.memory``; the README has the figures with 2).
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas for the threads this process starts; ``False`` where the C
-    library has no ``mallopt`` (musl, macOS: nothing to cap there)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(arenas)))
 
 
 class VnsearchWorker(ThreadWorker):
