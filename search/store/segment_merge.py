@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import io
 import itertools
 import logging
 import math
@@ -36,18 +37,19 @@ import operator
 import os
 import pickle
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from whoosh import columns
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3Codec, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import SegmentReader
 from whoosh.util.numeric import byte_to_length
 
 from .segment_writer import SegmentBuilder, _PerDocWriter, _slices, write_sorted
-from .term_reader import SegmentTerms, _blocks, concatenate
+from .term_reader import _BLOCK_LENGTH, SegmentTerms, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +198,9 @@ class _Input:
             ends,
         )
 
-    def block_postings(self, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """(docnums in this input, weights) of a term's posting blocks."""
-        return concatenate(_blocks(os.pread(self._fd, length, self._pst + offset)))
+    def read_postings(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the postings file from ``offset``."""
+        return os.pread(self._fd, length, self._pst + offset)
 
 
 # -- the merged segment -------------------------------------------------------------------------
@@ -602,15 +604,15 @@ def _decode(
             freqs[at] = np.fromiter(chain, np.float64, int(at.sum()))
         freq_parts.append(freqs)
     block_at = np.flatnonzero(~inline)
-    for k in block_at.tolist():
-        entry = int(which[k])
-        tag = int(flat.tags[entry])
-        start = int(flat.values[entry]) + _TERMINFO_SIZE
-        offset, length = _EXTENT.unpack_from(raws[tag], start)
-        docs, freqs = inputs[tag].block_postings(offset, length)
-        counts[k] = docs.size
-        ids_parts.append(docs.astype(np.int64))
-        freq_parts.append(freqs.astype(np.float64))
+    if block_at.size:
+        chosen = which[block_at]
+        block_tags = flat.tags[chosen].tolist()
+        starts = (flat.values[chosen] + _TERMINFO_SIZE).tolist()
+        extents = [_EXTENT.unpack_from(raws[t], s) for t, s in zip(block_tags, starts, strict=True)]
+        sizes, docs, freqs = _read_blocks(inputs, block_tags, extents)
+        counts[block_at] = sizes
+        ids_parts.append(docs)
+        freq_parts.append(freqs)
     raw_ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
     raw_freqs = np.concatenate(freq_parts) if freq_parts else np.zeros(0, np.float64)
     # Where each entry's postings start in ``raw_ids``: the inlined ones first, then the blocks.
@@ -633,6 +635,79 @@ def _decode(
             counts = np.bincount(owner[keep], minlength=n).astype(np.int64)
             merged, freqs_out = merged[keep], freqs_out[keep]
     return counts, merged, freqs_out
+
+
+def _read_blocks(
+    inputs: list[_Input], tags: list[int], extents: list[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The postings of terms kept in posting blocks (the input and ``(offset, length)`` in its
+    ``.pst`` of each): (postings of each term, docnums in their input, weights), read as
+    ``term_reader._blocks`` reads them.  An input's extents come in one read when they lie
+    together (a chunk's terms are neighbours), and the blocks' data are decompressed, unpickled
+    and flattened all at once, not with a few numpy calls a block."""
+    where: list[tuple[bytes, int]] = [(b"", 0)] * len(tags)
+    for tag in sorted(set(tags)):
+        mine = [i for i, t in enumerate(tags) if t == tag]
+        low = min(extents[i][0] for i in mine)
+        high = max(extents[i][0] + extents[i][1] for i in mine)
+        if high - low <= 2 * sum(extents[i][1] for i in mine) + READ_BYTES:
+            data = inputs[tag].read_postings(low, high - low)
+            for i in mine:
+                where[i] = (data, extents[i][0] - low)
+        else:
+            for i in mine:
+                where[i] = (inputs[tag].read_postings(*extents[i]), 0)
+    payloads: list[bytes] = []
+    blocks_of = np.zeros(len(tags), np.int64)
+    for i, ((data, start), (_, length)) in enumerate(zip(where, extents, strict=True)):
+        if data[start : start + 4] != WHOOSH3_HEADER_MAGIC:
+            raise Unsupported("block tag")
+        position, end = start + 4, start + length
+        while True:
+            if position + 4 > end:
+                raise Unsupported("block past the term's postings")
+            size = _BLOCK_LENGTH.unpack_from(data, position)[0]
+            begin = position + 4
+            position = begin + abs(size)
+            if position > end:
+                raise Unsupported("block past the term's postings")
+            block = io.BytesIO(data[begin:position])
+            count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(block)
+            if count <= 0:  # ``W3LeafMatcher.is_active`` stops at an empty block
+                break
+            payload = block.read()
+            payloads.append(zlib.decompress(payload) if compression else payload)
+            blocks_of[i] += 1
+            if size < 0:
+                break
+    tuples = list(map(pickle.loads, payloads))
+    del payloads
+    deltas = list(map(operator.itemgetter(0), tuples))
+    weights = list(map(operator.itemgetter(1), tuples))
+    del tuples
+    sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
+    total = int(sizes.sum())
+    flat = np.fromiter(itertools.chain.from_iterable(deltas), np.int64, total)
+    del deltas
+    # Ids are delta-encoded from 0 within each block.
+    sums = np.cumsum(flat)
+    before = np.concatenate(([0], sums))[np.cumsum(sizes) - sizes]
+    docs = sums - np.repeat(before, sizes)
+    freqs = np.ones(total, np.float32)
+    floats = np.fromiter(map(isinstance, weights, itertools.repeat(float)), bool, len(weights))
+    if floats.any():  # one weight for the whole block
+        values = np.asarray(list(itertools.compress(weights, floats.tolist())), np.float32)
+        freqs[np.repeat(floats, sizes)] = np.repeat(values, sizes[floats])
+    listed = ~floats & np.fromiter(
+        map(operator.is_not, weights, itertools.repeat(None)), bool, len(weights)
+    )
+    if listed.any():
+        chain = itertools.chain.from_iterable(itertools.compress(weights, listed.tolist()))
+        at = np.repeat(listed, sizes)
+        freqs[at] = np.fromiter(chain, np.float32, int(at.sum()))
+    owner = np.repeat(np.arange(len(tags)), blocks_of)
+    per_term = np.bincount(owner, weights=sizes, minlength=len(tags)).astype(np.int64)
+    return per_term, docs, freqs.astype(np.float64)
 
 
 def _pooled_postings(
@@ -684,17 +759,22 @@ def _pooled_postings(
     freq_array = np.concatenate(freq_parts)
     order = np.lexsort((doc_array, id_array))
     id_array, doc_array, freq_array = id_array[order], doc_array[order], freq_array[order]
-    bounds = np.flatnonzero(np.diff(id_array)) + 1
+    # A document holding two terms pooled under one: one posting, their frequencies added.
+    first = np.concatenate(
+        ([True], (id_array[1:] != id_array[:-1]) | (doc_array[1:] != doc_array[:-1]))
+    )
+    starts = np.flatnonzero(first)
+    id_array, doc_array = id_array[starts], doc_array[starts]
+    freq_array = np.add.reduceat(freq_array.astype(np.int64), starts).astype(np.int32)
+    bounds = (np.flatnonzero(np.diff(id_array)) + 1).tolist()
     names = list(targets)
-    out = {}
-    for part_ids, part_docs, part_freqs in zip(
-        np.split(id_array, bounds),
-        np.split(doc_array, bounds),
-        np.split(freq_array, bounds),
-        strict=True,
-    ):
-        out[names[int(part_ids[0])]] = _sum_by_doc(part_docs, part_freqs)
-    return out
+    ids = id_array[np.concatenate(([0], bounds)).astype(np.int64)].tolist()
+    return {
+        names[i]: (docs, freqs)
+        for i, docs, freqs in zip(
+            ids, np.split(doc_array, bounds), np.split(freq_array, bounds), strict=True
+        )
+    }
 
 
 def _write_chunk(
@@ -783,12 +863,6 @@ class _FieldWrite:
     def finish(self) -> None:
         if self.started:
             self.out._fields.finish_field()
-
-
-def _sum_by_doc(docs: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Documents ascending and unique, frequencies of a document added up."""
-    unique, inverse = np.unique(docs, return_inverse=True)
-    return unique, np.bincount(inverse, weights=freqs).astype(np.int32)
 
 
 # -- the policy ----------------------------------------------------------------------------------
