@@ -485,15 +485,20 @@ class _Flat:
     """The entries of a chunk, every input's, as flat lists and arrays in input order."""
 
     def __init__(self, parts: list[_Entries]) -> None:
-        self.raws = {p.tag: p.raw for p in parts}
+        # The parts' reads one after another (and zeros: ``_inline_lists`` reads a few bytes
+        # past a value it rejects); ``values`` and ``ends`` are offsets in it.
+        self.blob = b"".join([p.raw for p in parts] + [bytes(_PADDING)])
+        self.data = np.frombuffer(self.blob, dtype=np.uint8)
         self.keys: list[bytes] = list(itertools.chain.from_iterable(p.keys for p in parts))
         sizes = [len(p.keys) for p in parts]
+        bases = np.cumsum([0] + [len(p.raw) for p in parts])[:-1]
         self.tags = np.repeat(np.asarray([p.tag for p in parts], np.int64), sizes)
         self.index = _cat([p.index for p in parts], np.int64)
         self.flags = _cat([p.flags for p in parts], np.uint8)
         self.df = _cat([p.df for p in parts], np.int64)
-        self.values = _cat([p.values for p in parts], np.int64)
-        self.ends = _cat([p.ends for p in parts], np.int64)
+        shift = np.repeat(bases.astype(np.int64), sizes)
+        self.values = _cat([p.values for p in parts], np.int64) + shift
+        self.ends = _cat([p.ends for p in parts], np.int64) + shift
 
     @classmethod
     def empty(cls) -> _Flat:
@@ -568,47 +573,26 @@ def _decode(
     inputs: list[_Input], docmaps: np.ndarray, flat: _Flat, which: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The postings of entries ``which`` of ``flat``, in that order: (live postings of each
-    entry, merged docnums, frequencies), deleted documents dropped.  Inlined lists are
-    unpickled with ``map`` and flattened with ``itertools`` (in C); posting blocks are read
-    per term, as ``term_reader`` reads them."""
+    entry, merged docnums, frequencies), deleted documents dropped."""
     n = which.size
     tags = flat.tags[which]
     inline = flat.flags[which] != 0
     counts = np.zeros(n, np.int64)
     inline_at = np.flatnonzero(inline)
-    raws = flat.raws
     ids_parts: list[np.ndarray] = []
     freq_parts: list[np.ndarray] = []
     if inline_at.size:
         chosen = which[inline_at]
-        starts = (flat.values[chosen] + _TERMINFO_SIZE).tolist()
-        tags_chosen = flat.tags[chosen].tolist()
-        payloads = [
-            raws[t][s:e]
-            for t, s, e in zip(tags_chosen, starts, flat.ends[chosen].tolist(), strict=True)
-        ]
-        lists = list(map(pickle.loads, payloads))
-        del payloads
-        ids = list(map(operator.itemgetter(0), lists))
-        weights = list(map(operator.itemgetter(1), lists))
-        del lists
-        sizes = np.fromiter(map(len, ids), np.int64, len(ids))
-        total = int(sizes.sum())
+        ids, freqs, sizes = _inline_postings(flat, chosen)
         counts[inline_at] = sizes
-        ids_parts.append(np.fromiter(itertools.chain.from_iterable(ids), np.int64, total))
-        freqs = np.ones(total, np.float64)
-        weighted = np.fromiter(map(operator.is_not, weights, itertools.repeat(None)), bool)
-        if weighted.any():
-            at = np.repeat(weighted, sizes)
-            chain = itertools.chain.from_iterable(itertools.compress(weights, weighted.tolist()))
-            freqs[at] = np.fromiter(chain, np.float64, int(at.sum()))
+        ids_parts.append(ids)
         freq_parts.append(freqs)
     block_at = np.flatnonzero(~inline)
     if block_at.size:
         chosen = which[block_at]
         block_tags = flat.tags[chosen].tolist()
         starts = (flat.values[chosen] + _TERMINFO_SIZE).tolist()
-        extents = [_EXTENT.unpack_from(raws[t], s) for t, s in zip(block_tags, starts, strict=True)]
+        extents = [_EXTENT.unpack_from(flat.blob, start) for start in starts]
         sizes, docs, freqs = _read_blocks(inputs, block_tags, extents)
         counts[block_at] = sizes
         ids_parts.append(docs)
@@ -635,6 +619,113 @@ def _decode(
             counts = np.bincount(owner[keep], minlength=n).astype(np.int64)
             merged, freqs_out = merged[keep], freqs_out[keep]
     return counts, merged, freqs_out
+
+
+def _inline_postings(flat: _Flat, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, weights, postings of each) of the inlined lists of entries ``chosen``: parsed with
+    numpy when they are ``segment_writer``'s pickles of integers (``_inline_lists``), others
+    unpickled (``map``, flattened with ``itertools``: in C)."""
+    starts = flat.values[chosen] + _TERMINFO_SIZE
+    ends = flat.ends[chosen]
+    sizes = flat.df[chosen]
+    parsed, ids, freqs = _inline_lists(flat.data, starts, ends, sizes)
+    if parsed.all():
+        return ids, freqs, sizes
+    other = np.flatnonzero(~parsed)
+    payloads = [
+        flat.blob[a:b] for a, b in zip(starts[other].tolist(), ends[other].tolist(), strict=True)
+    ]
+    lists = list(map(pickle.loads, payloads))
+    del payloads
+    other_ids = list(map(operator.itemgetter(0), lists))
+    weights = list(map(operator.itemgetter(1), lists))
+    del lists
+    other_sizes = np.fromiter(map(len, other_ids), np.int64, len(other_ids))
+    total = int(other_sizes.sum())
+    more_ids = np.fromiter(itertools.chain.from_iterable(other_ids), np.int64, total)
+    more_freqs = np.ones(total, np.float64)
+    weighted = np.fromiter(map(operator.is_not, weights, itertools.repeat(None)), bool)
+    if weighted.any():
+        at = np.repeat(weighted, other_sizes)
+        chain = itertools.chain.from_iterable(itertools.compress(weights, weighted.tolist()))
+        more_freqs[at] = np.fromiter(chain, np.float64, int(at.sum()))
+    # Both in ``chosen``'s order: the parsed lists' postings, then the others', gathered.
+    sizes = sizes.copy()
+    sizes[other] = other_sizes
+    kept = np.repeat(parsed, flat.df[chosen])
+    all_ids = np.concatenate([ids[kept], more_ids])
+    all_freqs = np.concatenate([freqs[kept], more_freqs])
+    origin = np.zeros(sizes.size, np.int64)
+    parsed_sizes = sizes[parsed]
+    origin[parsed] = np.cumsum(parsed_sizes) - parsed_sizes
+    origin[other] = int(parsed_sizes.sum()) + np.cumsum(other_sizes) - other_sizes
+    gather = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(
+        origin - (np.cumsum(sizes) - sizes), sizes
+    )
+    return all_ids[gather], all_freqs[gather], sizes
+
+
+# Pickle opcodes of ``segment_writer``'s inlined lists: ``dumps((ids, weights, (b"",) * n), 3)``.
+_PROTO, _MARK, _TUPLE, _TUPLE1, _BINPUT, _NONE = 0x80, 0x28, 0x74, 0x85, 0x71, 0x4E
+_INT_BYTES = np.zeros(256, np.int64)  # BININT1, BININT2, BININT: their argument's bytes
+_INT_BYTES[[0x4B, 0x4D, 0x4A]] = [1, 2, 4]
+_PADDING = 32  # bytes read past a value at most, before a malformed one is rejected
+
+
+def _inline_lists(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids and weights of inlined lists (pickles at ``data[starts:ends]``, ``sizes``
+    postings each: their terms' document frequencies), parsed with numpy an item of every list
+    at a time: (whether each list was parsed, ids, weights); an unparsed list's are garbage.
+
+    ``pickle.loads`` took ~1 us a list, and a merge reads millions.  Only the form
+    ``segment_writer`` writes is parsed: protocol 3, a tuple of ``sizes`` integers (``BININT1``,
+    ``BININT2`` or ``BININT``) memoised, then ``None`` or a tuple of as many integers memoised,
+    all before ``ends``; anything else (floats, another protocol or layout) is left to
+    ``pickle``."""
+    last = data.size - 5  # reads are clamped: a malformed value may point anywhere
+
+    def byte(at: np.ndarray) -> np.ndarray:
+        return data[np.minimum(at, last)]
+
+    ok = (byte(starts) == _PROTO) & (byte(starts + 1) == 3)
+    first = np.cumsum(sizes) - sizes
+    big = sizes > 3  # MARK, the items, TUPLE (not TUPLE1/2/3)
+    close = np.where(big, _TUPLE, _TUPLE1 - 1 + np.minimum(sizes, 3))
+
+    def parse(at: np.ndarray, chosen: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Read a tuple of ``sizes`` integers at ``at`` into ``out`` for the entries
+        ``chosen``; returns where each ends (after its memo)."""
+        marked = chosen & big
+        ok[marked] &= byte(at[marked]) == _MARK
+        at = at + marked
+        for k in range(int(sizes[chosen].max(initial=0))):
+            live = np.flatnonzero(chosen & ok & (sizes > k))
+            if not live.size:
+                break
+            where = at[live]
+            size = _INT_BYTES[byte(where)]
+            ok[live[size == 0]] = False
+            b = data[np.minimum(where, last)[:, None] + np.arange(1, 5)].astype(np.int64)
+            value = b[:, 0] + (b[:, 1] << 8) * (size >= 2)
+            value += ((b[:, 2] << 16) + (b[:, 3] << 24) - (b[:, 3] >= 128) * (1 << 32)) * (
+                size == 4
+            )
+            out[first[live] + k] = value
+            at[live] = where + 1 + size
+        ok[chosen] &= (byte(at[chosen]) == close[chosen]) & (byte(at[chosen] + 1) == _BINPUT)
+        return at + 3
+
+    ids = np.zeros(int(sizes.sum()), np.int64)
+    at = parse(starts + 2, ok.copy(), ids)
+    weights = np.ones(ids.size, np.int64)
+    listed = ok & (byte(at) != _NONE)
+    after = at + 1
+    if listed.any():
+        after = np.where(listed, parse(at, listed, weights), after)
+    ok &= after <= ends
+    return ok, ids, weights.astype(np.float64)
 
 
 def _read_blocks(
