@@ -801,6 +801,41 @@ def _read_blocks(
     return per_term, docs, freqs.astype(np.float64)
 
 
+def _pool_terms(
+    inputs: list[_Input],
+    readers: list[_FieldReader],
+    docmaps: np.ndarray,
+    shared: Callable[[str], str | None],
+    chunk: tuple[_Flat, np.ndarray, np.ndarray, list[bytes]],
+    candidates: np.ndarray,
+    targets: dict[bytes, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Decode the entries at ``candidates`` of a chunk (``flat`` and its ``groups``;
+    positions in term order, whole terms), mark those of the terms one document holds that
+    ``shared`` maps (numbered in ``targets``); returns their (shared term number, docnum,
+    frequency), ``None`` when none pools."""
+    flat, order, group, terms = chunk
+    size = len(terms)
+    counts, docs, freqs = _decode(inputs, docmaps, flat, order[candidates])
+    live = np.bincount(group[candidates], weights=counts, minlength=size)
+    single = np.flatnonzero(live == 1).tolist()
+    found = list(map(shared, map(bytes.decode, map(terms.__getitem__, single))))
+    target_of = np.full(size, -1, dtype=np.int64)
+    for g, target in zip(single, found, strict=True):
+        if target is not None:
+            target_of[g] = targets.setdefault(target.encode("utf-8"), len(targets))
+    pooled = target_of >= 0
+    if not pooled.any():
+        return None
+    entries = order[pooled[group]]
+    for reader in readers:
+        mine = entries[flat.tags[entries] == reader.tag]
+        reader.masked[flat.index[mine] - reader.first] = True
+    owner = np.repeat(group[candidates], counts)  # the group of each decoded posting
+    chosen = pooled[owner]  # one posting a pooled group
+    return target_of[owner[chosen]], docs[chosen], freqs[chosen]
+
+
 def _pooled_postings(
     inputs: list[_Input],
     readers: list[_FieldReader],
@@ -820,29 +855,19 @@ def _pooled_postings(
             continue
         df = np.bincount(group, weights=flat.df[order], minlength=size)
         deleted = np.bincount(group, weights=deleting[flat.tags[order]], minlength=size) > 0
-        candidates = np.flatnonzero(((df == 1) | deleted)[group])  # positions in term order
-        if not candidates.size:
-            continue
-        counts, docs, freqs = _decode(inputs, docmaps, flat, order[candidates])
-        live = np.bincount(group[candidates], weights=counts, minlength=size)
-        single = np.flatnonzero(live == 1).tolist()
-        found = list(map(shared, map(bytes.decode, map(terms.__getitem__, single))))
-        target_of = np.full(size, -1, dtype=np.int64)
-        for g, target in zip(single, found, strict=True):
-            if target is not None:
-                target_of[g] = targets.setdefault(target.encode("utf-8"), len(targets))
-        pooled = target_of >= 0
-        if not pooled.any():
-            continue
-        entries = order[pooled[group]]
-        for reader in readers:
-            mine = entries[flat.tags[entries] == reader.tag]
-            reader.masked[flat.index[mine] - reader.first] = True
-        owner = np.repeat(group[candidates], counts)  # the group of each decoded posting
-        chosen = pooled[owner]  # one posting a pooled group
-        id_parts.append(target_of[owner[chosen]])
-        doc_parts.append(docs[chosen])
-        freq_parts.append(freqs[chosen])
+        # Decoded ``CHUNK_POSTINGS`` at a time: a term of a segment with deletions may be long.
+        wanted = np.where((df == 1) | deleted, df, 0).astype(np.int64)
+        group_starts = np.searchsorted(group, np.arange(size + 1))
+        for first, last in _slices(wanted, CHUNK_POSTINGS):
+            span = np.arange(group_starts[first], group_starts[last])
+            candidates = span[wanted[group[span]] > 0]  # positions in term order
+            if candidates.size:
+                chunk = (flat, order, group, terms)
+                found = _pool_terms(inputs, readers, docmaps, shared, chunk, candidates, targets)
+                if found is not None:
+                    id_parts.append(found[0])
+                    doc_parts.append(found[1])
+                    freq_parts.append(found[2])
     if not targets:
         return {}
     id_array = np.concatenate(id_parts)
