@@ -97,11 +97,24 @@ def test_flushed_segments_merge_into_the_segment_one_builder_writes(
         assert merged[part] == one[part], part
 
 
-@pytest.mark.parametrize("copy_bytes", [segment_merge.COPY_BYTES, 7])
+@pytest.mark.parametrize(
+    ("copy_bytes", "chunk_postings", "chunk_terms"),
+    [
+        (segment_merge.COPY_BYTES, segment_merge.CHUNK_POSTINGS, segment_merge.CHUNK_TERMS),
+        (7, 3, 5),
+    ],
+)
 def test_a_merge_drops_deleted_documents(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy_bytes: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    copy_bytes: int,
+    chunk_postings: int,
+    chunk_terms: int,
 ) -> None:
     monkeypatch.setattr(segment_merge, "COPY_BYTES", copy_bytes)
+    # Small chunks: terms of inputs with deletions decoded a few postings at a time.
+    monkeypatch.setattr(segment_merge, "CHUNK_POSTINGS", chunk_postings)
+    monkeypatch.setattr(segment_merge, "CHUNK_TERMS", chunk_terms)
     docs = _documents() + _mixed_documents(40)
     deleted = {1, 6, 30, 50, len(docs) - 1}
     live = [d for i, d in enumerate(docs) if i not in deleted]

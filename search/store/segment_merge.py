@@ -27,27 +27,29 @@ left unmerged, and said.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import heapq
+import io
 import itertools
 import logging
 import math
+import operator
 import os
 import pickle
 import struct
-from array import array
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from whoosh import columns
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3Codec, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import SegmentReader
 from whoosh.util.numeric import byte_to_length
 
-from .segment_writer import SegmentBuilder, _PerDocWriter, write_sorted
-from .term_reader import SegmentTerms, _blocks, concatenate, inline_arrays
+from .segment_writer import SegmentBuilder, _PerDocWriter, _slices, write_sorted
+from .term_reader import _BLOCK_LENGTH, SegmentTerms, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,8 @@ COPY_BYTES = 1 << 24
 
 Shared = dict[str, Callable[[str], str | None]]
 _ENTRY_HEAD = struct.Struct("!ii")  # filetables._lengths: key and value lengths
-_DF = struct.Struct(">I")  # W3TermInfo's doc frequency, after its flags byte and weight
-_DF_AT = 5
+_FIELD = struct.Struct("!H")  # a key's field number, before the term
+_DF_AT = 5  # W3TermInfo's doc frequency (">I"), after its flags byte and weight
 _TERMINFO_SIZE = 23
 _EXTENT = struct.Struct("!qi")
 _RAW = columns.VarBytesColumn()  # the stored-fields column's bytes, compressed as written
@@ -104,8 +106,13 @@ class _Input:
             self._trm = compound.range(segment.make_filename(W3Codec.TERMS_EXT))[0]
             self._pst = compound.range(segment.make_filename(W3Codec.POSTS_EXT))[0]
             terms = self.reader._terms
-            self._tindex = terms._tindex
+            tindex = terms._tindex
             self._fieldmap: dict[str, int] = dict(terms._fieldmap)
+            # The index array: every entry's position in key order (``OrderedHashWriter``).
+            self._index_base = tindex.indexbase
+            self._index_len = tindex.indexlen
+            self._index_type = np.dtype(">" + tindex.extras["indextype"])
+            self._end_of_data = tindex.endofdata
         except BaseException:
             self.close()
             raise
@@ -128,63 +135,72 @@ class _Input:
             self._fd = -1
         self.reader.close()
 
-    def terms(self, field: str) -> Iterator[tuple[bytes, bytes]]:
-        """(term, dictionary value) of ``field`` in key order, read a chunk at a time."""
-        number = self._fieldmap.get(field)
+    def field_range(self, name: str) -> tuple[int, int]:
+        """The numbers of field ``name``'s first entry and of the entry after its last, in key
+        order (the dictionary's index array; a field's entries are contiguous)."""
+        number = self._fieldmap.get(name)
         if number is None:
-            return
-        prefix = struct.pack("!H", number)
-        position = self._tindex.closest_key_pos(prefix)
-        if position is None:
-            return
-        end = self._tindex.endofdata
-        buffer, at = b"", 0  # ``buffer`` holds the file from ``position - at``
-        head = _ENTRY_HEAD.size
-        while position < end:
-            if at + head > len(buffer):
-                buffer, at = self._read(position, end), 0
-            keylen, valuelen = _ENTRY_HEAD.unpack_from(buffer, at)
-            size = head + keylen + valuelen
-            if at + size > len(buffer):
-                buffer, at = self._read(position, end, size), 0
-            key = buffer[at + head : at + head + keylen]
-            if key[:2] != prefix:
-                return
-            yield key[2:], buffer[at + head + keylen : at + size]
-            at += size
-            position += size
+            return 0, 0
+        end = self._index_len if number == 0xFFFF else self._lower_bound(number + 1)
+        return self._lower_bound(number), end
 
-    def _read(self, position: int, end: int, at_least: int = 0) -> bytes:
-        size = min(max(READ_BYTES, at_least), end - position)
-        return os.pread(self._fd, size, self._trm + position)
+    def _lower_bound(self, number: int) -> int:
+        """The number of the first entry whose field number is ``number`` or more."""
+        prefix = _FIELD.pack(number)
+        lo, hi = 0, self._index_len
+        while lo < hi:
+            mid = (lo + hi) // 2
+            position = int(self._positions(mid, mid + 1)[0])
+            if os.pread(self._fd, 2, self._trm + position + _ENTRY_HEAD.size) < prefix:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
-    def postings(self, value: bytes) -> tuple[np.ndarray, np.ndarray]:
-        """(merged docnums, frequencies) of a dictionary value, deleted documents dropped."""
-        if value[0]:  # inlined
-            ids, weights, _ = pickle.loads(value[_TERMINFO_SIZE:])
-            docs, freqs = inline_arrays(ids, weights)
-        else:
-            offset, length = _EXTENT.unpack_from(value, _TERMINFO_SIZE)
-            docs, freqs = concatenate(_blocks(os.pread(self._fd, length, self._pst + offset)))
-        merged = self.docmap[docs]
-        freqs = np.rint(freqs).astype(np.int32)
-        if self.has_deletions:
-            keep = merged >= 0
-            merged, freqs = merged[keep], freqs[keep]
-        return merged, freqs
+    def _positions(self, first: int, stop: int) -> np.ndarray:
+        """Where entries ``first...stop - 1`` start in the ``.trm`` file, and where the last
+        ends (the next entry's start, or the end of the data)."""
+        size = self._index_type.itemsize
+        last = min(stop + 1, self._index_len)
+        raw = os.pread(self._fd, (last - first) * size, self._trm + self._index_base + first * size)
+        positions = np.frombuffer(raw, self._index_type).astype(np.int64)
+        if last == stop:
+            positions = np.append(positions, self._end_of_data)
+        return positions
 
-    def only_posting(self, value: bytes) -> tuple[int, int]:
-        """The merged docnum and frequency of a term's one posting (a segment without
-        deletions), decoded without numpy: most terms of a merge are such."""
-        if not value[0]:
-            docs, freqs = self.postings(value)
-            return int(docs[0]), int(freqs[0])
-        ids, weights, _ = pickle.loads(value[_TERMINFO_SIZE:])
-        return int(self.docmap[ids[0]]), 1 if weights is None else round(weights[0])
+    def read_entries(self, tag: int, first: int, stop: int) -> _Entries:
+        """Entries ``first...`` (before ``stop``) of one field: ``CHUNK_TERMS`` of them, fewer
+        if they take more than ``READ_BYTES`` (one at least), parsed from one read."""
+        count = min(stop - first, CHUNK_TERMS)
+        positions = self._positions(first, first + count)
+        if count > 1 and positions[-1] - positions[0] > READ_BYTES:
+            fit = int(np.searchsorted(positions, positions[0] + READ_BYTES, side="right")) - 1
+            count = max(1, fit)
+            positions = positions[: count + 1]
+        base = int(positions[0])
+        raw = os.pread(self._fd, int(positions[-1]) - base, self._trm + base)
+        data = np.frombuffer(raw, dtype=np.uint8)
+        starts = positions[:-1] - base
+        heads = data[starts[:, None] + np.arange(_ENTRY_HEAD.size)].view(">i4").astype(np.int64)
+        values = starts + _ENTRY_HEAD.size + heads[:, 0]
+        ends = values + heads[:, 1]
+        key_starts = (starts + _ENTRY_HEAD.size + _FIELD.size).tolist()
+        keys = list(map(raw.__getitem__, map(slice, key_starts, values.tolist())))
+        df = data[values[:, None] + np.arange(_DF_AT, _DF_AT + 4)].view(">u4")[:, 0]
+        return _Entries(
+            tag,
+            raw,
+            keys,
+            np.arange(first, first + count, dtype=np.int64),
+            data[values],
+            df.astype(np.int64),
+            values,
+            ends,
+        )
 
-
-def _df(value: bytes) -> int:
-    return _DF.unpack_from(value, _DF_AT)[0]
+    def read_postings(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the postings file from ``offset``."""
+        return os.pread(self._fd, length, self._pst + offset)
 
 
 # -- the merged segment -------------------------------------------------------------------------
@@ -231,8 +247,8 @@ def merge_segments(ix, codec, segments: list, shared: Shared | None = None):
             field = ix.schema[name]
             if field.indexed:
                 lens = lengths.get(name) if field.scorable else None
-                chunk = _Chunk(out, inputs, docmaps, name, field, lens)
-                _merge_field(chunk, inputs, name, (shared or {}).get(name))
+                pooling = (shared or {}).get(name)
+                _merge_field(out, inputs, docmaps, name, field, lens, pooling)
         segment = out.close_files()
         log.debug("merged %d segments into %s (%d documents)", len(inputs), segment, base)
         return segment
@@ -361,187 +377,604 @@ def _live_total(source: _Input, name: str, length_bytes: np.ndarray) -> int:
 
 
 def _merge_field(
-    chunk: _Chunk, inputs: list[_Input], name: str, shared: Callable[[str], str | None] | None
+    out: _MergedSegment,
+    inputs: list[_Input],
+    docmaps: np.ndarray,
+    name: str,
+    field,
+    lens: np.ndarray | None,
+    shared: Callable[[str], str | None] | None,
 ) -> None:
-    """Merge field ``name``'s terms of every input, in byte order, through ``chunk``."""
-    pooled = _pooled_postings(inputs, name, shared) if shared else {}
-    streams = _streams(inputs, name)
-    extra = len(inputs)  # pooled postings come as one more input
-    streams.append((term, extra, b"") for term in sorted(pooled))
-    for term, group in itertools.groupby(heapq.merge(*streams), key=_first):
-        found = [(i, value) for _, i, value in group]
-        if term in pooled or any(i < extra and inputs[i].has_deletions for i, _ in found):
-            parts = [pooled[term] if i == extra else inputs[i].postings(v) for i, v in found]
-            docs, freqs = _sum_by_doc(*concatenate(parts)) if len(parts) > 1 else parts[0]
-            if docs.size and not (docs.size == 1 and shared and _pools(shared, term)):
-                chunk.add_arrays(term, docs, freqs)
-            continue
-        if shared and len(found) == 1 and _df(found[0][1]) == 1 and _pools(shared, term):
-            continue  # under its shared term (``_pooled_postings``)
-        chunk.add(term, found)
-    chunk.flush()
-    chunk.finish()
+    """Merge field ``name``'s terms of every input, in byte order, into ``out``.
+
+    A chunk of every input's dictionary entries at a time (``_chunks``), in two passes when the
+    field pools: the first finds the terms one document of the merged segment holds that
+    ``shared`` maps to a shared term (``_pooled_postings``: a shared term may sort before the
+    terms pooled under it), the second writes the others' merged postings, the pooled ones
+    added under their shared terms.  Terms are sorted, grouped and decoded a chunk at a time
+    with loops that run in C (``sorted``, ``map``, numpy): a generator, ``heapq.merge`` and a
+    term-by-term decode took ~10 us of Python a term, most of a build's final merge.
+    """
+    readers = [_FieldReader(source, tag, name) for tag, source in enumerate(inputs)]
+    pooled: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    if shared:
+        pooled = _pooled_postings(inputs, readers, docmaps, shared)
+        for reader in readers:
+            reader.rewind()
+    writer = _FieldWrite(out, name, field, lens)
+    extra = sorted(pooled)  # shared terms with pooled postings, merged in as one more input
+    taken = 0
+    for flat, limit in _chunks(readers, masked=True):
+        stop = len(extra) if limit is None else bisect.bisect_right(extra, limit, taken)
+        flat.add_extra(extra[taken:stop], len(inputs))
+        taken = stop
+        _write_chunk(writer, inputs, docmaps, flat, pooled)
+    if taken < len(extra):  # pooled terms after every input's last term
+        flat = _Flat.empty()
+        flat.add_extra(extra[taken:], len(inputs))
+        _write_chunk(writer, inputs, docmaps, flat, pooled)
+    writer.finish()
 
 
-def _first(item: tuple) -> bytes:
-    return item[0]
+class _Entries:
+    """Consecutive dictionary entries of one input's field, parsed with numpy from one read:
+    their terms (without the field's prefix), entry numbers within the field, flags (1: the
+    postings are inlined), document frequencies, and where each value starts and ends in
+    ``raw``."""
+
+    __slots__ = ("tag", "raw", "keys", "index", "flags", "df", "values", "ends")
+
+    def __init__(self, tag, raw, keys, index, flags, df, values, ends) -> None:
+        self.tag, self.raw, self.keys, self.index = tag, raw, keys, index
+        self.flags, self.df, self.values, self.ends = flags, df, values, ends
+
+    def part(self, start: int, stop: int) -> _Entries:
+        return _Entries(
+            self.tag,
+            self.raw,
+            self.keys[start:stop],
+            self.index[start:stop],
+            self.flags[start:stop],
+            self.df[start:stop],
+            self.values[start:stop],
+            self.ends[start:stop],
+        )
 
 
-def _streams(inputs: list[_Input], name: str) -> list[Iterator[tuple[bytes, int, bytes]]]:
-    """Each input's (term, its position, value) of field ``name``, for ``heapq.merge``."""
-    return [_tagged(source.terms(name), i) for i, source in enumerate(inputs)]
+class _FieldReader:
+    """One input's entries of one field, read ``CHUNK_TERMS`` (at most ``READ_BYTES``) at a
+    time through the dictionary's index array (``OrderedHashWriter``: every entry's position,
+    in key order), and which of them the first pass pooled (``masked``)."""
+
+    def __init__(self, source: _Input, tag: int, name: str) -> None:
+        self.source, self.tag = source, tag
+        self.first, self.end = source.field_range(name)
+        self.masked = np.zeros(self.end - self.first, dtype=bool)
+        self.rewind()
+
+    def rewind(self) -> None:
+        self.next = self.first  # the next entry to read
+        self.buffer: _Entries | None = None
+        self.taken = 0  # entries of ``buffer`` taken
+
+    def fill(self) -> None:
+        """Read the next entries once those read are all taken."""
+        if (self.buffer is None or self.taken == len(self.buffer.keys)) and self.next < self.end:
+            self.buffer = self.source.read_entries(self.tag, self.next, self.end)
+            self.next += len(self.buffer.keys)
+            self.taken = 0
+
+    def pending(self) -> bool:
+        return self.buffer is not None and self.taken < len(self.buffer.keys)
+
+    def complete(self) -> bool:
+        """Whether the entries read reach the field's last one."""
+        return self.next >= self.end
+
+    def take(self, limit: bytes | None) -> _Entries:
+        """The entries read and not taken up to ``limit`` (every one: ``None``)."""
+        assert self.buffer is not None
+        keys = self.buffer.keys
+        stop = len(keys) if limit is None else bisect.bisect_right(keys, limit, self.taken)
+        part = self.buffer.part(self.taken, stop)
+        self.taken = stop
+        return part
 
 
-def _tagged(terms: Iterator[tuple[bytes, bytes]], tag: int) -> Iterator[tuple[bytes, int, bytes]]:
-    for term, value in terms:
-        yield term, tag, value
+class _Flat:
+    """The entries of a chunk, every input's, as flat lists and arrays in input order."""
+
+    def __init__(self, parts: list[_Entries]) -> None:
+        # The parts' reads one after another (and zeros: ``_inline_lists`` reads a few bytes
+        # past a value it rejects); ``values`` and ``ends`` are offsets in it.
+        self.blob = b"".join([p.raw for p in parts] + [bytes(_PADDING)])
+        self.data = np.frombuffer(self.blob, dtype=np.uint8)
+        self.keys: list[bytes] = list(itertools.chain.from_iterable(p.keys for p in parts))
+        sizes = [len(p.keys) for p in parts]
+        bases = np.cumsum([0] + [len(p.raw) for p in parts])[:-1]
+        self.tags = np.repeat(np.asarray([p.tag for p in parts], np.int64), sizes)
+        self.index = _cat([p.index for p in parts], np.int64)
+        self.flags = _cat([p.flags for p in parts], np.uint8)
+        self.df = _cat([p.df for p in parts], np.int64)
+        shift = np.repeat(bases.astype(np.int64), sizes)
+        self.values = _cat([p.values for p in parts], np.int64) + shift
+        self.ends = _cat([p.ends for p in parts], np.int64) + shift
+
+    @classmethod
+    def empty(cls) -> _Flat:
+        return cls([])
+
+    def select(self, keep: np.ndarray) -> None:
+        """Keep only the entries ``keep`` marks."""
+        self.keys = list(itertools.compress(self.keys, keep.tolist()))
+        for name in ("tags", "index", "flags", "df", "values", "ends"):
+            setattr(self, name, getattr(self, name)[keep])
+
+    def add_extra(self, keys: list[bytes], tag: int) -> None:
+        """Entries of the pooled postings' pseudo-input ``tag`` (no value: decoded already)."""
+        if not keys:
+            return
+        n = len(keys)
+        self.keys.extend(keys)
+        zeros = np.zeros(n, np.int64)
+        self.tags = np.concatenate([self.tags, np.full(n, tag, np.int64)])
+        self.index = np.concatenate([self.index, zeros])
+        self.flags = np.concatenate([self.flags, zeros.astype(np.uint8)])
+        self.df = np.concatenate([self.df, zeros])
+        self.values = np.concatenate([self.values, zeros])
+        self.ends = np.concatenate([self.ends, zeros])
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+        """The entries in term order (``order``; an input's before a later input's of the same
+        term: documents ascending), the term each is of (its number among ``terms``), and the
+        chunk's terms, ascending and unique."""
+        keys = self.keys
+        if not keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+        order = sorted(range(len(keys)), key=keys.__getitem__)  # stable, runs merged in C
+        ordered = list(map(keys.__getitem__, order))
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = np.fromiter(map(operator.ne, ordered[1:], ordered[:-1]), bool, len(keys) - 1)
+        group = np.cumsum(first) - 1
+        return np.asarray(order, np.int64), group, list(itertools.compress(ordered, first))
 
 
-def _pools(shared: Callable[[str], str | None], term: bytes) -> bool:
-    return shared(term.decode("utf-8")) is not None
+def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
-def _sum_by_doc(docs: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Documents ascending and unique, frequencies of a document added up."""
-    unique, inverse = np.unique(docs, return_inverse=True)
-    return unique, np.bincount(inverse, weights=freqs).astype(np.int32)
+def _chunks(
+    readers: list[_FieldReader], masked: bool = False
+) -> Iterator[tuple[_Flat, bytes | None]]:
+    """The field's entries of every input, a chunk at a time, with the chunk's last term
+    (``None``: the field's last chunk): every entry up to the least of the inputs' last terms
+    read, so a term's entries all come in one chunk and no input gives more than it read at
+    once.  ``masked``: without the entries the first pass pooled."""
+    while True:
+        for reader in readers:
+            reader.fill()
+        active = [reader for reader in readers if reader.pending()]
+        if not active:
+            return
+        bounds = [r.buffer.keys[-1] for r in active if not r.complete()]  # type: ignore[union-attr]
+        limit = min(bounds) if bounds else None
+        parts = [reader.take(limit) for reader in active]
+        flat = _Flat(parts)
+        if masked:
+            drop = np.concatenate(
+                [r.masked[p.index - r.first] for r, p in zip(active, parts, strict=True)]
+            )
+            if drop.any():
+                flat.select(~drop)
+        yield flat, limit
+
+
+def _decode(
+    inputs: list[_Input], docmaps: np.ndarray, flat: _Flat, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The postings of entries ``which`` of ``flat``, in that order: (live postings of each
+    entry, merged docnums, frequencies), deleted documents dropped."""
+    n = which.size
+    tags = flat.tags[which]
+    inline = flat.flags[which] != 0
+    counts = np.zeros(n, np.int64)
+    inline_at = np.flatnonzero(inline)
+    ids_parts: list[np.ndarray] = []
+    freq_parts: list[np.ndarray] = []
+    if inline_at.size:
+        chosen = which[inline_at]
+        ids, freqs, sizes = _inline_postings(flat, chosen)
+        counts[inline_at] = sizes
+        ids_parts.append(ids)
+        freq_parts.append(freqs)
+    block_at = np.flatnonzero(~inline)
+    if block_at.size:
+        chosen = which[block_at]
+        block_tags = flat.tags[chosen].tolist()
+        starts = (flat.values[chosen] + _TERMINFO_SIZE).tolist()
+        extents = [_EXTENT.unpack_from(flat.blob, start) for start in starts]
+        sizes, docs, freqs = _read_blocks(inputs, block_tags, extents)
+        counts[block_at] = sizes
+        ids_parts.append(docs)
+        freq_parts.append(freqs)
+    raw_ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
+    raw_freqs = np.concatenate(freq_parts) if freq_parts else np.zeros(0, np.float64)
+    # Where each entry's postings start in ``raw_ids``: the inlined ones first, then the blocks.
+    origin = np.zeros(n, np.int64)
+    inline_counts = counts[inline_at]
+    origin[inline_at] = np.cumsum(inline_counts) - inline_counts
+    block_counts = counts[block_at]
+    origin[block_at] = int(inline_counts.sum()) + np.cumsum(block_counts) - block_counts
+    total = int(counts.sum())
+    gather = np.arange(total, dtype=np.int64) + np.repeat(
+        origin - (np.cumsum(counts) - counts), counts
+    )
+    starts = np.asarray([source.docmap_start for source in inputs], np.int64)
+    merged = docmaps[np.repeat(starts[tags], counts) + raw_ids[gather]]
+    freqs_out = np.rint(raw_freqs[gather]).astype(np.int32)
+    if any(inputs[t].has_deletions for t in set(tags.tolist())):
+        keep = merged >= 0
+        if not keep.all():
+            owner = np.repeat(np.arange(n), counts)
+            counts = np.bincount(owner[keep], minlength=n).astype(np.int64)
+            merged, freqs_out = merged[keep], freqs_out[keep]
+    return counts, merged, freqs_out
+
+
+def _inline_postings(flat: _Flat, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, weights, postings of each) of the inlined lists of entries ``chosen``: parsed with
+    numpy when they are ``segment_writer``'s pickles of integers (``_inline_lists``), others
+    unpickled (``map``, flattened with ``itertools``: in C)."""
+    starts = flat.values[chosen] + _TERMINFO_SIZE
+    ends = flat.ends[chosen]
+    sizes = flat.df[chosen]
+    parsed, ids, freqs = _inline_lists(flat.data, starts, ends, sizes)
+    if parsed.all():
+        return ids, freqs, sizes
+    other = np.flatnonzero(~parsed)
+    payloads = [
+        flat.blob[a:b] for a, b in zip(starts[other].tolist(), ends[other].tolist(), strict=True)
+    ]
+    lists = list(map(pickle.loads, payloads))
+    del payloads
+    other_ids = list(map(operator.itemgetter(0), lists))
+    weights = list(map(operator.itemgetter(1), lists))
+    del lists
+    other_sizes = np.fromiter(map(len, other_ids), np.int64, len(other_ids))
+    total = int(other_sizes.sum())
+    more_ids = np.fromiter(itertools.chain.from_iterable(other_ids), np.int64, total)
+    more_freqs = np.ones(total, np.float64)
+    weighted = np.fromiter(map(operator.is_not, weights, itertools.repeat(None)), bool)
+    if weighted.any():
+        at = np.repeat(weighted, other_sizes)
+        chain = itertools.chain.from_iterable(itertools.compress(weights, weighted.tolist()))
+        more_freqs[at] = np.fromiter(chain, np.float64, int(at.sum()))
+    # Both in ``chosen``'s order: the parsed lists' postings, then the others', gathered.
+    sizes = sizes.copy()
+    sizes[other] = other_sizes
+    kept = np.repeat(parsed, flat.df[chosen])
+    all_ids = np.concatenate([ids[kept], more_ids])
+    all_freqs = np.concatenate([freqs[kept], more_freqs])
+    origin = np.zeros(sizes.size, np.int64)
+    parsed_sizes = sizes[parsed]
+    origin[parsed] = np.cumsum(parsed_sizes) - parsed_sizes
+    origin[other] = int(parsed_sizes.sum()) + np.cumsum(other_sizes) - other_sizes
+    gather = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(
+        origin - (np.cumsum(sizes) - sizes), sizes
+    )
+    return all_ids[gather], all_freqs[gather], sizes
+
+
+# Pickle opcodes of ``segment_writer``'s inlined lists: ``dumps((ids, weights, (b"",) * n), 3)``.
+_PROTO, _MARK, _TUPLE, _TUPLE1, _BINPUT, _NONE = 0x80, 0x28, 0x74, 0x85, 0x71, 0x4E
+_INT_BYTES = np.zeros(256, np.int64)  # BININT1, BININT2, BININT: their argument's bytes
+_INT_BYTES[[0x4B, 0x4D, 0x4A]] = [1, 2, 4]
+_PADDING = 32  # bytes read past a value at most, before a malformed one is rejected
+
+
+def _inline_lists(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids and weights of inlined lists (pickles at ``data[starts:ends]``, ``sizes``
+    postings each: their terms' document frequencies), parsed with numpy an item of every list
+    at a time: (whether each list was parsed, ids, weights); an unparsed list's are garbage.
+
+    ``pickle.loads`` took ~1 us a list, and a merge reads millions.  Only the form
+    ``segment_writer`` writes is parsed: protocol 3, a tuple of ``sizes`` integers (``BININT1``,
+    ``BININT2`` or ``BININT``) memoised, then ``None`` or a tuple of as many integers memoised,
+    all before ``ends``; anything else (floats, another protocol or layout) is left to
+    ``pickle``."""
+    last = data.size - 5  # reads are clamped: a malformed value may point anywhere
+
+    def byte(at: np.ndarray) -> np.ndarray:
+        return data[np.minimum(at, last)]
+
+    ok = (byte(starts) == _PROTO) & (byte(starts + 1) == 3)
+    first = np.cumsum(sizes) - sizes
+    big = sizes > 3  # MARK, the items, TUPLE (not TUPLE1/2/3)
+    close = np.where(big, _TUPLE, _TUPLE1 - 1 + np.minimum(sizes, 3))
+
+    def parse(at: np.ndarray, chosen: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Read a tuple of ``sizes`` integers at ``at`` into ``out`` for the entries
+        ``chosen``; returns where each ends (after its memo)."""
+        marked = chosen & big
+        ok[marked] &= byte(at[marked]) == _MARK
+        at = at + marked
+        for k in range(int(sizes[chosen].max(initial=0))):
+            live = np.flatnonzero(chosen & ok & (sizes > k))
+            if not live.size:
+                break
+            where = at[live]
+            size = _INT_BYTES[byte(where)]
+            ok[live[size == 0]] = False
+            b = data[np.minimum(where, last)[:, None] + np.arange(1, 5)].astype(np.int64)
+            value = b[:, 0] + (b[:, 1] << 8) * (size >= 2)
+            value += ((b[:, 2] << 16) + (b[:, 3] << 24) - (b[:, 3] >= 128) * (1 << 32)) * (
+                size == 4
+            )
+            out[first[live] + k] = value
+            at[live] = where + 1 + size
+        ok[chosen] &= (byte(at[chosen]) == close[chosen]) & (byte(at[chosen] + 1) == _BINPUT)
+        return at + 3
+
+    ids = np.zeros(int(sizes.sum()), np.int64)
+    at = parse(starts + 2, ok.copy(), ids)
+    weights = np.ones(ids.size, np.int64)
+    listed = ok & (byte(at) != _NONE)
+    after = at + 1
+    if listed.any():
+        after = np.where(listed, parse(at, listed, weights), after)
+    ok &= after <= ends
+    return ok, ids, weights.astype(np.float64)
+
+
+def _read_blocks(
+    inputs: list[_Input], tags: list[int], extents: list[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The postings of terms kept in posting blocks (the input and ``(offset, length)`` in its
+    ``.pst`` of each): (postings of each term, docnums in their input, weights), read as
+    ``term_reader._blocks`` reads them.  An input's extents come in one read when they lie
+    together (a chunk's terms are neighbours), and the blocks' data are decompressed, unpickled
+    and flattened all at once, not with a few numpy calls a block."""
+    where: list[tuple[bytes, int]] = [(b"", 0)] * len(tags)
+    for tag in sorted(set(tags)):
+        mine = [i for i, t in enumerate(tags) if t == tag]
+        low = min(extents[i][0] for i in mine)
+        high = max(extents[i][0] + extents[i][1] for i in mine)
+        if high - low <= 2 * sum(extents[i][1] for i in mine) + READ_BYTES:
+            data = inputs[tag].read_postings(low, high - low)
+            for i in mine:
+                where[i] = (data, extents[i][0] - low)
+        else:
+            for i in mine:
+                where[i] = (inputs[tag].read_postings(*extents[i]), 0)
+    payloads: list[bytes] = []
+    blocks_of = np.zeros(len(tags), np.int64)
+    for i, ((data, start), (_, length)) in enumerate(zip(where, extents, strict=True)):
+        if data[start : start + 4] != WHOOSH3_HEADER_MAGIC:
+            raise Unsupported("block tag")
+        position, end = start + 4, start + length
+        while True:
+            if position + 4 > end:
+                raise Unsupported("block past the term's postings")
+            size = _BLOCK_LENGTH.unpack_from(data, position)[0]
+            begin = position + 4
+            position = begin + abs(size)
+            if position > end:
+                raise Unsupported("block past the term's postings")
+            block = io.BytesIO(data[begin:position])
+            count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(block)
+            if count <= 0:  # ``W3LeafMatcher.is_active`` stops at an empty block
+                break
+            payload = block.read()
+            payloads.append(zlib.decompress(payload) if compression else payload)
+            blocks_of[i] += 1
+            if size < 0:
+                break
+    tuples = list(map(pickle.loads, payloads))
+    del payloads
+    deltas = list(map(operator.itemgetter(0), tuples))
+    weights = list(map(operator.itemgetter(1), tuples))
+    del tuples
+    sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
+    total = int(sizes.sum())
+    flat = np.fromiter(itertools.chain.from_iterable(deltas), np.int64, total)
+    del deltas
+    # Ids are delta-encoded from 0 within each block.
+    sums = np.cumsum(flat)
+    before = np.concatenate(([0], sums))[np.cumsum(sizes) - sizes]
+    docs = sums - np.repeat(before, sizes)
+    freqs = np.ones(total, np.float32)
+    floats = np.fromiter(map(isinstance, weights, itertools.repeat(float)), bool, len(weights))
+    if floats.any():  # one weight for the whole block
+        values = np.asarray(list(itertools.compress(weights, floats.tolist())), np.float32)
+        freqs[np.repeat(floats, sizes)] = np.repeat(values, sizes[floats])
+    listed = ~floats & np.fromiter(
+        map(operator.is_not, weights, itertools.repeat(None)), bool, len(weights)
+    )
+    if listed.any():
+        chain = itertools.chain.from_iterable(itertools.compress(weights, listed.tolist()))
+        at = np.repeat(listed, sizes)
+        freqs[at] = np.fromiter(chain, np.float32, int(at.sum()))
+    owner = np.repeat(np.arange(len(tags)), blocks_of)
+    per_term = np.bincount(owner, weights=sizes, minlength=len(tags)).astype(np.int64)
+    return per_term, docs, freqs.astype(np.float64)
+
+
+def _pool_terms(
+    inputs: list[_Input],
+    readers: list[_FieldReader],
+    docmaps: np.ndarray,
+    shared: Callable[[str], str | None],
+    chunk: tuple[_Flat, np.ndarray, np.ndarray, list[bytes]],
+    candidates: np.ndarray,
+    targets: dict[bytes, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Decode the entries at ``candidates`` of a chunk (``flat`` and its ``groups``;
+    positions in term order, whole terms), mark those of the terms one document holds that
+    ``shared`` maps (numbered in ``targets``); returns their (shared term number, docnum,
+    frequency), ``None`` when none pools."""
+    flat, order, group, terms = chunk
+    size = len(terms)
+    counts, docs, freqs = _decode(inputs, docmaps, flat, order[candidates])
+    live = np.bincount(group[candidates], weights=counts, minlength=size)
+    single = np.flatnonzero(live == 1).tolist()
+    found = list(map(shared, map(bytes.decode, map(terms.__getitem__, single))))
+    target_of = np.full(size, -1, dtype=np.int64)
+    for g, target in zip(single, found, strict=True):
+        if target is not None:
+            target_of[g] = targets.setdefault(target.encode("utf-8"), len(targets))
+    pooled = target_of >= 0
+    if not pooled.any():
+        return None
+    entries = order[pooled[group]]
+    for reader in readers:
+        mine = entries[flat.tags[entries] == reader.tag]
+        reader.masked[flat.index[mine] - reader.first] = True
+    owner = np.repeat(group[candidates], counts)  # the group of each decoded posting
+    chosen = pooled[owner]  # one posting a pooled group
+    return target_of[owner[chosen]], docs[chosen], freqs[chosen]
 
 
 def _pooled_postings(
-    inputs: list[_Input], name: str, shared: Callable[[str], str | None]
+    inputs: list[_Input],
+    readers: list[_FieldReader],
+    docmaps: np.ndarray,
+    shared: Callable[[str], str | None],
 ) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
     """Shared term -> (docnums, frequencies) of the terms exactly one document of the merged
-    segment holds, that ``shared`` maps to a shared term (a first pass over the dictionaries:
-    a shared term may sort before the terms pooled under it)."""
+    segment holds, that ``shared`` maps to a shared term; their entries are marked in
+    ``readers`` (``_FieldReader.masked``), so the second pass leaves them out."""
     targets: dict[bytes, int] = {}
-    ids, docs, freqs = array("i"), array("q"), array("i")
-    for term, group in itertools.groupby(heapq.merge(*_streams(inputs, name)), key=_first):
-        found = [(i, value) for _, i, value in group]
-        if any(inputs[i].has_deletions for i, _ in found):
-            live = [p for p in (inputs[i].postings(v) for i, v in found) if p[0].size]
-            if len(live) != 1 or live[0][0].size != 1:
-                continue
-            doc, freq = int(live[0][0][0]), int(live[0][1][0])
-        elif len(found) == 1 and _df(found[0][1]) == 1:
-            doc, freq = inputs[found[0][0]].only_posting(found[0][1])
-        else:
+    id_parts, doc_parts, freq_parts = [], [], []
+    deleting = np.asarray([source.has_deletions for source in inputs], dtype=np.float64)
+    for flat, _ in _chunks(readers):
+        order, group, terms = flat.groups()
+        size = len(terms)
+        if not size:
             continue
-        target = shared(term.decode("utf-8"))
-        if target is None:
-            continue
-        ids.append(targets.setdefault(target.encode("utf-8"), len(targets)))
-        docs.append(doc)
-        freqs.append(freq)
+        df = np.bincount(group, weights=flat.df[order], minlength=size)
+        deleted = np.bincount(group, weights=deleting[flat.tags[order]], minlength=size) > 0
+        # Decoded ``CHUNK_POSTINGS`` at a time: a term of a segment with deletions may be long.
+        wanted = np.where((df == 1) | deleted, df, 0).astype(np.int64)
+        group_starts = np.searchsorted(group, np.arange(size + 1))
+        for first, last in _slices(wanted, CHUNK_POSTINGS):
+            span = np.arange(group_starts[first], group_starts[last])
+            candidates = span[wanted[group[span]] > 0]  # positions in term order
+            if candidates.size:
+                chunk = (flat, order, group, terms)
+                found = _pool_terms(inputs, readers, docmaps, shared, chunk, candidates, targets)
+                if found is not None:
+                    id_parts.append(found[0])
+                    doc_parts.append(found[1])
+                    freq_parts.append(found[2])
     if not targets:
         return {}
-    id_array = np.frombuffer(ids, dtype=np.int32)
-    doc_array = np.frombuffer(docs, dtype=np.int64)
-    freq_array = np.frombuffer(freqs, dtype=np.int32)
+    id_array = np.concatenate(id_parts)
+    doc_array = np.concatenate(doc_parts)
+    freq_array = np.concatenate(freq_parts)
     order = np.lexsort((doc_array, id_array))
     id_array, doc_array, freq_array = id_array[order], doc_array[order], freq_array[order]
-    bounds = np.flatnonzero(np.diff(id_array)) + 1
+    # A document holding two terms pooled under one: one posting, their frequencies added.
+    first = np.concatenate(
+        ([True], (id_array[1:] != id_array[:-1]) | (doc_array[1:] != doc_array[:-1]))
+    )
+    starts = np.flatnonzero(first)
+    id_array, doc_array = id_array[starts], doc_array[starts]
+    freq_array = np.add.reduceat(freq_array.astype(np.int64), starts).astype(np.int32)
+    bounds = (np.flatnonzero(np.diff(id_array)) + 1).tolist()
     names = list(targets)
-    out = {}
-    for part_ids, part_docs, part_freqs in zip(
-        np.split(id_array, bounds),
-        np.split(doc_array, bounds),
-        np.split(freq_array, bounds),
-        strict=True,
-    ):
-        out[names[int(part_ids[0])]] = _sum_by_doc(part_docs, part_freqs)
-    return out
+    ids = id_array[np.concatenate(([0], bounds)).astype(np.int64)].tolist()
+    return {
+        names[i]: (docs, freqs)
+        for i, docs, freqs in zip(
+            ids, np.split(doc_array, bounds), np.split(freq_array, bounds), strict=True
+        )
+    }
 
 
-class _Chunk:
-    """Merged terms of one field waiting to be written, a bounded number at a time.
+def _write_chunk(
+    writer: _FieldWrite,
+    inputs: list[_Input],
+    docmaps: np.ndarray,
+    flat: _Flat,
+    pooled: dict[bytes, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Write the merged terms of one chunk, ``CHUNK_POSTINGS`` postings at a time: each term's
+    postings are its entries' in input order (documents ascending), a shared term's with the
+    postings pooled under it added up by document."""
+    order, group, terms = flat.groups()
+    size = len(terms)
+    if not size:
+        return
+    extra = flat.tags[order] == len(inputs)  # the pooled pseudo-input's entries
+    df = np.bincount(group, weights=flat.df[order], minlength=size).astype(np.int64)
+    group_starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+    group_starts = np.append(group_starts, group.size)
+    for first, last in _slices(df, CHUNK_POSTINGS):
+        begin, end = int(group_starts[first]), int(group_starts[last])
+        positions = np.arange(begin, end)
+        real = positions[~extra[begin:end]]
+        counts, docs, freqs = _decode(inputs, docmaps, flat, order[real])
+        term_df = np.bincount(group[real] - first, weights=counts, minlength=last - first)
+        term_df = term_df.astype(np.int64)
+        with_pooled = group[positions[extra[begin:end]]].tolist()
+        if with_pooled:
+            parts = [pooled[terms[g]] for g in with_pooled]
+            local = np.asarray(with_pooled, np.int64) - first
+            docs, freqs, term_df = _add_pooled(docs, freqs, term_df, local, parts)
+        writer.write(terms[first:last], docs, freqs, term_df)
 
-    Postings of inputs without deletions stay as the inputs hold them (a pickled inline list, or
-    a block extent) until ``flush``, which decodes and renumbers the whole chunk's at once; others
-    come decoded (``add_arrays``).
-    """
 
-    def __init__(
-        self,
-        out: _MergedSegment,
-        inputs: list[_Input],
-        docmaps: np.ndarray,
-        name: str,
-        field,
-        lens: np.ndarray | None,
-    ) -> None:
-        self.out, self.inputs, self.docmaps = out, inputs, docmaps
-        self.name, self.field, self.lens = name, field, lens
+def _add_pooled(
+    docs: np.ndarray,
+    freqs: np.ndarray,
+    df: np.ndarray,
+    terms: np.ndarray,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Postings of terms with ``df`` each, with the pooled postings ``parts`` of ``terms``
+    (their numbers, ascending) added: each term's documents ascending and unique, a document's
+    frequencies added up.  One stable sort of two sorted runs, not a ``np.unique`` a shared
+    term (there are ``analysis.PAIR_BUCKETS`` of them a field)."""
+    sizes = np.fromiter((part[0].size for part in parts), np.int64, len(parts))
+    owner = np.concatenate([np.repeat(np.arange(df.size), df), np.repeat(terms, sizes)])
+    all_docs = np.concatenate([docs.astype(np.int64), *(part[0] for part in parts)])
+    all_freqs = np.concatenate([freqs.astype(np.int64), *(part[1] for part in parts)])
+    keys = (owner << 32) | all_docs
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    summed = np.add.reduceat(all_freqs[order], starts) if starts.size else all_freqs[:0]
+    held = np.bincount(owner[order][starts], minlength=df.size).astype(np.int64)
+    return all_docs[order][starts], summed.astype(np.int32), held
+
+
+class _FieldWrite:
+    """The merged field's terms, written through ``write_sorted`` (the field started at its
+    first term: a field no live document holds is not written)."""
+
+    def __init__(self, out: _MergedSegment, name: str, field, lens: np.ndarray | None) -> None:
+        self.out, self.name, self.field, self.lens = out, name, field, lens
         self.started = False
-        self.terms: list[bytes] = []
-        self.postings = 0
-        # inlined lists: term index, input, ids, weights (``None``: all 1)
-        self.inline: list[tuple[int, int, tuple, tuple | None]] = []
-        # decoded parts: term index, merged docnums, frequencies
-        self.decoded: list[tuple[int, np.ndarray, np.ndarray]] = []
 
-    def add(self, term: bytes, found: list[tuple[int, bytes]]) -> None:
-        """A term found in inputs without deletions: (input, dictionary value) each."""
-        index = len(self.terms)
-        self.terms.append(term)
-        for i, value in found:
-            source = self.inputs[i]
-            if value[0]:
-                ids, weights, _ = pickle.loads(value[_TERMINFO_SIZE:])
-                self.inline.append((index, i, ids, weights))
-            else:
-                docs, freqs = source.postings(value)
-                self.decoded.append((index, docs, freqs))
-            self.postings += _df(value)
-        self._check()
-
-    def add_arrays(self, term: bytes, docs: np.ndarray, freqs: np.ndarray) -> None:
-        self.decoded.append((len(self.terms), docs, freqs))
-        self.terms.append(term)
-        self.postings += docs.size
-        self._check()
-
-    def _check(self) -> None:
-        if len(self.terms) >= CHUNK_TERMS or self.postings >= CHUNK_POSTINGS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.terms:
+    def write(
+        self, terms: list[bytes], docs: np.ndarray, freqs: np.ndarray, df: np.ndarray
+    ) -> None:
+        """Terms (ascending) with ``df`` consecutive postings each; those with none dropped."""
+        held = df > 0
+        if not held.all():
+            terms = list(itertools.compress(terms, held.tolist()))
+            df = df[held]
+        if not terms:
             return
         fieldwriter = self.out._fields
         if not self.started:
             fieldwriter.start_field(self.name, self.field)
             self.started = True
-        term_of, docs, freqs = self._arrays()
-        # Two runs already in (term, docnum) order, the inlined lists' and the decoded ones': a
-        # stable sort merges them in linear time.
-        order = np.argsort((term_of << 32) | docs, kind="stable")
-        term_of, docs, freqs = term_of[order], docs[order].astype(np.int32), freqs[order]
-        df = np.bincount(term_of, minlength=len(self.terms))
+        docs = docs.astype(np.int32)
         lens = self.lens[docs] if self.lens is not None else np.zeros(docs.size, np.uint8)
-        write_sorted(fieldwriter, self.terms, docs, freqs, lens, df)
-        self.terms, self.inline, self.decoded, self.postings = [], [], [], 0
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every posting of the chunk: (term index, merged docnum, frequency)."""
-        terms, docs, freqs = [], [], []
-        if self.inline:
-            counts = np.fromiter((len(ids) for _, _, ids, _ in self.inline), np.int64)
-            total = int(counts.sum())
-            raw = np.fromiter(itertools.chain.from_iterable(e[2] for e in self.inline), np.int64)
-            weights = itertools.chain.from_iterable(
-                itertools.repeat(1, len(ids)) if w is None else w for _, _, ids, w in self.inline
-            )
-            inputs = np.fromiter((i for _, i, _, _ in self.inline), np.int64)
-            starts = np.asarray([source.docmap_start for source in self.inputs], np.int64)
-            merged = self.docmaps[np.repeat(starts[inputs], counts) + raw]
-            terms.append(np.repeat(np.fromiter((e[0] for e in self.inline), np.int64), counts))
-            docs.append(merged)
-            freqs.append(np.rint(np.fromiter(weights, np.float64, total)).astype(np.int32))
-        for index, part_docs, part_freqs in self.decoded:
-            terms.append(np.full(part_docs.size, index, np.int64))
-            docs.append(part_docs)
-            freqs.append(part_freqs)
-        return np.concatenate(terms), np.concatenate(docs), np.concatenate(freqs)
+        write_sorted(fieldwriter, terms, docs, freqs.astype(np.int32), lens, df)
 
     def finish(self) -> None:
         if self.started:
