@@ -38,6 +38,7 @@ import os
 import pickle
 import struct
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -728,6 +729,22 @@ def _inline_lists(
     return ok, ids, weights.astype(np.float64)
 
 
+def _flatten(parts: list, dtype, total: int) -> np.ndarray:
+    """Blocks' sequences end to end.  ``segment_writer`` pickles them as ``array.array`` s (raw
+    bytes: read through the buffer), segments written before it as tuples (one ``fromiter``
+    over all of them: ``np.asarray`` of a tuple costs ~8 us a block)."""
+    if not any(isinstance(part, array) for part in parts):
+        return np.fromiter(itertools.chain.from_iterable(parts), dtype, total)
+    return np.concatenate(
+        [
+            np.asarray(part, dtype=dtype)
+            if isinstance(part, array)
+            else np.fromiter(part, dtype, len(part))
+            for part in parts
+        ]
+    )
+
+
 def _read_blocks(
     inputs: list[_Input], tags: list[int], extents: list[tuple[int, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -778,7 +795,7 @@ def _read_blocks(
     del tuples
     sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
     total = int(sizes.sum())
-    flat = np.fromiter(itertools.chain.from_iterable(deltas), np.int64, total)
+    flat = _flatten(deltas, np.int64, total)
     del deltas
     # Ids are delta-encoded from 0 within each block.
     sums = np.cumsum(flat)
@@ -793,9 +810,9 @@ def _read_blocks(
         map(operator.is_not, weights, itertools.repeat(None)), bool, len(weights)
     )
     if listed.any():
-        chain = itertools.chain.from_iterable(itertools.compress(weights, listed.tolist()))
         at = np.repeat(listed, sizes)
-        freqs[at] = np.fromiter(chain, np.float32, int(at.sum()))
+        listed_weights = list(itertools.compress(weights, listed.tolist()))
+        freqs[at] = _flatten(listed_weights, np.float32, int(at.sum()))
     owner = np.repeat(np.arange(len(tags)), blocks_of)
     per_term = np.bincount(owner, weights=sizes, minlength=len(tags)).astype(np.int64)
     return per_term, docs, freqs.astype(np.float64)
