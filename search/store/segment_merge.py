@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import io
 import itertools
 import logging
 import math
@@ -37,20 +36,18 @@ import operator
 import os
 import pickle
 import struct
-import zlib
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from whoosh import columns
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3Codec, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import SegmentReader
 from whoosh.util.numeric import byte_to_length
 
 from .segment_writer import SegmentBuilder, _PerDocWriter, _slices, write_sorted
-from .term_reader import _BLOCK_LENGTH, SegmentTerms, Unsupported
+from .term_reader import SegmentTerms, block_payloads, decode_blocks
 
 log = logging.getLogger(__name__)
 
@@ -729,22 +726,6 @@ def _inline_lists(
     return ok, ids, weights.astype(np.float64)
 
 
-def _flatten(parts: list, dtype, total: int) -> np.ndarray:
-    """Blocks' sequences end to end.  ``segment_writer`` pickles them as ``array.array`` s (raw
-    bytes: read through the buffer), segments written before it as tuples (one ``fromiter``
-    over all of them: ``np.asarray`` of a tuple costs ~8 us a block)."""
-    if not any(isinstance(part, array) for part in parts):
-        return np.fromiter(itertools.chain.from_iterable(parts), dtype, total)
-    return np.concatenate(
-        [
-            np.asarray(part, dtype=dtype)
-            if isinstance(part, array)
-            else np.fromiter(part, dtype, len(part))
-            for part in parts
-        ]
-    )
-
-
 def _read_blocks(
     inputs: list[_Input], tags: list[int], extents: list[tuple[int, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -768,51 +749,11 @@ def _read_blocks(
     payloads: list[bytes] = []
     blocks_of = np.zeros(len(tags), np.int64)
     for i, ((data, start), (_, length)) in enumerate(zip(where, extents, strict=True)):
-        if data[start : start + 4] != WHOOSH3_HEADER_MAGIC:
-            raise Unsupported("block tag")
-        position, end = start + 4, start + length
-        while True:
-            if position + 4 > end:
-                raise Unsupported("block past the term's postings")
-            size = _BLOCK_LENGTH.unpack_from(data, position)[0]
-            begin = position + 4
-            position = begin + abs(size)
-            if position > end:
-                raise Unsupported("block past the term's postings")
-            block = io.BytesIO(data[begin:position])
-            count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(block)
-            if count <= 0:  # ``W3LeafMatcher.is_active`` stops at an empty block
-                break
-            payload = block.read()
-            payloads.append(zlib.decompress(payload) if compression else payload)
+        for payload in block_payloads(data, start, start + length):
+            payloads.append(payload)
             blocks_of[i] += 1
-            if size < 0:
-                break
-    tuples = list(map(pickle.loads, payloads))
+    sizes, docs, freqs = decode_blocks(payloads)
     del payloads
-    deltas = list(map(operator.itemgetter(0), tuples))
-    weights = list(map(operator.itemgetter(1), tuples))
-    del tuples
-    sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
-    total = int(sizes.sum())
-    flat = _flatten(deltas, np.int64, total)
-    del deltas
-    # Ids are delta-encoded from 0 within each block.
-    sums = np.cumsum(flat)
-    before = np.concatenate(([0], sums))[np.cumsum(sizes) - sizes]
-    docs = sums - np.repeat(before, sizes)
-    freqs = np.ones(total, np.float32)
-    floats = np.fromiter(map(isinstance, weights, itertools.repeat(float)), bool, len(weights))
-    if floats.any():  # one weight for the whole block
-        values = np.asarray(list(itertools.compress(weights, floats.tolist())), np.float32)
-        freqs[np.repeat(floats, sizes)] = np.repeat(values, sizes[floats])
-    listed = ~floats & np.fromiter(
-        map(operator.is_not, weights, itertools.repeat(None)), bool, len(weights)
-    )
-    if listed.any():
-        at = np.repeat(listed, sizes)
-        listed_weights = list(itertools.compress(weights, listed.tolist()))
-        freqs[at] = _flatten(listed_weights, np.float32, int(at.sum()))
     owner = np.repeat(np.arange(len(tags)), blocks_of)
     per_term = np.bincount(owner, weights=sizes, minlength=len(tags)).astype(np.int64)
     return per_term, docs, freqs.astype(np.float64)

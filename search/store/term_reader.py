@@ -26,12 +26,16 @@ Whoosh's path.  An entry this module does not decode raises ``Unsupported`` for 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
+import operator
 import os
 import pickle
 import struct
 import threading
 import zlib
+from array import array
+from collections.abc import Iterator
 from hashlib import md5
 
 import numpy as np
@@ -239,62 +243,84 @@ class SegmentTerms:
 
 
 def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The arrays of a term's posting blocks (``data``: its whole extent), read as
-    ``W3LeafMatcher`` reads them: a magic tag, then per block its length (negative for the last),
-    a pickled info tuple and its (maybe compressed) pickled data tuple."""
-    if data[:4] != WHOOSH3_HEADER_MAGIC:
+    """The arrays of a term's posting blocks (``data``: its whole extent), as one part."""
+    payloads = list(block_payloads(data, 0, len(data)))
+    if not payloads:
+        return []
+    _, ids, weights = decode_blocks(payloads)
+    return [(ids.astype(np.int32), weights)]
+
+
+def block_payloads(data: bytes, start: int, end: int) -> Iterator[bytes]:
+    """The pickled data tuple of each posting block of the term whose extent is
+    ``data[start:end]``, decompressed, read as ``W3LeafMatcher`` reads them: a magic tag, then
+    per block its length (negative for the last), a pickled info tuple and the data tuple."""
+    if data[start : start + 4] != WHOOSH3_HEADER_MAGIC:
         raise Unsupported("block tag")
-    position = 4
-    end = len(data)
-    deltas: list = []
-    weights: list[np.ndarray] = []
+    position = start + 4
     while True:
         if position + _BLOCK_LENGTH.size > end:
             raise Unsupported("block past the term's postings")
         length = _BLOCK_LENGTH.unpack_from(data, position)[0]
-        last = length < 0
-        start = position + _BLOCK_LENGTH.size
-        position = start + abs(length)  # the next block
+        begin = position + _BLOCK_LENGTH.size
+        position = begin + abs(length)  # the next block
         if position > end:
             raise Unsupported("block past the term's postings")
-        block = io.BytesIO(data[start:position])
+        block = io.BytesIO(data[begin:position])
         count, _maxid, _maxweight, compression, _minlen, _maxlen = pickle.load(block)
         if count <= 0:  # ``W3LeafMatcher.is_active`` stops at an empty block
-            break
+            return
         payload = block.read()
-        if compression:
-            payload = zlib.decompress(payload)
-        block_deltas, block_weights = pickle.loads(payload)[:2]
-        deltas.append(block_deltas)
-        weights.append(_weights(block_weights, len(block_deltas)))
-        if last:
-            break
-    if not deltas:
-        return []
-    return [(_decode_ids(deltas), np.concatenate(weights))]
+        yield zlib.decompress(payload) if compression else payload
+        if length < 0:
+            return
 
 
-def _weights(weights, count: int) -> np.ndarray:
-    """A block's weights: ``None`` when all 1.0, one float when all equal
-    (``W3PostingsWriter._mini_weights``), else a sequence."""
-    if weights is None:
-        return np.ones(count, dtype=np.float32)
-    if isinstance(weights, float):
-        return np.full(count, weights, dtype=np.float32)
-    return np.asarray(weights, dtype=np.float32)
+def decode_blocks(payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks' data tuples (``block_payloads``), unpickled and decoded all at once: each block's
+    size, the ids (int64) and the weights (float32) end to end.  Ids are delta-encoded from 0 in
+    each block: one cumulative sum over all, less the sum reached before each block.  Weights
+    are ``None`` when all 1.0, one float when all equal (``W3PostingsWriter._mini_weights``),
+    else a sequence."""
+    tuples = list(map(pickle.loads, payloads))
+    deltas = list(map(operator.itemgetter(0), tuples))
+    weights = list(map(operator.itemgetter(1), tuples))
+    del tuples
+    sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
+    total = int(sizes.sum())
+    sums = np.cumsum(flatten(deltas, np.int64, total))
+    del deltas
+    before = np.concatenate(([0], sums))[np.cumsum(sizes) - sizes]
+    ids = sums - np.repeat(before, sizes)
+    freqs = np.ones(total, np.float32)
+    floats = np.fromiter(map(isinstance, weights, itertools.repeat(float)), bool, len(weights))
+    if floats.any():  # one weight for the whole block
+        values = np.asarray(list(itertools.compress(weights, floats.tolist())), np.float32)
+        freqs[np.repeat(floats, sizes)] = np.repeat(values, sizes[floats])
+    listed = ~floats & np.fromiter(
+        map(operator.is_not, weights, itertools.repeat(None)), bool, len(weights)
+    )
+    if listed.any():
+        at = np.repeat(listed, sizes)
+        listed_weights = list(itertools.compress(weights, listed.tolist()))
+        freqs[at] = flatten(listed_weights, np.float32, int(at.sum()))
+    return sizes, ids, freqs
 
 
-def _decode_ids(deltas: list) -> np.ndarray:
-    """The ids of a term's blocks, each delta-encoded from 0: one cumulative sum over all of
-    them, less the sum reached before each block (one pass, not one per block)."""
-    sizes = np.fromiter(map(len, deltas), dtype=np.int64, count=len(deltas))
-    ids = np.cumsum(np.concatenate([np.asarray(d, dtype=np.int64) for d in deltas]))
-    if sizes.size > 1:
-        ends = np.cumsum(sizes)
-        before = np.zeros(sizes.size, dtype=np.int64)
-        before[1:] = ids[ends[:-1] - 1]
-        ids -= np.repeat(before, sizes)
-    return ids.astype(np.int32)
+def flatten(parts: list, dtype, total: int) -> np.ndarray:
+    """Blocks' sequences end to end.  ``segment_writer`` pickles them as ``array.array`` s (raw
+    bytes: read through the buffer), segments written before it as tuples (one ``fromiter``
+    over all of them: ``np.asarray`` of a tuple costs ~8 us a block)."""
+    if not any(isinstance(part, array) for part in parts):
+        return np.fromiter(itertools.chain.from_iterable(parts), dtype, total)
+    return np.concatenate(
+        [
+            np.asarray(part, dtype=dtype)
+            if isinstance(part, array)
+            else np.fromiter(part, dtype, len(part))
+            for part in parts
+        ]
+    )
 
 
 def leaf_postings(
