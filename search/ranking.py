@@ -213,6 +213,7 @@ def _expand(
     scores: np.ndarray,
     n: int,
     weights: Weights,
+    seen: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> None:
     """Documents holding the other form of an abbreviation count as holding the span's words.
 
@@ -220,13 +221,35 @@ def _expand(
     for: ``HN`` is rarer than ``Hà Nội``), and a document holding both forms scores the better
     of the two, not their sum: a title saying ``HN`` over a body saying ``Hà Nội`` ranked above
     titles saying the ``Hà Nội`` the reader typed.  ``own``: the score so far of each concept
-    an expansion spans, by position.
+    an expansion spans, by position.  ``seen``: what an expansion of the same words found, by
+    them (a query repeating an abbreviation looks its other form up once).
     """
-    span = expansion.end - expansion.start
     concepts = plan_concepts[expansion.start : expansion.end]
+    span = expansion.end - expansion.start
+    key = (expansion.folded, expansion.accented, span, tuple(c.folded for c in concepts))
+    if key not in seen:
+        seen[key] = _other_form(snapshot, expansion, concepts, n, weights)
+    holds, where, other = seen[key]
+    words = sum(
+        (own[i][where] for i in range(expansion.start, expansion.end) if i in own),
+        np.zeros(where.size, np.float32),
+    )
+    scores[where] += np.maximum(other - words, 0)
+    joined = "_".join(expansion.folded)
+    if len(expansion.folded) > 1:
+        _add(scores, snapshot.postings(joined), n, weights.compound)
+    for i in range(expansion.start, min(expansion.end, len(hits))):
+        hits[i] |= holds
+
+
+def _other_form(
+    snapshot: Snapshot, expansion: Expansion, concepts: list[Concept], n: int, weights: Weights
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documents holding every word of an expansion's other form (a mask, and their
+    docnums) and what the other form scores in each of them."""
     found = [p.df for p in (snapshot.postings(c.folded) for c in concepts) if p.df]
     span_idf = sum(idf(df, n) for df in found) / len(found) if found else math.inf
-    share = span / len(expansion.folded)
+    share = (expansion.end - expansion.start) / len(expansion.folded)
     holds = np.ones(snapshot.size, dtype=bool)
     for folded in expansion.folded:
         holds &= snapshot.postings(folded).mask(snapshot.size)
@@ -240,16 +263,7 @@ def _expand(
         if accented != folded:
             scale = weights.accented * share
             _add_at(other, where, snapshot.postings(accented), n, scale, span_idf)
-    words = sum(
-        (own[i][where] for i in range(expansion.start, expansion.end) if i in own),
-        np.zeros(where.size, np.float32),
-    )
-    scores[where] += np.maximum(other - words, 0)
-    joined = "_".join(expansion.folded)
-    if len(expansion.folded) > 1:
-        _add(scores, snapshot.postings(joined), n, weights.compound)
-    for i in range(expansion.start, min(expansion.end, len(hits))):
-        hits[i] |= holds
+    return holds, where, other
 
 
 def rank(
@@ -287,8 +301,9 @@ def rank(
             scores += target
             own[position] = target
         hits.append(hit)
+    seen: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for expansion in plan.expansions:
-        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals)
+        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals, seen)
     matched, known = _count_matches(plan.concepts, hits, exact_all, size)
     _score_compounds(scores, snapshot, plan, n, signals)
     _score_pairs(scores, snapshot, plan, hits, n, signals)
