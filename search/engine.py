@@ -24,7 +24,7 @@ from . import typos
 from .config import Settings
 from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
-from .facets import both, date_mask, facets, source_mask
+from .facets import both, date_mask, facets, masked, source_mask
 from .malloc import keep_freed_memory
 from .phrases import Constraints, confirm, constraints, known_good
 from .postings import Snapshot
@@ -42,7 +42,7 @@ from .results import (
     safe_url,
     snippet,
 )
-from .stories import collapse as collapse_stories
+from .stories import Stories
 from .suggest import highlight_prefix
 
 log = logging.getLogger(__name__)
@@ -413,31 +413,32 @@ class SearchEngine:
         docs = ranked.docs
         by_source = source_mask(snap, docs, source)
         by_date = date_mask(snap, docs, date_from, date_to)
+        shared = snap.shared_story()[docs] if collapse else None  # copies of a story
         first = (page - 1) * per_page
-        docs_shown, scores, similar, exact = self._page_ready(
-            snap, cons, ranked.subset(both(by_source, by_date)), first + per_page, collapse, sort
+        filters = both(by_source, by_date)
+        shown, scores, similar, total, exact = self._page_ready(
+            snap, cons, ranked.subset(filters), first + per_page, sort, masked(shared, filters)
         )
         good = self._timed("facets_collapse", known_good, cons, docs)
         counts = self._timed(
-            "facets_collapse", facets, snap, docs, by_source, by_date, good, collapse
+            "facets_collapse", facets, snap, docs, by_source, by_date, good, shared
         )
-        docs = docs_shown
         pattern = plan_matcher(plan)
         hits = tuple(
             self._timed(
                 "snippets",
                 self._hit,
                 snap,
-                int(docs[position]),
+                int(shown[position]),
                 float(scores[position]),
                 pattern,
                 similar(position) if similar else (),
             )
-            for position in range(first, min(first + per_page, docs.size))
+            for position in range(first, shown.size)
         )
         return SearchResponse(
             query=text,
-            total=int(docs.size),
+            total=total,
             total_relation="eq" if exact else "gte",
             page=page,
             per_page=per_page,
@@ -454,17 +455,20 @@ class SearchEngine:
         cons: Constraints,
         candidates: Ranked,
         needed: int,
-        collapse: bool,
         sort: str,
-    ):
-        """The candidates in order, phrases confirmed until the page is full (after story
-        collapsing), then collapsed.
+        shared: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[int], list[int]] | None, int, bool]:
+        """The first ``needed`` hits of the list (docs and scores), the ``similar`` lookup (by
+        position in the list), the list's length and whether that length is exact.
 
-        Only as much of the list is put in order as the page and the phrase checks look at: when
-        they reach further, more is ordered and the steps run again, so the answer is the one
-        ordering every candidate would give.  Returns docs, scores, the ``similar`` lookup and
-        whether ``docs`` is the complete list.
+        The list is the candidates in order, phrases confirmed, stories collapsed (``shared``:
+        which candidates are copies of a story; ``None``: no collapsing).  Only as much of it
+        is put in order as the page and the phrase checks look at: when they reach further,
+        more is ordered and the steps run again, so the answer is the one ordering every
+        candidate would give.
         """
+        if cons.doubtful is None and sort != "newest":
+            return self._ranked_page(snap, candidates, needed, shared)
         want = needed + 1
         upto = 4 * want
         while True:
@@ -476,24 +480,48 @@ class SearchEngine:
                 continue
             kept, exact = confirmed
             out = order[kept]
-            out_docs, out_scores = candidates.docs[out], candidates.scores[out]
-            similar, page = None, np.arange(min(needed, out_docs.size))
-            if collapse:
+            similar, total, page = None, out.size, np.arange(min(needed, out.size))
+            if shared is not None:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
                 keys = candidates.key[out] if sort != "newest" else None
-                out_docs, out_scores, similar, firsts = self._timed(
-                    "facets_collapse", collapse_stories, snap, out_docs, out_scores, keys
-                )
-                page = firsts[:needed] if firsts is not None else page
+                stories = Stories(snap, candidates.docs[out], keys, shared[out])
+                if stories.collapsing:
+                    firsts = np.flatnonzero(stories.firsts(np.arange(out.size)))
+                    page, total = firsts[:needed], stories.total
+                    similar = _similar_by_position(stories, page)
             reach = int(kept[page[-1]]) + 1 if page.size else 0  # the page's last hit
             if reach > ordered:
                 upto = max(4 * upto, 2 * reach)
                 continue
-            if exact or out_docs.size >= needed:
-                return out_docs, out_scores, similar, exact
+            if exact or total >= needed:
+                shown = out[page]
+                return candidates.docs[shown], candidates.scores[shown], similar, total, exact
             want *= 2  # duplicates collapsed away: confirm further down the list
             upto = max(upto, 4 * want)
+
+    def _ranked_page(
+        self, snap: Snapshot, candidates: Ranked, needed: int, shared: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[int], list[int]] | None, int, bool]:
+        """``_page_ready`` when every candidate is in the list (no phrase to confirm) in rank
+        order: only the best are ordered, and stories are worked out over them alone (at a
+        million documents a query may hold 400,000 candidates; the page shows ten)."""
+        stories = None
+        if shared is not None:
+            stories = self._timed(
+                "facets_collapse", Stories, snap, candidates.docs, candidates.key, shared
+            )
+            stories = stories if stories.collapsing else None
+        total = stories.total if stories is not None else candidates.total
+        upto = 4 * (needed + 1)
+        while True:
+            top = self._timed("match_score", candidates.best, upto)
+            kept = top if stories is None else top[stories.firsts(top)]
+            if kept.size >= needed or top.size == candidates.total:
+                page = kept[:needed]
+                similar = _similar_by_position(stories, page) if stories is not None else None
+                return candidates.docs[page], candidates.scores[page], similar, total, True
+            upto *= 4  # copies of the same stories filled the ordered part
 
     @staticmethod
     def _ordered(snap: Snapshot, candidates: Ranked, upto: int, sort: str):
@@ -574,6 +602,11 @@ def _hit_view(snap: Snapshot, docnum: int) -> tuple[dict, HitView]:
     if view is None:
         view = document.derived["hit"] = HitView.of(document.stored)
     return document.stored, view
+
+
+def _similar_by_position(stories: Stories, page: np.ndarray) -> Callable[[int], list[int]]:
+    """The ``similar`` lookup of a page: position on the page -> the other copies' docnums."""
+    return lambda position: stories.similar(int(page[position]))
 
 
 def _similar(snap: Snapshot, docnum: int) -> Similar:

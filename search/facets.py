@@ -22,18 +22,20 @@ def facets(
     by_source: np.ndarray | None,
     by_date: np.ndarray | None,
     good: np.ndarray | None,
-    stories: bool,
+    shared: np.ndarray | None,
 ) -> dict[str, list[dict]]:
     """The ``source`` and ``year`` facets of the candidates ``docs``.
 
     Each facet counts what the other filter lets through, so its numbers are what a click on one
     of its values would return; ``good``: the candidates whose phrases are not known to fail
-    (``phrases.known_good``: lower bounds while phrases are left unchecked).  ``stories``: count
-    a story told twice once (when collapsing).
+    (``phrases.known_good``: lower bounds while phrases are left unchecked).  ``shared``: where
+    the candidates are copies of a story (``Snapshot.shared_story``), when collapsing: a story
+    told twice counts once.
     """
+    by_year, by_origin = both(by_date, good), both(by_source, good)
     return {
-        "source": facet(snap, "source", masked(docs, both(by_date, good)), stories),
-        "year": facet(snap, "year", masked(docs, both(by_source, good)), stories),
+        "source": facet(snap, "source", masked(docs, by_year), masked(shared, by_year)),
+        "year": facet(snap, "year", masked(docs, by_origin), masked(shared, by_origin)),
     }
 
 
@@ -42,8 +44,10 @@ def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return b if a is None else a if b is None else a & b
 
 
-def masked(docs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return docs if mask is None else docs[mask]
+def masked(values, mask: np.ndarray | None):
+    """``values`` (an array aligned with the candidates, or ``None``) where ``mask`` is set
+    (``None``: all of them)."""
+    return values if mask is None or values is None else values[mask]
 
 
 def source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:
@@ -69,20 +73,20 @@ def date_mask(
     return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
 
 
-def facet(snap: Snapshot, name: str, docs: np.ndarray, stories: bool) -> list[dict]:
-    """Matching documents (stories, when collapsing) per value of ``name``, most first."""
+def facet(snap: Snapshot, name: str, docs: np.ndarray, shared: np.ndarray | None) -> list[dict]:
+    """Matching documents (stories, where ``shared`` marks the copies) per value of ``name``,
+    most first."""
     labels = snap.labels(name)
     if not docs.size:
         return []
     codes = snap.codes(name)[docs]
     counts = np.bincount(codes, minlength=len(labels))
-    shared = snap.shared_story()[docs] if stories else None
     if shared is not None and shared.any():  # count a story told twice once per value
         told = len(snap.labels("story")) + 1
-        pairs = np.unique(codes[shared].astype(np.int64) * told + snap.codes("story")[docs[shared]])
-        counts = np.bincount(codes[~shared], minlength=len(labels)) + np.bincount(
-            pairs // told, minlength=len(labels)
-        )
+        copies = codes[shared]
+        pairs = np.unique(copies.astype(np.int64) * told + snap.codes("story")[docs[shared]])
+        counts -= np.bincount(copies, minlength=len(labels))
+        counts += np.bincount(pairs // told, minlength=len(labels))
     ranked = sorted(
         (
             (labels[c], int(n))

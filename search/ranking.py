@@ -68,19 +68,26 @@ class Ranked:
             return self
         return Ranked(self.docs[mask], self.scores[mask], self.key[mask])
 
-    def ordered(self, upto: int) -> tuple[np.ndarray, int]:
-        """Positions of the candidates, and ``exact``: the first ``exact`` positions (at least
-        ``upto``, or all) are the best candidates in rank order; the others follow in docnum
-        order."""
+    def best(self, upto: int) -> np.ndarray:
+        """Positions of the best ``upto`` candidates (and all tied with the last of them, or
+        every candidate) in rank order."""
         size = self.docs.size
         if upto >= size or size <= SORT_ALL:
-            return np.lexsort((self.docs, -self.key)), size
+            return np.lexsort((self.docs, -self.key))
         within = _best_positions(self.key, upto)
         negated = -self.key[within]
         bound = np.partition(negated, upto - 1)[upto - 1]
         top = within[negated <= bound]  # the best ``upto`` and everything tied with them
-        top = top[np.argsort(-self.key[top], kind="stable")]  # ties stay in docnum order
-        rest = np.ones(size, dtype=bool)
+        return top[np.argsort(-self.key[top], kind="stable")]  # ties stay in docnum order
+
+    def ordered(self, upto: int) -> tuple[np.ndarray, int]:
+        """Positions of the candidates, and ``exact``: the first ``exact`` positions (at least
+        ``upto``, or all) are the best candidates in rank order; the others follow in docnum
+        order."""
+        top = self.best(upto)
+        if top.size == self.docs.size:
+            return top, top.size
+        rest = np.ones(self.docs.size, dtype=bool)
         rest[top] = False
         return np.concatenate([top, np.flatnonzero(rest)]), int(top.size)
 

@@ -7,8 +7,6 @@ with "N bài tương tự" to expand.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from .postings import Snapshot
@@ -16,40 +14,57 @@ from .postings import Snapshot
 MAX_SIMILAR = 20
 
 
-def collapse(
-    snap: Snapshot, docs: np.ndarray, scores: np.ndarray, keys: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, Callable[[int], list[int]] | None, np.ndarray | None]:
-    """Keep the first document of each story in ``docs``' order (the best-ranked); the others
-    become its ``similar`` list (docnums).
+class Stories:
+    """The stories among a list of candidates, worked out only as far as a page looks.
 
-    ``keys``: list the other members by rank key (then docnum) rather than in ``docs``' order.
-    Returns docs, scores, the ``similar`` lookup and the positions in ``docs`` that were kept
-    (``None``: all of them).
+    ``docs``: the candidates (docnums) in list order, or in any order when ``keys`` gives the
+    rank order (rank key descending, then docnum).  A story is shown at its first copy in rank
+    order, and the others become its ``similar`` list.  Only what touches every candidate is
+    done for all of them (which are copies, and how many stories there are: the total); which
+    are shown is worked out for the positions a page reads (``firsts``), so a page of ten
+    among 400,000 candidates does not reorder 400,000 arrays.  ``shared``: where ``docs`` are
+    copies, when the caller has it already (the facets read it too).
     """
-    if docs.size < 2:
-        return docs, scores, None, None
-    shared = snap.shared_story()[docs]
-    if not shared.any():  # no story told twice: the common case, no sorting at all
-        return docs, scores, None, None
-    positions = np.flatnonzero(shared)
-    _, first, inverse = np.unique(
-        snap.codes("story")[docs[positions]], return_index=True, return_inverse=True
-    )
-    if first.size == positions.size:
-        return docs, scores, None, None
-    keep = ~shared
-    keep[positions[first]] = True
-    order = np.flatnonzero(keep)
-    group_of = np.full(docs.size, -1, dtype=np.int64)
-    group_of[positions] = inverse
 
-    def similar(position: int) -> list[int]:
-        group = group_of[order[position]]
-        if group < 0:
+    def __init__(
+        self,
+        snap: Snapshot,
+        docs: np.ndarray,
+        keys: np.ndarray | None = None,
+        shared: np.ndarray | None = None,
+    ) -> None:
+        self.docs, self.keys = docs, keys
+        self.shared = snap.shared_story()[docs] if shared is None else shared
+        self._positions = np.flatnonzero(self.shared)
+        self._codes = snap.codes("story")[docs[self._positions]]
+        self.total = int(docs.size - self._positions.size + np.unique(self._codes).size)
+
+    @property
+    def collapsing(self) -> bool:
+        """Whether any story is told twice among the candidates (else nothing is collapsed)."""
+        return self.total < self.docs.size
+
+    def firsts(self, prefix: np.ndarray) -> np.ndarray:
+        """Which of ``prefix`` (positions in ``docs``: the list's first entries, in list order)
+        are shown: those that are no copy, and each story's first copy (a mask over
+        ``prefix``)."""
+        copies = self.shared[prefix]
+        keep = ~copies
+        where = np.flatnonzero(copies)
+        _, first = np.unique(self._story(prefix[where]), return_index=True)
+        keep[where[first]] = True
+        return keep
+
+    def _story(self, positions: np.ndarray) -> np.ndarray:
+        """The story code of copies at ``positions`` (in ``docs``)."""
+        return self._codes[np.searchsorted(self._positions, positions)]
+
+    def similar(self, position: int) -> list[int]:
+        """The other copies (docnums) of the story shown at ``position`` (in ``docs``), by rank
+        key then docnum (or in list order when there are no keys); ``[]`` when it is no copy."""
+        if not self.shared[position]:
             return []
-        members = positions[inverse == group]  # the first is the one shown
-        if keys is not None:
-            members = members[np.lexsort((docs[members], -keys[members]))]
-        return [int(docs[m]) for m in members[1 : MAX_SIMILAR + 1]]
-
-    return docs[order], scores[order], similar, order
+        members = self._positions[self._codes == self._story(np.array([position]))[0]]
+        if self.keys is not None:
+            members = members[np.lexsort((self.docs[members], -self.keys[members]))]
+        return [int(self.docs[m]) for m in members[1 : MAX_SIMILAR + 1]]

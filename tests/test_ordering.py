@@ -140,14 +140,22 @@ def test_partial_ordering_answers_as_ordering_everything(
 ) -> None:
     """Same hits, scores, similar lists, totals (exact or lower bounds) and facets."""
     cut_short = []
-    ordered = Ranked.ordered
+    best = Ranked.best
 
-    def spy(self: Ranked, upto: int) -> tuple[np.ndarray, int]:
-        order, exact = ordered(self, upto)
-        cut_short.append(exact < self.total)
-        return order, exact
+    def spy(self: Ranked, upto: int) -> np.ndarray:
+        top = best(self, upto)
+        cut_short.append(top.size < self.total)
+        return top
 
-    monkeypatch.setattr(Ranked, "ordered", spy)
+    monkeypatch.setattr(Ranked, "best", spy)
+    long_lists = []  # lists without phrases, longer than the first ordering reaches
+    ranked_page = SearchEngine._ranked_page
+
+    def page_spy(self: SearchEngine, snap, candidates: Ranked, needed: int, shared):
+        long_lists.append(candidates.total > 4 * (needed + 1))
+        return ranked_page(self, snap, candidates, needed, shared)
+
+    monkeypatch.setattr(SearchEngine, "_ranked_page", page_spy)
     answers = []
     for sort_all in (10**9, 0):  # everything sorted; only what the page needs
         monkeypatch.setattr(ranking, "SORT_ALL", sort_all)
@@ -165,6 +173,7 @@ def test_partial_ordering_answers_as_ordering_everything(
     assert all(a["total"] > 0 for a in whole)
     if options.get("sort") != "newest" and options["per_page"] < 100:
         assert any(cut_short)  # the partial path ran
+        assert any(long_lists)  # ... and for lists without phrases too
 
 
 def test_the_corpus_has_copies_and_unchecked_phrases(index: Path) -> None:
