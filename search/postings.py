@@ -174,6 +174,16 @@ class TermPostings:
         at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
         return np.where(ids[at] == docs, self._weight[at], np.float32(0))
 
+    def holds(self, docs: np.ndarray) -> np.ndarray:
+        """Whether each of ``docs`` (ascending docnums) holds the term (a boolean array)."""
+        if self.present is not None:
+            return self.present[docs]
+        ids = self._docs
+        if not ids.size or not docs.size:
+            return np.zeros(docs.size, dtype=bool)
+        at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
+        return ids[at] == docs
+
     def mark(self, mask: np.ndarray) -> None:
         """Set ``mask`` (a boolean array over docnums) where the term occurs."""
         if self.present is not None:

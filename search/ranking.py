@@ -220,7 +220,7 @@ def _expand(
     scores: np.ndarray,
     n: int,
     weights: Weights,
-    seen: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    seen: dict[tuple, tuple[np.ndarray, np.ndarray]],
 ) -> None:
     """Documents holding the other form of an abbreviation count as holding the span's words.
 
@@ -236,7 +236,7 @@ def _expand(
     key = (expansion.folded, expansion.accented, span, tuple(c.folded for c in concepts))
     if key not in seen:
         seen[key] = _other_form(snapshot, expansion, concepts, n, weights)
-    holds, where, other = seen[key]
+    where, other = seen[key]
     words = sum(
         (own[i][where] for i in range(expansion.start, expansion.end) if i in own),
         np.zeros(where.size, np.float32),
@@ -246,31 +246,40 @@ def _expand(
     if len(expansion.folded) > 1:
         _add(scores, snapshot.postings(joined), n, weights.compound)
     for i in range(expansion.start, min(expansion.end, len(hits))):
-        hits[i] |= holds
+        hits[i][where] = True
 
 
 def _other_form(
     snapshot: Snapshot, expansion: Expansion, concepts: list[Concept], n: int, weights: Weights
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The documents holding every word of an expansion's other form (a mask, and their
-    docnums) and what the other form scores in each of them."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The documents holding every word of an expansion's other form (their docnums) and what
+    the other form scores in each of them."""
     found = [p.df for p in (snapshot.postings(c.folded) for c in concepts) if p.df]
     span_idf = sum(idf(df, n) for df in found) / len(found) if found else math.inf
     share = (expansion.end - expansion.start) / len(expansion.folded)
-    holds = np.ones(snapshot.size, dtype=bool)
-    for folded in expansion.folded:
-        holds &= snapshot.postings(folded).mask(snapshot.size)
-    # Only documents holding every word of the other form gain: the rest of the work runs on
-    # those alone (at a million documents, a dozen passes over every docnum cost more than the
-    # rest of a long query).
-    where = np.flatnonzero(holds)
+    # Only documents holding every word of the other form gain: the work runs on those alone
+    # (at a million documents, a dozen passes over every docnum cost more than the rest of a
+    # long query).
+    where = holding_all([snapshot.postings(f) for f in expansion.folded], snapshot.size)
     other = np.zeros(where.size, dtype=np.float32)
     for folded, accented in zip(expansion.folded, expansion.accented, strict=True):
         _add_at(other, where, snapshot.postings(folded), n, share, span_idf)
         if accented != folded:
             scale = weights.accented * share
             _add_at(other, where, snapshot.postings(accented), n, scale, span_idf)
-    return holds, where, other
+    return where, other
+
+
+def holding_all(terms: list[TermPostings], size: int) -> np.ndarray:
+    """The docnums (ascending, int64) of the documents holding every one of ``terms``: the
+    rarest term's documents, narrowed by each of the others (no pass over every docnum)."""
+    if not terms:
+        return np.arange(size)
+    rarest, *others = sorted(terms, key=lambda t: t.df)
+    where = rarest.docs.astype(np.int64)
+    for term in others:
+        where = where[term.holds(where)]
+    return where
 
 
 def rank(
@@ -287,7 +296,7 @@ def rank(
     size = snapshot.size
     scores = np.zeros(size, dtype=np.float32)
     typed_accents = any(c.accented for c in plan.concepts)
-    exact_all = np.ones(size, dtype=bool) if typed_accents else None
+    exact_all: list[TermPostings | np.ndarray] | None = [] if typed_accents else None
     hits: list[np.ndarray] = []
     # A concept that an abbreviation spans keeps its own score apart, so that the other form
     # of the span replaces its words' score instead of adding to it (``_expand``); the others
@@ -308,7 +317,7 @@ def rank(
             scores += target
             own[position] = target
         hits.append(hit)
-    seen: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    seen: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for expansion in plan.expansions:
         _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals, seen)
     matched, known = _count_matches(plan.concepts, hits, exact_all, size)
@@ -341,27 +350,30 @@ def _score_restored(
 
 def _score_accented(
     target: np.ndarray,
-    exact_all: np.ndarray | None,
+    exact_all: list[TermPostings | np.ndarray] | None,
     snapshot: Snapshot,
     concept: Concept,
     n: int,
     signals: Weights,
 ) -> None:
     """The syllable with the diacritics typed (or a Telex reading's): ``bán`` above ``bàn``;
-    narrows ``exact_all`` to the documents holding every typed accented word."""
+    adds the typed accented word to what ``exact_all`` requires."""
     accented = [concept.accented, *(a for _, a in concept.alternatives)]
     for term in {a for a in accented if a}:
         postings = snapshot.postings(term)
         _add(target, postings, n, signals.accented * concept.weight)
         if exact_all is not None and concept.counted and term == concept.accented:
-            exact_all &= postings.mask(snapshot.size)
+            exact_all.append(postings)
 
 
 def _count_matches(
-    concepts: list[Concept], hits: list[np.ndarray], exact_all: np.ndarray | None, size: int
+    concepts: list[Concept],
+    hits: list[np.ndarray],
+    exact_all: list[TermPostings | np.ndarray] | None,
+    size: int,
 ) -> tuple[np.ndarray, int]:
-    """How many of the counted concepts each document holds, and how many there are; words
-    typed without diacritics narrow ``exact_all`` by their folded form."""
+    """How many of the counted concepts each document holds, and how many there are; a word
+    typed without diacritics adds its folded form to what ``exact_all`` requires."""
     # A count of ``query.MAX_CONCEPTS`` (64) fits a byte; adding a boolean mask viewed as bytes
     # is one pass without a conversion (7 times faster than into int16 from bool).
     matched = np.zeros(size, dtype=np.uint8 if len(concepts) < 256 else np.int16)
@@ -371,7 +383,7 @@ def _count_matches(
             known += 1
             matched += hit.view(np.uint8)
             if exact_all is not None and not concept.accented:
-                exact_all &= hit
+                exact_all.append(hit)
     return matched, known
 
 
@@ -421,12 +433,13 @@ def _tiers(
     docs: np.ndarray,
     matched: np.ndarray,
     known: int,
-    exact_all: np.ndarray | None,
+    exact_all: list[TermPostings | np.ndarray] | None,
     signals: Weights,
 ) -> np.ndarray:
     """The rank key: the score times the share of the query's words a document holds (to the
     power ``coord``), plus, for a short query, a bonus for holding every word and as much again
-    for holding them with exactly the typed diacritics."""
+    for holding them with exactly the typed diacritics (``exact_all``: what a document must
+    hold for that, terms or masks over docnums; ``None``: no diacritics typed)."""
     final = shown
     held = matched[docs]
     if signals.coord and known:
@@ -438,5 +451,14 @@ def _tiers(
         all_words = held >= known
         final = final + all_words * np.float32(signals.all_words_bonus)
         if exact_all is not None:  # typed with diacritics: exactly those diacritics count more
-            final += (all_words & exact_all[docs]) * np.float32(signals.all_words_bonus)
+            # Decided for the candidates holding every word alone (a few, mostly).
+            positions = np.flatnonzero(all_words)
+            held_docs = docs[positions]
+            for required in exact_all:
+                if isinstance(required, np.ndarray):
+                    keep = required[held_docs]
+                else:
+                    keep = required.holds(held_docs)
+                positions, held_docs = positions[keep], held_docs[keep]
+            final[positions] += np.float32(signals.all_words_bonus)
     return final
