@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from search.postings import TermPostings, _spread_union, _union
+from search.ranking import holding_all
 
 
 def test_union_merges_field_runs_like_unique() -> None:
@@ -95,6 +96,28 @@ def test_weights_at_reads_a_dense_term_and_scatter_adds_once_per_document() -> N
     scores = np.ones(4, np.float32)
     _term([1, 3], [2.0, 4.0]).add_to(scores, 0.5)
     assert scores.tolist() == [1.0, 2.0, 1.0, 3.0]
+
+
+def test_holds_and_holding_all_agree_with_masks_over_every_docnum() -> None:
+    """Whether documents hold a term (sparse or dense), and the documents holding every one of
+    several terms, found without a mask over every docnum: as the masks say."""
+    rng = np.random.default_rng(7)
+    size = 5000
+    terms = []
+    for share in (0.002, 0.05, 0.4, 0.6):
+        present = rng.random(size) < share
+        weights = np.where(present, rng.random(size) + 0.1, 0).astype(np.float32)
+        ids = np.flatnonzero(present)
+        sparse = TermPostings(ids.astype(np.int32), weights[ids], int(ids.size))
+        terms.append(sparse if share < 0.25 else TermPostings.spread(weights, int(ids.size)))
+    probe = np.sort(rng.choice(size, 700, replace=False)).astype(np.int64)
+    for term in terms + [TermPostings.empty()]:
+        assert term.holds(probe).tolist() == term.mask(size)[probe].tolist()
+    for chosen in ([0, 1], [1, 2, 3], [2, 3], [3]):
+        picked = [terms[i] for i in chosen]
+        expected = np.flatnonzero(np.logical_and.reduce([t.mask(size) for t in picked]))
+        assert holding_all(picked, size).tolist() == expected.tolist()
+    assert holding_all([terms[1], TermPostings.empty()], size).tolist() == []
 
 
 @pytest.mark.parametrize("size", [1, 3000, 20_000])
