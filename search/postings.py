@@ -81,6 +81,11 @@ WARM_SHARE = 0.75  # of the cache, filled with frequent terms when a generation 
 # A term whose fields hold at least this share of the documents (postings of all fields counted)
 # has its fields' lists added up in an array over every docnum rather than merged by sorting.
 SPREAD_UNION_SHARE = 1 / 16
+# Documents looked up in a term (``TermPostings.holds``, ``weights_at``): a binary search each
+# while they are fewer than 1/LOOKUP_RATIO of its postings; more, and the term's documents are
+# spread over an array by docnum and read (a search costs ~20 cache misses at a million
+# documents, the spread a pass over the postings).
+LOOKUP_RATIO = 8
 
 
 class TermPostings:
@@ -171,6 +176,10 @@ class TermPostings:
         ids = self._docs
         if not ids.size or not docs.size:
             return np.zeros(docs.size, dtype=np.float32)
+        if docs.size * LOOKUP_RATIO >= ids.size:  # many: spread the weights and read them
+            spread = np.zeros(max(int(ids[-1]), int(docs[-1])) + 1, dtype=np.float32)
+            spread[ids] = self._weight
+            return spread[docs]
         at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
         return np.where(ids[at] == docs, self._weight[at], np.float32(0))
 
@@ -181,6 +190,10 @@ class TermPostings:
         ids = self._docs
         if not ids.size or not docs.size:
             return np.zeros(docs.size, dtype=bool)
+        if docs.size * LOOKUP_RATIO >= ids.size:  # many: mark the term's documents and read
+            marked = np.zeros(max(int(ids[-1]), int(docs[-1])) + 1, dtype=bool)
+            marked[ids] = True
+            return marked[docs]
         at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
         return ids[at] == docs
 

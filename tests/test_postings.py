@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from search import postings
 from search.postings import TermPostings, _spread_union, _union
 from search.ranking import holding_all
 
@@ -78,9 +79,17 @@ def _term(docs: list[int], weights: list[float]) -> TermPostings:
     return TermPostings(np.array(docs, np.int32), np.array(weights, np.float32), len(docs))
 
 
-def test_weights_at_reads_a_sparse_term_at_given_documents() -> None:
+# Documents are looked up by binary search (ratio 0) or through an array over docnums.
+LOOKUPS = pytest.mark.parametrize("ratio", [0, 10**9], ids=["search", "spread"])
+
+
+@LOOKUPS
+def test_weights_at_reads_a_sparse_term_at_given_documents(
+    monkeypatch: pytest.MonkeyPatch, ratio: int
+) -> None:
     """An abbreviation's other form is scored on the documents holding it alone: each one's
     weight, 0 where the term is absent (before the first id, between ids, past the last)."""
+    monkeypatch.setattr(postings, "LOOKUP_RATIO", ratio)
     term = _term([3, 7, 9], [0.5, 1.25, 2.0])
     at = term.weights_at(np.array([0, 3, 5, 7, 9, 12], np.int64))
     assert at.dtype == np.float32
@@ -98,9 +107,13 @@ def test_weights_at_reads_a_dense_term_and_scatter_adds_once_per_document() -> N
     assert scores.tolist() == [1.0, 2.0, 1.0, 3.0]
 
 
-def test_holds_and_holding_all_agree_with_masks_over_every_docnum() -> None:
+@LOOKUPS
+def test_holds_and_holding_all_agree_with_masks_over_every_docnum(
+    monkeypatch: pytest.MonkeyPatch, ratio: int
+) -> None:
     """Whether documents hold a term (sparse or dense), and the documents holding every one of
     several terms, found without a mask over every docnum: as the masks say."""
+    monkeypatch.setattr(postings, "LOOKUP_RATIO", ratio)
     rng = np.random.default_rng(7)
     size = 5000
     terms = []
