@@ -199,7 +199,8 @@ def _add_pair(
         docs = np.flatnonzero(both).astype(np.int32)
         part = TermPostings(docs, pooled.dense[docs], docs.size)
     else:
-        both = first[pooled.docs] & second[pooled.docs]
+        ids = pooled.docs.astype(np.intp)
+        both = first[ids] & second[ids]
         part = TermPostings(pooled.docs[both], pooled.weight[both], int(both.sum()))
     _add(scores, part, n, pooled_weight)
 
