@@ -265,11 +265,22 @@ def _spread_union(
     milliseconds at a million documents.  Each id's ``tf`` is added in run order in float64,
     as ``_union``'s ``bincount`` adds them, so the sums are bit for bit the same.  Every ``tf``
     is positive, so the ids held are where the sum is."""
+    sums = _spread_sums(runs, size)
+    docs = np.flatnonzero(sums)
+    return docs, sums[docs].astype(np.float32)
+
+
+def _spread_sums(runs: list[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
+    """Each id's ``tf`` added up in run order, in float64, over every id under ``size``."""
     sums = np.zeros(size, dtype=np.float64)
     for ids, tf in runs:
         np.add.at(sums, _index(ids), tf.astype(np.float64))  # the same types: ufunc.at's fast path
-    docs = np.flatnonzero(sums)
-    return docs, sums[docs].astype(np.float32)
+    return sums
+
+
+def _saturate(tf: np.ndarray, k1: float) -> np.ndarray:
+    """BM25's term-frequency saturation of float32 ``tf`` (0 stays 0)."""
+    return (tf * (k1 + 1) / (k1 + tf)).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,23 +470,32 @@ class Snapshot:
                 acc[field] = concatenate(parts)
         if not acc:
             return TermPostings.empty()
+        k1 = self.params.k1
+        deleted = self.doc_count < self.size
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
             ((field, (docs, w)),) = acc.items()
             tf = w * self._norms[field][docs]
         elif sum(ids.size for ids, _ in acc.values()) >= SPREAD_UNION_SHARE * self.size:
-            docs, tf = _spread_union(
+            sums = _spread_sums(
                 [(ids, w * self._norms[f][ids]) for f, (ids, w) in acc.items()], self.size
             )
+            if deleted:
+                sums[~self.live] = 0
+                deleted = False
+            df = int(np.count_nonzero(sums))
+            if df >= DENSE_SHARE * self.size:  # kept over every docnum: no docnums to list
+                return TermPostings.spread(_saturate(sums.astype(np.float32), k1), df)
+            docs = np.flatnonzero(sums)
+            tf = sums[docs].astype(np.float32)
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
             all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
             docs, tf = _union(all_ids, all_tf)
-        if self.doc_count < self.size:  # deleted documents: drop them
+        if deleted:  # deleted documents: drop them
             keep = self.live[docs]
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
-        k1 = self.params.k1
-        weight = (tf * (k1 + 1) / (k1 + tf)).astype(np.float32)
+        weight = _saturate(tf, k1)
         if docs.size < DENSE_SHARE * self.size:
             return TermPostings(docs, weight, int(docs.size))
         dense = np.zeros(self.size, dtype=np.float32)

@@ -152,3 +152,32 @@ def test_spread_union_adds_up_fields_as_union_does(size: int) -> None:
     assert docs.tolist() == expected_docs.tolist()
     assert sums.dtype == np.float32
     assert sums.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("deleted", [0, 3])
+def test_a_term_loads_to_the_same_weights_whichever_way_it_is_added_up(
+    samples_index, monkeypatch: pytest.MonkeyPatch, deleted: int
+) -> None:
+    """Sorted or spread over every docnum, kept sparse or dense, with deleted documents or not:
+    a term's documents and weights are the same to the last bit (deleted ones left out)."""
+    from search.engine import SearchEngine
+
+    engine = SearchEngine(samples_index, warm=False)
+    snap = engine.snapshot()
+    if deleted:  # as a reindex that deleted the first documents leaves them
+        snap.live = snap.live.copy()
+        snap.live[:deleted] = False
+        snap.doc_count = int(snap.live.sum())
+    terms = ["lao", "cai", "cua", "va", "tinh", "thi", "lào", "lao_cai", "lao cai"]
+    loads = []
+    for spread, dense in ((2.0, 2.0), (0.0, 2.0), (0.0, 0.0), (2.0, 0.0)):
+        monkeypatch.setattr(postings, "SPREAD_UNION_SHARE", spread)
+        monkeypatch.setattr(postings, "DENSE_SHARE", dense)
+        loaded = [snap._load(term) for term in terms]
+        loads.append([(t.docs.tolist(), t.weight.tolist(), t.df) for t in loaded])
+        if dense == 0.0:
+            assert all(t.dense is not None for t in loaded if t.df)
+    engine.close()
+    assert all(df for _, _, df in loads[0])
+    assert all(docs[0] >= deleted for docs, _, _ in loads[0])
+    assert loads[1] == loads[0] and loads[2] == loads[0] and loads[3] == loads[0]
