@@ -313,6 +313,14 @@ def flatten(parts: list, dtype, total: int) -> np.ndarray:
     over all of them: ``np.asarray`` of a tuple costs ~8 us a block)."""
     if not any(isinstance(part, array) for part in parts):
         return np.fromiter(itertools.chain.from_iterable(parts), dtype, total)
+    if all(isinstance(part, array) for part in parts):
+        # Runs of one type joined as bytes, read by one ``frombuffer`` each: a third of the
+        # time of an ``asarray`` a block.
+        runs = [
+            np.frombuffer(b"".join(run), np.dtype(code))
+            for code, run in itertools.groupby(parts, key=operator.attrgetter("typecode"))
+        ]
+        return (runs[0] if len(runs) == 1 else np.concatenate(runs)).astype(dtype)
     return np.concatenate(
         [
             np.asarray(part, dtype=dtype)
