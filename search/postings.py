@@ -474,10 +474,10 @@ class Snapshot:
         deleted = self.doc_count < self.size
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
             ((field, (docs, w)),) = acc.items()
-            tf = w * self._norms[field][docs]
+            tf = w * self._norms[field].take(docs)
         elif sum(ids.size for ids, _ in acc.values()) >= SPREAD_UNION_SHARE * self.size:
             sums = _spread_sums(
-                [(ids, w * self._norms[f][ids]) for f, (ids, w) in acc.items()], self.size
+                [(ids, w * self._norms[f].take(ids)) for f, (ids, w) in acc.items()], self.size
             )
             if deleted:
                 sums[~self.live] = 0
@@ -489,10 +489,10 @@ class Snapshot:
             tf = sums[docs].astype(np.float32)
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
-            all_tf = np.concatenate([w * self._norms[f][ids] for f, (ids, w) in acc.items()])
+            all_tf = np.concatenate([w * self._norms[f].take(ids) for f, (ids, w) in acc.items()])
             docs, tf = _union(all_ids, all_tf)
         if deleted:  # deleted documents: drop them
-            keep = self.live[docs]
+            keep = self.live.take(docs)
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
         weight = _saturate(tf, k1)
