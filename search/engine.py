@@ -413,7 +413,7 @@ class SearchEngine:
         docs = ranked.docs
         by_source = source_mask(snap, docs, source)
         by_date = date_mask(snap, docs, date_from, date_to)
-        shared = snap.shared_story()[docs] if collapse else None  # copies of a story
+        shared = snap.shared_story().take(docs) if collapse else None  # copies of a story
         first = (page - 1) * per_page
         filters = both(by_source, by_date)
         shown, scores, similar, total, exact = self._page_ready(

@@ -57,7 +57,7 @@ def source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndar
     position = bisect.bisect_left(labels, source)
     if position == len(labels) or labels[position] != source:
         return np.zeros(docs.size, dtype=bool)
-    return snap.codes("source")[docs] == position
+    return snap.codes("source").take(docs) == position
 
 
 def date_mask(
@@ -69,7 +69,7 @@ def date_mask(
     labels = snap.labels("date")
     low = bisect.bisect_left(labels, date_from or "\x01")
     high = bisect.bisect_right(labels, (date_to or "9999") + "\uffff")
-    codes = snap.codes("date")[docs]
+    codes = snap.codes("date").take(docs)
     return (codes >= max(low, 1 if labels and labels[0] == "" else 0)) & (codes < high)
 
 
@@ -79,7 +79,7 @@ def facet(snap: Snapshot, name: str, docs: np.ndarray, shared: np.ndarray | None
     labels = snap.labels(name)
     if not docs.size:
         return []
-    codes = snap.codes(name)[docs]
+    codes = snap.codes(name).take(docs)
     counts = np.bincount(codes, minlength=len(labels))
     if shared is not None and shared.any():  # count a story told twice once per value
         told = len(snap.labels("story")) + 1

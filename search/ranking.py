@@ -325,7 +325,7 @@ def rank(
     _score_compounds(scores, snapshot, plan, n, signals)
     _score_pairs(scores, snapshot, plan, hits, n, signals)
     docs = _candidates(snapshot, plan, matched, known, allowed, signals)
-    shown = scores[docs]
+    shown = scores.take(docs)
     return Ranked(
         docs=docs, scores=shown, key=_tiers(shown, docs, matched, known, exact_all, signals)
     )
@@ -442,12 +442,12 @@ def _tiers(
     for holding them with exactly the typed diacritics (``exact_all``: what a document must
     hold for that, terms or masks over docnums; ``None``: no diacritics typed)."""
     final = shown
-    held = matched[docs]
+    held = matched.take(docs)
     if signals.coord and known:
         # A share takes one of ``known + 1`` values: raise those to the power once and look
         # each candidate's up (the same float32 operations, not one ``pow`` per candidate).
         shares = np.arange(known + 1, dtype=np.float32) / np.float32(known)
-        final = final * (shares ** np.float32(signals.coord))[held]
+        final = final * (shares ** np.float32(signals.coord)).take(held)
     if known <= signals.tier_max_words:
         all_words = held >= known
         final = final + all_words * np.float32(signals.all_words_bonus)

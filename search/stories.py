@@ -34,7 +34,7 @@ class Stories:
         shared: np.ndarray | None = None,
     ) -> None:
         self.docs, self.keys = docs, keys
-        self.shared = snap.shared_story()[docs] if shared is None else shared
+        self.shared = snap.shared_story().take(docs) if shared is None else shared
         self._positions = np.flatnonzero(self.shared)
         self._codes = snap.codes("story")[docs[self._positions]]
         self.total = int(docs.size - self._positions.size + np.unique(self._codes).size)
