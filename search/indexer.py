@@ -893,7 +893,7 @@ def reindex(
             scope = set(process) | forgotten
             # Deleting by docnum (read with the writer's own generation, under the lock) avoids
             # ``delete_by_term``, which opens a fresh searcher per call: 35 ms a document.
-            for doc_id in [d for d in existing if d not in copies]:
+            for doc_id in existing.keys() - copies.keys():
                 docnum, _old_hash, origin = existing[doc_id]
                 if origin in scope and origin not in incomplete:
                     writer.delete_document(docnum)

@@ -35,6 +35,19 @@ def test_string_array_round_trip_and_take(tmp_path: Path) -> None:
     assert isinstance(_mapping(loaded.blob), mmap.mmap)  # read through the page cache
 
 
+@pytest.mark.parametrize(
+    "items",
+    [[], ["a"], ["", ""], ["ab", "", "c", ""], WORDS, ["a\0b", "c"], ["\udc80x", "y"]],
+    ids=["none", "one", "blanks", "blank-last", "words", "nul", "surrogate"],
+)
+def test_tolist_gives_every_string_of_an_array_or_a_window(items: list[str]) -> None:
+    """``tolist`` splits one decoded blob: blank strings, a NUL inside a string, a lone
+    surrogate and a window of a larger blob give the strings back as they were."""
+    assert StringArray.from_strings(items).tolist() == items
+    window = StringArray.concat([StringArray.from_strings(["zz", *items, "yy"])])
+    assert window.rows(1, len(items) + 1).tolist() == items
+
+
 def test_sorted_lookups_follow_str_order() -> None:
     ordered = by_bytes(WORDS)
     assert ordered == sorted(set(WORDS))  # UTF-8 byte order is code point order
