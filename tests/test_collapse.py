@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import search.ranking as ranking
 from search.documents import Document
 from search.engine import SearchEngine
 from search.indexer import build_index
+from search.ranking import Ranked
+from search.stories import MAX_SIMILAR
 
 
 def _doc(id_: str, title: str, source: str, date: str, body: str = "") -> Document:
@@ -86,3 +90,59 @@ def test_typed_hits_carry_each_copys_title_source_and_date(engine: SearchEngine)
         (i, by_id[i].title, by_id[i].source, by_id[i].date) for i in ("a-2", "a-3")
     }
     assert story.to_dict()["similar"] == [s.id for s in story.similar]
+
+
+class _Stories:
+    """What story collapsing reads of a snapshot: which documents are copies, their story."""
+
+    def __init__(self, story: np.ndarray) -> None:
+        told = np.bincount(story)
+        self._shared, self._story = told[story] > 1, story
+
+    def shared_story(self) -> np.ndarray:
+        return self._shared
+
+    def codes(self, name: str) -> np.ndarray:
+        assert name == "story"
+        return self._story
+
+
+class _Untimed:
+    @staticmethod
+    def _timed(_step: str, func, *args):
+        return func(*args)
+
+
+@pytest.mark.parametrize("needed", [1, 10, 37, 400])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_page_of_many_candidates_collapses_as_the_whole_list_would(
+    monkeypatch: pytest.MonkeyPatch, needed: int, seed: int
+) -> None:
+    """Thousands of candidates, most of them copies of a few hundred stories, keys with ties:
+    the page ordered and collapsed as far as it shows is the whole list's (every candidate in
+    rank order, each story at its best copy), with its copies in rank order and the total of
+    stories."""
+    monkeypatch.setattr(ranking, "SORT_ALL", 0)
+    rng = np.random.default_rng(seed)
+    size = 20_000
+    story = rng.integers(0, 300, size)  # 300 stories told many times ...
+    story = np.where(rng.random(size) < 0.4, 300 + np.arange(size), story)  # ... and told once
+    snap = _Stories(story)
+    docs = np.sort(rng.choice(size, 6000, replace=False)).astype(np.int64)
+    key = rng.integers(0, 50, docs.size).astype(np.float32)  # many ties
+    ranked = Ranked(docs, key * 2, key)
+
+    shown, scores, similar, total, exact = SearchEngine._ranked_page(
+        _Untimed(), snap, ranked, needed, snap.shared_story()[docs]
+    )
+
+    stories: dict[int, list[int]] = {}  # positions of each story's copies, in rank order
+    for position in np.lexsort((docs, -key)).tolist():
+        stories.setdefault(int(story[docs[position]]), []).append(position)
+    heads = list(stories.values())  # in the order of their best copies
+    assert exact and total == len(stories) < docs.size
+    assert shown.tolist() == [int(docs[m[0]]) for m in heads[:needed]]
+    assert scores.tolist() == [float(key[m[0]] * 2) for m in heads[:needed]]
+    for i, members in enumerate(heads[:needed]):
+        expected = [int(docs[m]) for m in members[1 : MAX_SIMILAR + 1]]
+        assert (similar(i) if similar else []) == expected
