@@ -485,7 +485,9 @@ class SearchEngine:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
                 keys = candidates.key[out] if sort != "newest" else None
-                stories = Stories(snap, candidates.docs[out], keys, shared[out])
+                stories = self._timed(
+                    "facets_collapse", Stories, snap, candidates.docs[out], keys, shared[out]
+                )
                 if stories.collapsing:
                     firsts = np.flatnonzero(stories.firsts(np.arange(out.size)))
                     page, total = firsts[:needed], stories.total
