@@ -216,7 +216,7 @@ def _expand(
     snapshot: Snapshot,
     expansion: Expansion,
     plan_concepts: list[Concept],
-    own: dict[int, np.ndarray],
+    own: dict[int, dict[tuple, np.ndarray]],
     hits: list[np.ndarray],
     scores: np.ndarray,
     n: int,
@@ -228,18 +228,14 @@ def _expand(
     The other form scores at most as the span's words would (the idf of the words it stands
     for: ``HN`` is rarer than ``Hà Nội``), and a document holding both forms scores the better
     of the two, not their sum: a title saying ``HN`` over a body saying ``Hà Nội`` ranked above
-    titles saying the ``Hà Nội`` the reader typed.  ``own``: the score so far of each concept
-    an expansion spans, by position.  ``seen``: what an expansion of the same words found, by
-    them (a query repeating an abbreviation looks its other form up once).
+    titles saying the ``Hà Nội`` the reader typed.  ``own``: the score of each concept an
+    expansion spans, by position, at the documents of each expansion spanning it (by
+    ``_expansion_key``).  ``seen``: the other forms (``_other_forms``).
     """
-    concepts = plan_concepts[expansion.start : expansion.end]
-    span = expansion.end - expansion.start
-    key = (expansion.folded, expansion.accented, span, tuple(c.folded for c in concepts))
-    if key not in seen:
-        seen[key] = _other_form(snapshot, expansion, concepts, n, weights)
+    key = _expansion_key(expansion, plan_concepts)
     where, other = seen[key]
     words = sum(
-        (own[i][where] for i in range(expansion.start, expansion.end) if i in own),
+        (own[i][key] for i in range(expansion.start, expansion.end) if i in own),
         np.zeros(where.size, np.float32),
     )
     scores[where] += np.maximum(other - words, 0)
@@ -248,6 +244,31 @@ def _expand(
         _add(scores, snapshot.postings(joined), n, weights.compound)
     for i in range(expansion.start, min(expansion.end, len(hits))):
         hits[i][where] = True
+
+
+def _expansion_key(expansion: Expansion, concepts: list[Concept]) -> tuple:
+    """What an expansion's other form and its score depend on: a query repeating an
+    abbreviation looks its other form up once."""
+    spanned = concepts[expansion.start : expansion.end]
+    span = expansion.end - expansion.start
+    return (expansion.folded, expansion.accented, span, tuple(c.folded for c in spanned))
+
+
+def _other_forms(
+    snapshot: Snapshot, plan: Plan, n: int, weights: Weights
+) -> tuple[dict[tuple, tuple[np.ndarray, np.ndarray]], dict[int, list[tuple]]]:
+    """Each distinct expansion's other form (``_other_form``, by ``_expansion_key``), and the
+    expansions spanning each concept (by position)."""
+    seen: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    spans: dict[int, list[tuple]] = {}
+    for expansion in plan.expansions:
+        key = _expansion_key(expansion, plan.concepts)
+        if key not in seen:
+            concepts = plan.concepts[expansion.start : expansion.end]
+            seen[key] = _other_form(snapshot, expansion, concepts, n, weights)
+        for position in range(expansion.start, expansion.end):
+            spans.setdefault(position, []).append(key)
+    return seen, spans
 
 
 def _other_form(
@@ -299,28 +320,36 @@ def rank(
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all: list[TermPostings | np.ndarray] | None = [] if typed_accents else None
     hits: list[np.ndarray] = []
-    # A concept that an abbreviation spans keeps its own score apart, so that the other form
-    # of the span replaces its words' score instead of adding to it (``_expand``); the others
-    # add straight into ``scores`` (a separate array costs two passes over every docnum).
-    spanned = {i for e in plan.expansions for i in range(e.start, e.end)}
-    own: dict[int, np.ndarray] = {}
+    # A concept that an abbreviation spans is scored apart (in ``scratch``) and its score kept
+    # at the documents of the expansions spanning it, so that the other form of the span
+    # replaces its words' score instead of adding to it (``_expand``); the others add straight
+    # into ``scores`` (a separate array costs two passes over every docnum).  One scratch
+    # array, not one a concept: 64 of them held 256 MB at a million documents.
+    other_forms, spans = _other_forms(snapshot, plan, n, signals)
+    own: dict[int, dict[tuple, np.ndarray]] = {}
+    scratch: np.ndarray | None = None
     seen: set[str] = set()
     for position, concept in enumerate(plan.concepts):
         if concept.folded in seen and signals.repeat != 1.0:
             concept = replace(concept, weight=concept.weight * signals.repeat)
         seen.add(concept.folded)
         hit = np.zeros(size, dtype=bool)
-        target = np.zeros(size, dtype=np.float32) if position in spanned else scores
+        target = scores
+        if position in spans:
+            if scratch is None:
+                scratch = np.zeros(size, dtype=np.float32)
+            else:
+                scratch.fill(0)
+            target = scratch
         _score_folded(target, hit, snapshot, concept, n)
         _score_restored(target, snapshot, concept, n, signals)
         _score_accented(target, exact_all, snapshot, concept, n, signals)
         if target is not scores:
             scores += target
-            own[position] = target
+            own[position] = {key: target.take(other_forms[key][0]) for key in spans[position]}
         hits.append(hit)
-    seen: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for expansion in plan.expansions:
-        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals, seen)
+        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals, other_forms)
     matched, known = _count_matches(plan.concepts, hits, exact_all, size)
     _score_compounds(scores, snapshot, plan, n, signals)
     _score_pairs(scores, snapshot, plan, hits, n, signals)
