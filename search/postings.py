@@ -194,15 +194,7 @@ class TermPostings:
         """Whether each of ``docs`` (ascending docnums) holds the term (a boolean array)."""
         if self.present is not None:
             return self.present[docs]
-        ids = self._docs
-        if not ids.size or not docs.size:
-            return np.zeros(docs.size, dtype=bool)
-        if docs.size * LOOKUP_RATIO >= ids.size:  # many: mark the term's documents and read
-            marked = np.zeros(max(int(ids[-1]), int(docs[-1])) + 1, dtype=bool)
-            marked[_index(ids)] = True
-            return marked[docs]
-        at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
-        return ids[at] == docs
+        return self.weights_at(docs) > 0  # every posting's weight is > 0
 
     def mark(self, mask: np.ndarray) -> None:
         """Set ``mask`` (a boolean array over docnums) where the term occurs."""
@@ -257,25 +249,22 @@ def _union(ids: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], sums.astype(np.float32)
 
 
-def _spread_union(
-    runs: list[tuple[np.ndarray, np.ndarray]], size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``_union`` of runs (ids, tf) whose ids are under ``size``, added up in an array over every
-    id instead of sorted: for a frequent term a few linear passes, where the sort took tens of
-    milliseconds at a million documents.  Each id's ``tf`` is added in run order in float64,
-    as ``_union``'s ``bincount`` adds them, so the sums are bit for bit the same.  Every ``tf``
-    is positive, so the ids held are where the sum is."""
-    sums = _spread_sums(runs, size)
-    docs = np.flatnonzero(sums)
-    return docs, sums[docs].astype(np.float32)
-
-
 def _spread_sums(runs: list[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
-    """Each id's ``tf`` added up in run order, in float64, over every id under ``size``."""
+    """Runs (ids, tf) whose ids are under ``size`` added up in an array over every id instead
+    of sorted (``_union``): for a frequent term a few linear passes, where the sort took tens of
+    milliseconds at a million documents.  Each id's ``tf`` is added in run order in float64, as
+    ``_union``'s ``bincount`` adds them, so the sums are bit for bit the same."""
     sums = np.zeros(size, dtype=np.float64)
     for ids, tf in runs:
         np.add.at(sums, _index(ids), tf.astype(np.float64))  # the same types: ufunc.at's fast path
     return sums
+
+
+def _held(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and float32 sums of ``_spread_sums``: every ``tf`` is positive, so the ids held
+    are where the sum is (``_union``'s answer)."""
+    docs = np.flatnonzero(sums)
+    return docs, sums[docs].astype(np.float32)
 
 
 def _saturate(tf: np.ndarray, k1: float) -> np.ndarray:
@@ -485,8 +474,7 @@ class Snapshot:
             df = int(np.count_nonzero(sums))
             if df >= DENSE_SHARE * self.size:  # kept over every docnum: no docnums to list
                 return TermPostings.spread(_saturate(sums.astype(np.float32), k1), df)
-            docs = np.flatnonzero(sums)
-            tf = sums[docs].astype(np.float32)
+            docs, tf = _held(sums)
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
             all_tf = np.concatenate([w * self._norms[f].take(ids) for f, (ids, w) in acc.items()])

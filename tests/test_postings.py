@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search import postings
-from search.postings import TermPostings, _spread_union, _union
+from search.postings import TermPostings, _held, _spread_sums, _union
 from search.ranking import holding_all
 
 
@@ -144,7 +144,7 @@ def test_spread_union_adds_up_fields_as_union_does(size: int) -> None:
     ]
     runs = [(ids, (tf * 7 + 0.01).astype(np.float32)) for ids, tf in runs]
 
-    docs, sums = _spread_union(runs, size + 5)
+    docs, sums = _held(_spread_sums(runs, size + 5))
 
     expected_docs, expected = _union(
         np.concatenate([ids for ids, _ in runs]), np.concatenate([tf for _, tf in runs])
