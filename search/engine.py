@@ -484,7 +484,7 @@ class SearchEngine:
             if shared is not None:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
-                keys = candidates.key[out] if sort != "newest" else None
+                keys = candidates.key[out].__getitem__ if sort != "newest" else None
                 stories = self._timed(
                     "facets_collapse", Stories, snap, candidates.docs[out], keys, shared[out]
                 )
@@ -511,7 +511,7 @@ class SearchEngine:
         stories = None
         if shared is not None:
             stories = self._timed(
-                "facets_collapse", Stories, snap, candidates.docs, candidates.key, shared
+                "facets_collapse", Stories, snap, candidates.docs, candidates.key_at, shared
             )
             stories = stories if stories.collapsing else None
         total = stories.total if stories is not None else candidates.total
@@ -522,7 +522,8 @@ class SearchEngine:
             if kept.size >= needed or top.size == candidates.total:
                 page = kept[:needed]
                 similar = _similar_by_position(stories, page) if stories is not None else None
-                return candidates.docs[page], candidates.scores[page], similar, total, True
+                scores = candidates.scores_at(page)
+                return candidates.docs[page], scores, similar, total, True
             upto *= 4  # copies of the same stories filled the ordered part
 
     @staticmethod

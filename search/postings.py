@@ -86,6 +86,9 @@ SPREAD_UNION_SHARE = 1 / 16
 # spread over an array by docnum and read (a search costs ~20 cache misses at a million
 # documents, the spread a pass over the postings).
 LOOKUP_RATIO = 8
+# ... and only while the array is at most this many times the documents looked up: zeroing it
+# costs a pass over every docnum, where a few hundred binary searches cost microseconds.
+SPREAD_RATIO = 256
 
 
 def _index(ids: np.ndarray) -> np.ndarray:
@@ -183,11 +186,15 @@ class TermPostings:
         ids = self._docs
         if not ids.size or not docs.size:
             return np.zeros(docs.size, dtype=np.float32)
-        if docs.size * LOOKUP_RATIO >= ids.size:  # many: spread the weights and read them
-            spread = np.zeros(max(int(ids[-1]), int(docs[-1])) + 1, dtype=np.float32)
+        span = max(int(ids[-1]), int(docs[-1])) + 1
+        if docs.size * LOOKUP_RATIO >= ids.size and docs.size * SPREAD_RATIO >= span:
+            # Many: spread the weights over an array by docnum and read them.
+            spread = np.zeros(span, dtype=np.float32)
             spread[_index(ids)] = self._weight
             return spread[docs]
-        at = np.minimum(np.searchsorted(ids, docs), ids.size - 1)
+        # The documents in the ids' type: searching int64 values in int32 ids would convert
+        # every id first (a copy of the whole list per lookup).
+        at = np.minimum(np.searchsorted(ids, docs.astype(ids.dtype, copy=False)), ids.size - 1)
         return np.where(ids[at] == docs, self._weight[at], np.float32(0))
 
     def holds(self, docs: np.ndarray) -> np.ndarray:

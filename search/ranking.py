@@ -39,34 +39,95 @@ POOLED_LOOKUP_DF = 64
 
 # Candidate lists up to this long are sorted whole; a longer one only as far as a page needs.
 SORT_ALL = 256
+# Candidates scored at their documents (``Scorer.at``) while they are at most one in
+# ``AT_RATIO`` docnums; more, and over every docnum (``Scorer.dense``).
+AT_RATIO = 16
 # Keys sampled to find a threshold that the best of many candidates reach (``_best_positions``),
 # and how many sampled keys past the page's share the threshold lets through.
 SAMPLE_SIZE = 4096
 SAMPLE_MARGIN = 8
 
 
-@dataclass(slots=True)
 class Ranked:
     """Every candidate (counts are exact), in docnum order, with what orders them.
 
     Rank order is ``key`` descending, then docnum.  Sorting thousands of candidates for a page
     that shows ten is wasted: ``ordered`` sorts only the best ``upto`` (``np.partition`` finds
-    them in linear time).
+    them in linear time).  A list ``rank`` made holds its ``Scorer`` and computes ``scores`` and
+    ``key`` when they are first read: a short list at its own documents, a long one over every
+    docnum (``AT_RATIO``); ``scores_at`` / ``key_at`` score a few documents alone (a page
+    whose list is ordered already, the copies of a story it lists).  Either way each score is
+    the one scoring every docnum gives, bit for bit.
     """
 
-    docs: np.ndarray  # int64, ascending
-    scores: np.ndarray  # float32, the score shown (without coordination and bonuses)
-    key: np.ndarray  # the score weighed by coordination plus the bonuses: the rank order
+    __slots__ = ("docs", "_scores", "_key", "scorer")
+
+    def __init__(
+        self,
+        docs: np.ndarray,  # int64, ascending
+        scores: np.ndarray | None = None,  # float32, the score shown (no coordination, bonuses)
+        key: np.ndarray | None = None,  # the score weighed by coordination plus the bonuses
+        scorer: Scorer | None = None,  # computes both where they are not given
+    ) -> None:
+        if (scores is None or key is None) and scorer is None:
+            raise ValueError("a Ranked list needs its scores and key, or a scorer")
+        self.docs, self._scores, self._key, self.scorer = docs, scores, key, scorer
+
+    @classmethod
+    def scored_by(cls, docs: np.ndarray, scorer: Scorer) -> Ranked:
+        return cls(docs, scorer=scorer)
 
     @property
     def total(self) -> int:
         return int(self.docs.size)
 
+    @property
+    def scores(self) -> np.ndarray:
+        self._score_all()
+        return self._scores  # type: ignore[return-value]
+
+    @property
+    def key(self) -> np.ndarray:
+        self._score_all()
+        return self._key  # type: ignore[return-value]
+
+    def _score_all(self) -> None:
+        if self._scores is not None and self._key is not None:
+            return
+        scorer, docs = self.scorer, self.docs
+        if docs.size * AT_RATIO <= scorer.size:  # a few: at their documents
+            shown = scorer.at(docs)
+        else:
+            shown = scorer.dense().take(docs)
+        self._scores, self._key = shown, scorer.key(shown, docs)
+
+    def scores_at(self, positions: np.ndarray) -> np.ndarray:
+        """The scores of the candidates at ``positions``."""
+        return self._at(positions)[0]
+
+    def key_at(self, positions: np.ndarray) -> np.ndarray:
+        """The rank keys of the candidates at ``positions``."""
+        return self._at(positions)[1]
+
+    def _at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.asarray(positions, dtype=np.intp)
+        if self._scores is not None and self._key is not None:
+            return self._scores[positions], self._key[positions]
+        order = np.argsort(positions, kind="stable")  # the scorer reads ascending docnums
+        docs = self.docs[positions[order]]
+        shown = self.scorer.at(docs)
+        key = self.scorer.key(shown, docs)
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return shown[back], key[back]
+
     def subset(self, mask: np.ndarray | None) -> Ranked:
         """The candidates where ``mask`` (aligned with ``docs``) is set."""
         if mask is None:
             return self
-        return Ranked(self.docs[mask], self.scores[mask], self.key[mask])
+        if self._scores is None or self._key is None:
+            return Ranked(self.docs[mask], scorer=self.scorer)
+        return Ranked(self.docs[mask], self._scores[mask], self._key[mask], self.scorer)
 
     def best(self, upto: int) -> np.ndarray:
         """Positions of the best ``upto`` candidates (and all tied with the last of them, or
@@ -75,10 +136,7 @@ class Ranked:
         if upto >= size or size <= SORT_ALL:
             return np.lexsort((self.docs, -self.key))
         within = _best_positions(self.key, upto)
-        negated = -self.key[within]
-        bound = np.partition(negated, upto - 1)[upto - 1]
-        top = within[negated <= bound]  # the best ``upto`` and everything tied with them
-        return top[np.argsort(-self.key[top], kind="stable")]  # ties stay in docnum order
+        return _best_of(self.key[within], within, upto)
 
     def ordered(self, upto: int) -> tuple[np.ndarray, int]:
         """Positions of the candidates, and ``exact``: the first ``exact`` positions (at least
@@ -110,16 +168,33 @@ def _best_positions(key: np.ndarray, upto: int) -> np.ndarray:
     return within if within.size >= upto else np.arange(key.size)
 
 
+def _best_of(key: np.ndarray, positions: np.ndarray, upto: int) -> np.ndarray:
+    """Of ``positions`` (ascending) and their ``key``, those of the best ``upto`` keys and all
+    tied with the last of them, in rank order (ties in docnum order)."""
+    if upto >= positions.size:
+        return positions[np.argsort(-key, kind="stable")]
+    negated = -key
+    bound = np.partition(negated, upto - 1)[upto - 1]
+    kept = np.flatnonzero(negated <= bound)  # the best ``upto`` and everything tied with them
+    return positions[kept[np.argsort(negated[kept], kind="stable")]]
+
+
 def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _add(
-    acc: np.ndarray, postings: TermPostings, n: int, weight: float, max_idf: float = math.inf
+    steps: list[_Step],
+    postings: TermPostings,
+    n: int,
+    weight: float,
+    group: int | None = None,
 ) -> None:
+    """Add ``postings`` weighed by ``weight`` and its idf to the score (``group``: into the
+    group of the concept at that position)."""
     if postings.df == 0 or weight == 0:
         return
-    postings.add_to(acc, weight * min(idf(postings.df, n), max_idf))
+    steps.append(_Term(postings, weight * idf(postings.df, n), group))
 
 
 def _add_at(
@@ -176,7 +251,7 @@ def _pairs(concepts: list[Concept], breaks: set[int]) -> list[tuple[int, str]]:
 
 
 def _add_pair(
-    scores: np.ndarray,
+    steps: list[_Step],
     snapshot: Snapshot,
     pair: str,
     holds_both: tuple[np.ndarray, np.ndarray],
@@ -187,7 +262,7 @@ def _add_pair(
     """Score a pair through its own term, and through its shared bucket (where the indexer put
     it when it was rare) for the bucket's documents that hold both syllables."""
     own = snapshot.postings(pair)
-    _add(scores, own, n, weight)
+    _add(steps, own, n, weight)
     if not pooled_weight or own.df >= POOLED_LOOKUP_DF:
         return
     pooled = snapshot.postings(pair_bucket(pair))
@@ -202,7 +277,7 @@ def _add_pair(
         ids = pooled.docs.astype(np.intp)
         both = first[ids] & second[ids]
         part = TermPostings(pooled.docs[both], pooled.weight[both], int(both.sum()))
-    _add(scores, part, n, pooled_weight)
+    _add(steps, part, n, pooled_weight)
 
 
 def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
@@ -213,12 +288,11 @@ def term_mask(snapshot: Snapshot, terms: list[str]) -> np.ndarray:
 
 
 def _expand(
+    steps: list[_Step],
     snapshot: Snapshot,
     expansion: Expansion,
     plan_concepts: list[Concept],
-    own: dict[int, dict[tuple, np.ndarray]],
     hits: list[np.ndarray],
-    scores: np.ndarray,
     n: int,
     weights: Weights,
     seen: dict[tuple, tuple[np.ndarray, np.ndarray]],
@@ -227,21 +301,17 @@ def _expand(
 
     The other form scores at most as the span's words would (the idf of the words it stands
     for: ``HN`` is rarer than ``Hà Nội``), and a document holding both forms scores the better
-    of the two, not their sum: a title saying ``HN`` over a body saying ``Hà Nội`` ranked above
-    titles saying the ``Hà Nội`` the reader typed.  ``own``: the score of each concept an
-    expansion spans, by position, at the documents of each expansion spanning it (by
-    ``_expansion_key``).  ``seen``: the other forms (``_other_forms``).
+    of the two, not their sum (``_Span``): a title saying ``HN`` over a body saying ``Hà Nội``
+    ranked above titles saying the ``Hà Nội`` the reader typed.  ``seen``: the other forms
+    (``_other_forms``).
     """
     key = _expansion_key(expansion, plan_concepts)
-    where, other = seen[key]
-    words = sum(
-        (own[i][key] for i in range(expansion.start, expansion.end) if i in own),
-        np.zeros(where.size, np.float32),
-    )
-    scores[where] += np.maximum(other - words, 0)
+    where, _ = seen[key]
+    positions = range(expansion.start, min(expansion.end, len(plan_concepts)))
+    steps.append(_Span(key, tuple(positions)))
     joined = "_".join(expansion.folded)
     if len(expansion.folded) > 1:
-        _add(scores, snapshot.postings(joined), n, weights.compound)
+        _add(steps, snapshot.postings(joined), n, weights.compound)
     for i in range(expansion.start, min(expansion.end, len(hits))):
         hits[i][where] = True
 
@@ -310,76 +380,208 @@ def rank(
     allowed: np.ndarray | None = None,
     params: RankingParams | None = None,
 ) -> Ranked:
-    """Score every document for ``plan``; ``allowed`` is a boolean mask (filters, phrases).
-    ``params``: the snapshot's ``RankingParams`` unless given (its ``k1`` and field weights are
-    the snapshot's in any case: they are in its posting weights and norms)."""
+    """Find the documents for ``plan`` and how to score them; ``allowed`` is a boolean mask
+    (filters, phrases).  ``params``: the snapshot's ``RankingParams`` unless given (its ``k1``
+    and field weights are the snapshot's in any case: they are in its posting weights and
+    norms).
+
+    Which documents match (every concept's occurrences, how many each document holds) is
+    worked out over every docnum; scoring them is left to the ``Ranked`` list (``Scorer``):
+    a query of rare words holds a few hundred candidates, whose scores cost a few lookups
+    each where a pass over every docnum costs milliseconds at a million documents.
+    """
     signals = (params or snapshot.params).signals
     n = max(snapshot.doc_count, 1)
     size = snapshot.size
-    scores = np.zeros(size, dtype=np.float32)
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all: list[TermPostings | np.ndarray] | None = [] if typed_accents else None
     hits: list[np.ndarray] = []
-    # A concept that an abbreviation spans is scored apart (in ``scratch``) and its score kept
-    # at the documents of the expansions spanning it, so that the other form of the span
-    # replaces its words' score instead of adding to it (``_expand``); the others add straight
-    # into ``scores`` (a separate array costs two passes over every docnum).  One scratch
-    # array, not one a concept: 64 of them held 256 MB at a million documents.
+    # A concept that an abbreviation spans is scored apart (a group) and its score kept at the
+    # documents of the expansions spanning it, so that the other form of the span replaces its
+    # words' score instead of adding to it (``_Span``); the others add straight into the scores.
     other_forms, spans = _other_forms(snapshot, plan, n, signals)
-    own: dict[int, dict[tuple, np.ndarray]] = {}
-    scratch: np.ndarray | None = None
+    steps: list[_Step] = []
     seen: set[str] = set()
     for position, concept in enumerate(plan.concepts):
         if concept.folded in seen and signals.repeat != 1.0:
             concept = replace(concept, weight=concept.weight * signals.repeat)
         seen.add(concept.folded)
         hit = np.zeros(size, dtype=bool)
-        target = scores
-        if position in spans:
-            if scratch is None:
-                scratch = np.zeros(size, dtype=np.float32)
-            else:
-                scratch.fill(0)
-            target = scratch
-        _score_folded(target, hit, snapshot, concept, n)
-        _score_restored(target, snapshot, concept, n, signals)
-        _score_accented(target, exact_all, snapshot, concept, n, signals)
-        if target is not scores:
-            scores += target
-            own[position] = {key: target.take(other_forms[key][0]) for key in spans[position]}
+        group = position if position in spans else None
+        if group is not None:
+            steps.append(_Group(position, tuple(spans[position])))
+        _score_folded(steps, group, hit, snapshot, concept, n)
+        _score_restored(steps, group, snapshot, concept, n, signals)
+        _score_accented(steps, group, exact_all, snapshot, concept, n, signals)
+        if group is not None:
+            steps.append(_GroupEnd(position))
         hits.append(hit)
     for expansion in plan.expansions:
-        _expand(snapshot, expansion, plan.concepts, own, hits, scores, n, signals, other_forms)
+        _expand(steps, snapshot, expansion, plan.concepts, hits, n, signals, other_forms)
     matched, known = _count_matches(plan.concepts, hits, exact_all, size)
-    _score_compounds(scores, snapshot, plan, n, signals)
-    _score_pairs(scores, snapshot, plan, hits, n, signals)
+    _score_compounds(steps, snapshot, plan, n, signals)
+    _score_pairs(steps, snapshot, plan, hits, n, signals)
     docs = _candidates(snapshot, plan, matched, known, allowed, signals)
-    shown = scores.take(docs)
-    return Ranked(
-        docs=docs, scores=shown, key=_tiers(shown, docs, matched, known, exact_all, signals)
-    )
+    scorer = Scorer(size, steps, other_forms, matched, known, exact_all, signals)
+    return Ranked.scored_by(docs, scorer)
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """Add a term's weights times ``scale`` into the scores (or the open group's)."""
+
+    postings: TermPostings
+    scale: float
+    group: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A concept an abbreviation spans starts: its terms add into a group of their own."""
+
+    position: int
+    keys: tuple[tuple, ...]  # the expansions spanning it (``_expansion_key``)
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupEnd:
+    """The group adds into the scores, and is kept at the documents of its expansions."""
+
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """Where an expansion's other form scores more than its words, it scores that instead."""
+
+    key: tuple
+    positions: tuple[int, ...]  # the spanned concepts with a group
+
+
+_Step = _Term | _Group | _GroupEnd | _Span
+
+
+class Scorer:
+    """A query's score as a list of steps (``_Term`` additions, groups, spans), run over every
+    docnum (``dense``) or at a few documents (``at``), with the same float32 operations in the
+    same order: both give every document the same score, bit for bit (``tests/test_scorer.py``).
+    Scoring every docnum is a pass or two over every docnum a term; scoring a few hundred
+    candidates, a lookup each."""
+
+    def __init__(
+        self,
+        size: int,
+        steps: list[_Step],
+        other_forms: dict[tuple, tuple[np.ndarray, np.ndarray]],
+        matched: np.ndarray,
+        known: int,
+        exact_all: list[TermPostings | np.ndarray] | None,
+        signals: Weights,
+    ) -> None:
+        self.size, self.steps, self.other_forms = size, steps, other_forms
+        # How many of the counted concepts each docnum holds, and how many there are
+        # (``_count_matches``): the rank key weighs the score by them (``_tiers``).
+        self.matched, self.known = matched, known
+        self.exact_all, self.signals = exact_all, signals
+
+    def dense(self) -> np.ndarray:
+        """Every docnum's score (float32)."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        scratch: np.ndarray | None = None
+        own: dict[int, dict[tuple, np.ndarray]] = {}
+        keys: dict[int, tuple[tuple, ...]] = {}
+        for step in self.steps:
+            if isinstance(step, _Term):
+                step.postings.add_to(scores if step.group is None else scratch, step.scale)
+            elif isinstance(step, _Group):
+                if scratch is None:
+                    scratch = np.zeros(self.size, dtype=np.float32)
+                else:
+                    scratch.fill(0)
+                keys[step.position] = step.keys
+            elif isinstance(step, _GroupEnd):
+                scores += scratch
+                own[step.position] = {
+                    key: scratch.take(self.other_forms[key][0]) for key in keys[step.position]
+                }
+            else:
+                where, other = self.other_forms[step.key]
+                zero = np.zeros(where.size, np.float32)
+                words = sum((own[i][step.key] for i in step.positions), zero)
+                scores[where] += np.maximum(other - words, 0)
+        return scores
+
+    def at(self, docs: np.ndarray) -> np.ndarray:
+        """The scores of ``docs`` (ascending docnums), as ``dense`` gives them."""
+        scores = np.zeros(docs.size, dtype=np.float32)
+        groups: dict[int, np.ndarray] = {}
+        inside: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        group: np.ndarray | None = None
+        for step in self.steps:
+            if isinstance(step, _Term):
+                target = scores if step.group is None else group
+                target += step.scale * step.postings.weights_at(docs)
+            elif isinstance(step, _Group):
+                group = groups[step.position] = np.zeros(docs.size, dtype=np.float32)
+            elif isinstance(step, _GroupEnd):
+                scores += group
+            else:
+                if step.key not in inside:
+                    inside[step.key] = _inside(self.other_forms[step.key][0], docs)
+                held, at = inside[step.key]
+                other = self.other_forms[step.key][1][at]
+                zero = np.zeros(at.size, np.float32)
+                words = sum((groups[i][held] for i in step.positions), zero)
+                scores[held] += np.maximum(other - words, 0)
+        return scores
+
+    def key(self, shown: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """The rank key of ``docs`` from their scores ``shown`` (``_tiers``)."""
+        return _tiers(shown, docs, self.matched, self.known, self.exact_all, self.signals)
+
+
+def _inside(where: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``docs`` are in ``where`` (both ascending): a mask over ``docs``, and their
+    positions in ``where``."""
+    if not where.size:
+        return np.zeros(docs.size, dtype=bool), np.zeros(0, dtype=np.intp)
+    at = np.minimum(np.searchsorted(where, docs), where.size - 1)
+    held = where[at] == docs
+    return held, at[held]
 
 
 def _score_folded(
-    target: np.ndarray, hit: np.ndarray, snapshot: Snapshot, concept: Concept, n: int
+    steps: list[_Step],
+    group: int | None,
+    hit: np.ndarray,
+    snapshot: Snapshot,
+    concept: Concept,
+    n: int,
 ) -> None:
     """The folded syllable (every typed form shares it: recall); marks where it occurs."""
     for folded in concept.folded_forms:
         postings = snapshot.postings(folded)
         postings.mark(hit)
-        _add(target, postings, n, concept.weight)
+        _add(steps, postings, n, concept.weight, group)
 
 
 def _score_restored(
-    target: np.ndarray, snapshot: Snapshot, concept: Concept, n: int, signals: Weights
+    steps: list[_Step],
+    group: int | None,
+    snapshot: Snapshot,
+    concept: Concept,
+    n: int,
+    signals: Weights,
 ) -> None:
     """The accented form guessed for an unaccented word (``Plan.with_restored_accents``)."""
     if concept.restored:
-        _add(target, snapshot.postings(concept.restored), n, signals.restored * concept.weight)
+        postings = snapshot.postings(concept.restored)
+        _add(steps, postings, n, signals.restored * concept.weight, group)
 
 
 def _score_accented(
-    target: np.ndarray,
+    steps: list[_Step],
+    group: int | None,
     exact_all: list[TermPostings | np.ndarray] | None,
     snapshot: Snapshot,
     concept: Concept,
@@ -391,7 +593,7 @@ def _score_accented(
     accented = [concept.accented, *(a for _, a in concept.alternatives)]
     for term in {a for a in accented if a}:
         postings = snapshot.postings(term)
-        _add(target, postings, n, signals.accented * concept.weight)
+        _add(steps, postings, n, signals.accented * concept.weight, group)
         if exact_all is not None and concept.counted and term == concept.accented:
             exact_all.append(postings)
 
@@ -418,15 +620,15 @@ def _count_matches(
 
 
 def _score_compounds(
-    scores: np.ndarray, snapshot: Snapshot, plan: Plan, n: int, signals: Weights
+    steps: list[_Step], snapshot: Snapshot, plan: Plan, n: int, signals: Weights
 ) -> None:
     """pyvi compounds of adjacent query syllables (``lao_cai``): the words stand as words."""
     for compound in _compounds(plan.concepts, plan.breaks, signals.compound_longest):
-        _add(scores, snapshot.postings(compound), n, signals.compound)
+        _add(steps, snapshot.postings(compound), n, signals.compound)
 
 
 def _score_pairs(
-    scores: np.ndarray,
+    steps: list[_Step],
     snapshot: Snapshot,
     plan: Plan,
     hits: list[np.ndarray],
@@ -438,7 +640,7 @@ def _score_pairs(
         return
     for i, pair in _pairs(plan.concepts, plan.breaks):
         holds = (hits[i], hits[i + 1])
-        _add_pair(scores, snapshot, pair, holds, n, signals.pair, signals.pair_pooled)
+        _add_pair(steps, snapshot, pair, holds, n, signals.pair, signals.pair_pooled)
 
 
 def _candidates(

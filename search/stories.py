@@ -7,6 +7,8 @@ with "N bài tương tự" to expand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .postings import Snapshot
@@ -18,19 +20,20 @@ class Stories:
     """The stories among a list of candidates, worked out only as far as a page looks.
 
     ``docs``: the candidates (docnums) in list order, or in any order when ``keys`` gives the
-    rank order (rank key descending, then docnum).  A story is shown at its first copy in rank
-    order, and the others become its ``similar`` list.  Only what touches every candidate is
-    done for all of them (which are copies, and how many stories there are: the total); which
-    are shown is worked out for the positions a page reads (``firsts``), so a page of ten
-    among 400,000 candidates does not reorder 400,000 arrays.  ``shared``: where ``docs`` are
-    copies, when the caller has it already (the facets read it too).
+    rank order (rank key descending, then docnum): the keys at positions in ``docs`` (a lookup,
+    so that only the keys of the copies a page lists are computed).  A story is shown at its
+    first copy in rank order, and the others become its ``similar`` list.  Only what touches
+    every candidate is done for all of them (which are copies, and how many stories there are:
+    the total); which are shown is worked out for the positions a page reads (``firsts``), so
+    a page of ten among 400,000 candidates does not reorder 400,000 arrays.  ``shared``: where
+    ``docs`` are copies, when the caller has it already (the facets read it too).
     """
 
     def __init__(
         self,
         snap: Snapshot,
         docs: np.ndarray,
-        keys: np.ndarray | None = None,
+        keys: Callable[[np.ndarray], np.ndarray] | None = None,
         shared: np.ndarray | None = None,
     ) -> None:
         self.docs, self.keys = docs, keys
@@ -66,5 +69,5 @@ class Stories:
             return []
         members = self._positions[self._codes == self._story(np.array([position]))[0]]
         if self.keys is not None:
-            members = members[np.lexsort((self.docs[members], -self.keys[members]))]
+            members = members[np.lexsort((self.docs[members], -self.keys(members)))]
         return [int(self.docs[m]) for m in members[1 : MAX_SIMILAR + 1]]

@@ -1,0 +1,124 @@
+"""A query's scores at a few documents are those of scoring every docnum, bit for bit.
+
+``ranking.Scorer`` runs the same steps over every docnum (``dense``) or at chosen documents
+(``at``); ``Ranked`` uses either, lazily.  Real articles (a slice of ../shared's vietnews) and
+queries in every typed form, abbreviations included (an abbreviation's other form replaces its
+words' score: the subtle step).
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from bench.forms import derive_forms
+from search import ranking
+from search.engine import SearchEngine
+from search.indexer import reindex
+from search.ranking import Ranked, rank
+from tests.conftest import shared_path
+
+ARTICLES = 400
+ABBREVIATED = ["UBND tỉnh", "ubnd tinh lao cai", "TP HCM học sinh", "thi THPT quốc gia", "HN"]
+
+
+@pytest.fixture(scope="module")
+def articles() -> list[dict]:
+    with gzip.open(shared_path("vietnews", "corpus.jsonl.gz"), "rb") as fh:
+        return [json.loads(line) for line in itertools.islice(fh, ARTICLES)]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, articles: list[dict]) -> Iterator:
+    folder = tmp_path_factory.mktemp("scorer")
+    source = folder / "slice.jsonl.gz"
+    source.write_bytes(gzip.compress("".join(json.dumps(a) + "\n" for a in articles).encode()))
+    reindex(folder / "index", [source], workers=1)
+    engine = SearchEngine(folder / "index", warm=False)
+    yield engine
+    engine.close()
+
+
+def _queries(articles: list[dict]) -> list[str]:
+    """Titles of every 20th article in each typed form, and queries with abbreviations."""
+    titles = [a["title"] for a in articles[::20] if a.get("title")]
+    return [form for t in titles for form in derive_forms(t).values()] + ABBREVIATED
+
+
+def _ranked(engine: SearchEngine, q: str) -> Ranked:
+    snapshot = engine.snapshot()
+    plan, _ = engine.plan(q).with_restored_accents(snapshot.accents())
+    return rank(snapshot, plan)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal bit for bit (float32 values and their order)."""
+    return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_scores_at_chosen_documents_equal_scoring_every_docnum(
+    engine: SearchEngine, articles: list[dict]
+) -> None:
+    rng = np.random.default_rng(3)
+    size = engine.snapshot().size
+    spans = 0
+    for q in _queries(articles):
+        ranked = _ranked(engine, q)
+        scorer = ranked.scorer
+        dense = scorer.dense()
+        assert dense.dtype == np.float32 and dense.shape == (size,)
+        assert _same(scorer.at(ranked.docs), dense.take(ranked.docs)), q
+        for share in (0.05, 0.5):  # documents that are no candidate too
+            chosen = np.flatnonzero(rng.random(size) < share)
+            assert _same(scorer.at(chosen), dense.take(chosen)), q
+        spans += any(isinstance(step, ranking._Span) for step in scorer.steps)
+    assert spans >= 3  # the abbreviation queries exercised the other forms
+
+
+def test_a_list_scored_at_its_documents_ranks_as_one_scored_over_every_docnum(
+    engine: SearchEngine, articles: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Ranked`` scores a short list at its documents and a long one over every docnum
+    (``AT_RATIO``): the scores, keys and order are the same either way, and so are the
+    ``scores_at`` / ``key_at`` of any positions, in any order."""
+    for q in _queries(articles)[::3] + ABBREVIATED:
+        ranked = _ranked(engine, q)
+        if not ranked.total:
+            continue
+        lists = []
+        for ratio in (0, 10**9):  # over every docnum; at the documents
+            monkeypatch.setattr(ranking, "AT_RATIO", ratio)
+            lazy = Ranked.scored_by(ranked.docs, ranked.scorer)
+            lists.append((lazy.scores, lazy.key, lazy.ordered(10)[0]))
+        (scores, key, order), (at_scores, at_key, at_order) = lists
+        assert _same(scores, at_scores) and _same(key, at_key), q
+        assert order.tolist() == at_order.tolist(), q
+        positions = order[::-1][:7]
+        lazy = Ranked.scored_by(ranked.docs, ranked.scorer)
+        assert _same(lazy.scores_at(positions), scores[positions]), q
+        assert _same(lazy.key_at(positions), key[positions]), q
+
+
+def test_a_ranked_list_needs_its_scores_or_a_scorer() -> None:
+    with pytest.raises(ValueError, match="scores and key, or a scorer"):
+        Ranked(np.arange(3), np.zeros(3, np.float32))
+
+
+def test_engine_answers_are_those_of_lists_scored_over_every_docnum(
+    engine: SearchEngine, articles: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole responses (hits, scores, copies, facets) with short lists scored at their
+    documents equal those with every list scored over every docnum."""
+    queries = _queries(articles)[::4] + ABBREVIATED
+    answers = []
+    for ratio in (0, 10**9):
+        monkeypatch.setattr(ranking, "AT_RATIO", ratio)
+        responses = [engine.search(q, per_page=10) for q in queries]
+        answers.append([{k: v for k, v in r.items() if k != "took_ms"} for r in responses])
+    assert answers[0] == answers[1]
+    assert sum(bool(r["hits"]) for r in answers[0]) >= len(queries) // 2
