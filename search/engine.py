@@ -484,7 +484,7 @@ class SearchEngine:
             if shared is not None:
                 # Past the ordered part, a story's other members are in docnum order: list them
                 # by rank (in newest-first order everything is ordered: keep that order).
-                keys = candidates.key[out].__getitem__ if sort != "newest" else None
+                keys = candidates.key[out].take if sort != "newest" else None
                 stories = self._timed(
                     "facets_collapse", Stories, snap, candidates.docs[out], keys, shared[out]
                 )

@@ -16,8 +16,9 @@ lacks one word of a 5-word query below hundreds of weak ones holding all five (t
 in the README).  Every query still returns documents missing a few words
 (minimum-should-match), never those missing most.
 
-Each signal is one function (``_score_*``) that adds into the scores; ``rank`` calls them in
-order.  Their weights come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
+Each signal is one function (``_score_*``) that adds its terms to the query's steps; ``rank``
+calls them in order, and a ``Scorer`` runs the steps where scores are needed.  Their weights
+come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ class Ranked:
         if upto >= size or size <= SORT_ALL:
             return np.lexsort((self.docs, -self.key))
         within = _best_positions(self.key, upto)
-        return _best_of(self.key[within], within, upto)
+        negated = -self.key[within]
+        bound = np.partition(negated, upto - 1)[upto - 1]
+        top = within[negated <= bound]  # the best ``upto`` and everything tied with them
+        return top[np.argsort(-self.key[top], kind="stable")]  # ties stay in docnum order
 
     def ordered(self, upto: int) -> tuple[np.ndarray, int]:
         """Positions of the candidates, and ``exact``: the first ``exact`` positions (at least
@@ -166,17 +170,6 @@ def _best_positions(key: np.ndarray, upto: int) -> np.ndarray:
     threshold = np.partition(sample, sample.size - rank)[sample.size - rank]
     within = np.flatnonzero(key >= threshold)
     return within if within.size >= upto else np.arange(key.size)
-
-
-def _best_of(key: np.ndarray, positions: np.ndarray, upto: int) -> np.ndarray:
-    """Of ``positions`` (ascending) and their ``key``, those of the best ``upto`` keys and all
-    tied with the last of them, in rank order (ties in docnum order)."""
-    if upto >= positions.size:
-        return positions[np.argsort(-key, kind="stable")]
-    negated = -key
-    bound = np.partition(negated, upto - 1)[upto - 1]
-    kept = np.flatnonzero(negated <= bound)  # the best ``upto`` and everything tied with them
-    return positions[kept[np.argsort(negated[kept], kind="stable")]]
 
 
 def idf(df: int, n: int) -> float:
