@@ -402,12 +402,12 @@ def rank(
         hit = np.zeros(size, dtype=bool)
         group = position if position in spans else None
         if group is not None:
-            steps.append(_Group(position, tuple(spans[position])))
+            steps.append(_Group(position))
         _score_folded(steps, group, hit, snapshot, concept, n)
         _score_restored(steps, group, snapshot, concept, n, signals)
         _score_accented(steps, group, exact_all, snapshot, concept, n, signals)
         if group is not None:
-            steps.append(_GroupEnd(position))
+            steps.append(_GroupEnd(position, tuple(spans[position])))
         hits.append(hit)
     for expansion in plan.expansions:
         _expand(steps, snapshot, expansion, plan.concepts, hits, n, signals, other_forms)
@@ -433,7 +433,6 @@ class _Group:
     """A concept an abbreviation spans starts: its terms add into a group of their own."""
 
     position: int
-    keys: tuple[tuple, ...]  # the expansions spanning it (``_expansion_key``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +440,7 @@ class _GroupEnd:
     """The group adds into the scores, and is kept at the documents of its expansions."""
 
     position: int
+    keys: tuple[tuple, ...]  # the expansions spanning it (``_expansion_key``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +482,6 @@ class Scorer:
         scores = np.zeros(self.size, dtype=np.float32)
         scratch: np.ndarray | None = None
         own: dict[int, dict[tuple, np.ndarray]] = {}
-        keys: dict[int, tuple[tuple, ...]] = {}
         for step in self.steps:
             if isinstance(step, _Term):
                 step.postings.add_to(scores if step.group is None else scratch, step.scale)
@@ -491,11 +490,10 @@ class Scorer:
                     scratch = np.zeros(self.size, dtype=np.float32)
                 else:
                     scratch.fill(0)
-                keys[step.position] = step.keys
             elif isinstance(step, _GroupEnd):
                 scores += scratch
                 own[step.position] = {
-                    key: scratch.take(self.other_forms[key][0]) for key in keys[step.position]
+                    key: scratch.take(self.other_forms[key][0]) for key in step.keys
                 }
             else:
                 where, other = self.other_forms[step.key]
