@@ -36,7 +36,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .config import env_int
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
+from .existing import Existing
 from .postings import length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .source_files import Fingerprint, Reading, SourceFiles
@@ -256,28 +256,22 @@ def _open_plain(index_dir: Path):
     return plain_storage(index_dir).open_index()
 
 
-def _existing_of(index_dir: Path, writer, generation: int) -> dict[str, tuple[int, str, str]]:
-    """id -> (docnum, hash, origin) of the live documents of ``generation`` (the writer's base):
-    from its shared files when they are the writer's segments (a second at a million
-    documents), else read through Whoosh's columns (about 17 s at a million; logged)."""
+def _existing_of(index_dir: Path, writer, generation: int) -> Existing:
+    """The live documents of ``generation`` (the writer's base), by id: from its shared files
+    when they are the writer's segments (a fraction of a second at a million documents), else
+    read through Whoosh's columns (about 17 s at a million; logged)."""
     files = load_generation(index_dir, generation) if generation >= 0 else None
     segments = [(s.segment_id(), s.doc_count_all()) for s in writer.segments]
     if files is not None and [tuple(s) for s in files.columns.segments] == segments:
         columns = files.columns
         live = np.flatnonzero(columns.live)
         origin = columns.coded["origin"]
-        labels = origin.labels.tolist()
-        return dict(
-            zip(
-                columns.live_strings(columns.ids).tolist(),
-                zip(
-                    live.tolist(),
-                    columns.live_strings(columns.hashes).tolist(),
-                    [labels[c] for c in origin.codes[live].tolist()],
-                    strict=True,
-                ),
-                strict=True,
-            )
+        return Existing(
+            columns.live_strings(columns.ids).tolist(),
+            live,
+            columns.live_strings(columns.hashes),
+            origin.codes[live],
+            origin.labels.tolist(),
         )
     if segments:
         log.info(
@@ -286,16 +280,17 @@ def _existing_of(index_dir: Path, writer, generation: int) -> dict[str, tuple[in
             index_dir,
         )
     with writer.reader() as reader:
-        return _existing(reader, None)
+        return Existing.of(_existing(reader, None))
 
 
 def _record_files(index_dir: Path, generation: int, scan: Scan, incomplete: set[str]) -> None:
     """Remember the files this run read or found unchanged, with the ids the index holds from
     each (``source_files``), so that the next run reads only the files that changed."""
-    won: dict[str, list[str]] = {}
-    for doc_id, (_hash, _origin, path) in scan.copies.items():
-        won.setdefault(path, []).append(doc_id)
-    scan.reading.record(index_dir, generation, won, incomplete)
+    copies = scan.copies
+    won = dict(scan.won)
+    for path in scan.overtaken & won.keys():
+        won[path] = [i for i in dict.fromkeys(won[path]) if copies[i][2] == path]
+    scan.reading.record(index_dir, generation, won, incomplete, scan.overtaken)
 
 
 def _existing(reader, origins: set[str] | None) -> dict[str, tuple[int, str, str]]:
@@ -536,7 +531,10 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     commit_segments(writer, codec(), segments, POOLED, policy, mergetype)
 
 
-Copy = tuple[str, str, str]  # a document's content hash, its source and the file it is read from
+# A document's content hash, its source and the file it is read from.  The copies taken from the
+# index for an unchanged file share one tuple with an empty hash: only copies read are compared
+# with the index's, so a million unchanged ones need no string of their own.
+Copy = tuple[str, str, str]
 
 
 @dataclass
@@ -559,13 +557,17 @@ class Scan:
     reading: Reading = field(default_factory=lambda: Reading(None))
     # The ids whose copy was read (the others came from unchanged files, as the index holds them)
     read: set[str] = field(default_factory=set)
+    # Each file's ids in the order it gave them, including ids a later file took since: those
+    # of the files in ``overtaken`` (``_record_files`` keeps only the ids each file still wins).
+    won: dict[str, list[str]] = field(default_factory=dict)
+    overtaken: set[str] = field(default_factory=set)
 
 
 def _scan(
     sources: list[str],
     summary: Summary,
     follow_symlinks: bool,
-    existing: dict[str, tuple[int, str, str]],
+    existing: Existing,
     full: bool,
     files: SourceFiles | None = None,
 ) -> Scan:
@@ -582,6 +584,8 @@ def _scan(
     state = _Held({}, BuildLimits.from_env().held_docs)
     reading = Reading(None if full else files)
     deferred: list[tuple[str, str, list[str]]] = []  # (source, file, the ids it lost)
+    won: dict[str, list[str]] = {}
+    overtaken: set[str] = set()
 
     def visit(source: str, path: Path) -> bool:
         name = sys.intern(str(path))
@@ -590,23 +594,24 @@ def _scan(
         if previous is None or not previous.unchanged(name, fingerprint):
             reading.read(name, fingerprint)
             return True
-        won = previous.won(name)
-        olds = list(map(existing.get, won))
-        if None in olds or set(map(itemgetter(2), olds)) - {source}:
+        ids = previous.won(name)
+        if not existing.all_from(ids, source):
             reading.read(name, fingerprint)
             return True
         # The loops over a file's ids run in C (a million ids at a time in an archive).
-        for doc_id in copies.keys() & won:
-            if copies[doc_id][1] != source:
+        for doc_id in copies.keys() & ids:
+            before = copies[doc_id]
+            overtaken.add(before[2])
+            if before[1] != source:
                 summary.clashes += 1
-        taken = zip(map(itemgetter(1), olds), repeat(source), repeat(name), strict=False)
-        copies.update(zip(won, taken, strict=True))
-        read.difference_update(won)
-        state.unchanged_all(won)
+        copies.update(zip(ids, repeat(("", source, name))))
+        won[name] = ids
+        read.difference_update(ids)
+        state.unchanged_all(ids)
         lost = previous.lost(name)
         if lost:
             deferred.append((source, name, lost))
-        reading.skip(name, fingerprint, won + lost)  # type: ignore[arg-type]
+        reading.skip(name, fingerprint, ids, lost)
         return False
 
     def take(doc: Document, wins: Callable[[Copy | None], bool]) -> None:
@@ -618,7 +623,13 @@ def _scan(
         if not wins(previous):
             return
         content_hash = doc.content_hash
-        copies[doc.id] = (content_hash, origin, reading.current)
+        current = reading.current
+        copies[doc.id] = (content_hash, origin, current)
+        if previous is None:
+            won.setdefault(current, []).append(doc.id)
+        elif previous[2] != current:
+            overtaken.add(previous[2])
+            won.setdefault(current, []).append(doc.id)
         read.add(doc.id)
         old = existing.get(doc.id)
         if full or old is None or old[1] != content_hash or old[2] != origin:
@@ -635,11 +646,12 @@ def _scan(
         # A copy that shadowed one of this file's went away: read the file after all.
         reading.read(name, Fingerprint.of(name))
         reading.current = name
+        overtaken.add(name)  # its ids, as recorded, may have moved since
         only = functools.partial(_only, name)
         for doc in _read_documents([source], follow_symlinks, summary, incomplete, only):
             take(doc, functools.partial(_beats, reading.order, name))
     summary.files_unread = len(reading.unread)
-    return Scan(copies, incomplete, state.held, reading, read)
+    return Scan(copies, incomplete, state.held, reading, read, won, overtaken)
 
 
 def _only(name: str, _source: str, path: Path) -> bool:
@@ -920,7 +932,7 @@ def reindex(
                 writer.delete_document(existing[doc_id][0])
         changed = len(to_add) + summary.removed
         generation = writer.generation
-        held = () if full else set(map(itemgetter(1), existing.values()))
+        held = () if full else existing.hashes()
         vocabulary = _vocabulary(index_dir, ix, full, held) if changed else None
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)

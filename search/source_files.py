@@ -170,6 +170,8 @@ class Reading:
         self.order: dict[str, int] = {}
         self.read_ids: dict[str, list[str]] = {}
         self.unread: set[str] = set()
+        # The ids the files not read won and lost, as ``previous`` recorded them.
+        self.recorded: dict[str, tuple[list[str], list[str]]] = {}
         self.current = ""
 
     def start(self, path: str) -> Fingerprint | None:
@@ -184,10 +186,11 @@ class Reading:
             self.fingerprints[path] = fingerprint
         self.read_ids[path] = []
         self.unread.discard(path)
+        self.recorded.pop(path, None)
 
-    def skip(self, path: str, fingerprint: Fingerprint, ids: list[str]) -> None:
+    def skip(self, path: str, fingerprint: Fingerprint, won: list[str], lost: list[str]) -> None:
         self.fingerprints[path] = fingerprint
-        self.read_ids[path] = ids
+        self.recorded[path] = (won, lost)
         self.unread.add(path)
 
     def count(self, doc_id: str) -> None:
@@ -195,16 +198,27 @@ class Reading:
         self.read_ids[self.current].append(doc_id)
 
     def record(
-        self, index_dir: Path, generation: int, won: dict[str, list[str]], spoilt: set[str]
+        self,
+        index_dir: Path,
+        generation: int,
+        won: dict[str, list[str]],
+        spoilt: set[str],
+        overtaken: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         """Save each file's fingerprint with the ids it gave the index (``won``) and the others
-        it holds; not the files of a source in ``spoilt`` (not read whole)."""
+        it holds; not the files of a source in ``spoilt`` (not read whole).  A file not read
+        keeps its record unless a later file took some of its ids (``overtaken``)."""
         ids = {}
         for path in self.fingerprints:
             if any(path == s or path.startswith(s.rstrip(os.sep) + os.sep) for s in spoilt):
                 continue
+            recorded = self.recorded.get(path)
+            if recorded is not None and path not in overtaken:
+                ids[path] = recorded
+                continue
             kept = won.get(path, [])
             held = set(kept)
-            lost = [i for i in dict.fromkeys(self.read_ids.get(path, ())) if i not in held]
+            gave = self.read_ids.get(path, ()) if recorded is None else recorded[0] + recorded[1]
+            lost = [i for i in dict.fromkeys(gave) if i not in held]
             ids[path] = (kept, lost)
         save(index_dir, generation, {p: self.fingerprints[p] for p in ids}, ids)
