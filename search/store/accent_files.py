@@ -18,7 +18,7 @@ import numpy as np
 
 from ..text import fold
 from .counts import CountsMismatch, KeyCounts, load_counts, pair_keys, save_counts, union
-from .strings import StringArray, load_array
+from .strings import StringArray, load_array, save_array
 
 Pair = tuple[str, str]
 
@@ -97,6 +97,8 @@ class AccentCounts:
         """The lexicon with ``words`` (sorted) it lacks, each old id's new id, each word's id and
         every syllable's folding (computed for the new ones only)."""
         lexicon, old_to_new, ids = union(self.syllables, words)
+        if len(lexicon) == len(self.syllables):  # no new syllable: every id and folding stays
+            return lexicon, old_to_new, ids, self.folded
         fresh = np.ones(len(lexicon), dtype=bool)
         fresh[old_to_new] = False
         at = np.empty(len(lexicon), dtype=np.int64)  # where each syllable's folding comes from
@@ -201,7 +203,7 @@ class VocabularyArrays:
             if isinstance(value, StringArray):
                 value.save(directory, f"vocabulary-{item.name}", sorted_=True)
             else:
-                np.save(directory / f"vocabulary-{item.name}.npy", value)
+                save_array(directory / f"vocabulary-{item.name}.npy", value)
 
     @classmethod
     def load(cls, directory: Path) -> VocabularyArrays:

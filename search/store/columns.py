@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .counts import union
-from .strings import StringArray, fixed_width, load_array
+from .strings import StringArray, fixed_width, load_array, save_array
 
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
 # BM25F: field weight and length normalisation (``postings.length_norms`` with ``RankingParams``).
@@ -74,11 +74,11 @@ class Columns:
     def save(self, directory: Path) -> None:
         (directory / "segments.json").write_text(json.dumps(self.segments), encoding="utf-8")
         for name in ("live", "lengths", "norms", "shared_story"):
-            np.save(directory / f"{name}.npy", getattr(self, name))
+            save_array(directory / f"{name}.npy", getattr(self, name))
         self.ids.save(directory, "id")
         self.hashes.save(directory, "hash")
         for name, column in self.coded.items():
-            np.save(directory / f"{name}.codes.npy", column.codes)
+            save_array(directory / f"{name}.codes.npy", column.codes)
             column.labels.save(directory, f"{name}.labels")
 
     @classmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .strings import StringArray, encode, fixed_width, load_array
+from .strings import StringArray, encode, fixed_width, load_array, save_array
 
 # Bytes of each key compared by numpy when a delta is merged into a table (``_positions``): the
 # keys (folded phrase + spelling, syllables) mostly differ within them.
@@ -151,7 +151,7 @@ class StringCounts:
     def save(self, directory: Path, name: str) -> None:
         self.keys.save(directory, name)
         save_counts(directory / f"{name}.counts.npy", self.counts)
-        np.save(directory / f"{name}.attrs.npy", self.attrs)
+        save_array(directory / f"{name}.attrs.npy", self.attrs)
 
     @classmethod
     def load(cls, directory: Path, name: str) -> StringCounts:
@@ -220,7 +220,10 @@ class KeyCounts:
         ).without_zeros()
 
     def remap(self, old_to_new: np.ndarray) -> KeyCounts:
-        """Keys with both ids mapped through ``old_to_new`` (increasing: the order holds)."""
+        """Keys with both ids mapped through ``old_to_new`` (increasing: the order holds).  An
+        incremental run mostly brings no new syllable: the ids then stay, and so do the keys."""
+        if _identity(old_to_new):
+            return self
         first, second = self.keys >> np.uint64(32), self.keys & np.uint64(0xFFFFFFFF)
         keys = (old_to_new[first].astype(np.uint64) << np.uint64(32)) | old_to_new[second].astype(
             np.uint64
@@ -234,7 +237,7 @@ class KeyCounts:
         return KeyCounts(self.keys[keep], self.counts[keep])
 
     def save(self, directory: Path, name: str) -> None:
-        np.save(directory / f"{name}.keys.npy", self.keys)
+        save_array(directory / f"{name}.keys.npy", self.keys)
         save_counts(directory / f"{name}.counts.npy", self.counts)
 
     @classmethod
@@ -251,7 +254,7 @@ class KeyCounts:
 def save_counts(path: Path, counts: np.ndarray) -> None:
     """Counts on disk as int32 when they fit (half the bytes of the largest tables)."""
     small = not counts.size or (counts.min() >= 0 and counts.max() < 2**31)
-    np.save(path, counts.astype(np.int32) if small else counts)
+    save_array(path, counts.astype(np.int32) if small else counts)
 
 
 def load_counts(path: Path) -> np.ndarray:
@@ -309,6 +312,14 @@ def locate(table: StringArray, keys: list[bytes]) -> tuple[np.ndarray, np.ndarra
         positions[i] = at
         found[i] = at < n and table.raw(at) == key
     return found, positions
+
+
+def _identity(old_to_new: np.ndarray) -> bool:
+    """Whether a map of ids that never decreases, by steps of at most one, or always increases
+    (``union``, ``without_unused``) is ``0, 1, 2, ...``: it is when it ends at its last index."""
+    return not old_to_new.size or (
+        int(old_to_new[0]) == 0 and int(old_to_new[-1]) == old_to_new.size - 1
+    )
 
 
 def union(lexicon: StringArray, fresh: list[str]) -> tuple[StringArray, np.ndarray, dict]:

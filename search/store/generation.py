@@ -47,7 +47,7 @@ from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
 from .counts import CountsMismatch
 from .shared_postings import generation_of as shared_generation
-from .strings import StringArray, encode, fixed_width
+from .strings import StringArray, encode, fixed_width, linking_from
 from .suggest_files import SuggestArrays
 
 log = logging.getLogger(__name__)
@@ -375,11 +375,13 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
     temporary = Path(
         tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation:06d}-", suffix=".tmp")
     )
+    previous = generation_dir(index_dir, update.base) if update and update.base >= 0 else None
     try:
-        columns.save(temporary)
-        counts.save(temporary)
-        vocabulary.save(temporary)
-        suggest.save(temporary)
+        with linking_from(previous):
+            columns.save(temporary)
+            counts.save(temporary)
+            vocabulary.save(temporary)
+            suggest.save(temporary)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,

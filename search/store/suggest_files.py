@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .counts import StringCounts
-from .strings import StringArray, load_array
+from .strings import StringArray, load_array, save_array
 
 SEPARATOR = "\x00"  # between a key's folded form and its spelling: sorts before any character
 
@@ -88,7 +88,7 @@ class SuggestArrays:
             if isinstance(value, StringArray):
                 value.save(directory, f"suggest-{item.name}", sorted_=item.name.endswith("keys"))
             else:
-                np.save(directory / f"suggest-{item.name}.npy", value)
+                save_array(directory / f"suggest-{item.name}.npy", value)
 
     @classmethod
     def load(cls, directory: Path) -> SuggestArrays:
