@@ -240,6 +240,42 @@ def test_a_run_that_adds_nothing_to_an_empty_index_says_nothing(
         engine.close()
 
 
+def test_files_an_incremental_run_leaves_as_they_were_are_links(tmp_path: Path) -> None:
+    """A file holding the bytes of the previous generation's is a hard link to it (not written
+    again), every other file is written, and the links outlive the old generation."""
+    rnd = random.Random(11)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    before = _generation_dir(index)
+    # One body edited with words it holds already: same titles, same syllables.
+    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
+    write_source(src, docs)
+    assert reindex(index, workers=1).updated == 1
+    after = _generation_dir(index)
+    assert after != before
+    linked, written = set(), set()
+    for path in sorted(after.iterdir()):
+        old = before / path.name
+        same = old.exists() and old.read_bytes() == path.read_bytes()
+        if os.path.samefile(path, old) if old.exists() else False:
+            linked.add(path.name)
+            assert same, path.name
+        else:
+            written.add(path.name)
+            assert not same or path.suffix != ".npy", path.name
+    assert {"suggest-titles.blob.npy", "accent-syllables.blob.npy"} <= linked
+    assert {"hash.blob.npy", "manifest.json"} <= written
+    # Two more runs remove the first generation's directory: the linked files stay whole.
+    for round_ in range(2):
+        docs[f"n{round_}"] = article(rnd, f"n{round_}")
+        write_source(src, docs)
+        reindex(index, workers=1)
+    assert not before.exists()
+    assert_exact(index)
+
+
 def test_old_generations_files_are_removed(tmp_path: Path) -> None:
     rnd = random.Random(1)
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}
