@@ -35,7 +35,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ from .store.segment_merge import (
     RunSegments,
 )
 from .store.segment_writer import BatchPostings, FieldPostings
+from .store.strings import StringArray
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
@@ -267,7 +268,7 @@ def _existing_of(index_dir: Path, writer, generation: int) -> Existing:
         live = np.flatnonzero(columns.live)
         origin = columns.coded["origin"]
         return Existing(
-            columns.live_strings(columns.ids).tolist(),
+            columns.live_strings(columns.ids),
             live,
             columns.live_strings(columns.hashes),
             origin.codes[live],
@@ -287,9 +288,20 @@ def _record_files(index_dir: Path, generation: int, scan: Scan, incomplete: set[
     """Remember the files this run read or found unchanged, with the ids the index holds from
     each (``source_files``), so that the next run reads only the files that changed."""
     copies = scan.copies
-    won = dict(scan.won)
-    for path in scan.overtaken & won.keys():
-        won[path] = [i for i in dict.fromkeys(won[path]) if copies[i][2] == path]
+    won: dict[str, list[str] | StringArray] = {}
+    for path, ids in scan.won.items():
+        if path in scan.overtaken:
+            ids = [
+                i for i in dict.fromkeys(ids) if (c := copies.get(i)) is not None and c[2] == path
+            ]
+        won[path] = ids
+    for number, file in enumerate(scan.unread):
+        if file.path not in scan.reading.unread:  # read after all: its ids are in ``won``
+            continue
+        if file.path in scan.overtaken:
+            won[file.path] = file.ids.take(np.flatnonzero(scan.unread_of[file.rows] == number))
+        else:
+            won[file.path] = file.ids
     scan.reading.record(index_dir, generation, won, incomplete, scan.overtaken)
 
 
@@ -531,19 +543,28 @@ def _commit(writer, segments: list, mergetype=None) -> None:
     commit_segments(writer, codec(), segments, POOLED, policy, mergetype)
 
 
-# A document's content hash, its source and the file it is read from.  The copies taken from the
-# index for an unchanged file share one tuple with an empty hash: only copies read are compared
-# with the index's, so a million unchanged ones need no string of their own.
-Copy = tuple[str, str, str]
+Copy = tuple[str, str, str]  # a document's content hash, its source and the file it is read from
+
+
+@dataclass
+class Unread:
+    """A file not read (unchanged since the last run): the ids it gave the index, as recorded,
+    and their rows in the index (``Existing``)."""
+
+    source: str
+    path: str
+    ids: StringArray
+    rows: np.ndarray
 
 
 @dataclass
 class Scan:
     """What the first reading of the sources found.
 
-    ``copies``: each id's winning copy (a later source's replaces an earlier one); ``read``: the
-    ids whose winning copy was read, not taken from the index for an unchanged file (only those
-    can be new or changed: a million unchanged ones need not be looked at again).
+    ``copies``: each id's winning copy read (a later source's replaces an earlier one), and
+    ``read`` their ids.  The copies of the files not read are the index's own: those files are
+    ``unread``, and ``unread_of`` gives, for each row of the index (``Existing``), which of them
+    the index holds it from (-1: none), so a million unchanged ids need no Python object.
     ``incomplete``: the sources that could not be read whole: nothing of theirs may be removed,
     since what was not read is not known to be gone.  ``held``: the documents new or changed
     against the index, kept when there are at most ``HELD_DOCS`` of them; ``None`` when more
@@ -555,12 +576,26 @@ class Scan:
     incomplete: set[str]
     held: dict[str, Document] | None
     reading: Reading = field(default_factory=lambda: Reading(None))
-    # The ids whose copy was read (the others came from unchanged files, as the index holds them)
     read: set[str] = field(default_factory=set)
-    # Each file's ids in the order it gave them, including ids a later file took since: those
-    # of the files in ``overtaken`` (``_record_files`` keeps only the ids each file still wins).
+    # Each file read's ids in the order it gave them, including ids a later file took since:
+    # those of the files in ``overtaken`` (``_record_files`` keeps only the ids each still wins).
     won: dict[str, list[str]] = field(default_factory=dict)
     overtaken: set[str] = field(default_factory=set)
+    unread: list[Unread] = field(default_factory=list)
+    unread_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # The rows of the index the copies read hold (the index's ids among ``copies``).
+    read_rows: dict[str, int] = field(default_factory=dict)
+
+    def unchanged(self) -> int:
+        """How many documents the files not read hold (as the index does)."""
+        return int(np.count_nonzero(self.unread_of >= 0))
+
+    def covered(self) -> np.ndarray:
+        """Which rows of the index some copy of this run holds (the others are gone from their
+        sources, unless a source could not be read whole)."""
+        covered = self.unread_of >= 0
+        covered[list(self.read_rows.values())] = True
+        return covered
 
 
 def _scan(
@@ -586,6 +621,10 @@ def _scan(
     deferred: list[tuple[str, str, list[str]]] = []  # (source, file, the ids it lost)
     won: dict[str, list[str]] = {}
     overtaken: set[str] = set()
+    unread: list[Unread] = []
+    unread_of = np.full(len(existing), -1, dtype=np.int32)
+    read_rows: dict[str, int] = {}
+    read_mark = np.zeros(len(existing), dtype=bool)  # the rows of ``read_rows``
 
     def visit(source: str, path: Path) -> bool:
         name = sys.intern(str(path))
@@ -594,20 +633,24 @@ def _scan(
         if previous is None or not previous.unchanged(name, fingerprint):
             reading.read(name, fingerprint)
             return True
-        ids = previous.won(name)
-        if not existing.all_from(ids, source):
+        ids = previous.won_array(name)
+        rows = existing.rows_from(ids, source)
+        if rows is None:
             reading.read(name, fingerprint)
             return True
-        # The loops over a file's ids run in C (a million ids at a time in an archive).
-        for doc_id in copies.keys() & ids:
-            before = copies[doc_id]
+        # Copies read from earlier files that this one's replace (vectorised: a million ids).
+        for row in rows[read_mark[rows]].tolist():
+            doc_id = existing.id_at(row)
+            before = copies.pop(doc_id)
             overtaken.add(before[2])
             if before[1] != source:
                 summary.clashes += 1
-        copies.update(zip(ids, repeat(("", source, name))))
-        won[name] = ids
-        read.difference_update(ids)
-        state.unchanged_all(ids)
+            read.discard(doc_id)
+            del read_rows[doc_id]
+            read_mark[row] = False
+            state.unchanged(doc_id)
+        unread_of[rows] = len(unread)
+        unread.append(Unread(source, name, ids, rows))
         lost = previous.lost(name)
         if lost:
             deferred.append((source, name, lost))
@@ -615,33 +658,59 @@ def _scan(
         return False
 
     def take(doc: Document, wins: Callable[[Copy | None], bool]) -> None:
+        doc_id = doc.id
         origin = sys.intern(doc.origin)  # one string per source, not per document
-        previous = copies.get(doc.id)
+        previous = copies.get(doc_id)
+        row = None if full else existing.row(doc_id)
+        held_by = int(unread_of[row]) if row is not None else -1
+        if previous is None and held_by >= 0:
+            was = unread[held_by]
+            previous = ("", was.source, was.path)
         if previous is not None and previous[1] != origin:
             summary.clashes += 1
-        reading.count(doc.id)
+        reading.count(doc_id)
         if not wins(previous):
             return
         content_hash = doc.content_hash
         current = reading.current
-        copies[doc.id] = (content_hash, origin, current)
-        if previous is None:
-            won.setdefault(current, []).append(doc.id)
+        copies[doc_id] = (content_hash, origin, current)
+        if held_by >= 0:  # the copy of a file not read: this one replaces it
+            unread_of[row] = -1
+            overtaken.add(previous[2])  # type: ignore[index]
+            won.setdefault(current, []).append(doc_id)
+        elif previous is None:
+            won.setdefault(current, []).append(doc_id)
         elif previous[2] != current:
             overtaken.add(previous[2])
-            won.setdefault(current, []).append(doc.id)
-        read.add(doc.id)
-        old = existing.get(doc.id)
-        if full or old is None or old[1] != content_hash or old[2] != origin:
+            won.setdefault(current, []).append(doc_id)
+        read.add(doc_id)
+        if full:
+            state.changed(doc)
+            return
+        if row is None:
+            state.changed(doc)
+            return
+        read_rows[doc_id] = row
+        read_mark[row] = True
+        _docnum, old_hash, old_origin = existing.entry(row)
+        if old_hash != content_hash or old_origin != origin:
             state.changed(doc)
         else:
-            state.unchanged(doc.id)  # an earlier copy, replaced by the indexed one
+            state.unchanged(doc_id)  # an earlier copy, replaced by the indexed one
+
+    def holder(doc_id: str) -> str | None:
+        """The file whose copy of ``doc_id`` wins so far, if any."""
+        copy = copies.get(doc_id)
+        if copy is not None:
+            return copy[2]
+        row = existing.row(doc_id)
+        return unread[unread_of[row]].path if row is not None and unread_of[row] >= 0 else None
 
     for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
         take(doc, lambda _previous: True)
     for source, name, lost in deferred:
         rank = reading.order[name]
-        if all((c := copies.get(i)) is not None and reading.order[c[2]] > rank for i in lost):
+        if all((h := holder(i)) is not None and reading.order[h] > rank for i in lost):
             continue
         # A copy that shadowed one of this file's went away: read the file after all.
         reading.read(name, Fingerprint.of(name))
@@ -651,7 +720,9 @@ def _scan(
         for doc in _read_documents([source], follow_symlinks, summary, incomplete, only):
             take(doc, functools.partial(_beats, reading.order, name))
     summary.files_unread = len(reading.unread)
-    return Scan(copies, incomplete, state.held, reading, read, won, overtaken)
+    return Scan(
+        copies, incomplete, state.held, reading, read, won, overtaken, unread, unread_of, read_rows
+    )
 
 
 def _only(name: str, _source: str, path: Path) -> bool:
@@ -905,18 +976,18 @@ def reindex(
             scope = set(process) | forgotten
             # Deleting by docnum (read with the writer's own generation, under the lock) avoids
             # ``delete_by_term``, which opens a fresh searcher per call: 35 ms a document.
-            for doc_id in existing.keys() - copies.keys():
-                docnum, _old_hash, origin = existing[doc_id]
-                if origin in scope and origin not in incomplete:
-                    writer.delete_document(docnum)
-                    summary.removed += 1
+            codes = [existing.code(o) for o in scope - incomplete]
+            in_scope = np.isin(existing.codes, [c for c in codes if c is not None])
+            for row in np.flatnonzero(in_scope & ~scan.covered()).tolist():
+                writer.delete_document(existing.docnum_at(row))
+                summary.removed += 1
             rank = {source: i for i, source in enumerate(process)}
             # A copy taken from the index for an unchanged file is the index's: unchanged.
-            read = list(filter(scan.read.__contains__, copies))
-            summary.unchanged += len(copies) - len(read)
-            for doc_id in read:
+            summary.unchanged += scan.unchanged()
+            for doc_id in copies:
                 content_hash, origin, _file = copies[doc_id]
-                old = existing.get(doc_id)
+                row = scan.read_rows.get(doc_id)
+                old = None if row is None else existing.entry(row)
                 if old is None:
                     to_add.append(doc_id)
                 elif old[1] == content_hash and old[2] == origin:
@@ -929,7 +1000,7 @@ def reindex(
                     replaced.append(doc_id)
                     to_add.append(doc_id)
             for doc_id in replaced:
-                writer.delete_document(existing[doc_id][0])
+                writer.delete_document(existing.docnum_at(scan.read_rows[doc_id]))
         changed = len(to_add) + summary.removed
         generation = writer.generation
         held = () if full else existing.hashes()
@@ -937,12 +1008,7 @@ def reindex(
         docs = _to_write(scan, to_add, process, follow_symlinks)
         segments = _write_documents(ix, docs, len(to_add), workers, progress, vocabulary)
         if full:
-            summary.added = sum(1 for i in to_add if i not in existing)
-            summary.updated = sum(
-                1 for i in to_add if i in existing and existing[i][1] != copies[i][0]
-            )
-            summary.unchanged = len(to_add) - summary.added - summary.updated
-            summary.removed = sum(1 for i in existing if i not in copies)
+            _count_full(summary, existing, to_add, copies)
             _commit(writer, segments, CLEAR)
         elif to_add or summary.removed:
             summary.updated = len(replaced)
@@ -961,6 +1027,18 @@ def reindex(
         summary.documents = searcher.doc_count()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _count_full(summary: Summary, existing: Existing, to_add: list[str], copies: dict) -> None:
+    """A full run's summary: what it adds, changes and drops against the index it replaces."""
+    rows = existing.rows(StringArray.from_strings(to_add))
+    held = rows >= 0
+    old_hashes = [existing.entry(r)[1] for r in rows[held].tolist()]
+    new_hashes = [copies[i][0] for i, h in zip(to_add, held.tolist(), strict=True) if h]
+    summary.added = int(np.count_nonzero(~held))
+    summary.updated = sum(1 for a, b in zip(old_hashes, new_hashes, strict=True) if a != b)
+    summary.unchanged = len(to_add) - summary.added - summary.updated
+    summary.removed = len(existing) - int(np.count_nonzero(held))
 
 
 def _discard(writer, index_dir: Path, segments: Iterable = ()) -> None:

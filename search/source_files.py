@@ -33,6 +33,7 @@ from .store.strings import StringArray
 
 log = logging.getLogger(__name__)
 
+Ids = list[str] | StringArray  # a file's ids: read, or as the record of the last run held them
 PREFIX = "source-files-"
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -77,8 +78,12 @@ class SourceFiles:
     ids: StringArray
 
     def won(self, path: str) -> list[str]:
+        return self.won_array(path).tolist()
+
+    def won_array(self, path: str) -> StringArray:
+        """The ids ``path`` won, as a view of the record (no string decoded)."""
         start, won, _lost = self.ranges[path]
-        return self.ids.rows(start, start + won).tolist()
+        return self.ids.rows(start, start + won)
 
     def lost(self, path: str) -> list[str]:
         start, won, lost = self.ranges[path]
@@ -115,7 +120,7 @@ def save(
     index_dir: Path,
     generation: int,
     fingerprints: dict[str, Fingerprint],
-    ids: dict[str, tuple[list[str], list[str]]],
+    ids: dict[str, tuple[Ids, Ids]],
 ) -> None:
     """Record the files of ``fingerprints`` with the ids each won and lost (``SourceFiles``),
     for ``generation``; remove the records of other generations.  Never raises: without a
@@ -132,8 +137,8 @@ def save(
                 won, lost = ids[path]
                 files.append([path, fields, start, len(won), len(lost)])
                 start += len(won) + len(lost)
-            every = (i for p in paths for part in ids[p] for i in part)
-            StringArray.from_strings(every).save(temporary, "ids")
+            parts = [_strings(part) for p in paths for part in ids[p]]
+            StringArray.concat(parts).save(temporary, "ids")
             manifest = {"version": VERSION, "generation": generation, "files": files}
             (temporary / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
             os.chmod(temporary, 0o755)
@@ -148,6 +153,10 @@ def save(
         log.warning("could not record the source files of %s: %s", index_dir, exc)
         return
     _remove_others(index_dir, generation)
+
+
+def _strings(ids: Ids) -> StringArray:
+    return ids if isinstance(ids, StringArray) else StringArray.from_strings(list(ids))
 
 
 def _remove_others(index_dir: Path, generation: int) -> None:
@@ -171,7 +180,7 @@ class Reading:
         self.read_ids: dict[str, list[str]] = {}
         self.unread: set[str] = set()
         # The ids the files not read won and lost, as ``previous`` recorded them.
-        self.recorded: dict[str, tuple[list[str], list[str]]] = {}
+        self.recorded: dict[str, tuple[Ids, list[str]]] = {}
         self.current = ""
 
     def start(self, path: str) -> Fingerprint | None:
@@ -188,7 +197,7 @@ class Reading:
         self.unread.discard(path)
         self.recorded.pop(path, None)
 
-    def skip(self, path: str, fingerprint: Fingerprint, won: list[str], lost: list[str]) -> None:
+    def skip(self, path: str, fingerprint: Fingerprint, won: Ids, lost: list[str]) -> None:
         self.fingerprints[path] = fingerprint
         self.recorded[path] = (won, lost)
         self.unread.add(path)
@@ -201,7 +210,7 @@ class Reading:
         self,
         index_dir: Path,
         generation: int,
-        won: dict[str, list[str]],
+        won: dict[str, Ids],
         spoilt: set[str],
         overtaken: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
@@ -218,7 +227,7 @@ class Reading:
                 continue
             kept = won.get(path, [])
             held = set(kept)
-            gave = self.read_ids.get(path, ()) if recorded is None else recorded[0] + recorded[1]
+            gave = self.read_ids.get(path, []) if recorded is None else [*recorded[0], *recorded[1]]
             lost = [i for i in dict.fromkeys(gave) if i not in held]
             ids[path] = (kept, lost)
         save(index_dir, generation, {p: self.fingerprints[p] for p in ids}, ids)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search.existing import Existing, HeldHashes
-from search.store.strings import StringArray
+from search.store.strings import StringArray, digest, digests
 
 ENTRIES = {
     "a1": (0, "deadbeef00000001", "/src/one"),
@@ -22,7 +22,7 @@ def existing(request) -> Existing:
         return Existing.of(ENTRIES)
     labels = ["/src/one", "/src/two"]
     return Existing(
-        list(ENTRIES),
+        StringArray.from_strings(list(ENTRIES)),
         np.array([v[0] for v in ENTRIES.values()]),
         StringArray.from_strings([v[1] for v in ENTRIES.values()]),
         np.array([labels.index(v[2]) for v in ENTRIES.values()], dtype=np.int16),
@@ -30,24 +30,45 @@ def existing(request) -> Existing:
     )
 
 
+def strings(*values: str) -> StringArray:
+    return StringArray.from_strings(list(values))
+
+
 def test_entries_by_id(existing: Existing) -> None:
     assert len(existing) == 4
-    assert list(existing) == ["a1", "a2", "b1", "b2"]
     assert existing["b1"] == (5, "cafe", "/src/two")
     assert existing.get("a2") == (2, "deadbeef00000002", "/src/one")
-    assert existing.get("zz") is None
-    assert "a1" in existing and "zz" not in existing
-    assert existing.keys() - {"a1", "b2"} == {"a2", "b1"}
+    assert existing.get("zz") is None and existing.get("") is None
+    assert "a1" in existing and "zz" not in existing and 3 not in existing
+    assert [existing.row(i) for i in ["a1", "a2", "b1", "b2", "a"]] == [0, 1, 2, 3, None]
+    assert (existing.id_at(2), existing.docnum_at(2)) == ("b1", 5)
     with pytest.raises(KeyError):
         existing["zz"]
 
 
-def test_all_from_needs_every_id_from_that_source(existing: Existing) -> None:
-    assert existing.all_from(["a2", "a1"], "/src/one")
-    assert existing.all_from([], "/src/one")
-    assert not existing.all_from(["a1", "b1"], "/src/one")  # b1 is held from another source
-    assert not existing.all_from(["a1", "a3"], "/src/one")  # a3 is not held at all
-    assert not existing.all_from(["a1"], "/src/three")  # a source the index holds nothing of
+def test_rows_of_many_ids(existing: Existing) -> None:
+    assert existing.rows(strings("b2", "zz", "a1", "", "a10")).tolist() == [3, -1, 0, -1, -1]
+    assert existing.rows(strings()).tolist() == []
+
+
+def test_rows_from_needs_every_id_from_that_source(existing: Existing) -> None:
+    assert existing.rows_from(strings("a2", "a1"), "/src/one").tolist() == [1, 0]
+    assert existing.rows_from(strings(), "/src/one").tolist() == []
+    assert existing.rows_from(strings("a1", "b1"), "/src/one") is None  # b1: another source
+    assert existing.rows_from(strings("a1", "a3"), "/src/one") is None  # a3: not held at all
+    assert existing.rows_from(strings("a1"), "/src/three") is None  # a source it holds nothing of
+    assert existing.code("/src/two") == 1 and existing.code("/src/three") is None
+
+
+def test_ids_whose_digests_collide_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every id given the same digest: lookups are still exact (checked on the bytes)."""
+    import search.existing as module
+
+    monkeypatch.setattr(module, "digest", lambda _text: 7)
+    monkeypatch.setattr(module, "digests", lambda s: np.full(len(s), 7, dtype=np.uint64))
+    existing = Existing.of(ENTRIES)
+    assert [existing.row(i) for i in ["b2", "a1", "zz"]] == [3, 0, None]
+    assert existing.rows(strings("b2", "zz", "a2", "b1")).tolist() == [3, -1, 1, 2]
 
 
 def test_held_hashes_are_exact_beyond_their_prefix(existing: Existing) -> None:
@@ -68,3 +89,15 @@ def test_held_hashes_of_many() -> None:
     held = HeldHashes(StringArray.from_strings(values[:4000]))
     assert all(v in held for v in values[:4000])
     assert not any(v in held for v in values[4000:])
+
+
+@pytest.mark.parametrize("longest", [12, 5000])  # ids of close lengths; one far longer
+def test_digests_of_an_array_are_each_strings_digest(longest: int) -> None:
+    rng = np.random.default_rng(3)
+    values = ["", "a", "a\0", "Lào Cai", "x" * longest, "\ud800 lone"]
+    values += [f"id-{rng.integers(1 << 40)}" for _ in range(2000)]
+    array = StringArray.from_strings(values)
+    assert [int(d) for d in digests(array)] == [digest(v) for v in values]
+    assert len(set(digests(array).tolist())) == len(set(values))
+    # A window of a larger array (a file's ids in a record) gives the same numbers.
+    assert digests(array.rows(3, 9)).tolist() == digests(array).tolist()[3:9]

@@ -11,6 +11,7 @@ from test_generation_files import _answers, _generation_dir, article, assert_exa
 
 from search import indexer
 from search.errors import SourceChanged
+from search.existing import Existing
 from search.indexer import Summary, reindex
 
 QUERIES = ["lào cai", "mua lon", "giá vàng", "hoà bình", '"ủy ban"', "ubnd"]
@@ -92,14 +93,14 @@ def test_only_a_few_new_documents_are_held(tmp_path: Path, monkeypatch: pytest.M
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(8)}
     src, index = tmp_path / "src", tmp_path / "index"
     write_source(src, docs)
-    full = indexer._scan([str(src)], Summary(), False, {}, True)
+    full = indexer._scan([str(src)], Summary(), False, Existing.of({}), True)
     assert full.held is None and len(full.copies) == 8  # a build of 8 holds no document
     reindex(index, [src], workers=1)
     docs["d2"] = article(rnd, "d2")
     docs["d9"] = article(rnd, "d9")
     write_source(src, docs)
     with indexer.whoosh_index.open_dir(str(index)).searcher() as searcher:
-        existing = indexer._existing(searcher.reader(), None)
+        existing = Existing.of(indexer._existing(searcher.reader(), None))
     run = indexer._scan([str(src.resolve())], Summary(), False, existing, False)
     assert run.held is not None and sorted(run.held) == ["d2", "d9"]
 
