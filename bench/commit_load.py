@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from bench.latency import HOST, Gunicorn, api_path, get, latency_queries, run_re
 from bench.scaling import write_updates
 
 SLOW_MS = 200.0
+SLOWEST = 8  # slow requests listed per phase
 
 
 def copy_index(index: Path, target: Path) -> Path:
@@ -48,7 +50,7 @@ class Clients:
 
     def __init__(self, port: int, paths: list[str], clients: int) -> None:
         self.port, self.paths = port, paths
-        self.records: list[tuple[float, float, int]] = []  # (start, ms, status)
+        self.records: list[tuple[float, float, int, str]] = []  # (start, ms, status, path)
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -85,17 +87,25 @@ class Clients:
                 conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
             elapsed = (time.monotonic() - started) * 1000
             with self._lock:
-                self.records.append((started, elapsed, status))
+                self.records.append((started, elapsed, status, path))
                 if status != 200 and status:
                     self.errors.append(f"HTTP {status}")
         conn.close()
 
 
-def phase(records: list[tuple[float, float, int]], start: float, end: float) -> dict:
+def phase(records: list[tuple[float, float, int, str]], start: float, end: float) -> dict:
     ms = np.array([r[1] for r in records if start <= r[0] < end])
     if not ms.size:
         return {"requests": 0}
+    slow = sorted(
+        (r for r in records if start <= r[0] < end and r[1] > SLOW_MS), key=lambda r: -r[1]
+    )
     return {
+        # The slowest requests: when (seconds into the phase), how long, which query.
+        "slowest": [
+            {"at_s": round(r[0] - start, 1), "ms": round(r[1], 1), "query": unquote(r[3])}
+            for r in slow[:SLOWEST]
+        ],
         "requests": int(ms.size),
         "p50": round(float(np.percentile(ms, 50)), 1),
         "p95": round(float(np.percentile(ms, 95)), 1),
@@ -138,7 +148,7 @@ def run(args: argparse.Namespace) -> dict:
     records = clients.records
     out["reindex"] = {"seconds": round(committed - began, 1), "summary": proc.stdout.strip()}
     out["phases"] = {
-        "before": phase(records, 0, began),
+        "before": phase(records, min((r[0] for r in records), default=0.0), began),
         "during reindex": phase(records, began, committed),
         f"{args.after:.0f} s after commit": phase(records, committed, ended),
     }
@@ -151,6 +161,9 @@ def run(args: argparse.Namespace) -> dict:
         print(f"{name:<22}{row.get('requests', 0):>9}{row.get('p50', '-'):>9}"
               f"{row.get('p95', '-'):>9}{row.get('max', '-'):>9}"
               f"{row.get('over_200ms', '-'):>9}{row.get('errors', '-'):>8}")  # fmt: skip
+    for name, row in out["phases"].items():
+        for slow in row.get("slowest", []):
+            print(f"  slow in {name!r}: +{slow['at_s']} s, {slow['ms']} ms, {slow['query']}")
     print(f"errors: {len(clients.errors)}; /healthz at the end: {out['healthz']}")
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(updates, ignore_errors=True)

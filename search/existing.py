@@ -20,17 +20,27 @@ from .store.strings import (
     digest,
     digests,
     encode,
-    fixed_width,
     same_strings,
 )
 
 Entry = tuple[int, str, str]  # docnum, content hash, origin
+DICT_AFTER = 50_000
 
 
 class Existing:
     """The live documents of the run's base generation, by id (read-only)."""
 
-    __slots__ = ("_ids", "_docnums", "_hashes", "_codes", "_labels", "_order", "_sorted")
+    __slots__ = (
+        "_ids",
+        "_docnums",
+        "_hashes",
+        "_codes",
+        "_labels",
+        "_order",
+        "_sorted",
+        "_lookups",
+        "_rows",
+    )
 
     def __init__(
         self,
@@ -46,8 +56,10 @@ class Existing:
         self._codes = np.asarray(codes)
         self._labels = list(labels)
         keys = digests(ids)
-        self._order = np.argsort(keys, kind="stable")
+        self._order = np.argsort(keys)
         self._sorted = keys[self._order]
+        self._lookups = 0
+        self._rows: dict[str, int] | None = None
 
     @classmethod
     def of(cls, entries: dict[str, Entry]) -> Existing:
@@ -70,7 +82,15 @@ class Existing:
         return isinstance(doc_id, str) and self.row(doc_id) is not None
 
     def row(self, doc_id: str) -> int | None:
-        """The row of the document ``doc_id``, or ``None``."""
+        """The row of the document ``doc_id``, or ``None``.  A run that reads every document
+        (no record of the files, a source changed whole) asks for each: past ``DICT_AFTER``
+        lookups (~6 us each) the ids are put in a dict (~0.3 s at a million, 0.1 us a lookup)."""
+        if self._rows is not None:
+            return self._rows.get(doc_id)
+        self._lookups += 1
+        if self._lookups > DICT_AFTER:
+            self._rows = dict(zip(self._ids.tolist(), range(len(self._ids)), strict=True))
+            return self._rows.get(doc_id)
         key = np.uint64(digest(doc_id))
         lo = int(np.searchsorted(self._sorted, key, side="left"))
         hi = int(np.searchsorted(self._sorted, key, side="right"))
@@ -161,7 +181,7 @@ class HeldHashes(Collection[str]):
     def __init__(self, strings: StringArray) -> None:
         self._strings = strings
         prefixes = _prefix_keys(strings)
-        self._order = np.argsort(prefixes, kind="stable")
+        self._order = np.argsort(prefixes)
         self._prefixes = prefixes[self._order]
 
     def __len__(self) -> int:
@@ -180,5 +200,12 @@ class HeldHashes(Collection[str]):
 
 
 def _prefix_keys(strings: StringArray) -> np.ndarray:
-    """Each string's first eight bytes (NUL-padded) as one integer."""
-    return fixed_width(strings, 8).astype("S8").view(np.uint64)
+    """Each string's first eight bytes (NUL-padded) as one integer, a byte column at a time (a
+    million hashes in ~0.03 s)."""
+    starts, lengths = strings.offsets[:-1], strings.lengths()
+    padded = np.concatenate([strings.blob, np.zeros(8, np.uint8)])
+    keys = np.zeros(starts.size, dtype=np.uint64)
+    for column in range(8):
+        byte = np.where(lengths > column, padded[starts + column], 0).astype(np.uint64)
+        keys |= byte << np.uint64(8 * column)
+    return keys

@@ -444,18 +444,13 @@ def digests(strings: StringArray) -> np.ndarray:
 
 
 def _digest_rows(strings, lengths, longest, powers, out) -> None:
-    """Strings of similar lengths (ids): a column of bytes at a time over a window view."""
+    """Strings of similar lengths (ids): a column of bytes at a time."""
     blob = np.concatenate([strings.blob, np.zeros(longest, np.uint8)])
     starts = strings.offsets[:-1]
-    for first in range(0, starts.size, FIXED_CHUNK):
-        last = min(first + FIXED_CHUNK, starts.size)
-        rows = np.lib.stride_tricks.sliding_window_view(blob, longest)[starts[first:last]]
-        count = lengths[first:last]
+    with np.errstate(over="ignore"):
         for column in range(longest):
-            inside = count > column
-            out[first:last] += (
-                np.where(inside, rows[:, column], 0).astype(np.uint64) * powers[column]
-            )
+            byte = np.where(lengths > column, blob[starts + column], 0).astype(np.uint64)
+            out += byte * powers[column]
 
 
 def _digest_bytes(strings, lengths, powers, out) -> None:
