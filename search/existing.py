@@ -156,6 +156,10 @@ class Existing:
             self._labels[int(self._codes[row])],
         )
 
+    def hashes_at(self, rows: np.ndarray) -> StringArray:
+        """The content hashes of ``rows``."""
+        return self._hashes.take(rows)
+
     def get(self, doc_id: str) -> Entry | None:
         row = self.row(doc_id)
         return None if row is None else self.entry(row)

@@ -60,7 +60,7 @@ from .store.segment_merge import (
     RunSegments,
 )
 from .store.segment_writer import BatchPostings, FieldPostings
-from .store.strings import StringArray
+from .store.strings import StringArray, same_strings
 
 log = logging.getLogger(__name__)
 SOURCES_FILE = "sources.json"
@@ -561,10 +561,10 @@ class Unread:
 class Scan:
     """What the first reading of the sources found.
 
-    ``copies``: each id's winning copy read (a later source's replaces an earlier one), and
-    ``read`` their ids.  The copies of the files not read are the index's own: those files are
-    ``unread``, and ``unread_of`` gives, for each row of the index (``Existing``), which of them
-    the index holds it from (-1: none), so a million unchanged ids need no Python object.
+    ``copies``: each id's winning copy read (a later source's replaces an earlier one).  The
+    copies of the files not read are the index's own: those files are ``unread``, and
+    ``unread_of`` gives, for each row of the index (``Existing``), which of them the index
+    holds it from (-1: none), so a million unchanged ids need no Python object.
     ``incomplete``: the sources that could not be read whole: nothing of theirs may be removed,
     since what was not read is not known to be gone.  ``held``: the documents new or changed
     against the index, kept when there are at most ``HELD_DOCS`` of them; ``None`` when more
@@ -576,7 +576,6 @@ class Scan:
     incomplete: set[str]
     held: dict[str, Document] | None
     reading: Reading = field(default_factory=lambda: Reading(None))
-    read: set[str] = field(default_factory=set)
     # Each file read's ids in the order it gave them, including ids a later file took since:
     # those of the files in ``overtaken`` (``_record_files`` keeps only the ids each still wins).
     won: dict[str, list[str]] = field(default_factory=dict)
@@ -614,7 +613,6 @@ def _scan(
     (its copy went away), the file is read after all, its copies winning over earlier ones.
     """
     copies: dict[str, Copy] = {}
-    read: set[str] = set()
     incomplete: set[str] = set()
     state = _Held({}, BuildLimits.from_env().held_docs)
     reading = Reading(None if full else files)
@@ -645,7 +643,6 @@ def _scan(
             overtaken.add(before[2])
             if before[1] != source:
                 summary.clashes += 1
-            read.discard(doc_id)
             del read_rows[doc_id]
             read_mark[row] = False
             state.unchanged(doc_id)
@@ -683,7 +680,6 @@ def _scan(
         elif previous[2] != current:
             overtaken.add(previous[2])
             won.setdefault(current, []).append(doc_id)
-        read.add(doc_id)
         if full:
             state.changed(doc)
             return
@@ -721,7 +717,7 @@ def _scan(
             take(doc, functools.partial(_beats, reading.order, name))
     summary.files_unread = len(reading.unread)
     return Scan(
-        copies, incomplete, state.held, reading, read, won, overtaken, unread, unread_of, read_rows
+        copies, incomplete, state.held, reading, won, overtaken, unread, unread_of, read_rows
     )
 
 
@@ -751,11 +747,6 @@ class _Held:
     def unchanged(self, doc_id: str) -> None:
         if self.held is not None:
             self.held.pop(doc_id, None)
-
-    def unchanged_all(self, doc_ids: list[str]) -> None:
-        if self.held:  # none held yet: nothing to drop (the unchanged files come first, mostly)
-            for doc_id in doc_ids:
-                self.held.pop(doc_id, None)
 
 
 def _read_documents(
@@ -1033,10 +1024,10 @@ def _count_full(summary: Summary, existing: Existing, to_add: list[str], copies:
     """A full run's summary: what it adds, changes and drops against the index it replaces."""
     rows = existing.rows(StringArray.from_strings(to_add))
     held = rows >= 0
-    old_hashes = [existing.entry(r)[1] for r in rows[held].tolist()]
     new_hashes = [copies[i][0] for i, h in zip(to_add, held.tolist(), strict=True) if h]
+    same = same_strings(existing.hashes_at(rows[held]), StringArray.from_strings(new_hashes))
     summary.added = int(np.count_nonzero(~held))
-    summary.updated = sum(1 for a, b in zip(old_hashes, new_hashes, strict=True) if a != b)
+    summary.updated = int(np.count_nonzero(~same))
     summary.unchanged = len(to_add) - summary.added - summary.updated
     summary.removed = len(existing) - int(np.count_nonzero(held))
 

@@ -136,6 +136,13 @@ def test_full_rebuild(tmp_path: Path, src: Path) -> None:
     summary = reindex(index, full=True, workers=1)
     assert counts(summary) == "added 0, updated 1, removed 0, unchanged 2, skipped 0; 3 documents"
     assert ids(index, "mưa rào") == ["b.txt"]
+    # One of each: a new article, one edited, one gone, one as it was.
+    article(src / "d.txt", "Huế mưa phùn", "Mưa phùn ở Huế.")
+    article(src / "b.txt", "Hà Nội mưa đá", "Mưa đá ở Hà Nội.")
+    (src / "sub" / "c.txt").unlink()
+    summary = reindex(index, full=True, workers=1)
+    assert counts(summary) == "added 1, updated 1, removed 1, unchanged 1, skipped 0; 3 documents"
+    assert sorted(ids(index, "mưa")) == ["a.txt", "b.txt", "d.txt"]
 
 
 def test_missing_source_leaves_the_index_unchanged(tmp_path: Path, src: Path) -> None:
