@@ -276,6 +276,35 @@ def test_files_an_incremental_run_leaves_as_they_were_are_links(tmp_path: Path) 
     assert_exact(index)
 
 
+def test_without_hard_links_every_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses hard links (or a link that fails) gets each file written."""
+    from search.store import strings
+
+    def refuse(_src, _dst) -> None:
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(strings.os, "link", refuse)
+    rnd = random.Random(12)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(30)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    before = _generation_dir(index)
+    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
+    write_source(src, docs)
+    assert reindex(index, workers=1).updated == 1
+    after = _generation_dir(index)
+    names = sorted(p.name for p in before.iterdir())
+    assert sorted(p.name for p in after.iterdir()) == names
+    assert all(os.stat(after / name).st_nlink == 1 for name in names)
+    assert (after / "suggest-titles.blob.npy").read_bytes() == (
+        before / "suggest-titles.blob.npy"
+    ).read_bytes()
+    assert_exact(index)
+
+
 def test_old_generations_files_are_removed(tmp_path: Path) -> None:
     rnd = random.Random(1)
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(10)}

@@ -247,10 +247,12 @@ def save_array(path: Path, array: np.ndarray) -> bool:
     if previous is not None:
         with contextlib.suppress(OSError, ValueError):
             old = np.load(previous / path.name, mmap_mode="r", allow_pickle=False)
-            if old.dtype == array.dtype and old.shape == array.shape and np.array_equal(old, array):
-                del old
-                return link_previous(path)
-    np.save(path, array)
+            same = old.dtype == array.dtype and old.shape == array.shape
+            same = same and bool(np.array_equal(old, array))
+            del old
+            if same and link_previous(path):
+                return True
+    np.save(path, array)  # changed, or no link possible here (then written as always)
     return False
 
 
