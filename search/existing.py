@@ -25,6 +25,7 @@ from .store.strings import (
 
 Entry = tuple[int, str, str]  # docnum, content hash, origin
 DICT_AFTER = 50_000
+SHARED_DIGEST = 8  # ids sharing one digest scanned by ``row`` before the ids go into a dict
 
 
 class Existing:
@@ -84,16 +85,19 @@ class Existing:
     def row(self, doc_id: str) -> int | None:
         """The row of the document ``doc_id``, or ``None``.  A run that reads every document
         (no record of the files, a source changed whole) asks for each: past ``DICT_AFTER``
-        lookups (~6 us each) the ids are put in a dict (~0.3 s at a million, 0.1 us a lookup)."""
+        lookups (~6 us each) the ids are put in a dict (~0.3 s at a million, 0.1 us a lookup).
+        So they are when more than ``SHARED_DIGEST`` ids share the digest asked for: the
+        multiplier is public, and a source of ids made to share one digest would otherwise
+        cost a scan of all of them per lookup."""
         if self._rows is not None:
             return self._rows.get(doc_id)
         self._lookups += 1
-        if self._lookups > DICT_AFTER:
-            self._rows = dict(zip(self._ids.tolist(), range(len(self._ids)), strict=True))
-            return self._rows.get(doc_id)
         key = np.uint64(digest(doc_id))
         lo = int(np.searchsorted(self._sorted, key, side="left"))
         hi = int(np.searchsorted(self._sorted, key, side="right"))
+        if self._lookups > DICT_AFTER or hi - lo > SHARED_DIGEST:
+            self._rows = dict(zip(self._ids.tolist(), range(len(self._ids)), strict=True))
+            return self._rows.get(doc_id)
         raw = encode(doc_id)
         for row in self._order[lo:hi].tolist():
             if self._ids.raw(row) == raw:

@@ -101,3 +101,34 @@ def test_digests_of_an_array_are_each_strings_digest(longest: int) -> None:
     assert len(set(digests(array).tolist())) == len(set(values))
     # A window of a larger array (a file's ids in a record) gives the same numbers.
     assert digests(array.rows(3, 9)).tolist() == digests(array).tolist()[3:9]
+
+
+def test_many_ids_sharing_one_digest_are_found_without_a_scan_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source of ids made to share one digest (the multiplier is public): every lookup is
+    exact, and the ids go into a dict at the first long run of them instead of being scanned
+    once per lookup (3,000 ids: 9 million comparisons)."""
+    import search.existing as module
+
+    monkeypatch.setattr(module, "digest", lambda _text: 7)
+    monkeypatch.setattr(module, "digests", lambda s: np.full(len(s), 7, dtype=np.uint64))
+    ids = [f"x{i}" for i in range(3000)]
+    existing = Existing.of({i: (n, "h", "/src") for n, i in enumerate(ids)})
+    wanted = ids[::-7] + ["nope"]
+    assert existing.rows(StringArray.from_strings(wanted)).tolist() == [
+        int(i[1:]) for i in wanted[:-1]
+    ] + [-1]
+    assert existing._rows is not None  # the dict, taken at the first lookup of the run
+    assert existing.row("x2999") == 2999 and existing.row("x3000") is None
+
+
+def test_digests_of_long_strings_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long strings are digested a bounded number of bytes at a time, with the same numbers."""
+    from search.store import strings as module
+
+    monkeypatch.setattr(module, "GATHER_CHUNK", 64)
+    values = ["", "y" * 300, "a", "Lào Cai " * 20, "b" * 63, "c" * 64, "d" * 65, "z" * 2000] * 3
+    assert [int(d) for d in digests(StringArray.from_strings(values))] == [
+        digest(v) for v in values
+    ]

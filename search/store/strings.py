@@ -456,9 +456,14 @@ def _digest_rows(strings, lengths, longest, powers, out) -> None:
 
 
 def _digest_bytes(strings, lengths, powers, out) -> None:
-    """Any strings: each byte weighed by its position, summed per string."""
-    for first in range(0, lengths.size, FIXED_CHUNK):
-        last = min(first + FIXED_CHUNK, lengths.size)
+    """Any strings: each byte weighed by its position, summed per string, ``GATHER_CHUNK``
+    bytes at a time (at least one string): its arrays take 8 bytes per byte, so a step of a
+    number of strings could take gigabytes when they are long (ids of 1,000 characters)."""
+    ends = strings.offsets[1:]
+    first = 0
+    while first < lengths.size:
+        limit = int(strings.offsets[first]) + GATHER_CHUNK
+        last = max(first + 1, int(np.searchsorted(ends, limit, side="right")))
         start, stop = int(strings.offsets[first]), int(strings.offsets[last])
         bounds = strings.offsets[first : last + 1] - start
         position = np.arange(stop - start) - np.repeat(bounds[:-1], lengths[first:last])
@@ -466,6 +471,7 @@ def _digest_bytes(strings, lengths, powers, out) -> None:
         sums = np.zeros(stop - start + 1, dtype=np.uint64)
         np.cumsum(terms, out=sums[1:])
         out[first:last] += sums[bounds[1:]] - sums[bounds[:-1]]
+        first = last
 
 
 def same_strings(first: StringArray, second: StringArray) -> np.ndarray:
