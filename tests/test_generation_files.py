@@ -240,20 +240,27 @@ def test_a_run_that_adds_nothing_to_an_empty_index_says_nothing(
         engine.close()
 
 
+def _one_body_reordered(
+    rnd: random.Random, src: Path, index: Path
+) -> tuple[dict[str, dict], Path, Path]:
+    """A build of 40 articles, then a run with one body's words put in another order (same
+    titles, same syllables): the articles and the two generations' directories."""
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    before = _generation_dir(index)
+    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
+    write_source(src, docs)
+    assert reindex(index, workers=1).updated == 1
+    return docs, before, _generation_dir(index)
+
+
 def test_files_an_incremental_run_leaves_as_they_were_are_links(tmp_path: Path) -> None:
     """A file holding the bytes of the previous generation's is a hard link to it (not written
     again), every other file is written, and the links outlive the old generation."""
     rnd = random.Random(11)
-    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
     src, index = tmp_path / "src", tmp_path / "index"
-    write_source(src, docs)
-    reindex(index, [src], workers=1)
-    before = _generation_dir(index)
-    # One body edited with words it holds already: same titles, same syllables.
-    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
-    write_source(src, docs)
-    assert reindex(index, workers=1).updated == 1
-    after = _generation_dir(index)
+    docs, before, after = _one_body_reordered(rnd, src, index)
     assert after != before
     linked, written = set(), set()
     for path in sorted(after.iterdir()):
@@ -286,16 +293,8 @@ def test_without_hard_links_every_file_is_written(
         raise PermissionError("no hard links here")
 
     monkeypatch.setattr(strings.os, "link", refuse)
-    rnd = random.Random(12)
-    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(30)}
-    src, index = tmp_path / "src", tmp_path / "index"
-    write_source(src, docs)
-    reindex(index, [src], workers=1)
-    before = _generation_dir(index)
-    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
-    write_source(src, docs)
-    assert reindex(index, workers=1).updated == 1
-    after = _generation_dir(index)
+    index = tmp_path / "index"
+    _docs, before, after = _one_body_reordered(random.Random(12), tmp_path / "src", index)
     names = sorted(p.name for p in before.iterdir())
     assert sorted(p.name for p in after.iterdir()) == names
     assert all(os.stat(after / name).st_nlink == 1 for name in names)

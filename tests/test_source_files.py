@@ -31,15 +31,21 @@ def write(path: Path, articles: dict[str, dict]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def texts(index: Path) -> dict[str, str]:
-    """Each live document's id and body."""
+def state(index: Path) -> dict[str, tuple[str, str, str]]:
+    """Each live document: its source, title and body."""
     engine = SearchEngine(index, warm=False)
     try:
         snap = engine.snapshot()
         live = [snap.stored(int(d)) for d in snap.live.nonzero()[0]]
     finally:
         engine.close()
-    return {doc["id"]: doc.get("body") or "" for doc in live}
+    fields = ("origin", "title", "body")
+    return {d["id"]: tuple(d.get(f) or "" for f in fields) for d in live}  # type: ignore[misc]
+
+
+def texts(index: Path) -> dict[str, str]:
+    """Each live document's id and body."""
+    return {doc_id: body for doc_id, (_, _, body) in state(index).items()}
 
 
 def archive(root: Path, rnd: random.Random) -> dict[str, dict[str, dict]]:
@@ -210,19 +216,6 @@ def test_a_damaged_record_makes_the_run_read_every_file(tmp_path: Path, damage) 
     assert (run.files_unread, run.updated, run.unchanged) == (0, 1, 35)
     assert texts(index)["s1-0"] == shards["shard-1.jsonl"]["s1-0"]["body"]
     assert reindex(index, workers=1).files_unread == 3
-
-
-def state(index: Path) -> dict[str, tuple[str, str, str]]:
-    """Each live document: its source, title and body."""
-    engine = SearchEngine(index, warm=False)
-    try:
-        snap = engine.snapshot()
-        live = [snap.stored(int(d)) for d in snap.live.nonzero()[0]]
-    finally:
-        engine.close()
-    return {
-        d["id"]: (d.get("origin") or "", d.get("title") or "", d.get("body") or "") for d in live
-    }
 
 
 # Seed 11 is one where a file not read whose record kept an id a later file took since (not
