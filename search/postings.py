@@ -25,6 +25,7 @@ import numpy as np
 
 from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .schema import TEXT_FIELDS, extra_field
+from .store.columns import field_averages
 from .store.generation import (
     LEGACY_ACCENTS,
     GenerationFiles,
@@ -33,7 +34,13 @@ from .store.generation import (
     open_generation,
     store_dir,
 )
-from .store.shared_postings import MIN_SHARED_BYTES, SharedPostings, parameters_key
+from .store.shared_postings import (
+    MIN_SHARED_BYTES,
+    SharedPostings,
+    base_key,
+    base_rows,
+    parameters_key,
+)
 from .store.strings import StringArray
 from .store.term_reader import SegmentTerms, concatenate, leaf_postings
 
@@ -149,6 +156,13 @@ class TermPostings:
     def empty(cls) -> TermPostings:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.float32), 0)
 
+    def with_df(self, df: int) -> TermPostings:
+        """The same arrays, counted as held by ``df`` live documents (some of the arrays'
+        documents were deleted after they were written)."""
+        copy = TermPostings(self._docs, self._weight, df)  # type: ignore[arg-type]
+        copy.dense, copy.present, copy.mapped = self.dense, self.present, self.mapped
+        return copy
+
     @property
     def docs(self) -> np.ndarray:
         if self._docs is None:
@@ -216,6 +230,63 @@ class TermPostings:
             return self.present
         mask = np.zeros(size, dtype=bool)
         mask[_index(self._docs)] = True
+        return mask
+
+
+class SplitPostings(TermPostings):
+    """A term of a generation with a tail (``store.shared_postings.base_rows``): ``base`` holds
+    its documents below ``bound`` (arrays that outlive generations, mostly a shared file's),
+    ``tail`` the newer segments' (sparse, docnums of the whole index, read per generation).
+    Answers as one ``TermPostings`` over every docnum would, with ``df`` counting live documents
+    only (the base may still hold documents deleted after it was written: they are never
+    candidates)."""
+
+    __slots__ = ("base", "tail", "bound")
+
+    def __init__(self, base: TermPostings, tail: TermPostings, bound: int, df: int) -> None:
+        super().__init__(None, None, df)  # type: ignore[arg-type]
+        self.base, self.tail, self.bound = base, tail, bound
+        self.mapped = base.mapped and not tail.df
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        raise TypeError("a split term is shared through its base")
+
+    @property
+    def docs(self) -> np.ndarray:
+        return np.concatenate([self.base.docs, self.tail.docs]).astype(np.int32, copy=False)
+
+    @property
+    def weight(self) -> np.ndarray:
+        return np.concatenate([self.base.weight, self.tail.weight])
+
+    @property
+    def nbytes(self) -> int:
+        return self.base.nbytes + self.tail.nbytes
+
+    def add_to(self, scores: np.ndarray, scale: float) -> None:
+        self.base.add_to(scores[: self.bound], scale)
+        if self.tail.df:
+            self.tail.add_to(scores, scale)
+
+    def _cut(self, docs: np.ndarray) -> int:
+        return int(np.searchsorted(docs, self.bound))
+
+    def weights_at(self, docs: np.ndarray) -> np.ndarray:
+        cut = self._cut(docs)
+        return np.concatenate([self.base.weights_at(docs[:cut]), self.tail.weights_at(docs[cut:])])
+
+    def holds(self, docs: np.ndarray) -> np.ndarray:
+        cut = self._cut(docs)
+        return np.concatenate([self.base.holds(docs[:cut]), self.tail.holds(docs[cut:])])
+
+    def mark(self, mask: np.ndarray) -> None:
+        self.base.mark(mask[: self.bound])
+        if self.tail.df:
+            self.tail.mark(mask)
+
+    def mask(self, size: int) -> np.ndarray:
+        mask = np.zeros(size, dtype=bool)
+        self.mark(mask)
         return mask
 
 
@@ -294,20 +365,26 @@ class CachedDocument:
 
 
 def length_norms(
-    lengths: np.ndarray, live: np.ndarray, params: RankingParams = DEFAULT_PARAMS
+    lengths: np.ndarray,
+    live: np.ndarray,
+    averages: np.ndarray | None = None,
+    params: RankingParams = DEFAULT_PARAMS,
 ) -> np.ndarray:
     """Per field (``lengths[f]`` for ``TEXT_FIELDS[f]``), ``weight / (1 - b + b * len / avglen)``
-    for every document, the average taken over live documents (``params``' field weights and
-    ``b``: the norms are written with each generation, so these are fixed at commit).
+    for every document, ``avglen`` from ``averages`` (default: the live documents'; the
+    indexer keeps a generation's near the previous one's, ``store.columns.kept_averages``), with
+    ``params``' field weights and ``b`` (the norms are written with each generation, so these are
+    fixed at commit).
 
     A field length Whoosh reports as ``None`` is NaN here: then the average is NaN and the
     field's norm is its bare weight for every document, as it always was.
     """
+    if averages is None:
+        averages = field_averages(lengths, live)
     norms = np.empty(lengths.shape, dtype=np.float32)
     for f, field in enumerate(TEXT_FIELDS):
         field_lengths = lengths[f]
-        live_lengths = field_lengths[live]
-        avg = float(live_lengths.mean()) if live_lengths.size else 0.0
+        avg = float(averages[f])
         b = params.b(field)
         denom = (1 - b) + b * (field_lengths / avg) if avg > 0 else np.ones_like(field_lengths)
         norms[f] = (params.field_weight(field) / denom).astype(np.float32)
@@ -357,20 +434,28 @@ class Snapshot:
         except BaseException:
             self.close()
             raise
+        columns = self.files.columns
+        self.live = columns.live
+        self.doc_count = int(self.live.sum())
+        self._norms = {field: columns.norms[f] for f, field in enumerate(TEXT_FIELDS)}
+        self._averages = np.asarray(columns.averages)
+        if params.field_weights != DEFAULT_PARAMS.field_weights or params.field_b != (
+            DEFAULT_PARAMS.field_b
+        ):  # other field weights or b than the stored norms were written with (``bench.tune``)
+            lengths, live = np.asarray(columns.lengths), np.asarray(columns.live)
+            self._averages = field_averages(lengths, live)
+            norms = length_norms(lengths, live, self._averages, params)
+            self._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
+        # Docnums below ``bound`` are the base (older segments: arrays shared across
+        # generations), the others the tail (read per generation); ``_base_deleted``: the
+        # base's deleted documents, which arrays written before their deletion still hold.
+        self.bound = base_rows(columns.segments) if self.size == columns.size else self.size
+        self._base_deleted = np.flatnonzero(~np.asarray(self.live[: self.bound]))
         self._shared = self._shared_postings()
         # posting arrays kept, at most (least recently used go); None: sized to the index
         if cache_bytes is None:
             cache_bytes = default_cache_bytes(self.size, self._shared is not None)
         self.cache_bytes = cache_bytes
-        columns = self.files.columns
-        self.live = columns.live
-        self.doc_count = int(self.live.sum())
-        self._norms = {field: columns.norms[f] for f, field in enumerate(TEXT_FIELDS)}
-        if params.field_weights != DEFAULT_PARAMS.field_weights or params.field_b != (
-            DEFAULT_PARAMS.field_b
-        ):  # other field weights or b than the stored norms were written with (``bench.tune``)
-            norms = length_norms(np.asarray(columns.lengths), np.asarray(columns.live), params)
-            self._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
         self._cache: OrderedDict[str, TermPostings] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
@@ -403,17 +488,16 @@ class Snapshot:
         return files
 
     def _shared_postings(self) -> SharedPostings | None:
-        """Where this generation's large posting arrays are shared with the other workers
-        (``None``: the generation has no files of its own, so each worker keeps its arrays)."""
-        if not self.files.shared or not self.size:
+        """Where the large posting arrays of this generation's base are shared with the other
+        workers and later generations (``None``: the generation has no files of its own, so
+        each worker keeps its arrays)."""
+        if not self.files.shared or not self.size or not self.bound:
             return None
-        params, generation = self.params, self.files.generation
-        owner = generation_dir(self.folder, generation)
-        try:
-            key = parameters_key(owner, (params.k1, params.field_weights, params.field_b))
-        except OSError:  # the generation's files went away meanwhile
-            return None
-        return SharedPostings.open(store_dir(self.folder), generation, key, self.size, owner)
+        params, columns = self.params, self.files.columns
+        base = base_key(columns.segments, self._averages)
+        key = parameters_key((params.k1, params.field_weights, params.field_b))
+        owner = generation_dir(self.folder, self.files.generation)
+        return SharedPostings.open(store_dir(self.folder), base, key, self.bound, owner)
 
     def postings(self, term: str) -> TermPostings:
         """BM25F postings of ``term`` over all text fields (cached per generation)."""
@@ -427,11 +511,22 @@ class Snapshot:
         return result
 
     def _fetch(self, term: str, leaves: Leaves | None = None) -> TermPostings:
-        """``term``'s postings from the shared files, else read (and shared when large)."""
+        """``term``'s postings: its base's from the shared files, else read (and shared when
+        large), joined with its tail's, read from the newer segments."""
+        base = self._fetch_base(term, leaves)
+        df = base.df
+        if self._base_deleted.size and df:  # deleted since the base's arrays were written
+            df -= int(np.count_nonzero(base.holds(self._base_deleted)))
+        if self.bound == self.size:
+            return base if df == base.df else base.with_df(df)
+        tail = self._load(term, leaves, self.bound, self.size)
+        return SplitPostings(base, tail, self.bound, df + tail.df)
+
+    def _fetch_base(self, term: str, leaves: Leaves | None) -> TermPostings:
         shared = self._shared
         if shared is not None and (found := shared.get(term)) is not None:
             return TermPostings.from_shared(found)
-        result = self._load(term, leaves)
+        result = self._load(term, leaves, 0, self.bound)
         if shared is not None and result.df and result.nbytes >= MIN_SHARED_BYTES:
             mapped = shared.put(term, *result.arrays())
             if mapped is not None:
@@ -448,8 +543,13 @@ class Snapshot:
             ):
                 self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
 
-    def _load(self, term: str, leaves: Leaves | None = None) -> TermPostings:
-        """Read ``term`` from ``leaves`` (default: this snapshot's reader)."""
+    def _load(
+        self, term: str, leaves: Leaves | None = None, start: int = 0, end: int | None = None
+    ) -> TermPostings:
+        """Read ``term``'s postings at docnums ``start`` to ``end`` (segment boundaries; default:
+        every docnum) from ``leaves`` (default: this snapshot's reader): from 0, dense when
+        frequent (the base); from later, always sparse (the tail: it is small)."""
+        end = self.size if end is None else end
         btext = term.encode("utf-8")
         # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
         # compounds, adjacent pairs and pair buckets (``~1f2e``) in the extra view.
@@ -459,6 +559,8 @@ class Snapshot:
             indexed = extra_field(field) if extra else field
             parts: list[tuple[np.ndarray, np.ndarray]] = []
             for leaf, base, terms in leaves or self._leaves:
+                if not start <= base < end:
+                    continue
                 found = leaf_postings(leaf, terms, indexed, btext)
                 if found is not None:
                     parts.append((found[0] + base, found[1]) if base else found)
@@ -467,21 +569,25 @@ class Snapshot:
         if not acc:
             return TermPostings.empty()
         k1 = self.params.k1
-        deleted = self.doc_count < self.size
+        span = end - start
+        dense_share = DENSE_SHARE if start == 0 else 2.0  # a tail is never dense
+        deleted = self._deleted_between(start, end)
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
             ((field, (docs, w)),) = acc.items()
             tf = w * self._norms[field].take(docs)
-        elif sum(ids.size for ids, _ in acc.values()) >= SPREAD_UNION_SHARE * self.size:
+        elif sum(ids.size for ids, _ in acc.values()) >= SPREAD_UNION_SHARE * span:
             sums = _spread_sums(
-                [(ids, w * self._norms[f].take(ids)) for f, (ids, w) in acc.items()], self.size
+                [(ids - start, w * self._norms[f].take(ids)) for f, (ids, w) in acc.items()],
+                span,
             )
             if deleted:
-                sums[~self.live] = 0
+                sums[~self.live[start:end]] = 0
                 deleted = False
             df = int(np.count_nonzero(sums))
-            if df >= DENSE_SHARE * self.size:  # kept over every docnum: no docnums to list
+            if df >= dense_share * span:  # kept over every docnum: no docnums to list
                 return TermPostings.spread(_saturate(sums.astype(np.float32), k1), df)
             docs, tf = _held(sums)
+            docs += start
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
             all_tf = np.concatenate([w * self._norms[f].take(ids) for f, (ids, w) in acc.items()])
@@ -491,11 +597,19 @@ class Snapshot:
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
         weight = _saturate(tf, k1)
-        if docs.size < DENSE_SHARE * self.size:
+        if docs.size < dense_share * span:
             return TermPostings(docs, weight, int(docs.size))
-        dense = np.zeros(self.size, dtype=np.float32)
+        dense = np.zeros(span, dtype=np.float32)
         dense[_index(docs)] = weight  # every weight is > 0: ``tf`` is
         return TermPostings.spread(dense, int(docs.size))
+
+    def _deleted_between(self, start: int, end: int) -> bool:
+        """Whether any document at docnums ``start`` to ``end`` is deleted."""
+        if start == 0 and end == self.size:
+            return self.doc_count < self.size
+        if start == 0 and end == self.bound:
+            return bool(self._base_deleted.size)
+        return not bool(self.live[start:end].all())
 
     def is_cached(self, term: str) -> bool:
         with self._lock:

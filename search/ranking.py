@@ -265,13 +265,19 @@ def _add_pair(
     if not pooled.df:
         return
     first, second = holds_both
+    # The part's df counts live documents: a base's arrays may hold documents deleted since.
+    deleted = snapshot.doc_count < snapshot.size
     if pooled.present is not None:  # a frequent bucket: masks over every docnum
         both = first & second & pooled.present
+        if deleted:
+            both &= snapshot.live
         docs = np.flatnonzero(both).astype(np.int32)
         part = TermPostings(docs, pooled.dense[docs], docs.size)
     else:
         ids = pooled.docs.astype(np.intp)
         both = first[ids] & second[ids]
+        if deleted:
+            both &= snapshot.live[ids]
         part = TermPostings(pooled.docs[both], pooled.weight[both], int(both.sum()))
     _add(steps, part, n, pooled_weight)
 

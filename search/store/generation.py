@@ -10,7 +10,7 @@ Layout, in the index directory::
         vocabulary-*              the accent model workers read (``VocabularyArrays``)
         suggest-{keys,texts,weights,title_keys,title_texts}.*   the suggestion table
         accent-* suggest-{phrases,titles}.*   exact counts, read by the next reindex only
-    vnsearch/postings-000007-<key>/  posting arrays the workers share (``shared_postings``)
+    vnsearch/postings-base-<key>/    posting arrays the workers share (``shared_postings``)
     vnsearch/pending-000008       a reindex is writing generation 8's files (holds its pid)
 
 A directory is written under a temporary name and renamed into place, so it is complete or absent.
@@ -46,6 +46,7 @@ from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
 from .counts import CountsMismatch
+from .shared_postings import base_key, base_of
 from .shared_postings import generation_of as shared_generation
 from .strings import StringArray, encode, fixed_width, linking_from
 from .suggest_files import SuggestArrays
@@ -64,7 +65,7 @@ PENDING_WAIT = 10.0
 PENDING_POLL = 0.05
 PENDING_MAX_AGE = 3600.0  # a marker older than this is stale whatever its pid says
 STORED_TEXTS = ("title", "lead", "body")
-NormsOf = Callable[[np.ndarray, np.ndarray], np.ndarray]
+NormsOf = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class GenerationPending(OSError):
@@ -502,8 +503,9 @@ def _clean(index_dir: Path, generation: int) -> None:
     directory = store_dir(index_dir)
     older = sorted(n for p in directory.iterdir() if (n := _number(p.name, "gen-")) is not None)
     keep = {generation, *[n for n in older if n < generation][-1:]}
+    bases = _bases(index_dir, keep)
     for path in directory.iterdir():
-        if _stale(path, generation, keep):
+        if _stale(path, generation, keep, bases):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -516,11 +518,25 @@ def _number(name: str, prefix: str) -> int | None:
     return int(rest) if rest.isdigit() else None
 
 
-def _stale(path: Path, generation: int, keep: set[int]) -> bool:
+def _bases(index_dir: Path, keep: set[int]) -> set[str] | None:
+    """The bases of the kept generations' shared posting arrays (``None``: one is unreadable,
+    so no base directory is removed this time)."""
+    bases = set()
+    for number in keep:
+        found = load_generation(index_dir, number)
+        if found is None:
+            return None
+        bases.add(base_key(found.columns.segments, found.columns.averages))
+    return bases
+
+
+def _stale(path: Path, generation: int, keep: set[int], bases: set[str] | None) -> bool:
     name = path.name
     if (number := _number(name, "gen-")) is not None:
         return number not in keep
-    if (number := shared_generation(name)) is not None:  # workers' shared posting arrays
+    if (base := base_of(name)) is not None:  # workers' shared posting arrays
+        return bases is not None and base not in bases
+    if (number := shared_generation(name)) is not None:  # ... of older versions
         return number not in keep
     if (number := _number(name, "pending-")) is not None:
         return number <= generation and not _pending(path.parent.parent, number)

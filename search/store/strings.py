@@ -248,7 +248,8 @@ def save_array(path: Path, array: np.ndarray) -> bool:
         with contextlib.suppress(OSError, ValueError):
             old = np.load(previous / path.name, mmap_mode="r", allow_pickle=False)
             same = old.dtype == array.dtype and old.shape == array.shape
-            same = same and bool(np.array_equal(old, array))
+            nan = old.dtype.kind in "fc"  # NaN equals NaN here (an empty field's average)
+            same = same and bool(np.array_equal(old, array, equal_nan=nan))
             del old
             if same and link_previous(path):
                 return True

@@ -1,0 +1,203 @@
+"""The posting arrays of a generation's base outlive it (``store.shared_postings``): an
+incremental run keeps the older segments and the average lengths, so the next generation maps the
+arrays the workers already built, reads only its new segments, and answers exactly as a worker
+reading every segment again would."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_generation_files import article, write_source
+
+from search import postings
+from search.engine import SearchEngine
+from search.indexer import reindex
+from search.store import columns as store_columns
+from search.store import shared_postings
+from search.store.columns import AVERAGE_DRIFT, field_averages
+from search.store.generation import load_generation, store_dir
+
+QUERIES = (
+    "lào cai",
+    "lao cai",
+    "laof cai",
+    "giá vàng",
+    "mưa lớn ở hà nội",
+    "UBND tỉnh",
+    "hoà bình",
+    '"nắng nóng"',
+    "cai nghiện",
+)
+TERMS = ("lao", "cai", "lào", "gia", "vàng", "lao_cai", "lao cai", "ubnd", "nang nong")
+
+
+@pytest.fixture(autouse=True)
+def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Share every array, however small (these indexes have no large ones)."""
+    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)
+
+
+def _build(tmp_path: Path, seed: int = 5) -> tuple[dict[str, dict], Path, Path]:
+    rnd = random.Random(seed)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    return docs, src, index
+
+
+def _latest(index: Path):
+    number = max(int(p.name[4:]) for p in store_dir(index).glob("gen-*"))
+    files = load_generation(index, number)
+    assert files is not None
+    return files.columns
+
+
+def _base(index: Path) -> str:
+    columns = _latest(index)
+    return shared_postings.base_key(columns.segments, columns.averages)
+
+
+def _files(index: Path) -> dict[str, int]:
+    """The shared arrays on disk: name -> inode (a file written again gets a new one)."""
+    return {
+        f"{d.name}/{p.name}": p.stat().st_ino
+        for d in store_dir(index).glob("postings-*")
+        for p in d.iterdir()
+    }
+
+
+def _answers(engine: SearchEngine) -> list:
+    out = []
+    for q in QUERIES:
+        response = engine.search(q)
+        out.append((response["total"], [(h["id"], h["score"]) for h in response["hits"]]))
+    return out
+
+
+def _terms(engine: SearchEngine) -> list[tuple]:
+    """Each term's df and its live documents' weights (arrays written before a deletion still
+    hold the deleted document: no query counts or ranks it)."""
+    snap = engine.snapshot()
+    out = []
+    for term in TERMS:
+        found = snap.postings(term)
+        live = snap.live[found.docs]
+        out.append((found.df, found.docs[live].tolist(), found.weight[live].tobytes()))
+    return out
+
+
+def _read_again(index: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Answers and terms of a worker that reads every segment from Whoosh, as one part."""
+    with monkeypatch.context() as patch:
+        patch.setattr(shared_postings, "TAIL_SHARE", 0.0)
+        engine = SearchEngine(index, warm=False)
+        try:
+            snap = engine.snapshot()
+            assert snap.bound == snap.size
+            snap._shared = None
+            return _answers(engine), _terms(engine)
+        finally:
+            engine.close()
+
+
+def _closest_to_average(docs: dict[str, dict]) -> dict:
+    """An article whose body is as long as the others' on average (adding a copy keeps the
+    averages near)."""
+    lengths = {k: len(d["body"].split()) for k, d in docs.items()}
+    mean = sum(lengths.values()) / len(lengths)
+    return docs[min(lengths, key=lambda k: abs(lengths[k] - mean))]
+
+
+def test_an_incremental_run_maps_the_arrays_of_the_generation_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs, src, index = _build(tmp_path)
+    first = SearchEngine(index, warm=False)
+    before = _answers(first), _terms(first)
+    first.close()
+    written, base, averages = _files(index), _base(index), _latest(index).averages.copy()
+    assert written and before[0][0][0]  # arrays were written; "lào cai" finds articles
+    # One article edited (its words reordered: the same lengths), one added (a copy of an
+    # average one under a new id): a new segment of two, the old one with one deletion.
+    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
+    docs["n0"] = {**_closest_to_average(docs), "id": "n0"}
+    write_source(src, docs)
+    summary = reindex(index, workers=1)
+    assert (summary.added, summary.updated) == (1, 1)
+    columns = _latest(index)
+    assert [count for _, count in columns.segments] == [40, 2]
+    assert np.array_equal(columns.averages, averages, equal_nan=True)  # kept ...
+    exact = field_averages(np.asarray(columns.lengths), np.asarray(columns.live))
+    assert not np.array_equal(exact, averages, equal_nan=True)  # ... though the exact ones moved
+    assert np.allclose(exact, averages, rtol=AVERAGE_DRIFT, equal_nan=True)
+    assert _base(index) == base
+    second = SearchEngine(index, warm=False)
+    try:
+        snap = second.snapshot()
+        assert (snap.bound, snap.size) == (40, 42)
+        after = _answers(second), _terms(second)
+        assert all(isinstance(p, postings.SplitPostings) for p in snap._cache.values())
+    finally:
+        second.close()
+    assert _files(index) == written  # every array mapped as the first worker wrote it
+    assert after == _read_again(index, monkeypatch)
+    assert after != before  # the new article and the edit count
+
+
+def test_documents_deleted_after_the_arrays_were_written_are_not_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)  # two deletions move them by more
+    docs, src, index = _build(tmp_path, seed=6)
+    first = SearchEngine(index, warm=False)
+    before = _terms(first)
+    _answers(first)
+    holding = [k for k, d in docs.items() if "Lào Cai" in d["title"] + d["body"]][:2]
+    assert len(holding) == 2
+    first.close()
+    written, base = _files(index), _base(index)
+    for doc_id in holding:
+        del docs[doc_id]
+    write_source(src, docs)
+    assert reindex(index, workers=1).removed == 2
+    second = SearchEngine(index, warm=False)
+    try:
+        snap = second.snapshot()
+        assert snap.bound == snap.size == 40 and snap.doc_count == 38
+        after = _answers(second), _terms(second)
+        lao = snap.postings("lao")
+        assert lao.mapped and lao.df == before[0][0] - 2  # the arrays still hold both
+    finally:
+        second.close()
+    assert _base(index) == base and _files(index) == written
+    assert after == _read_again(index, monkeypatch)
+    assert not {doc_id for _, hits in after[0] for doc_id, _ in hits} & set(holding)
+
+
+def test_a_full_run_or_a_large_change_takes_the_averages_again(tmp_path: Path) -> None:
+    docs, src, index = _build(tmp_path, seed=7)
+    kept = _latest(index).averages.copy()
+    docs["d1"]["body"] = " ".join(reversed(docs["d1"]["body"].split()))
+    docs["n0"] = {**_closest_to_average(docs), "id": "n0"}
+    write_source(src, docs)
+    reindex(index, workers=1)
+    assert np.array_equal(_latest(index).averages, kept, equal_nan=True)
+    base = _base(index)
+
+    def exact() -> np.ndarray:
+        columns = _latest(index)
+        return field_averages(np.asarray(columns.lengths), np.asarray(columns.live))
+
+    reindex(index, full=True, workers=1)
+    assert np.array_equal(_latest(index).averages, exact(), equal_nan=True)
+    assert not np.array_equal(exact(), kept, equal_nan=True) and _base(index) != base
+    rnd = random.Random(8)
+    for i in range(20):  # long articles: the averages move by far more than the drift
+        docs[f"long{i}"] = {**article(rnd, f"long{i}"), "body": docs["d2"]["body"] * 6}
+    write_source(src, docs)
+    reindex(index, workers=1)
+    assert np.array_equal(_latest(index).averages, exact(), equal_nan=True)
