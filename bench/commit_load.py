@@ -4,8 +4,8 @@
                                 [--new 100] [--changed 100] [--json F]
 
 ``--index`` (a built index of ``--archive``, e.g. ``bench.scaling``'s) is copied first (its
-shared posting arrays left out: they belong to the original's generation), so the original is
-never changed.  gunicorn (``gunicorn.conf.py``, 2 workers) serves the copy; ``--clients``
+shared posting arrays left out: the workers build them as after a fresh build), so the original
+is never changed.  gunicorn (``gunicorn.conf.py``, 2 workers) serves the copy; ``--clients``
 threads send mixed title queries (accented, unaccented, Telex, short, phrase) without pause.
 After a warm-up, an incremental reindex adds a source of ``--new`` new and ``--changed``
 changed articles (``bench.scaling.write_updates``, tagged with the time so that every run

@@ -2,9 +2,12 @@
 
 Whoosh stays the store and the source of truth (segments, generations, term dictionary, stored
 text); but walking its matchers in Python costs hundreds of milliseconds for a
-long OR query.  So each worker reads a term's postings once per generation into numpy arrays, with
-the BM25F length normalisation of every field already folded in, and scores a query with a few
-array operations.  Terms are loaded lazily (a query touches a few dozen) and kept in an LRU.
+long OR query.  So a term's postings are read once into numpy arrays, with the BM25F length
+normalisation of every field already folded in, and a query is scored with a few array
+operations.  Terms are loaded lazily (a query touches a few dozen) and kept in an LRU.  Those of
+the older segments (a generation's base) are shared files every worker maps and the next
+generations of incremental runs map again (``store.shared_postings``); each worker reads those
+of the newest segments (the tail) itself, per generation (``SplitPostings``).
 
 Everything else a query reads per document (live mask, norms, columns, their codes and labels)
 and the accent and suggestion vocabularies come from the files the indexer writes with each
