@@ -293,6 +293,10 @@ class SearchEngine:
         except Exception:
             log.exception("could not open the new generation of %s", self.index_dir)
             return
+        with self._lock:
+            current = self._snapshot
+        if current is not None:
+            snap.adopt(current)  # the base arrays its searches used, when the base is the same
         try:
             _warm(snap)
         except Exception:  # serve it cold rather than not at all

@@ -159,13 +159,6 @@ class TermPostings:
     def empty(cls) -> TermPostings:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.float32), 0)
 
-    def with_df(self, df: int) -> TermPostings:
-        """The same arrays, counted as held by ``df`` live documents (some of the arrays'
-        documents were deleted after they were written)."""
-        copy = TermPostings(self._docs, self._weight, df)  # type: ignore[arg-type]
-        copy.dense, copy.present, copy.mapped = self.dense, self.present, self.mapped
-        return copy
-
     @property
     def docs(self) -> np.ndarray:
         if self._docs is None:
@@ -455,6 +448,8 @@ class Snapshot:
         self.bound = base_rows(columns.segments) if self.size == columns.size else self.size
         self._base_deleted = np.flatnonzero(~np.asarray(self.live[: self.bound]))
         self._shared = self._shared_postings()
+        # The base arrays of the generation before (``adopt``), until ``warm`` has used them.
+        self._adopted: dict[str, TermPostings] = {}
         # posting arrays kept, at most (least recently used go); None: sized to the index
         if cache_bytes is None:
             cache_bytes = default_cache_bytes(self.size, self._shared is not None)
@@ -520,12 +515,19 @@ class Snapshot:
         df = base.df
         if self._base_deleted.size and df:  # deleted since the base's arrays were written
             df -= int(np.count_nonzero(base.holds(self._base_deleted)))
-        if self.bound == self.size:
-            return base if df == base.df else base.with_df(df)
-        tail = self._load(term, leaves, self.bound, self.size)
+        if self.bound == self.size and df == base.df:
+            return base
+        tail = (
+            self._load(term, leaves, self.bound, self.size)
+            if self.bound < self.size
+            else TermPostings.empty()
+        )
         return SplitPostings(base, tail, self.bound, df + tail.df)
 
     def _fetch_base(self, term: str, leaves: Leaves | None) -> TermPostings:
+        adopted = self._adopted.pop(term, None) if self._adopted else None
+        if adopted is not None:
+            return adopted
         shared = self._shared
         if shared is not None and (found := shared.get(term)) is not None:
             return TermPostings.from_shared(found)
@@ -606,6 +608,25 @@ class Snapshot:
         dense[_index(docs)] = weight  # every weight is > 0: ``tf`` is
         return TermPostings.spread(dense, int(docs.size))
 
+    def adopt(self, previous: Snapshot) -> int:
+        """Take over ``previous``'s arrays of the base this generation shares with it (an
+        incremental run left the older segments and the averages as they were): the terms its
+        searches used are joined with this generation's tail (``warm``) instead of mapped,
+        checked and looked up again, or read again when they were too small to share.  Returns
+        how many; none when the bases differ."""
+        mine, theirs = self._shared, previous._shared
+        if mine is None or theirs is None or mine.directory != theirs.directory:
+            return 0
+        if previous.bound != self.bound or previous.params != self.params:
+            return 0
+        with previous._lock:
+            recent = list(previous._cache.items())
+        self._adopted = {
+            term: found.base if isinstance(found, SplitPostings) else found
+            for term, found in reversed(recent)  # the most recently used first
+        }
+        return len(self._adopted)
+
     def _deleted_between(self, start: int, end: int) -> bool:
         """Whether any document at docnums ``start`` to ``end`` is deleted."""
         if start == 0 and end == self.size:
@@ -649,9 +670,16 @@ class Snapshot:
                     break
                 self._warm_term(term, leaves, None)
                 loaded += 1
+            for term in list(self._adopted):  # what searches used in the generation before
+                if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
+                    break
+                if not self.is_cached(term):
+                    self._remember(term, self._fetch(term, leaves))
+                    loaded += 1
         except Exception:  # the files went away with a newer generation: nothing to warm
             pass
         finally:
+            self._adopted = {}  # what is left: not kept alive past the warm-up
             _close_leaves(leaves)
             if reader is not None:
                 reader.close()
@@ -664,7 +692,8 @@ class Snapshot:
         if self.is_cached(term):
             return True
         shared = self._shared
-        if shared is not None and deferred is not None and shared.get(term) is None:
+        adopted = term in self._adopted
+        if shared is not None and deferred is not None and not adopted and not shared.has(term):
             if not shared.claim(term):
                 deferred.append(term)
                 return False

@@ -201,3 +201,38 @@ def test_a_full_run_or_a_large_change_takes_the_averages_again(tmp_path: Path) -
     write_source(src, docs)
     reindex(index, workers=1)
     assert np.array_equal(_latest(index).averages, exact(), equal_nan=True)
+
+
+@pytest.mark.parametrize("min_shared", [0, 2**40], ids=["shared", "private"])
+def test_a_switching_worker_takes_over_the_arrays_its_searches_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_shared: int
+) -> None:
+    """After an incremental run, a server's worker joins the base arrays of the terms it had
+    used (mapped or its own) with the new tail while it warms the new generation, instead of
+    reading them again; it answers as a worker reading everything again."""
+    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", min_shared)
+    docs, src, index = _build(tmp_path, seed=9)
+    engine = SearchEngine(index, warm=True, switch_when_warm=True)
+    try:
+        engine.wait_warm()
+        _answers(engine)
+        old = engine.snapshot()
+        used = {
+            term: found.base if isinstance(found, postings.SplitPostings) else found
+            for term, found in old._cache.items()
+        }
+        private = any(not p.mapped for p in used.values() if p.df)
+        assert len(used) > 50 and private is bool(min_shared)
+        docs["n0"] = {**_closest_to_average(docs), "id": "n0"}
+        write_source(src, docs)
+        reindex(index, workers=1)
+        assert engine.snapshot() is old  # the new generation opens and warms in the background
+        engine.wait_warm()
+        new = engine.snapshot()
+        assert new is not old and (new.bound, new.size) == (40, 41)
+        assert not new._adopted  # nothing kept alive past the warm-up
+        assert all(new._cache[term].base is base for term, base in used.items())
+        after = _answers(engine), _terms(engine)
+    finally:
+        engine.close()
+    assert after == _read_again(index, monkeypatch)

@@ -146,6 +146,10 @@ class SharedPostings:
         digest = hashlib.sha256(term.encode("utf-8")).hexdigest()
         return self.directory / f"{digest}.npy", digest
 
+    def has(self, term: str) -> bool:
+        """Whether a file holds the term (written by some worker; ``get`` checks it)."""
+        return self._path(term)[0].exists()
+
     def get(self, term: str) -> tuple[np.ndarray, np.ndarray, int, bool] | None:
         """The term's arrays, mapped: ``(docs, weight, df, False)`` for a sparse term,
         ``(dense, present, df, True)`` for a dense one; ``None`` when no valid file holds it."""
