@@ -232,10 +232,9 @@ class TermPostings:
 class SplitPostings(TermPostings):
     """A term of a generation with a tail (``store.shared_postings.base_rows``): ``base`` holds
     its documents below ``bound`` (arrays that outlive generations, mostly a shared file's),
-    ``tail`` the newer segments' (sparse, docnums of the whole index, read per generation).
-    Answers as one ``TermPostings`` over every docnum would, with ``df`` counting live documents
-    only (the base may still hold documents deleted after it was written: they are never
-    candidates)."""
+    ``tail`` the newer segments' (read per generation), numbered from ``bound``.  Answers as one
+    ``TermPostings`` over every docnum would, with ``df`` counting live documents only (the base
+    may still hold documents deleted after it was written: they are never candidates)."""
 
     __slots__ = ("base", "tail", "bound")
 
@@ -249,7 +248,8 @@ class SplitPostings(TermPostings):
 
     @property
     def docs(self) -> np.ndarray:
-        return np.concatenate([self.base.docs, self.tail.docs]).astype(np.int32, copy=False)
+        tail = self.tail.docs + np.int32(self.bound)
+        return np.concatenate([self.base.docs, tail]).astype(np.int32, copy=False)
 
     @property
     def weight(self) -> np.ndarray:
@@ -262,28 +262,47 @@ class SplitPostings(TermPostings):
     def add_to(self, scores: np.ndarray, scale: float) -> None:
         self.base.add_to(scores[: self.bound], scale)
         if self.tail.df:
-            self.tail.add_to(scores, scale)
+            self.tail.add_to(scores[self.bound :], scale)
 
     def _cut(self, docs: np.ndarray) -> int:
         return int(np.searchsorted(docs, self.bound))
 
     def weights_at(self, docs: np.ndarray) -> np.ndarray:
         cut = self._cut(docs)
-        return np.concatenate([self.base.weights_at(docs[:cut]), self.tail.weights_at(docs[cut:])])
+        if cut == docs.size:
+            return self.base.weights_at(docs)
+        tail = self.tail.weights_at(docs[cut:] - self.bound)
+        return np.concatenate([self.base.weights_at(docs[:cut]), tail])
 
     def holds(self, docs: np.ndarray) -> np.ndarray:
         cut = self._cut(docs)
-        return np.concatenate([self.base.holds(docs[:cut]), self.tail.holds(docs[cut:])])
+        if cut == docs.size:
+            return self.base.holds(docs)
+        tail = self.tail.holds(docs[cut:] - self.bound)
+        return np.concatenate([self.base.holds(docs[:cut]), tail])
 
     def mark(self, mask: np.ndarray) -> None:
         self.base.mark(mask[: self.bound])
         if self.tail.df:
-            self.tail.mark(mask)
+            self.tail.mark(mask[self.bound :])
 
     def mask(self, size: int) -> np.ndarray:
         mask = np.zeros(size, dtype=bool)
         self.mark(mask)
         return mask
+
+
+def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: int) -> TermPostings:
+    """``base`` and ``tail`` (numbered from ``bound``) as one part over every docnum, counted as
+    held by ``df`` live documents: each operation on a ``SplitPostings`` costs a few
+    microseconds more, paid by every term of every query."""
+    docs = np.concatenate([base.docs, tail.docs + np.int32(bound)]).astype(np.int32, copy=False)
+    weight = np.concatenate([base.weight, tail.weight])
+    if docs.size < DENSE_SHARE * size:
+        return TermPostings(docs, weight, df)
+    dense = np.zeros(size, dtype=np.float32)
+    dense[_index(docs)] = weight
+    return TermPostings.spread(dense, df)
 
 
 # (SegmentReader, its first docnum, its term_reader or None)
@@ -522,6 +541,8 @@ class Snapshot:
             if self.bound < self.size
             else TermPostings.empty()
         )
+        if not base.mapped:  # this worker's own arrays: joined into one part, a pass cheaper
+            return _joined(base, tail, self.bound, self.size, df + tail.df)
         return SplitPostings(base, tail, self.bound, df + tail.df)
 
     def _fetch_base(self, term: str, leaves: Leaves | None) -> TermPostings:
@@ -552,8 +573,8 @@ class Snapshot:
         self, term: str, leaves: Leaves | None = None, start: int = 0, end: int | None = None
     ) -> TermPostings:
         """Read ``term``'s postings at docnums ``start`` to ``end`` (segment boundaries; default:
-        every docnum) from ``leaves`` (default: this snapshot's reader): from 0, dense when
-        frequent (the base); from later, always sparse (the tail: it is small)."""
+        every docnum) from ``leaves`` (default: this snapshot's reader), numbered from
+        ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
         btext = term.encode("utf-8")
         # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
@@ -568,41 +589,40 @@ class Snapshot:
                     continue
                 found = leaf_postings(leaf, terms, indexed, btext)
                 if found is not None:
-                    parts.append((found[0] + base, found[1]) if base else found)
+                    parts.append((found[0] + (base - start), found[1]) if base > start else found)
             if parts:  # one segment's arrays as they are: no copy
                 acc[field] = concatenate(parts)
         if not acc:
             return TermPostings.empty()
         k1 = self.params.k1
         span = end - start
-        dense_share = DENSE_SHARE if start == 0 else 2.0  # a tail is never dense
+        norms = {f: n[start:end] for f, n in self._norms.items()}
+        live = self.live[start:end]
         deleted = self._deleted_between(start, end)
         if len(acc) == 1:  # one field (one segment: ids sorted and unique already)
             ((field, (docs, w)),) = acc.items()
-            tf = w * self._norms[field].take(docs)
+            tf = w * norms[field].take(docs)
         elif sum(ids.size for ids, _ in acc.values()) >= SPREAD_UNION_SHARE * span:
             sums = _spread_sums(
-                [(ids - start, w * self._norms[f].take(ids)) for f, (ids, w) in acc.items()],
-                span,
+                [(ids, w * norms[f].take(ids)) for f, (ids, w) in acc.items()], span
             )
             if deleted:
-                sums[~self.live[start:end]] = 0
+                sums[~live] = 0
                 deleted = False
             df = int(np.count_nonzero(sums))
-            if df >= dense_share * span:  # kept over every docnum: no docnums to list
+            if df >= DENSE_SHARE * span:  # kept over every docnum: no docnums to list
                 return TermPostings.spread(_saturate(sums.astype(np.float32), k1), df)
             docs, tf = _held(sums)
-            docs += start
         else:
             all_ids = np.concatenate([ids for ids, _ in acc.values()])
-            all_tf = np.concatenate([w * self._norms[f].take(ids) for f, (ids, w) in acc.items()])
+            all_tf = np.concatenate([w * norms[f].take(ids) for f, (ids, w) in acc.items()])
             docs, tf = _union(all_ids, all_tf)
         if deleted:  # deleted documents: drop them
-            keep = self.live.take(docs)
+            keep = live.take(docs)
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
         weight = _saturate(tf, k1)
-        if docs.size < dense_share * span:
+        if docs.size < DENSE_SHARE * span:
             return TermPostings(docs, weight, int(docs.size))
         dense = np.zeros(span, dtype=np.float32)
         dense[_index(docs)] = weight  # every weight is > 0: ``tf`` is
@@ -621,9 +641,13 @@ class Snapshot:
             return 0
         with previous._lock:
             recent = list(previous._cache.items())
+        # A term kept whole is its base only when there was no tail (``_joined`` parts hold
+        # the tail's documents too: read again).
+        whole = previous.bound == previous.size
         self._adopted = {
             term: found.base if isinstance(found, SplitPostings) else found
             for term, found in reversed(recent)  # the most recently used first
+            if whole or isinstance(found, SplitPostings)
         }
         return len(self._adopted)
 
