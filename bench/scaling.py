@@ -25,7 +25,9 @@ tree (the reindex and its pool workers): peak summed RSS, peak summed PSS (pages
 share counted once), the reindex's own peak and the largest worker's.  Then the index's size and
 segments, a fresh engine's opening and first search, the in-process latency of the queries
 above, and an incremental run adding 100 new and 100 changed articles as a later source (its
-time, memory, and a fresh engine's first search after it).  ``--collect`` also measures what
+time, memory, a fresh engine's first search after it, and the engine that served the queries
+switching to it as a server's worker does: the seconds until the new generation is warm, then
+the same queries on it).  ``--collect`` also measures what
 the first reading of the archive holds (``indexer._scan``: each id's winning copy; older code
 held every document until the build ended), in a process of its own.
 """
@@ -272,17 +274,29 @@ def run_archives(args: argparse.Namespace) -> dict:
         entry["segments"] = segment_count(index)
         entry["fresh"] = first_search_ms(index)
         print(f"  fresh engine: {json.dumps(entry['fresh'])}", flush=True)
-        engine = SearchEngine(index, cache_mb=args.cache_mb)
-        engine.health()
-        engine.wait_warm()
-        time_engine(engine, warmup)
-        ms, refused = time_engine(engine, queries)
-        engine.close()
-        stats = percentiles(ms)
-        entry.update(ms=stats, refused=refused)
-        updates = write_updates(archive, common.OUT / f"scaling-updates-{size}-{args.seed}")
-        entry["incremental"] = build_archive_index(updates, index, args.workers, code, full=False)
-        entry["incremental"]["after"] = first_search_ms(index)
+        # A server's worker: it keeps serving a generation until the next one is warm.
+        engine = SearchEngine(index, cache_mb=args.cache_mb, switch_when_warm=True)
+        try:
+            engine.health()
+            engine.wait_warm()
+            time_engine(engine, warmup)
+            ms, refused = time_engine(engine, queries)
+            stats = percentiles(ms)
+            entry.update(ms=stats, refused=refused)
+            updates = write_updates(archive, common.OUT / f"scaling-updates-{size}-{args.seed}")
+            incremental = build_archive_index(updates, index, args.workers, code, full=False)
+            incremental["after"] = first_search_ms(index)
+            # The worker that served the queries: its switch to the new generation (opening
+            # it, warming it while it goes on serving the old one), then the same queries.
+            started = time.perf_counter()
+            engine.snapshot()
+            engine.wait_warm()
+            incremental["switch_s"] = round(time.perf_counter() - started, 2)
+            after_ms, _ = time_engine(engine, queries)
+            incremental["after_switch_ms"] = percentiles(after_ms)
+        finally:
+            engine.close()
+        entry["incremental"] = incremental
         print(f"  incremental: {json.dumps(entry['incremental'])}", flush=True)
         out.append(entry)
         gib = 2**30
