@@ -123,20 +123,27 @@ class TermPostings:
     The arrays are shared between queries: never modify them.
     """
 
-    __slots__ = ("_docs", "_weight", "df", "dense", "present", "mapped")
+    __slots__ = ("_docs", "_weight", "df", "held", "dense", "present", "mapped")
 
-    def __init__(self, docs: np.ndarray, weight: np.ndarray, df: int) -> None:
+    def __init__(
+        self, docs: np.ndarray, weight: np.ndarray, df: int, held: int | None = None
+    ) -> None:
         self._docs: np.ndarray | None = docs  # int32
         self._weight: np.ndarray | None = weight  # float32
-        self.df = df
+        self.df = df  # live documents holding the term
+        # documents the arrays hold: more than ``df`` when some were deleted after they were
+        # read (``Snapshot.adopt``, shared files of an earlier generation)
+        self.held = df if held is None else held
         self.dense: np.ndarray | None = None
         self.present: np.ndarray | None = None
         self.mapped = False  # the arrays are a shared file's (they cost this process nothing)
 
     @classmethod
-    def spread(cls, dense: np.ndarray, df: int, present: np.ndarray | None = None) -> TermPostings:
+    def spread(
+        cls, dense: np.ndarray, df: int, present: np.ndarray | None = None, held: int | None = None
+    ) -> TermPostings:
         """A frequent term, from its weight at every docnum."""
-        postings = cls(None, None, df)  # type: ignore[arg-type]
+        postings = cls(None, None, df, held)  # type: ignore[arg-type]
         postings.dense = dense
         postings.present = dense > 0 if present is None else present
         return postings
@@ -239,7 +246,7 @@ class SplitPostings(TermPostings):
     __slots__ = ("base", "tail", "bound")
 
     def __init__(self, base: TermPostings, tail: TermPostings, bound: int, df: int) -> None:
-        super().__init__(None, None, df)  # type: ignore[arg-type]
+        super().__init__(None, None, df, base.held + tail.held)  # type: ignore[arg-type]
         self.base, self.tail, self.bound = base, tail, bound
         self.mapped = base.mapped and not tail.df
 
@@ -292,6 +299,17 @@ class SplitPostings(TermPostings):
         return mask
 
 
+@dataclass(frozen=True, slots=True)
+class _Adopted:
+    """What the generation before had read of a term (``Snapshot.adopt``): ``base`` (its
+    base's arrays, ``None`` when joined into ``known``) and ``known``, its arrays of docnums
+    ``bound`` (from 0 when ``base`` is ``None``) to ``end``, numbered from there."""
+
+    base: TermPostings | None
+    known: TermPostings | None
+    end: int
+
+
 def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: int) -> TermPostings:
     """``base`` and ``tail`` (numbered from ``bound``) as one part over every docnum, counted as
     held by ``df`` live documents: each operation on a ``SplitPostings`` costs a few
@@ -299,10 +317,10 @@ def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: i
     docs = np.concatenate([base.docs, tail.docs + np.int32(bound)]).astype(np.int32, copy=False)
     weight = np.concatenate([base.weight, tail.weight])
     if docs.size < DENSE_SHARE * size:
-        return TermPostings(docs, weight, df)
+        return TermPostings(docs, weight, df, int(docs.size))
     dense = np.zeros(size, dtype=np.float32)
     dense[_index(docs)] = weight
-    return TermPostings.spread(dense, df)
+    return TermPostings.spread(dense, df, held=int(docs.size))
 
 
 # (SegmentReader, its first docnum, its term_reader or None)
@@ -462,13 +480,14 @@ class Snapshot:
             norms = length_norms(lengths, live, self._averages, params)
             self._norms = {field: norms[f] for f, field in enumerate(TEXT_FIELDS)}
         # Docnums below ``bound`` are the base (older segments: arrays shared across
-        # generations), the others the tail (read per generation); ``_base_deleted``: the
-        # base's deleted documents, which arrays written before their deletion still hold.
-        self.bound = base_rows(columns.segments) if self.size == columns.size else self.size
-        self._base_deleted = np.flatnonzero(~np.asarray(self.live[: self.bound]))
+        # generations), the others the tail (read per generation); ``_deleted``: the deleted
+        # documents, which arrays written before their deletion still hold.
+        self.segments = list(columns.segments) if self.size == columns.size else []
+        self.bound = base_rows(self.segments) if self.segments else self.size
+        self._deleted = np.flatnonzero(~np.asarray(self.live))
         self._shared = self._shared_postings()
-        # The base arrays of the generation before (``adopt``), until ``warm`` has used them.
-        self._adopted: dict[str, TermPostings] = {}
+        # What the generation before had read (``adopt``), until ``warm`` has used it.
+        self._adopted: dict[str, _Adopted] = {}
         # posting arrays kept, at most (least recently used go); None: sized to the index
         if cache_bytes is None:
             cache_bytes = default_cache_bytes(self.size, self._shared is not None)
@@ -529,26 +548,46 @@ class Snapshot:
 
     def _fetch(self, term: str, leaves: Leaves | None = None) -> TermPostings:
         """``term``'s postings: its base's from the shared files, else read (and shared when
-        large), joined with its tail's, read from the newer segments."""
-        base = self._fetch_base(term, leaves)
-        df = base.df
-        if self._base_deleted.size and df:  # deleted since the base's arrays were written
-            df -= int(np.count_nonzero(base.holds(self._base_deleted)))
+        large), joined with its tail's, read from the newer segments (or what the generation
+        before had read of them, ``adopt``, and the segments it lacked)."""
+        adopted = self._adopted.pop(term, None) if self._adopted else None
+        if adopted is not None and adopted.base is None:  # this worker's own, up to ``end``
+            return self._extended(term, leaves, adopted.known, 0, adopted.end)
+        base = adopted.base if adopted is not None else self._fetch_base(term, leaves)
+        df = base.held - self._deleted_in(base, 0, self.bound)
         if self.bound == self.size and df == base.df:
             return base
-        tail = (
-            self._load(term, leaves, self.bound, self.size)
-            if self.bound < self.size
-            else TermPostings.empty()
-        )
+        if adopted is not None and adopted.known is not None:
+            tail = self._extended(term, leaves, adopted.known, self.bound, adopted.end)
+        elif self.bound < self.size:
+            tail = self._load(term, leaves, self.bound, self.size)
+        else:
+            tail = TermPostings.empty()
         if not base.mapped:  # this worker's own arrays: joined into one part, a pass cheaper
             return _joined(base, tail, self.bound, self.size, df + tail.df)
         return SplitPostings(base, tail, self.bound, df + tail.df)
 
+    def _deleted_in(self, postings: TermPostings, start: int, end: int) -> int:
+        """How many of ``postings``' documents (numbered from ``start``) below ``end`` are
+        deleted (arrays read before their deletion still hold them)."""
+        if not postings.held or not self._deleted.size:
+            return 0
+        lo, hi = np.searchsorted(self._deleted, (start, end))
+        if lo == hi:
+            return 0
+        return int(np.count_nonzero(postings.holds(self._deleted[lo:hi] - start)))
+
+    def _extended(
+        self, term: str, leaves: Leaves | None, known: TermPostings, start: int, end: int
+    ) -> TermPostings:
+        """``known`` (docnums ``start`` to ``end``, numbered from ``start``, read by the
+        generation before) joined with what the segments from ``end`` hold, numbered from
+        ``start``."""
+        df = known.held - self._deleted_in(known, start, end)
+        rest = self._load(term, leaves, end, self.size) if end < self.size else TermPostings.empty()
+        return _joined(known, rest, end - start, self.size - start, df + rest.df)
+
     def _fetch_base(self, term: str, leaves: Leaves | None) -> TermPostings:
-        adopted = self._adopted.pop(term, None) if self._adopted else None
-        if adopted is not None:
-            return adopted
         shared = self._shared
         if shared is not None and (found := shared.get(term)) is not None:
             return TermPostings.from_shared(found)
@@ -629,35 +668,38 @@ class Snapshot:
         return TermPostings.spread(dense, int(docs.size))
 
     def adopt(self, previous: Snapshot) -> int:
-        """Take over ``previous``'s arrays of the base this generation shares with it (an
-        incremental run left the older segments and the averages as they were): the terms its
-        searches used are joined with this generation's tail (``warm``) instead of mapped,
-        checked and looked up again, or read again when they were too small to share.  Returns
-        how many; none when the bases differ."""
+        """Take over what ``previous`` had read of the documents this generation shares with it
+        (an incremental run left the base and the averages as they were): the terms its
+        searches used are joined with what the new segments hold (``warm``) instead of mapped,
+        checked and read again.  Its tail is taken too when no merge changed the segments
+        after the base (then only the run's own segment is read).  Returns how many terms;
+        none when the bases differ."""
         mine, theirs = self._shared, previous._shared
         if mine is None or theirs is None or mine.directory != theirs.directory:
             return 0
         if previous.bound != self.bound or previous.params != self.params:
             return 0
+        grown = previous.segments == self.segments[: len(previous.segments)]
         with previous._lock:
             recent = list(previous._cache.items())
-        # A term kept whole is its base only when there was no tail (``_joined`` parts hold
-        # the tail's documents too: read again).
-        whole = previous.bound == previous.size
-        self._adopted = {
-            term: found.base if isinstance(found, SplitPostings) else found
-            for term, found in reversed(recent)  # the most recently used first
-            if whole or isinstance(found, SplitPostings)
-        }
-        return len(self._adopted)
+        adopted: dict[str, _Adopted] = {}
+        for term, found in reversed(recent):  # the most recently used first
+            if isinstance(found, SplitPostings):
+                tail = found.tail if grown else None
+                adopted[term] = _Adopted(found.base, tail, previous.size if grown else self.bound)
+            elif previous.bound == previous.size:  # no tail: the arrays are the base's
+                adopted[term] = _Adopted(found, None, self.bound)
+            elif grown:  # base and tail joined (``_joined``), the worker's own
+                adopted[term] = _Adopted(None, found, previous.size)
+        self._adopted = adopted
+        return len(adopted)
 
     def _deleted_between(self, start: int, end: int) -> bool:
         """Whether any document at docnums ``start`` to ``end`` is deleted."""
         if start == 0 and end == self.size:
             return self.doc_count < self.size
-        if start == 0 and end == self.bound:
-            return bool(self._base_deleted.size)
-        return not bool(self.live[start:end].all())
+        lo, hi = np.searchsorted(self._deleted, (start, end))
+        return bool(hi > lo)
 
     def is_cached(self, term: str) -> bool:
         with self._lock:

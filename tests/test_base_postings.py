@@ -210,48 +210,81 @@ def test_a_full_run_or_a_large_change_takes_the_averages_again(tmp_path: Path) -
 def test_a_switching_worker_takes_over_the_arrays_its_searches_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_shared: int
 ) -> None:
-    """After an incremental run, a server's worker joins the base arrays of the terms it had
-    used (mapped or its own) with the new tail while it warms the new generation, instead of
-    reading them again; it answers as a worker reading everything again."""
+    """After each incremental run, a server's worker joins what it had read for the terms its
+    searches used (its base, mapped or its own, and its tail) with what the run's new segment
+    holds, instead of reading or mapping any of it again; documents deleted meanwhile are not
+    counted; it answers as a worker reading everything again."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", min_shared)
+    monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)  # the base stays: this test's point
     docs, src, index = _build(tmp_path, seed=9)
+    engine = SearchEngine(index, warm=True, switch_when_warm=True)
+    reads: list[tuple[str, int]] = []  # (term, first docnum) read from Whoosh or mapped (-1)
+    load, get = postings.Snapshot._load, shared_postings.SharedPostings.get
+
+    def spy_load(self, term, leaves=None, start=0, end=None):
+        reads.append((term, start))
+        return load(self, term, leaves, start, end)
+
+    def spy_get(self, term):
+        reads.append((term, -1))
+        return get(self, term)
+
+    try:
+        engine.wait_warm()
+        for round_, deleted in enumerate(([], ["d2", "d7"], [])):
+            _answers(engine)
+            old = engine.snapshot()
+            used = {term for term, found in old._cache.items() if found.df}
+            mapped = any(p.mapped for p in old._cache.values() if p.df)
+            assert len(used) > 50 and mapped is not bool(min_shared)
+            docs[f"n{round_}"] = {**_closest_to_average(docs), "id": f"n{round_}"}
+            for doc_id in deleted:
+                del docs[doc_id]
+            write_source(src, docs)
+            reindex(index, workers=1)
+            reads.clear()
+            with monkeypatch.context() as patch:
+                patch.setattr(postings.Snapshot, "_load", spy_load)
+                patch.setattr(shared_postings.SharedPostings, "get", spy_get)
+                assert engine.snapshot() is old  # the new generation opens and warms apart
+                engine.wait_warm()
+            new = engine.snapshot()
+            assert new is not old and (new.bound, new.size) == (40, 41 + round_)
+            assert not new._adopted  # nothing kept alive past the warm-up
+            assert all(term in new._cache for term in used)
+            # What the searches used was read only from the run's own segment.
+            assert {start for term, start in reads if term in used} == {old.size}
+            assert reads and {term for term, _ in reads} - used  # the others: read
+            after = _answers(engine), _terms(engine)
+            assert after == _read_again(index, monkeypatch), f"round {round_}"
+            assert not {doc_id for _, hits in after[0] for doc_id, _ in hits} & set(deleted)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("min_shared", [0, 2**40], ids=["shared", "private"])
+def test_runs_that_only_delete_keep_the_counts_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_shared: int
+) -> None:
+    """Runs that only delete leave the segments (no tail): the arrays a switching worker takes
+    over hold more and more deleted documents, and every count stays that of the live ones."""
+    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", min_shared)
+    monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)
+    docs, src, index = _build(tmp_path, seed=10)
     engine = SearchEngine(index, warm=True, switch_when_warm=True)
     try:
         engine.wait_warm()
-        _answers(engine)
-        old = engine.snapshot()
-        used = {
-            term: found.base if isinstance(found, postings.SplitPostings) else found
-            for term, found in old._cache.items()
-        }
-        private = any(not p.mapped for p in used.values() if p.df)
-        assert len(used) > 50 and private is bool(min_shared)
-        docs["n0"] = {**_closest_to_average(docs), "id": "n0"}
-        write_source(src, docs)
-        reindex(index, workers=1)
-        reads: list[str] = []  # bases read from Whoosh or mapped from a file
-        load, get = postings.Snapshot._load, shared_postings.SharedPostings.get
-
-        def spy_load(self, term, leaves=None, start=0, end=None):
-            if start == 0:
-                reads.append(term)
-            return load(self, term, leaves, start, end)
-
-        def spy_get(self, term):
-            reads.append(term)
-            return get(self, term)
-
-        with monkeypatch.context() as patch:
-            patch.setattr(postings.Snapshot, "_load", spy_load)
-            patch.setattr(shared_postings.SharedPostings, "get", spy_get)
-            assert engine.snapshot() is old  # the new generation opens and warms apart
+        for deleted in (["d1", "d4"], ["d5", "d9", "d11"]):
+            _answers(engine)
+            for doc_id in deleted:
+                del docs[doc_id]
+            write_source(src, docs)
+            assert reindex(index, workers=1).removed == len(deleted)
+            engine.snapshot()
             engine.wait_warm()
-        new = engine.snapshot()
-        assert new is not old and (new.bound, new.size) == (40, 41)
-        assert not new._adopted  # nothing kept alive past the warm-up
-        assert reads and not set(reads) & set(used)  # the bases the searches used: taken over
-        assert all(term in new._cache for term in used)
-        after = _answers(engine), _terms(engine)
+            snap = engine.snapshot()
+            assert snap.bound == snap.size == 40 and not snap._adopted
+            after = _answers(engine), _terms(engine)
+            assert after == _read_again(index, monkeypatch)
     finally:
         engine.close()
-    assert after == _read_again(index, monkeypatch)
