@@ -303,10 +303,14 @@ class SplitPostings(TermPostings):
 class _Adopted:
     """What the generation before had read of a term (``Snapshot.adopt``): ``base`` (its
     base's arrays, ``None`` when joined into ``known``) and ``known``, its arrays of docnums
-    ``bound`` (from 0 when ``base`` is ``None``) to ``end``, numbered from there."""
+    ``bound`` (from 0 when ``base`` is ``None``) to ``end``, numbered from there; with the
+    live documents each held then (``base_df``, ``known_df``): only documents deleted since
+    are looked up."""
 
     base: TermPostings | None
+    base_df: int
     known: TermPostings | None
+    known_df: int
     end: int
 
 
@@ -488,6 +492,7 @@ class Snapshot:
         self._shared = self._shared_postings()
         # What the generation before had read (``adopt``), until ``warm`` has used it.
         self._adopted: dict[str, _Adopted] = {}
+        self._newly_deleted = self._deleted  # ... and those deleted since it
         # posting arrays kept, at most (least recently used go); None: sized to the index
         if cache_bytes is None:
             cache_bytes = default_cache_bytes(self.size, self._shared is not None)
@@ -552,13 +557,19 @@ class Snapshot:
         before had read of them, ``adopt``, and the segments it lacked)."""
         adopted = self._adopted.pop(term, None) if self._adopted else None
         if adopted is not None and adopted.base is None:  # this worker's own, up to ``end``
-            return self._extended(term, leaves, adopted.known, 0, adopted.end)
-        base = adopted.base if adopted is not None else self._fetch_base(term, leaves)
-        df = base.held - self._deleted_in(base, 0, self.bound)
+            assert adopted.known is not None
+            return self._extended(term, leaves, adopted.known, adopted.known_df, 0, adopted.end)
+        if adopted is not None:
+            base = adopted.base
+            df = adopted.base_df - self._deleted_in(base, 0, self.bound, self._newly_deleted)
+        else:
+            base = self._fetch_base(term, leaves)
+            df = base.held - self._deleted_in(base, 0, self.bound)
         if self.bound == self.size and df == base.df:
             return base
         if adopted is not None and adopted.known is not None:
-            tail = self._extended(term, leaves, adopted.known, self.bound, adopted.end)
+            known, known_df = adopted.known, adopted.known_df
+            tail = self._extended(term, leaves, known, known_df, self.bound, adopted.end)
         elif self.bound < self.size:
             tail = self._load(term, leaves, self.bound, self.size)
         else:
@@ -567,23 +578,33 @@ class Snapshot:
             return _joined(base, tail, self.bound, self.size, df + tail.df)
         return SplitPostings(base, tail, self.bound, df + tail.df)
 
-    def _deleted_in(self, postings: TermPostings, start: int, end: int) -> int:
+    def _deleted_in(
+        self, postings: TermPostings, start: int, end: int, deleted: np.ndarray | None = None
+    ) -> int:
         """How many of ``postings``' documents (numbered from ``start``) below ``end`` are
-        deleted (arrays read before their deletion still hold them)."""
-        if not postings.held or not self._deleted.size:
+        among the ``deleted`` docnums (default: every deleted one; arrays read before a
+        deletion still hold the document)."""
+        deleted = self._deleted if deleted is None else deleted
+        if not postings.held or not deleted.size:
             return 0
-        lo, hi = np.searchsorted(self._deleted, (start, end))
+        lo, hi = np.searchsorted(deleted, (start, end))
         if lo == hi:
             return 0
-        return int(np.count_nonzero(postings.holds(self._deleted[lo:hi] - start)))
+        return int(np.count_nonzero(postings.holds(deleted[lo:hi] - start)))
 
     def _extended(
-        self, term: str, leaves: Leaves | None, known: TermPostings, start: int, end: int
+        self,
+        term: str,
+        leaves: Leaves | None,
+        known: TermPostings,
+        known_df: int,
+        start: int,
+        end: int,
     ) -> TermPostings:
         """``known`` (docnums ``start`` to ``end``, numbered from ``start``, read by the
-        generation before) joined with what the segments from ``end`` hold, numbered from
-        ``start``."""
-        df = known.held - self._deleted_in(known, start, end)
+        generation before, when ``known_df`` of its documents were live) joined with what the
+        segments from ``end`` hold, numbered from ``start``."""
+        df = known_df - self._deleted_in(known, start, end, self._newly_deleted)
         rest = self._load(term, leaves, end, self.size) if end < self.size else TermPostings.empty()
         return _joined(known, rest, end - start, self.size - start, df + rest.df)
 
@@ -685,12 +706,20 @@ class Snapshot:
         adopted: dict[str, _Adopted] = {}
         for term, found in reversed(recent):  # the most recently used first
             if isinstance(found, SplitPostings):
-                tail = found.tail if grown else None
-                adopted[term] = _Adopted(found.base, tail, previous.size if grown else self.bound)
+                base, tail = found.base, found.tail
+                base_df = found.df - tail.df
+                if grown:
+                    adopted[term] = _Adopted(base, base_df, tail, tail.df, previous.size)
+                else:
+                    adopted[term] = _Adopted(base, base_df, None, 0, self.bound)
             elif previous.bound == previous.size:  # no tail: the arrays are the base's
-                adopted[term] = _Adopted(found, None, self.bound)
+                adopted[term] = _Adopted(found, found.df, None, 0, self.bound)
             elif grown:  # base and tail joined (``_joined``), the worker's own
-                adopted[term] = _Adopted(None, found, previous.size)
+                adopted[term] = _Adopted(None, 0, found, found.df, previous.size)
+        # Documents the generation before had live (those it added were live then).
+        was_live = np.ones(self.size, dtype=bool)
+        was_live[previous._deleted[previous._deleted < self.size]] = False
+        self._newly_deleted = self._deleted[was_live[self._deleted]]
         self._adopted = adopted
         return len(adopted)
 

@@ -76,11 +76,19 @@ def _check_every_term(ix) -> dict[str, int]:
     return kinds
 
 
+# The term dictionary read from the file a lookup at a time, or read whole when small.
+IMAGES = pytest.mark.parametrize(
+    "image_bytes", [0, term_reader.IMAGE_BYTES], ids=["pread", "image"]
+)
+
+
+@IMAGES
 @pytest.mark.parametrize(("blocklimit", "inline"), [(1024, segment_writer.INLINE_POSTINGS), (4, 2)])
 def test_bulk_written_segment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocklimit: int, inline: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocklimit: int, inline: int, image_bytes: int
 ) -> None:
     monkeypatch.setattr(segment_writer, "INLINE_POSTINGS", inline)
+    monkeypatch.setattr(term_reader, "IMAGE_BYTES", image_bytes)
     _bulk_index(tmp_path, _documents(), W3Codec(blocklimit=blocklimit))
     kinds = _check_every_term(_open(tmp_path))
     assert kinds["inline"] > 1000 and kinds["blocks"] > 50 and kinds["missing"] > 1000
@@ -88,11 +96,13 @@ def test_bulk_written_segment(
         assert kinds["multiblock"] > 100
 
 
+@IMAGES
 @pytest.mark.parametrize(("probe", "entry"), [(4, 160), (1, 0), (3, 7)])
 def test_whoosh_written_segment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: int, entry: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: int, entry: int, image_bytes: int
 ) -> None:
     """Also with one slot a read, and entries' values always (or often) read apart."""
+    monkeypatch.setattr(term_reader, "IMAGE_BYTES", image_bytes)
     monkeypatch.setattr(term_reader, "PROBE_SLOTS", probe)
     monkeypatch.setattr(term_reader, "ENTRY_BYTES", entry)
     _whoosh_index(tmp_path, _documents(), W3Codec(blocklimit=4))
@@ -261,3 +271,21 @@ def test_inline_and_block_arrays_match_whoosh_defaults() -> None:
     assert weights.tolist() == [2.0, 2.0, 2.0]
     docs, weights = term_reader.concatenate([])
     assert docs.size == weights.size == 0
+
+
+@IMAGES
+def test_small_dictionaries_are_read_into_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_bytes: int
+) -> None:
+    monkeypatch.setattr(term_reader, "IMAGE_BYTES", image_bytes)
+    _whoosh_index(tmp_path, _documents()[:20], W3Codec())
+    ix = _open(tmp_path)
+    reader = ix.reader()
+    try:
+        ((leaf, _),) = reader.leaf_readers()
+        terms = term_reader.SegmentTerms.open(leaf)
+        assert terms is not None
+        assert (terms._image is not None) is bool(image_bytes)
+        terms.close()
+    finally:
+        reader.close()

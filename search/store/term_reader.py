@@ -61,6 +61,10 @@ PROBE_SLOTS = 4
 # Bytes of an entry read with its lengths and key: a block extent takes 35 bytes, an inlined list
 # of 16 postings ~120 (``segment_writer``); a longer value takes a second read.
 ENTRY_BYTES = 160
+# A segment's term dictionary (its ``.trm`` sub-file) up to this size is read into memory when
+# the segment is opened: the small segments of incremental runs, whose lookups (a read or two
+# each, three fields a term) were most of a worker's switch to a new generation.
+IMAGE_BYTES = 8 * 2**20
 
 
 class Unsupported(Exception):
@@ -107,7 +111,7 @@ class SegmentTerms:
     closed, and its number reused, in the middle of a lookup).
     """
 
-    __slots__ = ("_fd", "_lock", "_tables", "_prefixes", "_trm", "_pst", "_pst_end")
+    __slots__ = ("_fd", "_lock", "_tables", "_prefixes", "_trm", "_pst", "_pst_end", "_image")
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class SegmentTerms:
         fieldmap: dict[str, int],
         trm: int,
         pst: tuple[int, int],
+        image: bytes | None = None,
     ) -> None:
         self._fd = fd
         self._lock = threading.Lock()
@@ -126,6 +131,7 @@ class SegmentTerms:
         self._trm = trm  # where the .trm sub-file starts
         self._pst = pst[0]
         self._pst_end = pst[0] + pst[1]
+        self._image = image  # the .trm sub-file when small (``IMAGE_BYTES``)
 
     @classmethod
     def open(cls, leaf) -> SegmentTerms | None:
@@ -156,7 +162,11 @@ class SegmentTerms:
                 os.close(fd)
                 return None
             tables = [(trm[0] + position, slots) for position, slots in tindex.tables]
-            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst)
+            image = os.pread(fd, trm[1], trm[0]) if trm[1] <= IMAGE_BYTES else None
+            if image is not None and len(image) < trm[1]:
+                os.close(fd)
+                return None
+            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst, image)
         except Exception:  # anything unexpected (a closed file, another layout): Whoosh's path
             return None
 
@@ -209,7 +219,7 @@ class SegmentTerms:
         probed = 0
         while probed < slots:
             count = min(PROBE_SLOTS, slots - slot, slots - probed)
-            run = os.pread(fd, count * size, start + slot * size)
+            run = self._read(fd, count * size, start + slot * size)
             if len(run) < count * size:
                 raise Unsupported("hash table past the file")
             for at in range(0, count * size, size):
@@ -224,10 +234,19 @@ class SegmentTerms:
             slot = (slot + count) % slots
         return None
 
+    def _read(self, fd: int, length: int, offset: int) -> bytes:
+        """``length`` bytes of the term dictionary at ``offset`` (of the file), from its image
+        when it has one."""
+        image = self._image
+        if image is None:
+            return os.pread(fd, length, offset)
+        at = offset - self._trm
+        return image[at : at + length] if at >= 0 else os.pread(fd, length, offset)
+
     def _entry(self, position: int, key: bytes, keylen: int) -> bytes | None:
         """The value of the entry at ``position`` (of the .trm sub-file) if its key is ``key``."""
         entry = self._trm + position
-        head = os.pread(self._fd, _LENGTHS.size + keylen + ENTRY_BYTES, entry)
+        head = self._read(self._fd, _LENGTHS.size + keylen + ENTRY_BYTES, entry)
         if len(head) < _LENGTHS.size:
             raise Unsupported("entry past the file")
         found_keylen, valuelen = _LENGTHS.unpack_from(head)
@@ -236,7 +255,7 @@ class SegmentTerms:
             return None
         value = head[keyend : keyend + valuelen]
         if len(value) < valuelen:
-            value = os.pread(self._fd, valuelen, entry + keyend)
+            value = self._read(self._fd, valuelen, entry + keyend)
             if len(value) < valuelen:
                 raise Unsupported("entry past the file")
         return value
