@@ -20,7 +20,7 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -734,10 +734,11 @@ class Snapshot:
         with self._lock:
             return term in self._cache
 
-    def warm(self, limit: int = WARM_TERMS) -> int:
+    def warm(self, limit: int = WARM_TERMS, pause: Callable[[], None] | None = None) -> int:
         """Load the postings of the corpus's most frequent terms (up to ``WARM_SHARE`` of the
-        cache); returns
-        how many.  Stops quietly when the generation goes away meanwhile.
+        cache); returns how many.  Stops quietly when the generation goes away meanwhile.
+        ``pause`` is called after each term (a switching worker leaves the process to the
+        searches it serves meanwhile: ``engine.Pacer``).
 
         Runs in a background thread, so it reads through a reader of its own: Whoosh's segment
         files are plain file objects (seek, then read), which two threads must never share
@@ -760,17 +761,23 @@ class Snapshot:
                 if not self._warm_term(term, leaves, deferred):
                     continue
                 loaded += 1
+                if pause is not None:
+                    pause()
             for term in deferred:  # by now, mostly written by the worker that claimed them
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
                     break
                 self._warm_term(term, leaves, None)
                 loaded += 1
+                if pause is not None:
+                    pause()
             for term in list(self._adopted):  # what searches used in the generation before
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
                     break
                 if not self.is_cached(term):
                     self._remember(term, self._fetch(term, leaves))
                     loaded += 1
+                    if pause is not None:
+                        pause()
         except Exception:  # the files went away with a newer generation: nothing to warm
             pass
         finally:

@@ -832,9 +832,9 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
     release = threading.Event()
     real_warm = engine_module._warm
 
-    def slow_warm(snap) -> None:
+    def slow_warm(snap, pause=None) -> None:
         release.wait(30)
-        real_warm(snap)
+        real_warm(snap, pause)
 
     try:
         assert engine.search("thủy điện")["total"] == 0
@@ -866,6 +866,79 @@ def test_a_server_engine_serves_the_old_generation_until_the_new_one_is_warm(
         assert engine.health()["index_version"] == first + 2
     finally:
         release.set()
+        engine.close()
+
+
+def test_the_pacer_pauses_a_warm_up_only_while_a_search_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from search import engine as engine_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(engine_module, "_sleep", slept.append)
+    now, busy = [0.0], [True]
+    pacer = engine_module.Pacer(lambda: busy[0], clock=lambda: now[0])
+    slice_ = engine_module.SWITCH_SLICE
+    now[0] = slice_ / 2
+    pacer()  # within its slice: goes on
+    assert slept == []
+    now[0] = slice_
+    pacer()  # its slice is used up and a search runs: it pauses
+    assert slept == [engine_module.SWITCH_PAUSE]
+    now[0] += slice_ / 2
+    pacer()  # a new slice began at the pause
+    busy[0] = False
+    now[0] += slice_
+    pacer()  # no search: it goes on
+    assert slept == [engine_module.SWITCH_PAUSE]
+    assert pacer.paused == engine_module.SWITCH_PAUSE
+
+
+def test_a_switching_worker_leaves_the_process_to_a_running_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up of a new generation pauses while a search is under way (the search is held
+    mid-way here until it has), and not while none is; the new generation then serves."""
+    from search import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SWITCH_SLICE", 0.0)
+    paused = threading.Event()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        paused.set()
+
+    monkeypatch.setattr(engine_module, "_sleep", sleep)
+    source, index = _one_article_index(tmp_path)
+    engine = SearchEngine(index, switch_when_warm=True)
+    try:
+        assert engine.search("thủy điện")["total"] == 0
+        engine.wait_warm(30)
+        assert not engine.searching()
+        _add_and_reindex(source, index, {"id": "b", "title": "Thủy điện", "body": "Mưa lớn."})
+        waited: list[bool] = []
+
+        def hold(step: str, seconds: float) -> None:
+            if step == "snapshot":  # the switch has started: hold this search under way
+                waited.append(paused.wait(30))
+                assert engine.searching()
+
+        engine.timings = hold
+        assert engine.search("thủy điện")["total"] == 0  # the old generation answered
+        engine.timings = None
+        engine.wait_warm(30)
+        assert waited == [True] and slept
+        assert engine.search("thủy điện")["total"] == 1
+        assert not engine.searching()
+        slept.clear()
+        _add_and_reindex(source, index, {"id": "c", "title": "Thủy điện nhỏ", "body": "Lũ."})
+        engine.snapshot()  # a switch with no search under way
+        engine.wait_warm(30)
+        assert slept == []
+        assert engine.search("thủy điện")["total"] == 2
+    finally:
+        engine.timings = None
         engine.close()
 
 
