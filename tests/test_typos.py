@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from search import typos
 from search.engine import SearchEngine
 from search.typos import TypoTable, deletions, edit_distance
@@ -30,6 +33,58 @@ def test_candidates_are_near_spellings_with_the_same_first_letter_most_frequent_
     assert TABLE.candidates("thonh") == ["thanh", "thong"]
     assert TABLE.candidates("thongg") == ["thong"]  # one extra letter
     assert TABLE.candidates("htong") == []  # a different first letter is never proposed
+
+
+@pytest.mark.parametrize(
+    ("change", "built"),
+    [
+        ("counts moved", []),
+        ("a spelling added", ["thinh"]),
+        ("one gone, one added", ["thinh"]),
+        ("most of it new", None),  # past TAKE_NEW_SHARE: built afresh
+    ],
+)
+def test_a_new_generations_table_takes_the_one_before(
+    monkeypatch: pytest.MonkeyPatch, change: str, built: list[str] | None
+) -> None:
+    """The counts (and so the order) moved, a few spellings came or went: the table before is
+    taken, renumbered, with entries built only for the new spellings; it answers as a table
+    built afresh, with the new counts."""
+    monkeypatch.setattr(typos, "TAKE_NEW_SHARE", 0.2)
+    moved = [("thong", 500), ("vietnamese", 3), ("chong", 70), ("thanh", 20), ("thang", 80)]
+    moved.append(("vietnam", 9))
+    if change == "a spelling added":
+        moved.append(("thinh", 40))
+    elif change == "one gone, one added":
+        moved = [(w, c) for w, c in moved if w != "chong"] + [("thinh", 40)]
+    elif change == "most of it new":
+        moved += [("thinh", 1), ("thuong", 2), ("trang", 3)]
+    calls: list[list[str]] = []
+    entries = TypoTable._entries
+
+    def spy(words: list[str]):
+        calls.append(list(words))
+        return entries(words)
+
+    monkeypatch.setattr(TypoTable, "_entries", staticmethod(spy))
+    taken = TypoTable(moved, like=[TABLE])
+    if built is None:
+        assert calls == [[w for w, _ in moved]]
+    else:
+        assert calls == ([built] if built else [])
+    fresh = TypoTable(moved)
+
+    def pairs(table: TypoTable) -> list[tuple[int, str]]:
+        return sorted(zip(table._keys.tolist(), [table.words[i] for i in table._ids], strict=True))
+
+    assert pairs(taken) == pairs(fresh)  # every deletion string, under the same spelling
+    assert np.all(np.diff(taken._keys) >= 0)  # sorted, for the binary searches
+    assert taken.candidates("thonh") == fresh.candidates("thonh")
+    assert taken.candidates("thonh")[0] == "thong"  # the count of 500 now leads
+    for word in ("thongg", "vietnamm", "vietnamxx", "chonh", "thanb", "thinb", "htong"):
+        assert taken.candidates(word) == fresh.candidates(word)
+    assert ("chong" in taken.candidates("chonh")) is (change != "one gone, one added")
+    assert ("thinh" in taken.candidates("thinb")) is (change != "counts moved")
 
 
 def test_long_words_get_two_edits_short_ones_one() -> None:
