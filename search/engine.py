@@ -7,13 +7,13 @@ pick up new generations without a restart, and a response is always computed fro
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -203,6 +203,23 @@ class Pacer:
         self.since = self.clock()
 
 
+def _counted(method: Callable[..., T]) -> Callable[..., T]:
+    """A ``SearchEngine`` method counted among the searches under way while it runs
+    (``SearchEngine.searching``)."""
+
+    @functools.wraps(method)
+    def counted(self: SearchEngine, *args, **kwargs) -> T:
+        with self._running_lock:
+            self._running += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    return counted
+
+
 class SearchEngine:
     """Searches one index directory; safe to share between threads of one process."""
 
@@ -353,6 +370,10 @@ class SearchEngine:
             # (``Snapshot``'s finalizer), and stay readable until then.
             self._snapshot = snap
 
+    def searching(self) -> bool:
+        """Whether a search is under way in this process (a switch's warm-up yields to it)."""
+        return self._running > 0
+
     def wait_warm(self, timeout: float | None = None) -> None:
         """Block until the current generation's frequent terms are loaded, and a switch to a
         newer one under way is done (benchmarks, tests)."""
@@ -409,6 +430,7 @@ class SearchEngine:
             collapse=collapse,
         ).to_dict()
 
+    @_counted
     def search_response(
         self,
         q: object,
@@ -424,47 +446,6 @@ class SearchEngine:
     ) -> SearchResponse:
         """``search``'s answer as a ``SearchResponse`` (its near-duplicates with their title,
         source and date, which the results page shows and the API leaves out)."""
-        with self._serving():
-            return self._respond(
-                q,
-                page,
-                per_page,
-                source=source,
-                date_from=date_from,
-                date_to=date_to,
-                sort=sort,
-                literal=literal,
-                collapse=collapse,
-            )
-
-    @contextmanager
-    def _serving(self) -> Iterator[None]:
-        """Counts the searches under way (``searching``)."""
-        with self._running_lock:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._running_lock:
-                self._running -= 1
-
-    def searching(self) -> bool:
-        """Whether a search is under way in this process (a switch's warm-up yields to it)."""
-        return self._running > 0
-
-    def _respond(
-        self,
-        q: object,
-        page: object,
-        per_page: object,
-        *,
-        source: str | None,
-        date_from: str | None,
-        date_to: str | None,
-        sort: str,
-        literal: bool,
-        collapse: bool,
-    ) -> SearchResponse:
         started = time.perf_counter()
         checked = check_search(
             q,
