@@ -271,22 +271,20 @@ class SplitPostings(TermPostings):
         if self.tail.df:
             self.tail.add_to(scores[self.bound :], scale)
 
-    def _cut(self, docs: np.ndarray) -> int:
-        return int(np.searchsorted(docs, self.bound))
+    def _looked_up(self, lookup: str, docs: np.ndarray) -> np.ndarray:
+        """``lookup`` (``weights_at``, ``holds``) of ``docs``: the base's below ``bound``, the
+        tail's (renumbered) from it."""
+        cut = int(np.searchsorted(docs, self.bound))
+        if cut == docs.size:
+            return getattr(self.base, lookup)(docs)
+        tail = getattr(self.tail, lookup)(docs[cut:] - self.bound)
+        return np.concatenate([getattr(self.base, lookup)(docs[:cut]), tail])
 
     def weights_at(self, docs: np.ndarray) -> np.ndarray:
-        cut = self._cut(docs)
-        if cut == docs.size:
-            return self.base.weights_at(docs)
-        tail = self.tail.weights_at(docs[cut:] - self.bound)
-        return np.concatenate([self.base.weights_at(docs[:cut]), tail])
+        return self._looked_up("weights_at", docs)
 
     def holds(self, docs: np.ndarray) -> np.ndarray:
-        cut = self._cut(docs)
-        if cut == docs.size:
-            return self.base.holds(docs)
-        tail = self.tail.holds(docs[cut:] - self.bound)
-        return np.concatenate([self.base.holds(docs[:cut]), tail])
+        return self._looked_up("holds", docs)
 
     def mark(self, mask: np.ndarray) -> None:
         self.base.mark(mask[: self.bound])
