@@ -118,7 +118,8 @@ class VnsearchSystem:
         return None
 
     def fingerprint(self) -> str:
-        """Changes when what is indexed changes (ranking changes need no rebuild)."""
+        """Changes when what is indexed changes (ranking changes need no rebuild), the length
+        norms written at commit included (``postings.length_norms``, ``store/columns.py``)."""
         from search.schema import SCHEMA_VERSION
 
         indexed = (
@@ -128,6 +129,8 @@ class VnsearchSystem:
             "crf.py",
             "schema.py",
             "documents.py",
+            "postings.py",
+            "store/columns.py",
         )
         files = [REPO / "search" / name for name in indexed]
         return f"vnsearch:{SCHEMA_VERSION}:" + common.source_fingerprint(files)

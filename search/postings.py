@@ -411,17 +411,22 @@ def length_norms(
     ``params``' field weights and ``b`` (the norms are written with each generation, so these are
     fixed at commit).
 
-    A field length Whoosh reports as ``None`` is NaN here: then the average is NaN and the
-    field's norm is its bare weight for every document, as it always was.
+    A field length Whoosh reports as ``None`` (an empty field) is NaN here: such a document
+    holds no term of the field, and its norm there is the bare weight.  ``averages`` of a
+    generation written before empty fields were left out of them hold NaN: those fields'
+    averages are taken again from the lengths.
     """
     if averages is None:
         averages = field_averages(lengths, live)
+    elif np.isnan(averages).any():
+        averages = np.where(np.isnan(averages), field_averages(lengths, live), averages)
     norms = np.empty(lengths.shape, dtype=np.float32)
     for f, field in enumerate(TEXT_FIELDS):
         field_lengths = lengths[f]
         avg = float(averages[f])
         b = params.b(field)
         denom = (1 - b) + b * (field_lengths / avg) if avg > 0 else np.ones_like(field_lengths)
+        denom = np.where(np.isnan(denom), 1, denom)
         norms[f] = (params.field_weight(field) / denom).astype(np.float32)
     return norms
 

@@ -452,3 +452,21 @@ def _mapping(array: np.ndarray):
     while getattr(base, "base", None) is not None:
         base = base.base
     return base
+
+
+def test_field_averages_leave_out_documents_without_the_field() -> None:
+    from search.postings import length_norms
+    from search.store.columns import field_averages
+
+    nan = float("nan")
+    lengths = np.array(
+        [[4.0, nan, 8.0, 100.0], [nan, nan, nan, nan], [10.0, 20.0, 30.0, 40.0]], np.float32
+    )
+    live = np.array([True, True, True, False])  # the fourth is deleted
+    assert field_averages(lengths, live).tolist() == [6.0, 0.0, 20.0]
+    norms = length_norms(lengths, live)
+    assert not np.isnan(norms).any()
+    # A generation written before kept NaN averages: they are taken again from the lengths.
+    assert np.array_equal(length_norms(lengths, live, np.array([nan, nan, 20.0])), norms)
+    assert norms[0, 0] > norms[0, 2]  # the shorter title weighs more
+    assert norms[0, 1] == norms[1, 0] * 2 == 6.0  # no title: the bare title weight (6, lead 3)

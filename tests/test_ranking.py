@@ -125,3 +125,30 @@ def test_field_weights_and_k1_come_from_the_params(index: Path) -> None:
 def test_an_unknown_field_is_refused() -> None:
     with pytest.raises(KeyError):
         DEFAULT_PARAMS.with_field("b", "subtitle", 0.5)
+
+
+def test_a_document_without_a_title_or_lead_leaves_length_normalisation_on(
+    tmp_path: Path,
+) -> None:
+    """One article without a title or a lead made those fields' average length NaN, and with it
+    every document's norm the bare field weight: a short title holding the words scored as a
+    long one.  The average is over the documents that have the field (as Lucene's)."""
+    body = "Tin ngắn trong ngày."
+    docs = [
+        Document(id="short", title="Thủy điện", lead="Thủy điện.", body=body),
+        Document(
+            id="long",
+            title="Thủy điện và nhiều chuyện khác của tỉnh trong ngày hôm nay",
+            lead="Thủy điện và nhiều chuyện khác của tỉnh trong ngày hôm nay, theo tin riêng.",
+            body=body,
+        ),
+        Document(id="bare", body="Không có tiêu đề, không có sa pô."),
+        *FILLER,
+    ]
+    path = tmp_path / "index"
+    build_index(docs, path, workers=1)
+    found = scores(path, "thủy điện")
+    assert found["short"] > found["long"] * 1.05
+    flat = DEFAULT_PARAMS.with_field("b", "title", 0.0).with_field("b", "lead", 0.0)
+    unnormalised = scores(path, "thủy điện", flat)  # norms recomputed without length
+    assert unnormalised["short"] == pytest.approx(unnormalised["long"], rel=1e-6)

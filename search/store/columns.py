@@ -120,12 +120,21 @@ class Columns:
 
 
 def field_averages(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """Each text field's average length over the live documents (0 without any; NaN where a
-    length is NaN)."""
+    """Each text field's average length over the live documents that have the field (NaN
+    length: empty, see ``Columns``), as Lucene divides a field's total length by the documents
+    holding it; 0 where none has it.
+
+    Counting an empty field as NaN made the average NaN, and then the field's norm was its bare
+    weight for every document: one article without a title or lead in an archive switched
+    length normalisation off for that field everywhere.
+    """
     averages = np.zeros(len(TEXT_FIELDS), dtype=np.float64)
-    if live.any():
-        for f in range(len(TEXT_FIELDS)):
-            averages[f] = float(np.asarray(lengths[f])[np.asarray(live)].mean())
+    live = np.asarray(live)
+    for f in range(len(TEXT_FIELDS)):
+        values = np.asarray(lengths[f])[live]
+        values = values[~np.isnan(values)]
+        if values.size:
+            averages[f] = float(values.mean(dtype=np.float64))
     return averages
 
 
