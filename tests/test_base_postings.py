@@ -288,3 +288,40 @@ def test_runs_that_only_delete_keep_the_counts_exact(
             assert after == _read_again(index, monkeypatch)
     finally:
         engine.close()
+
+
+def test_an_index_whose_averages_were_nan_takes_them_afresh_at_its_next_run(
+    tmp_path: Path,
+) -> None:
+    """Before empty fields were left out of the averages, an article without a title made the
+    title's average NaN (and every title norm the bare weight).  Such a generation's next
+    incremental run takes exact averages, so its norms and shared arrays are the fixed ones."""
+    rnd = random.Random(9)
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
+    docs["untitled"] = {**docs["d3"], "id": "untitled", "title": ""}
+    src, index = tmp_path / "src", tmp_path / "index"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    columns = _latest(index)
+    exact = field_averages(np.asarray(columns.lengths), np.asarray(columns.live))
+    assert np.isnan(np.asarray(columns.lengths)[0]).sum() == 1 and not np.isnan(exact).any()
+    assert np.array_equal(columns.averages, exact)
+    # What the older code kept: rewrite the generation's averages as it wrote them.
+    number = max(int(p.name[4:]) for p in store_dir(index).glob("gen-*"))
+    written = store_dir(index) / f"gen-{number:06d}" / "averages.npy"
+    old = exact.copy()
+    old[0] = np.nan
+    np.save(written, old)
+    assert np.isnan(_latest(index).averages[0])
+    base = _base(index)
+    docs["d1"]["source"] = "Báo Khác"  # a change that leaves every length as it was
+    write_source(src, docs)
+    reindex(index, workers=1)
+    columns = _latest(index)
+    assert np.array_equal(
+        columns.averages, field_averages(np.asarray(columns.lengths), np.asarray(columns.live))
+    )
+    assert _base(index) != base  # shared arrays under the new averages
+    norms = np.asarray(columns.norms)[0]
+    titled = ~np.isnan(np.asarray(columns.lengths)[0])
+    assert np.unique(norms[titled]).size > 1  # title lengths normalised

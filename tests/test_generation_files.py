@@ -460,7 +460,7 @@ def test_field_averages_leave_out_documents_without_the_field() -> None:
 
     nan = float("nan")
     lengths = np.array(
-        [[4.0, nan, 8.0, 100.0], [nan, nan, nan, nan], [10.0, 20.0, 30.0, 40.0]], np.float32
+        [[4.0, nan, 8.0, 100.0], [nan, 0.0, nan, nan], [10.0, 20.0, 30.0, 40.0]], np.float32
     )
     live = np.array([True, True, True, False])  # the fourth is deleted
     assert field_averages(lengths, live).tolist() == [6.0, 0.0, 20.0]
@@ -470,3 +470,5 @@ def test_field_averages_leave_out_documents_without_the_field() -> None:
     assert np.array_equal(length_norms(lengths, live, np.array([nan, nan, 20.0])), norms)
     assert norms[0, 0] > norms[0, 2]  # the shorter title weighs more
     assert norms[0, 1] == norms[1, 0] * 2 == 6.0  # no title: the bare title weight (6, lead 3)
+    # An empty field read as 0 (some segments) counts no more than one read as NaN.
+    assert field_averages(np.where(np.isnan(lengths), 0, lengths), live).tolist() == [6.0, 0, 20.0]

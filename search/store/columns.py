@@ -120,9 +120,10 @@ class Columns:
 
 
 def field_averages(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """Each text field's average length over the live documents that have the field (NaN
-    length: empty, see ``Columns``), as Lucene divides a field's total length by the documents
-    holding it; 0 where none has it.
+    """Each text field's average length over the live documents that have the field, as Lucene
+    divides a field's total length by the documents holding it; 0 where none has it.  An empty
+    field's length is NaN or 0 (``Columns``: Whoosh answers ``None`` for some segments and 0
+    for others): neither counts.
 
     Counting an empty field as NaN made the average NaN, and then the field's norm was its bare
     weight for every document: one article without a title or lead in an archive switched
@@ -132,7 +133,7 @@ def field_averages(lengths: np.ndarray, live: np.ndarray) -> np.ndarray:
     live = np.asarray(live)
     for f in range(len(TEXT_FIELDS)):
         values = np.asarray(lengths[f])[live]
-        values = values[~np.isnan(values)]
+        values = values[values > 0]  # NaN compares false
         if values.size:
             averages[f] = float(values.mean(dtype=np.float64))
     return averages
