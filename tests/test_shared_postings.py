@@ -286,3 +286,22 @@ def test_the_shared_arrays_of_a_generation_stay_within_their_limit(
         assert all(_arrays(found[t]) == _private(index, t) for t in TERMS)
     finally:
         engine.close()
+
+
+def test_the_tail_stays_small_enough_for_the_workers_caches() -> None:
+    """The newest segments are the tail (each worker's own arrays) while they hold at most an
+    eighth of the documents and at most ``TAIL_MAX_DOCS``; past that the base takes them, so a
+    large archive's workers never reread tails that outgrow their posting cache."""
+    from search.store.shared_postings import TAIL_MAX_DOCS, base_rows
+
+    assert TAIL_MAX_DOCS == 16_384
+    small = [("a", 40_000), ("b", 200), ("c", 4_000)]  # 4,200 of 44,200: within an eighth
+    assert base_rows(small) == 40_000
+    assert base_rows([("a", 40_000), ("b", 7_000)]) == 47_000  # past an eighth: all base
+    runs = [("a", 1_000_000), ("b", 200), ("c", 200)]
+    assert base_rows(runs) == 1_000_000
+    # 16,400 newer documents: the first boundary with at most 16,384 after it
+    assert base_rows([*runs, ("d", 16_000)]) == 1_000_200
+    assert base_rows([*runs, ("d", 15_000)]) == 1_000_000
+    assert base_rows([*runs, ("d", 120_000)]) == 1_120_400  # within an eighth, past the bound
+    assert base_rows([("a", 1_000_000), ("b", 120_000), ("c", 300)]) == 1_120_000

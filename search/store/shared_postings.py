@@ -7,13 +7,13 @@ writes it here and every worker (itself included) maps the file: one copy in the
 built once.
 
 The files cover a generation's *base*: its older segments, up to the first segment boundary past
-which at most ``TAIL_SHARE`` of the documents lie (``base_rows``).  Whoosh segments never change
-(only their deletions do) and the indexer keeps the average field lengths while they stay near
-(``columns.kept_averages``), so an incremental run leaves the base and its documents' weights as
-they were: the next generation maps the same files, and its workers read only the new segments
-(the tail) from Whoosh, instead of every worker rebuilding the arrays of a million documents
-after each commit (21 s of CPU at 1M, slow searches for ~12 s).  Documents deleted since a file
-was written keep their weights in it: queries count and rank live documents only.
+which at most ``TAIL_SHARE`` of the documents, and ``TAIL_MAX_DOCS``, lie (``base_rows``). Whoosh
+segments never change (only their deletions do) and the indexer keeps the average field lengths
+while they stay near (``columns.kept_averages``), so an incremental run leaves the base and its
+documents' weights as they were: the next generation maps the same files, and its workers read only
+the new segments (the tail) from Whoosh, instead of every worker rebuilding the arrays of a million
+documents after each commit (21 s of CPU at 1M, slow searches for ~12 s). Documents deleted since a
+file was written keep their weights in it: queries count and rank live documents only.
 
 Layout, beside the generations' own files::
 
@@ -66,20 +66,29 @@ RESCAN_WRITES = 32
 
 
 BASE = "base-"
-# The newest segments holding at most this share of the documents are a generation's tail,
-# read by each worker from Whoosh; the others its base, shared through files across generations.
+# The newest segments holding at most this share of the documents, and at most TAIL_MAX_DOCS,
+# are a generation's tail, read by each worker from Whoosh into its own memory; the others its
+# base, shared through files across generations.  The tail's arrays count in each worker's
+# posting cache (at most 160 MiB at a million documents, ``postings.default_cache_bytes``), ~5
+# bytes a tail document for every frequent term: with 120,000 tail documents at 1M the 1,500
+# frequent terms' tails alone were ~900 MB, the cache reread them on every pass (52,000 term
+# loads for 1,000 queries) and searches took 2.5 times as long (p50 11.5 → 28.4 ms).  Past the
+# bound the next generation's base takes every segment (the workers build its arrays once).
 TAIL_SHARE = 1 / 8
+TAIL_MAX_DOCS = 16_384
 
 
 def base_rows(segments: Sequence[tuple[str, int]]) -> int:
     """Where a generation's base ends (a docnum; every docnum when the base is everything): the
-    first segment boundary past which at most ``TAIL_SHARE`` of the documents lie.  The boundary
-    stays where it is while incremental runs add small segments, so the base does too."""
+    first segment boundary past which at most ``TAIL_SHARE`` of the documents, and at most
+    ``TAIL_MAX_DOCS``, lie.  The boundary stays where it is while incremental runs add small
+    segments, so the base does too."""
     size = sum(count for _, count in segments)
+    tail = min(TAIL_SHARE * size, TAIL_MAX_DOCS)
     end = 0
     for _, count in segments:
         end += count
-        if size - end <= TAIL_SHARE * size:
+        if size - end <= tail:
             return end
     return size
 
