@@ -73,7 +73,7 @@ BASE = "base-"
 # bytes a tail document for every frequent term: with 120,000 tail documents at 1M the 1,500
 # frequent terms' tails alone were ~900 MB, the cache reread them on every pass (52,000 term
 # loads for 1,000 queries) and searches took 2.5 times as long (p50 11.5 → 28.4 ms).  Past the
-# bound the next generation's base takes every segment (the workers build its arrays once).
+# bound the base moves up to newer segments (the workers build its arrays once more).
 TAIL_SHARE = 1 / 8
 TAIL_MAX_DOCS = 16_384
 
