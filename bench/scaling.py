@@ -23,13 +23,16 @@ indexed by ``vnsearch reindex --full`` in a subprocess (the checkout ``--code`` 
 default: a before/after comparison), while /proc is sampled every 0.2 s for the whole process
 tree (the reindex and its pool workers): peak summed RSS, peak summed PSS (pages forked workers
 share counted once), the reindex's own peak and the largest worker's.  Then the index's size and
-segments, a fresh engine's opening and first search, the in-process latency of the queries
-above, and an incremental run adding 100 new and 100 changed articles as a later source (its
-time, memory, a fresh engine's first search after it, and the engine that served the queries
-switching to it as a server's worker does: the seconds until the new generation is warm, then
-the same queries on it).  ``--collect`` also measures what
-the first reading of the archive holds (``indexer._scan``: each id's winning copy; older code
-held every document until the build ended), in a process of its own.
+segments, a fresh engine's opening and first search, the index served by gunicorn as in
+production (2 workers on 127.0.0.1, this checkout's code; ``--http-requests`` title queries from
+4 clients after a warm-up, as ``bench.latency --http`` sends them: req/s, p50 / p95, errors, then
+each worker's private and shared memory from ``/proc/PID/smaps_rollup``; ``--http-requests 0``
+skips it), the in-process latency of the queries above, and an incremental run adding 100 new
+and 100 changed articles as a later source (its time, memory, a fresh engine's first search
+after it, and the engine that served the queries switching to it as a server's worker does: the
+seconds until the new generation is warm, then the same queries on it).  ``--collect`` also
+measures what the first reading of the archive holds (``indexer._scan``: each id's winning copy;
+older code held every document until the build ended), in a process of its own.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ from pathlib import Path
 
 from bench import common
 from bench.latency import (
+    Gunicorn,
+    api_path,
     dir_bytes,
+    drive,
     latency_queries,
     load_documents,
     percentiles,
@@ -241,6 +247,26 @@ def collect_memory(archive: Path, code: Path) -> dict:
     return {"documents": int(count), "bytes": int(held), "seconds": round(float(seconds), 1)}
 
 
+# Clients of the HTTP phase: the issue's serving setup (2 workers, 4 clients).
+HTTP_CLIENTS = 4
+
+
+def serve(index: Path, requests: int) -> dict:
+    """``index`` served by gunicorn (2 workers): ``requests`` title queries from
+    ``HTTP_CLIENTS`` clients after a warm-up of 100 with 2 (the queries and the warm-up of
+    ``bench.latency --http``), then each worker's memory in MB (``bench.memory.smaps``: private
+    is the worker's own, shared what the page cache and the other worker share)."""
+    from bench.memory import smaps
+
+    warm = [api_path(q.text) for q in latency_queries(100, salt="warmup")]
+    paths = [api_path(q.text) for q in latency_queries(requests, salt=f"http-{HTTP_CLIENTS}")]
+    with Gunicorn(index, workers=2) as server:
+        drive(server.port, warm, 2, len(warm), 60)
+        result = drive(server.port, paths, HTTP_CLIENTS, requests, 600)
+        result["workers"] = {str(pid): smaps(pid) for pid in server.worker_pids()}
+    return result
+
+
 def segment_count(index: Path) -> int:
     from whoosh import index as whoosh_index
 
@@ -274,6 +300,9 @@ def run_archives(args: argparse.Namespace) -> dict:
         entry["segments"] = segment_count(index)
         entry["fresh"] = first_search_ms(index)
         print(f"  fresh engine: {json.dumps(entry['fresh'])}", flush=True)
+        if args.http_requests:
+            http = entry["http"] = serve(index, args.http_requests)
+            print(f"  HTTP: {json.dumps(http)}", flush=True)
         # A server's worker: it keeps serving a generation until the next one is warm.
         engine = SearchEngine(index, cache_mb=args.cache_mb, switch_when_warm=True)
         try:
@@ -314,6 +343,7 @@ def run_archives(args: argparse.Namespace) -> dict:
                 str(entry["segments"]),
                 f"{stats['p50']:.2f}",
                 f"{stats['p95']:.2f}",
+                *_http_cells(entry.get("http")),
             ]
         )
         print(f"  {json.dumps(rows[-1])}", flush=True)
@@ -334,9 +364,33 @@ def run_archives(args: argparse.Namespace) -> dict:
             "segments",
             "p50 ms",
             "p95 ms",
+            "HTTP req/s",
+            "HTTP p95",
+            "errors",
+            "private MB",
+            "shared MB",
         ],
     )
     return {"queries": len(queries), "warmup": len(warmup), "archives": out}
+
+
+def _http_cells(http: dict | None) -> list[str]:
+    """The HTTP phase's cells: req/s, p95, errors, and the larger worker's private
+    (``Private_Dirty``) and shared (``Shared_Clean`` + ``Shared_Dirty``) memory."""
+    if not http:
+        return ["-"] * 5
+    workers = list(http["workers"].values())
+    private = max((w.get("Private_Dirty", 0.0) for w in workers), default=0.0)
+    shared = max(
+        (w.get("Shared_Clean", 0.0) + w.get("Shared_Dirty", 0.0) for w in workers), default=0.0
+    )
+    return [
+        f"{http['rps']:.1f}",
+        f"{http['ms']['p95']:.1f}",
+        str(http["errors"]),
+        f"{private:.0f}",
+        f"{shared:.0f}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,6 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=14, help="the synthetic archive's seed")
     parser.add_argument("--workers", type=int, default=2, help="reindex --workers")
+    parser.add_argument(
+        "--http-requests",
+        type=int,
+        default=1000,
+        help="--archive: requests to gunicorn (2 workers, 4 clients); 0 skips the HTTP phase",
+    )
     parser.add_argument("--code", type=Path, help="checkout whose vnsearch builds (default: this)")
     parser.add_argument(
         "--collect",
