@@ -619,6 +619,32 @@ def test_the_default_posting_cache_grows_with_the_index(
     explicit.close()
 
 
+def test_posting_cache_keeps_at_most_its_number_of_terms(
+    toy_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each mapped term is one memory map of the worker: the count is bounded besides bytes."""
+    from search import postings
+
+    queries = ["lào cai", "hòa bình", "cửa hàng bán đồ gỗ", "kỹ sư người Mỹ", "tin vắn"]
+    monkeypatch.setattr(postings, "MAX_CACHED_TERMS", 6)
+    engine = SearchEngine(toy_index, warm=False)
+    answers = [comparable(engine.search(q)) for q in queries]
+    snap = engine.snapshot()
+    assert len(snap._cache) == 6  # the queries read more: the least recent went
+    assert snap._cached_bytes == sum(p.nbytes for p in snap._cache.values())
+    kept = set(snap._cache)
+    engine.close()
+    monkeypatch.undo()
+    last = SearchEngine(toy_index, warm=False)
+    last.search(queries[-1])
+    assert kept <= set(last.snapshot()._cache)  # the most recent: the last query's terms
+    last.close()
+    roomy = SearchEngine(toy_index, warm=False)
+    assert answers == [comparable(roomy.search(q)) for q in queries]
+    assert len(roomy.snapshot()._cache) > 6
+    roomy.close()
+
+
 def test_posting_cache_stays_within_its_byte_bound(toy_index: Path) -> None:
     engine = SearchEngine(toy_index, cache_mb=1000 / 2**20)  # 1,000 bytes
     answers = []
