@@ -264,12 +264,15 @@ def test_reindex_is_picked_up_without_restart(
             """Ask until both workers have answered (at least 10 times); every answer.
 
             Four requests at a time: one at a time, an idle worker can win every accept (the
-            other never answers) once answers take a few milliseconds.
+            other never answers) once answers take a few milliseconds.  For up to 30 s, not a
+            number of rounds: the server is up when one worker answers, and the other may still
+            be starting (a CI run saw one worker answer 200 requests in a row).
             """
             qs = urllib.parse.urlencode({"q": q})
             bodies = []
+            deadline = time.monotonic() + 30
             with ThreadPoolExecutor(max_workers=4) as pool:
-                for _ in range(50):
+                while time.monotonic() < deadline:
                     replies = list(pool.map(fetch, [f"{server.url}/api/search?{qs}"] * 4))
                     for reply in replies:
                         assert reply.status == 200, reply.body[:300]
@@ -278,7 +281,8 @@ def test_reindex_is_picked_up_without_restart(
                     pids = {line.split()[0] for line in lines if line.endswith(" " + qs)}
                     if len(bodies) >= 10 and len(pids) == 2:
                         return bodies
-            pytest.fail(f"only workers {pids} answered {len(bodies)} requests")
+                    time.sleep(0.02)
+            pytest.fail(f"only workers {pids} answered {len(bodies)} requests in 30 s")
 
         # Both workers open the old generation first.
         assert {b["total"] for b in ask_every_worker("chợ phiên")} == {1}
