@@ -94,9 +94,10 @@ def samples_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Server:
-    """A gunicorn serving ``wsgi:app`` on a free 127.0.0.1 port."""
+    """A gunicorn serving ``wsgi:app`` (or ``app``, a module of ``tests/``) on a free 127.0.0.1
+    port."""
 
-    def __init__(self, index_dir: Path, workers: int = 2) -> None:
+    def __init__(self, index_dir: Path, workers: int = 2, app: str = "wsgi:app") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VNSEARCH_INDEX_DIR": str(index_dir)}
@@ -111,7 +112,8 @@ class Server:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
-                "wsgi:app",
+                *(() if app == "wsgi:app" else ("--pythonpath", str(ROOT / "tests"))),
+                app,
             ],
             cwd=ROOT,
             env=env,

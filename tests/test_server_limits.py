@@ -5,6 +5,7 @@ stall the server, and nothing redirects to another host."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import platform
@@ -442,3 +443,75 @@ def test_workers_cap_their_malloc_arenas() -> None:
     from search.malloc import limit_malloc_arenas
 
     assert limit_malloc_arenas() is True  # found and called (``False``: no such function)
+
+
+@pytest.fixture()
+def slow_app(tmp_path: Path) -> Iterator[Server]:
+    """Two workers serving ``tests/slow_wsgi.py`` (``/slow`` takes 1.5 s), both started."""
+    started = Server(tmp_path, workers=2, app="slow_wsgi:app")
+    try:
+        pids: set[bytes] = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:  # the second one may still start
+            pids.add(fetch_fresh(started, "/pid")[0])
+            time.sleep(0.02)
+        assert len(pids) == 2, "the second worker did not answer within 30 s"
+        yield started
+    finally:
+        started.stop()
+
+
+def fetch_fresh(server: Server, path: str) -> tuple[bytes, float]:
+    """GET ``path`` on a new connection: the answering worker's pid and the seconds it took."""
+    started = time.monotonic()
+    with urllib.request.urlopen(server.url + path, timeout=30) as reply:
+        return reply.read(), time.monotonic() - started
+
+
+def test_a_slow_request_leaves_new_connections_to_the_idle_worker(slow_app: Server) -> None:
+    """A threaded worker accepted connections while its app ran a request and queued them behind
+    it (at a million articles, plain queries waited behind an expensive one 4-5 times their
+    time); it now leaves them to a worker that is free, as sync workers do."""
+    slow: list[bytes] = []
+    thread = threading.Thread(target=lambda: slow.append(fetch_fresh(slow_app, "/slow")[0]))
+    thread.start()
+    time.sleep(0.3)  # the slow request is in its worker's app now
+    answers = [fetch_fresh(slow_app, "/fast") for _ in range(10)]
+    thread.join()
+    assert [seconds < 0.75 for _, seconds in answers] == [True] * 10
+    pids = {pid for pid, _ in answers}
+    assert len(pids) == 1 and len(slow) == 1 and pids != set(slow)  # all from the other worker
+
+
+def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path) -> None:
+    """Its client's next request then reaches whichever worker is free; a request that found
+    the app free keeps its connection."""
+    server = Server(tmp_path, workers=1, app="slow_wsgi:app")
+    first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for conn in (first, second):  # both connections open and kept alive
+            conn.request("GET", "/fast")
+            reply = conn.getresponse()
+            reply.read()
+            assert reply.getheader("Connection") == "keep-alive"
+        headers: list[str | None] = []
+
+        def slow() -> None:
+            first.request("GET", "/slow")
+            reply = first.getresponse()
+            reply.read()
+            headers.append(reply.getheader("Connection"))
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(0.3)
+        second.request("GET", "/fast")  # waits for /slow
+        reply = second.getresponse()
+        assert reply.read() and reply.getheader("Connection") == "close"
+        thread.join()
+        assert headers == ["keep-alive"]  # nothing waited for it
+    finally:
+        first.close()
+        second.close()
+        server.stop()
