@@ -515,3 +515,22 @@ def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path)
         first.close()
         second.close()
         server.stop()
+
+
+def test_a_kept_alive_client_yields_to_connections_waiting_to_be_accepted() -> None:
+    """Under load a kept-alive client would be served ahead of new connections again and
+    again: while any wait in the listening socket's queue, answers close their connection."""
+    from web.server import VnsearchWorker
+
+    worker = VnsearchWorker.__new__(VnsearchWorker)  # only its listening sockets are read
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        worker.sockets = [listener]
+        assert not worker.others_waiting()
+        with socket.create_connection(listener.getsockname()):
+            deadline = time.monotonic() + 5
+            while not worker.others_waiting() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert worker.others_waiting()
+            accepted, _ = listener.accept()
+            accepted.close()
+            assert not worker.others_waiting()

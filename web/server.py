@@ -26,11 +26,13 @@ worker holds at most ``SEND_BUFFER_BYTES`` of such answers.
 A worker leaves new connections to the other workers while a request of its own is in its app
 (``set_accept_enabled``), as gunicorn's ``sync`` workers do by only accepting when idle: a
 threaded worker otherwise accepts whatever arrives and queues it behind the request it runs,
-while another worker may sit idle.  For the same reason a request that had to wait for the app
-is answered with ``Connection: close``: its client's next request comes back through ``accept``
-to a worker that is free, instead of queueing again on the busy one.  A lone client keeps its
-connection.  (At a million articles, 4 clients on 2 workers had stuck to one worker as often as
-not: 83-133 req/s for the same run, and a plain query waited behind an expensive one.)
+while another worker may sit idle.  For the same reason a request that had to wait for the app,
+or that starts while new connections wait to be accepted, is answered with ``Connection: close``:
+its client's next request comes back through ``accept``, in turn, to a worker that is free,
+instead of queueing again on the busy one or going ahead of the waiting connections.  A lone
+client keeps its connection.  (At a million articles, 4 clients on 2 workers had stuck to one
+worker as often as not: 83-133 req/s for the same run, and a plain query waited behind an
+expensive one.)
 
 Errors gunicorn answers itself (a request line or header over the limits of ``gunicorn.conf.py``,
 a NUL in the request line, an invalid header) never reach Flask; ``write_error`` gives them the
@@ -42,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import select
 import selectors
 import socket
 import time
@@ -190,6 +193,14 @@ class VnsearchWorker(ThreadWorker):
         self.set_accept_enabled(False)
         fs = self.tpool.submit(self.handle, conn)
         fs.add_done_callback(lambda fut: self.method_queue.defer(self.request_done, conn, fut))
+
+    def others_waiting(self) -> bool:
+        """Whether new connections wait to be accepted (by any worker): a kept-alive client
+        would otherwise be served ahead of them, again and again, while they wait."""
+        try:
+            return bool(select.select(self.sockets, [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def request_done(self, conn: TConn, fs) -> None:
         """A thread is done with ``conn``'s request (main loop); accepting resumes with the
@@ -390,7 +401,7 @@ class VnsearchWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         self.reading.pop(conn, None)  # read whole: the deadline no longer applies
-        if self.in_app > 1:  # it waits for another request: the client reconnects next time
+        if self.in_app > 1 or self.others_waiting():  # the client reconnects next time
             req.must_close = True
         if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
             return super().handle_request(req, conn)
