@@ -178,7 +178,7 @@ class VnsearchWorker(ThreadWorker):
         # a body) waits this long before it is parked in the poller, not gunicorn's 5 s.
         gthread.DEFAULT_WORKER_DATA_TIMEOUT = IDLE_HANDOFF_SECONDS
         # Requests handed to a thread and not finished yet (the app runs one at a time): while
-        # there is one, this worker accepts no new connection.  Main thread only.
+        # there is one, this worker accepts no new connection.  Changed by the main loop only.
         self.in_app = 0
         limit_malloc_arenas()
         super().init_process()
@@ -198,7 +198,10 @@ class VnsearchWorker(ThreadWorker):
         """Whether new connections wait to be accepted (by any worker): a kept-alive client
         would otherwise be served ahead of them, again and again, while they wait."""
         try:
-            return bool(select.select(self.sockets, [], [], 0)[0])
+            poller = select.poll()  # not ``select.select``: any descriptor number
+            for listener in self.sockets:
+                poller.register(listener, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return False
 
