@@ -24,12 +24,14 @@ form), and the ratio compares both systems' p95 on those same queries.  ``--inde
 existing index as it is (the cache is keyed by the ``search/`` modules that decide what an index
 holds, so editing the indexer rebuilds it: about 4 minutes on two cores).
 
-``--http`` starts gunicorn (``gunicorn.conf.py``, 2 sync workers, a free port on 127.0.0.1) on the
-same index and drives ``/api/search`` with 1, 4 and 16 client threads (``http.client``; gunicorn's
-sync workers close the connection after each response, so the client reconnects each time), at most
+``--http`` starts gunicorn (``gunicorn.conf.py``: 2 workers of ``web.server.VnsearchWorker``, a
+free port on 127.0.0.1) on the same index and drives ``/api/search`` with 1, 4 and 16 client
+threads (``http.client``, one connection each, kept alive while the server keeps it), at most
 ``--requests`` requests and ``--level-seconds`` seconds per level; each level sends ``--queries``
 queries of its own, sampled as the in-process ones, so none runs on what an earlier one cached.
-Worker RSS is read from ``/proc/<pid>/status`` at boot, after the warm-up and at the end.
+Worker RSS is read from ``/proc/<pid>/status`` at boot, after the warm-up and at the end, and each
+worker's CPU seconds per level from ``/proc/<pid>/stat``: their split shows whether the workers
+shared the load (all four clients once stuck to one worker, 88 req/s instead of ~120 at 1M).
 
 Goals (printed, not fatal): in process p50 <= 5 ms, p95 <= 20 ms, p95 <= 1/20 of the reference's;
 HTTP >= 250 req/s at 4 clients with p95 <= 40 ms and no errors; worker RSS <= 300 MB.
@@ -584,6 +586,15 @@ def child_pids(parent: int) -> list[int]:
     return sorted(out)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of ``pid`` so far, None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float | None:
     """``VmRSS`` of ``pid`` in MB, None when it is gone."""
     try:
@@ -798,19 +809,26 @@ def run_http(args: argparse.Namespace) -> dict:
         result["rss_start_mb"] = server.worker_rss()
         print_rss("at start (after warm-up)", result["rss_start_mb"])
         for clients in levels_wanted:
+            pids = server.worker_pids()
+            before = [cpu_seconds(pid) for pid in pids]
             level = drive(
                 server.port, level_paths[clients], clients, args.requests, args.level_seconds
             )
+            after = [cpu_seconds(pid) for pid in pids]
+            level["worker_cpu_s"] = [
+                round(b - a, 2) if a is not None and b is not None else None
+                for a, b in zip(before, after, strict=True)
+            ]
             result["levels"].append(level)
             print(
                 f"  {clients:>2} clients: {level['requests']} requests, {level['seconds']:.1f} s, "
                 f"{level['rps']:.1f} req/s, p95 {level['ms']['p95']:.2f} ms, "
-                f"{level['errors']} errors"
+                f"{level['errors']} errors; workers' CPU s {level['worker_cpu_s']}"
             )
         result["rss_end_mb"] = server.worker_rss()
         print_rss("at end", result["rss_end_mb"])
     print_table(
-        f"HTTP /api/search (gunicorn, 2 sync workers; {args.requests} requests or "
+        f"HTTP /api/search (gunicorn, 2 workers; {args.requests} requests or "
         f"{args.level_seconds:.0f} s per level)",
         http_rows(result["levels"]),
         HTTP_HEADER,

@@ -2,7 +2,7 @@
 
     python -m bench.load [--clients 20] [--seconds 60] [--index DIR] [--json F]
 
-gunicorn (``gunicorn.conf.py``, 2 sync workers) serves the vietnews index of ``bench.latency``
+gunicorn (``gunicorn.conf.py``, 2 workers) serves the vietnews index of ``bench.latency``
 (built and cached there) on a free port of 127.0.0.1; ``--clients`` threads send
 ``/api/search?q=...&per_page=10`` for ``--seconds`` seconds (and at most ``--max-requests``
 requests), cycling through a mixed query set (title queries of vietnews, accented, unaccented and
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     result["server_alive_at_end"] = alive
     print_table(
         f"Load: /api/search, {len(paths)} mixed queries ({', '.join(MIXED_FORMS)}), "
-        "gunicorn 2 sync workers",
+        "gunicorn 2 workers",
         http_rows([level]),
         HTTP_HEADER,
     )

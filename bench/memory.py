@@ -5,7 +5,7 @@
 
 The index is ``bench.scaling``'s (the first ``--docs`` articles of vietnews + news-baomoi, built
 and cached under ``bench/out/``) unless ``--index`` names one.  gunicorn (``gunicorn.conf.py``,
-2 sync workers) is started from ``--repo`` (default: this checkout; another checkout measures
+2 workers) is started from ``--repo`` (default: this checkout; another checkout measures
 its code on the same index), then ``--queries`` mixed queries (accented, unaccented, Telex, short,
 phrase) and ``--suggest`` suggest-as-you-type prefixes are sent from ``--clients`` threads.  Each
 worker's ``/proc/PID/smaps_rollup`` is read after boot and at the end: ``Private_Dirty`` (its own
