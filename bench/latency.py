@@ -680,6 +680,22 @@ class Gunicorn:
             self.log_path.unlink()
 
 
+def drive_workers(
+    server: Gunicorn, paths: Sequence[str], clients: int, max_requests: int, max_seconds: float
+) -> dict:
+    """``drive`` against ``server``, with each worker's CPU seconds meanwhile
+    (``worker_cpu_s``): their split shows whether the workers shared the load."""
+    pids = server.worker_pids()
+    before = [cpu_seconds(pid) for pid in pids]
+    level = drive(server.port, paths, clients, max_requests, max_seconds)
+    after = [cpu_seconds(pid) for pid in pids]
+    level["worker_cpu_s"] = [
+        round(b - a, 2) if a is not None and b is not None else None
+        for a, b in zip(before, after, strict=True)
+    ]
+    return level
+
+
 def get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -809,16 +825,9 @@ def run_http(args: argparse.Namespace) -> dict:
         result["rss_start_mb"] = server.worker_rss()
         print_rss("at start (after warm-up)", result["rss_start_mb"])
         for clients in levels_wanted:
-            pids = server.worker_pids()
-            before = [cpu_seconds(pid) for pid in pids]
-            level = drive(
-                server.port, level_paths[clients], clients, args.requests, args.level_seconds
+            level = drive_workers(
+                server, level_paths[clients], clients, args.requests, args.level_seconds
             )
-            after = [cpu_seconds(pid) for pid in pids]
-            level["worker_cpu_s"] = [
-                round(b - a, 2) if a is not None and b is not None else None
-                for a, b in zip(before, after, strict=True)
-            ]
             result["levels"].append(level)
             print(
                 f"  {clients:>2} clients: {level['requests']} requests, {level['seconds']:.1f} s, "

@@ -51,6 +51,7 @@ from bench.latency import (
     api_path,
     dir_bytes,
     drive,
+    drive_workers,
     latency_queries,
     load_documents,
     percentiles,
@@ -255,14 +256,15 @@ def serve(index: Path, requests: int) -> dict:
     """``index`` served by gunicorn (2 workers): ``requests`` title queries from
     ``HTTP_CLIENTS`` clients after a warm-up of 100 with 2 (the queries and the warm-up of
     ``bench.latency --http``), then each worker's memory in MB (``bench.memory.smaps``: private
-    is the worker's own, shared what the page cache and the other worker share)."""
+    is the worker's own, shared what the page cache and the other worker share) and its CPU seconds
+    during the queries (``worker_cpu_s``: whether the workers shared them)."""
     from bench.memory import smaps
 
     warm = [api_path(q.text) for q in latency_queries(100, salt="warmup")]
     paths = [api_path(q.text) for q in latency_queries(requests, salt=f"http-{HTTP_CLIENTS}")]
     with Gunicorn(index, workers=2) as server:
         drive(server.port, warm, 2, len(warm), 60)
-        result = drive(server.port, paths, HTTP_CLIENTS, requests, 600)
+        result = drive_workers(server, paths, HTTP_CLIENTS, requests, 600)
         result["workers"] = {str(pid): smaps(pid) for pid in server.worker_pids()}
     return result
 
