@@ -569,12 +569,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ppid(pid: int) -> int | None:
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), None when the
+    process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _ppid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
 
 
 def child_pids(parent: int) -> list[int]:
@@ -588,9 +595,8 @@ def child_pids(parent: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float | None:
     """User and system CPU seconds of ``pid`` so far, None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
