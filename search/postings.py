@@ -126,7 +126,7 @@ class TermPostings:
     The arrays are shared between queries: never modify them.
     """
 
-    __slots__ = ("_docs", "_weight", "df", "held", "dense", "present", "mapped")
+    __slots__ = ("_docs", "_weight", "df", "held", "dense", "present", "mapped", "_top")
 
     def __init__(
         self, docs: np.ndarray, weight: np.ndarray, df: int, held: int | None = None
@@ -140,6 +140,7 @@ class TermPostings:
         self.dense: np.ndarray | None = None
         self.present: np.ndarray | None = None
         self.mapped = False  # the arrays are a shared file's (they cost this process nothing)
+        self._top: float | None = None  # the largest weight, once asked (``top``)
 
     @classmethod
     def spread(
@@ -188,6 +189,16 @@ class TermPostings:
             return 200
         arrays = (self._docs, self._weight, self.dense, self.present)
         return sum(a.nbytes for a in arrays if a is not None) + 200  # plus object overhead
+
+    @property
+    def top(self) -> float:
+        """The largest weight the arrays hold: the most the term adds to a document's score
+        (times its scale).  Worked out once (a pass over the arrays) and kept with the term,
+        which the posting cache keeps."""
+        if self._top is None:
+            weights = self.dense if self.dense is not None else self._weight
+            self._top = float(weights.max()) if weights.size else 0.0
+        return self._top
 
     def add_to(self, scores: np.ndarray, scale: float) -> None:
         """``scores[doc] += scale * weight`` for every document holding the term."""
@@ -268,6 +279,10 @@ class SplitPostings(TermPostings):
     @property
     def nbytes(self) -> int:
         return self.base.nbytes + self.tail.nbytes
+
+    @property
+    def top(self) -> float:
+        return max(self.base.top, self.tail.top)
 
     def add_to(self, scores: np.ndarray, scale: float) -> None:
         self.base.add_to(scores[: self.bound], scale)

@@ -46,6 +46,21 @@ SORT_ALL = 256
 # in 16, 'Lào Cai Sa Pa' typed 16 times (37,553 candidates of a million, ~200 terms) took 44 ms
 # against 31 over every docnum; at one in 64 it is 31 ms, and title queries gain as much.
 AT_RATIO = 64
+# A long list's best are found from bounds first (``Scorer.bounds``, MaxScore's idea): the
+# terms in at least one document in ``DEFER_RATIO`` (frequent words: a low idf, a pass over
+# every docnum each) are left out of a partial score, and only the candidates whose partial
+# score plus the most those terms can add could reach the page are scored whole, at their
+# documents.  At a million articles (1,000 title queries, ``bench.latency``) a median of 445 of
+# 180,000 candidates could, and a warm pass took 11.2 ms a query against 12.4; deferring the
+# terms in one document in 8 (or 16) as well left too many candidates (median 13,563): 12.8 ms.
+# Where more than one docnum in ``REACH_RATIO`` could reach the page, every candidate is
+# scored.  ``PRUNE`` off always scores every candidate (the answers are the same, bit for bit).
+DEFER_RATIO = 4
+REACH_RATIO = AT_RATIO
+PRUNE = True
+# Bounds are compared with a margin this much of the threshold and slack: the partial score adds
+# float32 values in another order than the whole one, which rounds them differently.
+ROUNDING = 1e-4
 # Keys sampled to find a threshold that the best of many candidates reach (``_best_positions``),
 # and how many sampled keys past the page's share the threshold lets through.
 SAMPLE_SIZE = 4096
@@ -64,7 +79,7 @@ class Ranked:
     the one scoring every docnum gives, bit for bit.
     """
 
-    __slots__ = ("docs", "_scores", "_key", "scorer")
+    __slots__ = ("docs", "_scores", "_key", "scorer", "_bounds")
 
     def __init__(
         self,
@@ -76,6 +91,7 @@ class Ranked:
         if (scores is None or key is None) and scorer is None:
             raise ValueError("a Ranked list needs its scores and key, or a scorer")
         self.docs, self._scores, self._key, self.scorer = docs, scores, key, scorer
+        self._bounds: Bounds | None = None  # ``Scorer.bounds``, once worked out
 
     @classmethod
     def scored_by(cls, docs: np.ndarray, scorer: Scorer) -> Ranked:
@@ -139,11 +155,32 @@ class Ranked:
         size = self.docs.size
         if upto >= size or size <= SORT_ALL:
             return np.lexsort((self.docs, -self.key))
+        if self._key is None and PRUNE and size * AT_RATIO > self.scorer.size:
+            top = self._pruned_best(upto)
+            if top is not None:
+                return top
         within = _best_positions(self.key, upto)
         negated = -self.key[within]
         bound = np.partition(negated, upto - 1)[upto - 1]
         top = within[negated <= bound]  # the best ``upto`` and everything tied with them
         return top[np.argsort(-self.key[top], kind="stable")]  # ties stay in docnum order
+
+    def _pruned_best(self, upto: int) -> np.ndarray | None:
+        """``best`` from the bounds (``Scorer.bounds``): the candidates that can reach the
+        best ``upto`` scored whole, at their documents; ``None`` where too many can."""
+        if self._bounds is None:
+            self._bounds = self.scorer.bounds(self.docs)
+        bounds = self._bounds
+        if bounds is None:
+            return None
+        maybe = bounds.reaching(upto)
+        if maybe.size * REACH_RATIO > self.scorer.size:
+            return None
+        docs = self.docs[maybe]
+        key = self.scorer.key(self.scorer.at(docs), docs)
+        order = np.lexsort((maybe, -key))  # ties in docnum order
+        last = key[order[upto - 1]]
+        return maybe[order[key[order] >= last]]  # the best ``upto`` and all tied with them
 
     def ordered(self, upto: int) -> tuple[np.ndarray, int]:
         """Positions of the candidates, and ``exact``: the first ``exact`` positions (at least
@@ -155,6 +192,26 @@ class Ranked:
         rest = np.ones(self.docs.size, dtype=bool)
         rest[top] = False
         return np.concatenate([top, np.flatnonzero(rest)]), int(top.size)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Each candidate's rank key from a partial score (``low``: at most its key) and what the
+    terms left out can add to a score at most (``slack``): a key is at most ``low + slack``,
+    since the coordination factor is at most 1 and the bonuses do not depend on the score."""
+
+    low: np.ndarray  # float32, aligned with the candidates
+    slack: float
+
+    def reaching(self, upto: int) -> np.ndarray:
+        """Positions (ascending) of the candidates whose key may be among the best ``upto``
+        (fewer than the candidates): at least ``upto`` keys reach the ``upto``-th best lower
+        bound, so a candidate whose upper bound stays below it is not among the best."""
+        within = _best_positions(self.low, upto)
+        low = self.low[within]
+        threshold = float(np.partition(low, low.size - upto)[low.size - upto])
+        margin = ROUNDING * (abs(threshold) + self.slack)
+        return np.flatnonzero(self.low >= np.float32(threshold - self.slack - margin))
 
 
 def _best_positions(key: np.ndarray, upto: int) -> np.ndarray:
@@ -534,6 +591,26 @@ class Scorer:
                 words = sum((groups[i][held] for i in step.positions), zero)
                 scores[held] += np.maximum(other - words, 0)
         return scores
+
+    def bounds(self, docs: np.ndarray) -> Bounds | None:
+        """Bounds of the keys of ``docs`` (ascending) from every step but the frequent terms
+        (``DEFER_RATIO``): a pass over every docnum for a frequent term costs as much as for
+        any, but adds little (a low idf), so a few candidates scored whole at their documents
+        replace those passes.  ``None`` where no term is frequent, or where a step is not an
+        addition (an abbreviation's group: its score is replaced, not added to)."""
+        terms = [step for step in self.steps if isinstance(step, _Term) and step.scale >= 0]
+        if len(terms) < len(self.steps):
+            return None
+        limit = self.size / DEFER_RATIO
+        deferred = [term for term in terms if term.postings.held >= limit]
+        if not deferred:
+            return None
+        partial = np.zeros(self.size, dtype=np.float32)
+        for term in terms:
+            if term.postings.held < limit:
+                term.postings.add_to(partial, term.scale)
+        slack = sum(term.scale * term.postings.top for term in deferred)
+        return Bounds(self.key(partial.take(docs), docs), slack)
 
     def key(self, shown: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """The rank key of ``docs`` from their scores ``shown`` (``_tiers``)."""

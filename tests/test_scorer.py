@@ -20,6 +20,7 @@ from bench.forms import derive_forms
 from search import ranking
 from search.engine import SearchEngine
 from search.indexer import reindex
+from search.postings import SplitPostings, TermPostings
 from search.ranking import Ranked, rank
 from tests.conftest import shared_path
 
@@ -113,12 +114,61 @@ def test_engine_answers_are_those_of_lists_scored_over_every_docnum(
     engine: SearchEngine, articles: list[dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whole responses (hits, scores, copies, facets) with short lists scored at their
-    documents equal those with every list scored over every docnum."""
+    documents, or their best found from bounds, equal those with every list scored over every
+    docnum."""
     queries = _queries(articles)[::4] + ABBREVIATED
     answers = []
-    for ratio in (0, 10**9):
+    monkeypatch.setattr(ranking, "REACH_RATIO", 1)
+    for ratio, prune in ((0, False), (10**9, True), (10**9, False)):
         monkeypatch.setattr(ranking, "AT_RATIO", ratio)
+        monkeypatch.setattr(ranking, "PRUNE", prune)
         responses = [engine.search(q, per_page=10) for q in queries]
         answers.append([{k: v for k, v in r.items() if k != "took_ms"} for r in responses])
-    assert answers[0] == answers[1]
+    assert answers[0] == answers[1] == answers[2]
     assert sum(bool(r["hits"]) for r in answers[0]) >= len(queries) // 2
+
+
+@pytest.mark.parametrize(("upto", "least"), [(1, 100), (10, 25), (44, 8)])
+def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
+    engine: SearchEngine,
+    articles: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
+    upto: int,
+    least: int,
+) -> None:
+    """A long list's best found from bounds (frequent terms left out of a partial score, the
+    candidates that can still reach the page scored whole) are those scoring every candidate
+    finds, ties and order included; every key lies within its bounds; and where the bounds
+    prune, the other candidates are never scored."""
+    monkeypatch.setattr(ranking, "SORT_ALL", 0)
+    monkeypatch.setattr(ranking, "AT_RATIO", 10**9)  # every list is a long one
+    monkeypatch.setattr(ranking, "REACH_RATIO", 1)  # pruning is never given up
+    pruned = 0
+    for q in _queries(articles) + ABBREVIATED:
+        ranked = _ranked(engine, q)
+        if ranked.total <= upto:
+            continue
+        monkeypatch.setattr(ranking, "PRUNE", False)
+        whole = Ranked.scored_by(ranked.docs, ranked.scorer)
+        expected = whole.best(upto)
+        monkeypatch.setattr(ranking, "PRUNE", True)
+        lazy = Ranked.scored_by(ranked.docs, ranked.scorer)
+        assert lazy.best(upto).tolist() == expected.tolist(), q
+        bounds = ranked.scorer.bounds(ranked.docs)
+        if bounds is None:
+            continue
+        low, high = bounds.low, bounds.low + np.float32(bounds.slack)
+        assert np.all(whole.key >= low - 1e-5) and np.all(whole.key <= high + 1e-5), q
+        if bounds.reaching(upto).size < ranked.total:
+            pruned += 1
+            assert lazy._scores is None and lazy._key is None, q  # the rest left unscored
+    assert pruned >= least  # of the ~125 queries, this many lists were pruned
+
+
+def test_a_terms_top_weight_is_the_largest_it_adds() -> None:
+    """``top`` bounds what a term adds to any document's score, whichever arrays hold it."""
+    docs = np.array([2, 5, 9], dtype=np.int32)
+    sparse = TermPostings(docs, np.array([0.5, 1.75, 0.25], np.float32), 3)
+    dense = TermPostings.spread(np.array([0, 0.5, 2.5, 0, 1.0], np.float32), 3)
+    split = SplitPostings(sparse, dense, 10, 6)
+    assert (sparse.top, dense.top, split.top, TermPostings.empty().top) == (1.75, 2.5, 2.5, 0.0)
