@@ -11,6 +11,7 @@ import bisect
 
 import numpy as np
 
+from .arrays import select
 from .postings import Snapshot
 
 MAX_FACET_VALUES = 20
@@ -47,7 +48,7 @@ def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 def masked(values, mask: np.ndarray | None):
     """``values`` (an array aligned with the candidates, or ``None``) where ``mask`` is set
     (``None``: all of them)."""
-    return values if mask is None or values is None else values[mask]
+    return values if mask is None or values is None else select(values, mask)
 
 
 def source_mask(snap: Snapshot, docs: np.ndarray, source: str | None) -> np.ndarray | None:

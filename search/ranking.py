@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
+from .arrays import select
 from .postings import Snapshot, TermPostings
 from .query import Concept, Expansion, Plan
 from .ranking_params import RankingParams, Weights
@@ -57,6 +58,7 @@ AT_RATIO = 64
 # scored.  ``PRUNE`` off always scores every candidate (the answers are the same, bit for bit).
 DEFER_RATIO = 4
 REACH_RATIO = AT_RATIO
+FEW_REACHING = 4
 PRUNE = True
 # Bounds are compared with a margin this much of the threshold and slack: the partial score adds
 # float32 values in another order than the whole one, which rounds them differently.
@@ -119,7 +121,8 @@ class Ranked:
             shown = scorer.at(docs)
         else:
             shown = scorer.dense().take(docs)
-        self._scores, self._key = shown, scorer.key(shown, docs)
+        parts = self._bounds.parts if self._bounds is not None else None
+        self._scores, self._key = shown, scorer.key(shown, docs, parts)
 
     def scores_at(self, positions: np.ndarray) -> np.ndarray:
         """The scores of the candidates at ``positions``."""
@@ -146,8 +149,9 @@ class Ranked:
         if mask is None:
             return self
         if self._scores is None or self._key is None:
-            return Ranked(self.docs[mask], scorer=self.scorer)
-        return Ranked(self.docs[mask], self._scores[mask], self._key[mask], self.scorer)
+            return Ranked(select(self.docs, mask), scorer=self.scorer)
+        kept = np.flatnonzero(mask)
+        return Ranked(self.docs[kept], self._scores[kept], self._key[kept], self.scorer)
 
     def best(self, upto: int) -> np.ndarray:
         """Positions of the best ``upto`` candidates (and all tied with the last of them, or
@@ -173,11 +177,11 @@ class Ranked:
         bounds = self._bounds
         if bounds is None:
             return None
-        maybe = bounds.reaching(upto)
-        if maybe.size * REACH_RATIO > self.scorer.size:
+        reaching = bounds.reaching(upto)
+        if reaching is None:
             return None
-        docs = self.docs[maybe]
-        key = self.scorer.key(self.scorer.at(docs), docs)
+        maybe, shown = reaching
+        key = self.scorer.key(shown, self.docs[maybe])
         order = np.lexsort((maybe, -key))  # ties in docnum order
         last = key[order[upto - 1]]
         return maybe[order[key[order] >= last]]  # the best ``upto`` and all tied with them
@@ -196,22 +200,56 @@ class Ranked:
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
-    """Each candidate's rank key from a partial score (``low``: at most its key) and what the
-    terms left out can add to a score at most (``slack``): a key is at most ``low + slack``,
-    since the coordination factor is at most 1 and the bonuses do not depend on the score."""
+    """The candidates' partial scores (every term but the frequent ones) and the frequent
+    terms left out, the one that can add most first (``Scorer.bounds``).  A key is at least
+    the one of the partial score and at most that plus what the terms left out add at most
+    (``top`` times their scale): the coordination factor is at most 1 and the bonuses do not
+    depend on the score."""
 
-    low: np.ndarray  # float32, aligned with the candidates
-    slack: float
+    docs: np.ndarray  # the candidates (ascending docnums)
+    shown: np.ndarray  # float32, their partial scores
+    deferred: list[_Term]
+    factor: np.ndarray  # float32, the coordination factor of each candidate
+    bonus: np.ndarray  # float32, the bonuses of each candidate
+    size: int  # docnums
+    parts: TierParts  # what ``factor`` and ``bonus`` come from, for the keys
 
-    def reaching(self, upto: int) -> np.ndarray:
-        """Positions (ascending) of the candidates whose key may be among the best ``upto``
-        (fewer than the candidates): at least ``upto`` keys reach the ``upto``-th best lower
-        bound, so a candidate whose upper bound stays below it is not among the best."""
-        within = _best_positions(self.low, upto)
-        low = self.low[within]
-        threshold = float(np.partition(low, low.size - upto)[low.size - upto])
-        margin = ROUNDING * (abs(threshold) + self.slack)
-        return np.flatnonzero(self.low >= np.float32(threshold - self.slack - margin))
+    def reaching(self, upto: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The candidates whose key may be among the best ``upto`` (fewer than the candidates):
+        their positions (ascending) and exact scores; ``None`` where more than one docnum in
+        ``REACH_RATIO`` may (looking them up would cost more than passes over every docnum).
+
+        At least ``upto`` keys reach the ``upto``-th best lower bound, so a candidate whose
+        upper bound stays below it is not among the best.  The terms left out are added at the
+        candidates still in doubt (a lookup each) one at a time, in the scorer's order, each
+        raising the threshold and lowering the slack, until few remain (``FEW_REACHING`` times
+        ``upto``); the rest are then added at those few alone.
+        """
+        shown, factor, bonus = self.shown, self.factor, self.bonus
+        tops = [term.scale * term.postings.top for term in self.deferred]
+        total = sum(tops)
+        positions = np.arange(self.docs.size)
+        done = 0
+        while True:
+            low = shown * factor + bonus  # the key's operations in another order
+            within = _best_positions(low, upto)
+            threshold = float(np.partition(low[within], within.size - upto)[within.size - upto])
+            margin = ROUNDING * (abs(threshold) + total)  # for the rounding of that order
+            reach = low >= np.float32(threshold - sum(tops[done:]) - margin)
+            count = int(np.count_nonzero(reach))
+            if count * REACH_RATIO > self.size:
+                return None
+            keep = np.flatnonzero(reach)
+            positions, shown, factor, bonus = (a[keep] for a in (positions, shown, factor, bonus))
+            if count <= FEW_REACHING * upto or done == len(tops):
+                break
+            term = self.deferred[done]
+            shown += term.scale * term.postings.weights_at(self.docs[positions])
+            done += 1
+        docs = self.docs[positions]
+        for term in self.deferred[done:]:
+            shown += term.scale * term.postings.weights_at(docs)
+        return positions, shown
 
 
 def _best_positions(key: np.ndarray, upto: int) -> np.ndarray:
@@ -429,7 +467,7 @@ def holding_all(terms: list[TermPostings], size: int) -> np.ndarray:
     rarest, *others = sorted(terms, key=lambda t: t.df)
     where = rarest.docs.astype(np.int64)
     for term in others:
-        where = where[term.holds(where)]
+        where = select(where, term.holds(where))
     return where
 
 
@@ -518,6 +556,8 @@ class _Span:
 
 
 _Step = _Term | _Group | _GroupEnd | _Span
+# A rank key's coordination factors, all-words mask and exact-diacritics positions (``_tiers``).
+TierParts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 
 
 class Scorer:
@@ -542,9 +582,39 @@ class Scorer:
         # (``_count_matches``): the rank key weighs the score by them (``_tiers``).
         self.matched, self.known = matched, known
         self.exact_all, self.signals = exact_all, signals
+        # Where every step is an addition, the frequent terms (``DEFER_RATIO``) come last, the
+        # one that can add most first: the sum of the steps before them is then the partial
+        # score of the bounds (``bounds``), and each path adds the rest in the same order.
+        self.deferred: list[_Term] = []
+        self._partial: np.ndarray | None = None  # the partial score, until ``dense`` uses it
+        terms = [step for step in steps if isinstance(step, _Term) and step.scale >= 0]
+        if len(terms) == len(steps):
+            limit = size / DEFER_RATIO
+            kept = [term for term in terms if term.postings.held < limit]
+            self.deferred = sorted(
+                (term for term in terms if term.postings.held >= limit),
+                key=lambda term: term.scale * term.postings.top,
+                reverse=True,
+            )
+            self.steps = [*kept, *self.deferred]
+
+    def _kept_sum(self) -> np.ndarray:
+        """Every docnum's partial score: the sum of the steps before the deferred ones."""
+        if self._partial is not None:
+            partial, self._partial = self._partial, None
+            return partial
+        partial = np.zeros(self.size, dtype=np.float32)
+        for term in self.steps[: len(self.steps) - len(self.deferred)]:
+            term.postings.add_to(partial, term.scale)  # type: ignore[union-attr]
+        return partial
 
     def dense(self) -> np.ndarray:
         """Every docnum's score (float32)."""
+        if self.deferred:  # every step an addition: the partial score (kept), then the rest
+            scores = self._kept_sum()
+            for term in self.deferred:
+                term.postings.add_to(scores, term.scale)
+            return scores
         scores = np.zeros(self.size, dtype=np.float32)
         scratch: np.ndarray | None = None
         own: dict[int, dict[tuple, np.ndarray]] = {}
@@ -594,27 +664,36 @@ class Scorer:
 
     def bounds(self, docs: np.ndarray) -> Bounds | None:
         """Bounds of the keys of ``docs`` (ascending) from every step but the frequent terms
-        (``DEFER_RATIO``): a pass over every docnum for a frequent term costs as much as for
-        any, but adds little (a low idf), so a few candidates scored whole at their documents
-        replace those passes.  ``None`` where no term is frequent, or where a step is not an
-        addition (an abbreviation's group: its score is replaced, not added to)."""
-        terms = [step for step in self.steps if isinstance(step, _Term) and step.scale >= 0]
-        if len(terms) < len(self.steps):
+        (``deferred``): a pass over every docnum for a frequent term costs as much as for any,
+        but adds little (a low idf), so a few candidates looked up replace those passes.
+        ``None`` where no term is frequent, or where a step is not an addition (an
+        abbreviation's group: its score is replaced, not added to).  The partial score over
+        every docnum is kept for ``dense``, should the bounds be too loose."""
+        if not self.deferred:
             return None
-        limit = self.size / DEFER_RATIO
-        deferred = [term for term in terms if term.postings.held >= limit]
-        if not deferred:
-            return None
-        partial = np.zeros(self.size, dtype=np.float32)
-        for term in terms:
-            if term.postings.held < limit:
-                term.postings.add_to(partial, term.scale)
-        slack = sum(term.scale * term.postings.top for term in deferred)
-        return Bounds(self.key(partial.take(docs), docs), slack)
+        partial = self._kept_sum()
+        self._partial = partial
+        parts = self.tier_parts(docs)
+        factor, all_words, exact = parts
+        bonus = np.zeros(docs.size, dtype=np.float32)
+        if all_words is not None:
+            bonus[all_words] = self.signals.all_words_bonus
+            if exact is not None:
+                bonus[exact] += np.float32(self.signals.all_words_bonus)
+        if factor is None:
+            factor = np.ones(docs.size, dtype=np.float32)
+        return Bounds(docs, partial.take(docs), self.deferred, factor, bonus, self.size, parts)
 
-    def key(self, shown: np.ndarray, docs: np.ndarray) -> np.ndarray:
-        """The rank key of ``docs`` from their scores ``shown`` (``_tiers``)."""
-        return _tiers(shown, docs, self.matched, self.known, self.exact_all, self.signals)
+    def tier_parts(self, docs: np.ndarray) -> TierParts:
+        """What the rank keys of ``docs`` weigh their scores with (``_tier_parts``)."""
+        return _tier_parts(docs, self.matched, self.known, self.exact_all, self.signals)
+
+    def key(
+        self, shown: np.ndarray, docs: np.ndarray, parts: TierParts | None = None
+    ) -> np.ndarray:
+        """The rank key of ``docs`` from their scores ``shown`` (``_tiers``); ``parts``: their
+        ``tier_parts``, where known."""
+        return _tiers(shown, parts if parts is not None else self.tier_parts(docs), self.signals)
 
 
 def _inside(where: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -737,28 +816,39 @@ def _candidates(
     return np.flatnonzero(keep)
 
 
-def _tiers(
-    shown: np.ndarray,
+def _tiers(shown: np.ndarray, parts: TierParts, signals: Weights) -> np.ndarray:
+    """The rank key: the score times the share of the query's words a document holds (to the
+    power ``coord``), plus, for a short query, a bonus for holding every word and as much again
+    for holding them with exactly the typed diacritics (``_tier_parts``)."""
+    factor, all_words, exact = parts
+    final = shown if factor is None else shown * factor
+    if all_words is not None:
+        final = final + all_words * np.float32(signals.all_words_bonus)
+        if exact is not None:
+            final[exact] += np.float32(signals.all_words_bonus)
+    return final
+
+
+def _tier_parts(
     docs: np.ndarray,
     matched: np.ndarray,
     known: int,
     exact_all: list[TermPostings | np.ndarray] | None,
     signals: Weights,
-) -> np.ndarray:
-    """The rank key: the score times the share of the query's words a document holds (to the
-    power ``coord``), plus, for a short query, a bonus for holding every word and as much again
-    for holding them with exactly the typed diacritics (``exact_all``: what a document must
-    hold for that, terms or masks over docnums; ``None``: no diacritics typed)."""
-    final = shown
+) -> TierParts:
+    """What ``_tiers`` weighs the scores of ``docs`` with: the coordination factor (``None``:
+    1), which hold every word (``None``: no bonus) and the positions of those holding them with
+    exactly the typed diacritics (``None``: none typed; ``exact_all``: what a document must
+    hold for that, terms or masks over docnums)."""
     held = matched.take(docs)
+    factor = all_words = positions = None
     if signals.coord and known:
         # A share takes one of ``known + 1`` values: raise those to the power once and look
         # each candidate's up (the same float32 operations, not one ``pow`` per candidate).
         shares = np.arange(known + 1, dtype=np.float32) / np.float32(known)
-        final = final * (shares ** np.float32(signals.coord)).take(held)
+        factor = (shares ** np.float32(signals.coord)).take(held)
     if known <= signals.tier_max_words:
         all_words = held >= known
-        final = final + all_words * np.float32(signals.all_words_bonus)
         if exact_all is not None:  # typed with diacritics: exactly those diacritics count more
             # Decided for the candidates holding every word alone (a few, mostly).
             positions = np.flatnonzero(all_words)
@@ -768,6 +858,6 @@ def _tiers(
                     keep = required[held_docs]
                 else:
                     keep = required.holds(held_docs)
-                positions, held_docs = positions[keep], held_docs[keep]
-            final[positions] += np.float32(signals.all_words_bonus)
-    return final
+                kept = np.flatnonzero(keep)
+                positions, held_docs = positions.take(kept), held_docs.take(kept)
+    return factor, all_words, positions

@@ -157,9 +157,13 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
         bounds = ranked.scorer.bounds(ranked.docs)
         if bounds is None:
             continue
-        low, high = bounds.low, bounds.low + np.float32(bounds.slack)
+        low = bounds.shown * bounds.factor + bounds.bonus
+        high = low + np.float32(sum(t.scale * t.postings.top for t in bounds.deferred))
         assert np.all(whole.key >= low - 1e-5) and np.all(whole.key <= high + 1e-5), q
-        if bounds.reaching(upto).size < ranked.total:
+        reaching = bounds.reaching(upto)
+        if reaching is not None:  # the scores it gives are the whole ones, bit for bit
+            assert _same(reaching[1], whole.scores[reaching[0]]), q
+        if reaching is not None and reaching[0].size < ranked.total:
             pruned += 1
             assert lazy._scores is None and lazy._key is None, q  # the rest left unscored
     assert pruned >= least  # of the ~125 queries, this many lists were pruned
