@@ -373,7 +373,8 @@ def _add_pair(
         both = first[ids] & second[ids]
         if deleted:
             both &= snapshot.live[ids]
-        part = TermPostings(pooled.docs[both], pooled.weight[both], int(both.sum()))
+        kept = np.flatnonzero(both)
+        part = TermPostings(pooled.docs.take(kept), pooled.weight.take(kept), int(kept.size))
     _add(steps, part, n, pooled_weight)
 
 
