@@ -29,11 +29,14 @@ M_ARENA_MAX = -8
 # glibc refuses a larger mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX).
 MMAP_THRESHOLD = 32 * 2**20
 DEFAULT_KEEP_MB = 128
-# Arenas a server worker's threads allocate from: the app runs one request at a time, so threads
-# do not contend, while an arena per thread keeps each thread's freed query arrays as private
-# memory: at 1M articles the workers held 366 and 483 MB of Private_Dirty with 16 arenas
-# (``bench.memory``; the README has the figures with 2).
-MALLOC_ARENAS = 2
+# Arenas a server worker's threads allocate from: one, the main heap, which keeps ``keep_mb``
+# of freed memory.  The app runs one request at a time, so its threads do not contend for it.
+# An arena per thread kept each thread's freed query arrays as private memory (at 1M articles
+# 366 and 483 MB of Private_Dirty with 16); with 2, a request thread allocated from a second
+# arena, whose heaps (64 MB each) were handed back whenever a search freed them: one worker
+# faulted 400,000 pages a pass over 1,000 queries at 1M articles (0.7-0.9 s of system time),
+# and 4 clients got 159-162 req/s; with 1, 3,000-5,000 faults, 174-183 req/s.
+MALLOC_ARENAS = 1
 
 
 def _mallopt(*settings: tuple[int, int]) -> bool:

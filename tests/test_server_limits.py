@@ -11,7 +11,9 @@ import os
 import platform
 import socket
 import struct
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.request
@@ -20,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Server
+from conftest import ROOT, Server
 
 from search.results import safe_url
 from web.headers import SECURITY_HEADERS
@@ -417,10 +419,7 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(
 ) -> None:
     """An operator's typo in a setting: gunicorn exits at once, non-zero, with one line naming
     the variable, not a traceback from every worker that fails to boot."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT, free_port
+    from conftest import free_port
 
     env = {**os.environ, "VNSEARCH_INDEX_DIR": str(tmp_path), name: value}
     done = subprocess.run(
@@ -438,12 +437,40 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(
     not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
     reason="malloc arenas are glibc's",
 )
-def test_workers_cap_their_malloc_arenas() -> None:
-    """Each worker thread would otherwise keep its own arena of freed query arrays (private
-    memory that grows with the threads); the cap is set through glibc's ``mallopt``."""
-    from search.malloc import limit_malloc_arenas
+def test_worker_threads_reuse_the_memory_their_searches_freed() -> None:
+    """A worker's threads run its searches: each search at a million articles holds tens of MB
+    of arrays and frees them.  With the worker's malloc settings (``keep_freed_memory``,
+    ``limit_malloc_arenas``) the next search reuses that memory; with an arena of their own the
+    threads' freed heaps were handed back and every search faulted its arrays in again (at 1M,
+    400,000 page faults a pass over 1,000 queries in one worker: ``bench.latency --http``)."""
+    script = textwrap.dedent(
+        """
+        import resource
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from search.malloc import keep_freed_memory, limit_malloc_arenas
 
-    assert limit_malloc_arenas() is True  # found and called (``False``: no such function)
+        assert keep_freed_memory(128) and limit_malloc_arenas()
+
+        def search():
+            arrays = [np.ones(1_000_000, np.float32) for _ in range(20)]  # 80 MB at once
+            return sum(float(a[0]) for a in arrays)
+
+        with ThreadPoolExecutor(max_workers=16) as threads:
+            for _ in range(10):
+                threads.submit(search).result()
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            for _ in range(50):
+                threads.submit(search).result()
+            print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # 50 searches faulting 80 MB in again would be ~1,000,000 faults; a few stray pages remain.
+    assert int(done.stdout) < 2_000
 
 
 @pytest.fixture()
