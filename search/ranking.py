@@ -52,8 +52,9 @@ AT_RATIO = 64
 # every docnum each) are left out of a partial score, and only the candidates whose partial
 # score plus the most those terms can add could reach the page are scored whole, at their
 # documents.  At a million articles (1,000 title queries, ``bench.latency``) a median of 445 of
-# 180,000 candidates could, and a warm pass took 11.2 ms a query against 12.4; deferring the
-# terms in one document in 8 (or 16) as well left too many candidates (median 13,563): 12.8 ms.
+# 180,000 candidates could, and a warm pass took 8.8 ms a query against 9.8 scoring them all;
+# deferring the terms in one document in 8 (or 16) as well left too many candidates (median
+# 13,563) and was slower than scoring them all.
 # Where more than one docnum in ``REACH_RATIO`` could reach the page, every candidate is
 # scored.  ``PRUNE`` off always scores every candidate (the answers are the same, bit for bit).
 DEFER_RATIO = 4
