@@ -677,11 +677,9 @@ class Scorer:
         self._partial = partial
         parts = self.tier_parts(docs)
         factor, all_words, exact = parts
-        bonus = np.zeros(docs.size, dtype=np.float32)
-        if all_words is not None:
-            bonus[all_words] = self.signals.all_words_bonus
-            if exact is not None:
-                bonus[exact] += np.float32(self.signals.all_words_bonus)
+        # The bonuses alone: the key of a score of 0 without coordination.
+        zero = np.zeros(docs.size, dtype=np.float32)
+        bonus = _tiers(zero, (None, all_words, exact), self.signals)
         if factor is None:
             factor = np.ones(docs.size, dtype=np.float32)
         return Bounds(docs, partial.take(docs), self.deferred, factor, bonus, self.size, parts)
