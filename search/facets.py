@@ -34,10 +34,34 @@ def facets(
     told twice counts once.
     """
     by_year, by_origin = both(by_date, good), both(by_source, good)
+    if by_year is by_origin:  # the same candidates for both: one lookup of their pair codes
+        return paired_facets(snap, masked(docs, by_year), masked(shared, by_year))
     return {
         "source": facet(snap, "source", masked(docs, by_year), masked(shared, by_year)),
         "year": facet(snap, "year", masked(docs, by_origin), masked(shared, by_origin)),
     }
+
+
+def paired_facets(
+    snap: Snapshot, docs: np.ndarray, shared: np.ndarray | None
+) -> dict[str, list[dict]]:
+    """Both facets of the same candidates (``shared``: ``facet``'s) from one lookup and one count
+    of their (source, year) codes (``Snapshot.facet_pairs``), summed per source and per year:
+    at a million documents a lookup and a count over ~200,000 candidates cost ~0.15 ms each,
+    and the two facets took a tenth of a query's time (1.1 ms; 0.7 ms paired)."""
+    sources, years = snap.labels("source"), snap.labels("year")
+    if not docs.size:
+        return {"source": [], "year": []}
+    codes = snap.facet_pairs().take(docs)
+    counts = np.bincount(codes, minlength=len(sources) * len(years))
+    counts = counts.reshape(len(sources), len(years))
+    by_source, by_year = counts.sum(axis=1), counts.sum(axis=0)
+    if shared is not None and shared.any():
+        copies, stories = codes[shared], len(snap.labels("story"))
+        story = snap.codes("story")[docs[shared]]
+        by_source = _once_per_story(by_source, copies // len(years), story, stories)
+        by_year = _once_per_story(by_year, copies % len(years), story, stories)
+    return {"source": _ranked(sources, by_source), "year": _ranked(years, by_year)}
 
 
 def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -83,11 +107,24 @@ def facet(snap: Snapshot, name: str, docs: np.ndarray, shared: np.ndarray | None
     codes = snap.codes(name).take(docs)
     counts = np.bincount(codes, minlength=len(labels))
     if shared is not None and shared.any():  # count a story told twice once per value
-        told = len(snap.labels("story")) + 1
-        copies = codes[shared]
-        pairs = np.unique(copies.astype(np.int64) * told + snap.codes("story")[docs[shared]])
-        counts -= np.bincount(copies, minlength=len(labels))
-        counts += np.bincount(pairs // told, minlength=len(labels))
+        story = snap.codes("story")[docs[shared]]
+        counts = _once_per_story(counts, codes[shared], story, len(snap.labels("story")))
+    return _ranked(labels, counts)
+
+
+def _once_per_story(
+    counts: np.ndarray, copies: np.ndarray, story: np.ndarray, stories: int
+) -> np.ndarray:
+    """``counts`` with the copies of a story (their value codes ``copies``, their ``story``
+    codes) counted once per value."""
+    told = stories + 1
+    pairs = np.unique(copies.astype(np.int64) * told + story)
+    counts = counts - np.bincount(copies, minlength=counts.size)
+    return counts + np.bincount(pairs // told, minlength=counts.size)
+
+
+def _ranked(labels, counts: np.ndarray) -> list[dict]:
+    """The values counted, most first (then by value), at most ``MAX_FACET_VALUES``."""
     ranked = sorted(
         (
             (labels[c], int(n))

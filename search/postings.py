@@ -904,6 +904,11 @@ class Snapshot:
         """
         return self._coded(name)[0]
 
+    def facet_pairs(self) -> np.ndarray:
+        """Per docnum: its ``source`` code times the ``year`` labels plus its ``year`` code
+        (``store.columns.facet_pairs``)."""
+        return self.files.columns.facet_pairs
+
     def shared_story(self) -> np.ndarray:
         """Per docnum: whether another document tells the same story (near-duplicates)."""
         return self.files.columns.shared_story

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import search.ranking as ranking
+from search import facets
 from search.documents import Document
 from search.engine import SearchEngine
 from search.indexer import build_index
@@ -146,3 +147,55 @@ def test_a_page_of_many_candidates_collapses_as_the_whole_list_would(
     for i, members in enumerate(heads[:needed]):
         expected = [int(docs[m]) for m in members[1 : MAX_SIMILAR + 1]]
         assert (similar(i) if similar else []) == expected
+
+
+class _Coded:
+    """What the facets read of a snapshot: coded columns, their labels and the pair codes."""
+
+    def __init__(self, rng: np.random.Generator, size: int) -> None:
+        self._labels = {
+            "source": ["", "Báo A", "Báo B", "Báo C", "Báo D"],
+            "year": ["", "2021", "2022", "2023"],
+        }
+        self._codes = {name: rng.integers(0, len(v), size) for name, v in self._labels.items()}
+        self._codes["story"] = np.where(
+            rng.random(size) < 0.5, rng.integers(0, 40, size), 40 + np.arange(size)
+        )
+        self._labels["story"] = [str(i) for i in range(40 + size)]
+        self.pairs = self._codes["source"] * 4 + self._codes["year"]
+
+    def labels(self, name: str) -> list[str]:
+        return self._labels[name]
+
+    def codes(self, name: str) -> np.ndarray:
+        return self._codes[name]
+
+    def facet_pairs(self) -> np.ndarray:
+        return self.pairs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("collapse", [False, True])
+def test_both_facets_from_the_pair_codes_are_each_facet_counted_alone(
+    seed: int, collapse: bool
+) -> None:
+    """Counting (source, year) pairs once gives each facet's counts, stories told by several
+    copies counted once per value, the empty value left out, at most MAX_FACET_VALUES."""
+    rng = np.random.default_rng(seed)
+    snap = _Coded(rng, 3000)
+    docs = np.sort(rng.choice(3000, 1200, replace=False))
+    told = np.bincount(snap.codes("story"))
+    shared = (told[snap.codes("story")] > 1)[docs] if collapse else None
+
+    paired = facets.paired_facets(snap, docs, shared)  # type: ignore[arg-type]
+
+    for name in ("source", "year"):
+        expected: dict[str, set] = {}
+        for doc in docs.tolist():
+            value = snap.labels(name)[snap.codes(name)[doc]]
+            story = snap.codes("story")[doc] if collapse else -1 - doc
+            if value:
+                expected.setdefault(value, set()).add(int(story))
+        counts = sorted(((-len(s), v) for v, s in expected.items()))
+        assert paired[name] == [{"value": v, "count": -n} for n, v in counts]
+        assert paired[name] == facets.facet(snap, name, docs, shared)  # type: ignore[arg-type]

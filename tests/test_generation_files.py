@@ -212,6 +212,7 @@ def test_workers_map_the_generation_files(toy_index: Path) -> None:
         snap = engine.snapshot()
         assert snap.files.shared
         arrays = [snap.live, snap.codes("date"), snap.codes("story"), snap.shared_story()]
+        arrays.append(snap.facet_pairs())
         arrays += [*(snap._norms[f] for f in ("title", "lead", "body")), snap.column("id").blob]
         vocab = snap.accents()
         assert isinstance(vocab, MappedVocabulary)
@@ -349,6 +350,23 @@ def test_a_generation_without_files_is_built_by_the_worker(
     assert any("from every stored text" in r.getMessage() for r in caplog.records)
     assert _answers(index, queries) == expected
     assert store.load_generation(index, SearchEngine(index).health()["index_version"])
+
+
+def test_a_generation_written_before_the_facet_pairs_answers_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A generation directory without ``facet_pairs.npy`` (written by an older vnsearch): the
+    worker derives the pairs from the source and year codes (logged) and counts the same
+    facets."""
+    index = tmp_path / "index"
+    build_index(TOY_DOCS, index, workers=1)
+    queries = ["lao cai", "cửa hàng", "hoa", "ban do go"]
+    expected = _answers(index, queries)
+    assert any(body["facets"]["source"] for body, _, _ in expected)
+    (_generation_dir(index) / "facet_pairs.npy").unlink()
+    with caplog.at_level(logging.INFO, logger="search.store.columns"):
+        assert _answers(index, queries) == expected
+    assert any("no facet_pairs.npy" in r.getMessage() for r in caplog.records)
 
 
 def test_a_serving_worker_keeps_its_generation_while_the_next_ones_files_are_written(

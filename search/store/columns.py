@@ -9,6 +9,7 @@ wrote, not the archive.  Everything a query reads is then a file every worker ma
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import numpy as np
 
 from .counts import union
 from .strings import StringArray, fixed_width, load_array, save_array
+
+log = logging.getLogger(__name__)
 
 TEXT_FIELDS = ("title", "lead", "body")  # ``schema.TEXT_FIELDS``, in its order
 # BM25F: field weight and length normalisation (``postings.length_norms`` with ``RankingParams``).
@@ -63,6 +66,9 @@ class Columns:
     hashes: StringArray
     coded: dict[str, Coded]
     shared_story: np.ndarray
+    # int32 per document: its source code times the year labels plus its year code, so that
+    # both facets of a query count its candidates from one lookup (``facets.paired_facets``)
+    facet_pairs: np.ndarray
 
     @property
     def size(self) -> int:
@@ -84,7 +90,7 @@ class Columns:
 
     def save(self, directory: Path) -> None:
         (directory / "segments.json").write_text(json.dumps(self.segments), encoding="utf-8")
-        for name in ("live", "lengths", "norms", "shared_story", "averages"):
+        for name in ("live", "lengths", "norms", "shared_story", "averages", "facet_pairs"):
             save_array(directory / f"{name}.npy", getattr(self, name))
         self.ids.save(directory, "id")
         self.hashes.save(directory, "hash")
@@ -110,6 +116,11 @@ class Columns:
             )
             for name in (*CODED, "year")
         }
+        try:
+            arrays["facet_pairs"] = load_array(directory / "facet_pairs.npy")
+        except FileNotFoundError:  # written before the pairs were kept: this process's own
+            log.info("%s: no facet_pairs.npy (an older generation): computed", directory)
+            arrays["facet_pairs"] = facet_pairs(coded["source"], coded["year"])
         return cls(
             segments=segments,  # type: ignore[arg-type]
             ids=StringArray.load(directory, "id"),
@@ -195,7 +206,14 @@ def build_columns(reader, norms_of, base: Columns | None = None) -> Columns:
         hashes=StringArray.concat([p["hash"] for p in parts]),
         coded=coded,
         shared_story=told[story.codes] > 1,
+        facet_pairs=facet_pairs(coded["source"], coded["year"]),
     )
+
+
+def facet_pairs(source: Coded, year: Coded) -> np.ndarray:
+    """Each document's (source, year) as one code: ``source * len(year labels) + year``."""
+    years = np.int32(max(len(year.labels), 1))
+    return (source.codes.astype(np.int32) * years + year.codes).astype(np.int32)
 
 
 def _copied(base: Columns, rows: slice) -> dict:

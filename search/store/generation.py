@@ -5,7 +5,7 @@ Layout, in the index directory::
     vnsearch/gen-000007/          one directory per Whoosh generation (its number, zero-padded)
         manifest.json             format version, generation, documents
         segments.json             the generation's Whoosh segments and their document counts
-        live.npy lengths.npy norms.npy shared_story.npy
+        live.npy lengths.npy norms.npy shared_story.npy facet_pairs.npy
         id.* hash.* {date,source,story,origin,year}.{codes.npy,labels.*}
         vocabulary-*              the accent model workers read (``VocabularyArrays``)
         suggest-{keys,texts,weights,title_keys,title_texts}.*   the suggestion table
