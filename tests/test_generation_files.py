@@ -369,6 +369,30 @@ def test_a_generation_written_before_the_facet_pairs_answers_the_same(
     assert any("no facet_pairs.npy" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        np.full(3, 1, dtype=np.int32),  # another length
+        np.full(len(TOY_DOCS), 10**6, dtype=np.int32),  # codes out of range
+        np.full(len(TOY_DOCS), -1, dtype=np.int32),
+        np.zeros(len(TOY_DOCS), dtype=np.float64),  # another type
+    ],
+)
+def test_facet_pairs_that_do_not_fit_the_generation_are_computed_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, written: np.ndarray
+) -> None:
+    """A ``facet_pairs.npy`` that is not one code in range per document (a damaged or foreign
+    file) is not used: the worker computes the pairs (warned) and counts the same facets."""
+    index = tmp_path / "index"
+    build_index(TOY_DOCS, index, workers=1)
+    queries = ["lao cai", "hoa", "ban do go"]
+    expected = _answers(index, queries)
+    np.save(_generation_dir(index) / "facet_pairs.npy", written)
+    with caplog.at_level(logging.WARNING, logger="search.store.columns"):
+        assert _answers(index, queries) == expected
+    assert any("facet_pairs.npy" in r.getMessage() for r in caplog.records)
+
+
 def test_a_serving_worker_keeps_its_generation_while_the_next_ones_files_are_written(
     tmp_path: Path,
 ) -> None:

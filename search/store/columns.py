@@ -116,11 +116,7 @@ class Columns:
             )
             for name in (*CODED, "year")
         }
-        try:
-            arrays["facet_pairs"] = load_array(directory / "facet_pairs.npy")
-        except FileNotFoundError:  # written before the pairs were kept: this process's own
-            log.info("%s: no facet_pairs.npy (an older generation): computed", directory)
-            arrays["facet_pairs"] = facet_pairs(coded["source"], coded["year"])
+        arrays["facet_pairs"] = _loaded_pairs(directory, coded["source"], coded["year"])
         return cls(
             segments=segments,  # type: ignore[arg-type]
             ids=StringArray.load(directory, "id"),
@@ -214,6 +210,27 @@ def facet_pairs(source: Coded, year: Coded) -> np.ndarray:
     """Each document's (source, year) as one code: ``source * len(year labels) + year``."""
     years = np.int32(max(len(year.labels), 1))
     return (source.codes.astype(np.int32) * years + year.codes).astype(np.int32)
+
+
+def _loaded_pairs(directory: Path, source: Coded, year: Coded) -> np.ndarray:
+    """The generation's ``facet_pairs.npy``; computed in this process (logged) when a generation
+    written before it has none, or when it is not one code in range per document (a lookup out
+    of range would fail every search)."""
+    path = directory / "facet_pairs.npy"
+    try:
+        pairs = load_array(path)
+    except FileNotFoundError:
+        log.info("%s: no facet_pairs.npy (an older generation): computed", directory)
+        return facet_pairs(source, year)
+    except (OSError, ValueError) as error:
+        log.warning("%s: not an array (%s): computed again", path, error)
+        return facet_pairs(source, year)
+    limit = max(len(source.labels), 1) * max(len(year.labels), 1)
+    fits = pairs.dtype == np.int32 and pairs.shape == source.codes.shape
+    if not fits or (pairs.size and not 0 <= int(pairs.min()) <= int(pairs.max()) < limit):
+        log.warning("%s: not the pairs of this generation: computed again", path)
+        return facet_pairs(source, year)
+    return pairs
 
 
 def _copied(base: Columns, rows: slice) -> dict:
