@@ -641,8 +641,8 @@ class Snapshot:
         result = self._load(term, leaves, 0, self.bound)
         if shared is not None and result.df and result.nbytes >= MIN_SHARED_BYTES:
             mapped = shared.put(term, *result.arrays())
-            if mapped is not None:
-                return TermPostings.from_shared(mapped)
+            if mapped is not None and result.array_bytes >= MIN_MAPPED_BYTES:
+                return TermPostings.from_shared(mapped)  # the worker's own copy goes
         return result
 
     def _remember(self, term: str, result: TermPostings) -> None:

@@ -364,3 +364,31 @@ def test_the_tail_stays_small_enough_for_the_workers_caches() -> None:
     assert base_rows([*runs, ("d", 15_000)]) == 1_000_000
     assert base_rows([*runs, ("d", 120_000)]) == 1_120_400  # within an eighth, past the bound
     assert base_rows([("a", 1_000_000), ("b", 120_000), ("c", 300)]) == 1_120_000
+
+
+def test_workers_see_each_others_arrays_before_passing_the_limit(tmp_path: Path) -> None:
+    """Each worker counts its own writes and lists the directory (a stat a file) only once they
+    reach ``RESCAN_SHARE`` of the limit, or before refusing one: a worker that has not yet seen
+    another's arrays writes at most that much more past the limit, then stops."""
+    directory = tmp_path / "postings-base-x-y"
+    size = 1000
+    first, second = (shared_postings.SharedPostings(directory, size) for _ in range(2))
+    docs = np.arange(0, size, 4, dtype=np.int32)  # 250 documents: 2,136 bytes a file
+    weights = np.ones(docs.size, dtype=np.float32)
+    nbytes = shared_postings.NPY_HEADER + 4 * (shared_postings.HEADER + 2 * docs.size)
+    limit = 200 * nbytes
+    first.limit = second.limit = limit
+    assert first.put("a0", docs, weights, docs.size, False) is not None  # first lists: empty
+    written = 1
+    while second.put(f"b{written}", docs, weights, docs.size, False) is not None:
+        written += 1
+    assert written * nbytes <= limit < (written + 1) * nbytes  # the second filled it exactly
+    late = 0
+    while first.put(f"a{late + 1}", docs, weights, docs.size, False) is not None:
+        late += 1
+    # The first worker wrote on its stale count until its own writes reached 1/64 of the limit,
+    # then listed the directory and stopped.
+    assert 0 < late * nbytes <= shared_postings.RESCAN_SHARE * limit + nbytes
+    on_disk = sum(p.stat().st_size for p in directory.glob("*.npy"))
+    assert on_disk == (written + late) * nbytes
+    assert first.get("b1") is not None and second.get("a1") is not None

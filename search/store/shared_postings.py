@@ -68,11 +68,13 @@ MIN_MAPPED_BYTES = 128 * 2**10
 # themselves (logged once).  1,000 varied queries at a million articles wrote 2.7 GB.
 MAX_BYTES_PER_DOC = 4 * 2**10
 MIN_BYTES_LIMIT = 256 * 2**20
-# A worker lists the directory (a stat a file: thousands at a million articles) to see what all
-# workers wrote only every this many of its writes, or when its own count nears the limit;
-# between, it counts its own writes.  Other workers' writes since its last listing can take the
-# directory past the limit by at most what they wrote meanwhile.
-RESCAN_WRITES = 32
+# A worker lists the directory (a stat a file: 15 ms for the 5,800 files of a 1M index) to see
+# what all workers wrote only once its own writes since the last listing reach this share of the
+# limit, or when its count nears the limit; between, it counts its own writes.  Other workers'
+# writes since its last listing can take the directory past the limit by at most what they
+# wrote meanwhile.  (A listing every 32 writes cost a worker ~0.5 ms a write at 5,800 files,
+# growing with them, once arrays of 8 KiB were shared.)
+RESCAN_SHARE = 1 / 64
 
 
 BASE = "base-"
@@ -176,7 +178,7 @@ class SharedPostings:
         self.limit = max(MIN_BYTES_LIMIT, MAX_BYTES_PER_DOC * size)
         self._full = False
         self._counted: int | None = None  # bytes of arrays in the directory, last listed ...
-        self._writes = 0  # ... plus this process's writes since, this many
+        self._written = 0  # ... plus this process's writes since, this many bytes
 
     @classmethod
     def open(
@@ -247,8 +249,9 @@ class SharedPostings:
         """Whether ``nbytes`` more keep the directory within its limit (every worker's arrays
         count: they share it)."""
         counted = self._counted
-        if counted is None or self._writes >= RESCAN_WRITES or counted + nbytes > self.limit:
-            self._counted, self._writes = self._listed(), 0
+        rescan = self._written >= RESCAN_SHARE * self.limit
+        if counted is None or rescan or counted + nbytes > self.limit:
+            self._counted, self._written = self._listed(), 0
         return self._counted + nbytes <= self.limit
 
     def _listed(self) -> int:
@@ -316,7 +319,7 @@ class SharedPostings:
                 os.fsync(fh.fileno())
             os.replace(temporary, path)
             self._counted = (self._counted or 0) + nbytes
-            self._writes += 1
+            self._written += nbytes
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
             log.warning("cannot write %s (%s): kept in this worker", path, error)
