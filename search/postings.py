@@ -38,7 +38,6 @@ from .store.generation import (
     store_dir,
 )
 from .store.shared_postings import (
-    MIN_MAPPED_BYTES,
     MIN_SHARED_BYTES,
     SharedPostings,
     base_key,
@@ -186,13 +185,10 @@ class TermPostings:
     @property
     def nbytes(self) -> int:
         """What the term costs this process (a mapped file's pages are the page cache's)."""
-        return 200 if self.mapped else self.array_bytes + 200  # plus object overhead
-
-    @property
-    def array_bytes(self) -> int:
-        """What its arrays hold, mapped or not."""
+        if self.mapped:
+            return 200
         arrays = (self._docs, self._weight, self.dense, self.present)
-        return sum(a.nbytes for a in arrays if a is not None)
+        return sum(a.nbytes for a in arrays if a is not None) + 200  # plus object overhead
 
     @property
     def top(self) -> float:
@@ -590,8 +586,7 @@ class Snapshot:
         else:
             base = self._fetch_base(term, leaves)
             df = base.held - self._deleted_in(base, 0, self.bound)
-        small = base.mapped and base.array_bytes < MIN_MAPPED_BYTES  # copied: ``MIN_MAPPED_BYTES``
-        if self.bound == self.size and df == base.df and not small:
+        if self.bound == self.size and df == base.df:
             return base
         if adopted is not None and adopted.known is not None:
             known, known_df = adopted.known, adopted.known_df
@@ -600,7 +595,7 @@ class Snapshot:
             tail = self._load(term, leaves, self.bound, self.size)
         else:
             tail = TermPostings.empty()
-        if small or not base.mapped:  # this worker's own arrays: one part, a pass cheaper
+        if not base.mapped:  # this worker's own arrays: joined into one part, a pass cheaper
             return _joined(base, tail, self.bound, self.size, df + tail.df)
         return SplitPostings(base, tail, self.bound, df + tail.df)
 
@@ -641,8 +636,8 @@ class Snapshot:
         result = self._load(term, leaves, 0, self.bound)
         if shared is not None and result.df and result.nbytes >= MIN_SHARED_BYTES:
             mapped = shared.put(term, *result.arrays())
-            if mapped is not None and result.array_bytes >= MIN_MAPPED_BYTES:
-                return TermPostings.from_shared(mapped)  # the worker's own copy goes
+            if mapped is not None:
+                return TermPostings.from_shared(mapped)
         return result
 
     def _remember(self, term: str, result: TermPostings) -> None:

@@ -36,9 +36,8 @@ TERMS = ("lao", "cai", "lào", "gia", "vàng", "lao_cai", "lao cai", "ubnd", "na
 
 @pytest.fixture(autouse=True)
 def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Share and map every array, however small (these indexes have no large ones)."""
+    """Share every array, however small (these indexes have no large ones)."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)
-    monkeypatch.setattr(postings, "MIN_MAPPED_BYTES", 0)
 
 
 def _build(tmp_path: Path, seed: int = 5) -> tuple[dict[str, dict], Path, Path]:
@@ -216,7 +215,6 @@ def test_a_switching_worker_takes_over_the_arrays_its_searches_used(
     holds, instead of reading or mapping any of it again; documents deleted meanwhile are not
     counted; it answers as a worker reading everything again."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", min_shared)
-    monkeypatch.setattr(postings, "MIN_MAPPED_BYTES", min_shared)
     monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)  # the base stays: this test's point
     docs, src, index = _build(tmp_path, seed=9)
     engine = SearchEngine(index, warm=True, switch_when_warm=True)
@@ -271,7 +269,6 @@ def test_runs_that_only_delete_keep_the_counts_exact(
     """Runs that only delete leave the segments (no tail): the arrays a switching worker takes
     over hold more and more deleted documents, and every count stays that of the live ones."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", min_shared)
-    monkeypatch.setattr(postings, "MIN_MAPPED_BYTES", min_shared)
     monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)
     docs, src, index = _build(tmp_path, seed=10)
     engine = SearchEngine(index, warm=True, switch_when_warm=True)

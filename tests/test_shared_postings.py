@@ -28,9 +28,8 @@ QUERIES = ("cửa hàng bán", "lao cai", "laof cai", "hoà bình", '"hợp tác
 
 @pytest.fixture()
 def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Share and map every array, however small (the toy index has no large ones)."""
+    """Share every array, however small (the toy index has no large ones)."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)
-    monkeypatch.setattr(postings, "MIN_MAPPED_BYTES", 0)
 
 
 @pytest.fixture()
@@ -242,39 +241,6 @@ def test_mapped_arrays_cost_the_cache_nothing(index: Path, shared_everything) ->
     assert postings.default_cache_bytes(10**6, shared=False) == 6 * 2**10 * 10**6
     assert postings.default_cache_bytes(10**6, shared=True) == postings.MAX_PRIVATE_BYTES
     assert postings.default_cache_bytes(1000, shared=True) == postings.MIN_CACHED_BYTES
-
-
-def test_small_shared_arrays_are_read_from_their_file_and_kept_by_the_worker(
-    index: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An array shared but below ``MIN_MAPPED_BYTES`` is read from its file (not decoded from
-    Whoosh again) and copied into the worker: one memory map a term would cost more than its
-    pages.  It then counts in the worker's cache, as an array it had read itself."""
-    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)  # the toy arrays are all far below
-    writer = SearchEngine(index, warm=False)
-    for term in TERMS:
-        writer.snapshot().postings(term)
-    writer.close()
-    reads: list[str] = []
-    load = postings.Snapshot._load
-
-    def spy_load(self, term, leaves=None, start=0, end=None):
-        reads.append(term)
-        return load(self, term, leaves, start, end)
-
-    monkeypatch.setattr(postings.Snapshot, "_load", spy_load)
-    reader = SearchEngine(index, warm=False)
-    try:
-        snap = reader.snapshot()
-        found = {t: snap.postings(t) for t in TERMS}
-        assert sorted(reads) == sorted(t for t in TERMS if not found[t].df)  # found: the files
-        assert not any(p.mapped for p in found.values())
-        assert snap._cached_bytes == sum(p.nbytes for p in found.values())
-        assert snap._cached_bytes > 200 * len(TERMS)
-        monkeypatch.setattr(postings.Snapshot, "_load", load)
-        assert all(_arrays(found[t]) == _private(index, t) for t in TERMS)
-    finally:
-        reader.close()
 
 
 @pytest.mark.parametrize("version", [(1, 0), (2, 0)])

@@ -50,18 +50,21 @@ MAGIC = 0x564E5350  # "VNSP"
 DENSE, SPARSE = 1, 2
 HEADER = 4  # int32 values before the arrays: MAGIC, kind, df, size
 NPY_HEADER = 128  # bytes: numpy's own header of such a file
-# The header ``np.save`` writes for ``count`` int32 values (format 1.0, padded to NPY_HEADER).
 _NPY_MAGIC = b"\x93NUMPY\x01\x00" + (NPY_HEADER - 10).to_bytes(2, "little")
 _NPY_DICT = "{'descr': '<i4', 'fortran_order': False, 'shape': (%d,), }"
+
+
+def _npy_header(count: int) -> bytes:
+    """The header ``np.save`` writes for ``count`` int32 values (format 1.0, NPY_HEADER bytes)."""
+    return _NPY_MAGIC + (_NPY_DICT % count).ljust(NPY_HEADER - 11).encode() + b"\n"
+
+
 # Arrays smaller than this stay in the worker that built them: cheap to build again, and a file
-# per rare term would only fill the directory.  Above it, reading a term's postings out of
-# Whoosh's blocks (unpickling and joining them, three fields) took 290 us for 1,000-9,999
-# documents and 560 us past 10,000 at a million articles, mapping its file ~25 us: a fresh
-# worker read 1,500 such terms in its first 1,000 searches.
-MIN_SHARED_BYTES = 8 * 2**10
-# Arrays below this, mapped from a file, are copied into the worker (``postings.Snapshot``):
-# one memory map per term of the cache would cost more than its few pages.
-MIN_MAPPED_BYTES = 128 * 2**10
+# per rare term would only fill the directory.  At 8 KiB, a fresh worker's first 1,000 searches
+# of a 1M index took 0.4 ms less each (terms of 1,000-9,999 documents took 290 us to read out of
+# Whoosh's blocks, ~25 us from a file), but the first 1,000 searches of a fresh 150k index wrote
+# 1,430 files, ~0.5 ms each flushed to disk in the search: 0.75 ms more each (p95 10.5 -> 15.9).
+MIN_SHARED_BYTES = 128 * 2**10
 # A generation's shared arrays take at most this much disk per document: queries choose the
 # terms, and a public search box sent every frequent word, pair and compound would otherwise
 # write the arrays of the whole vocabulary (gigabytes).  Past it, workers keep further terms to
@@ -72,8 +75,8 @@ MIN_BYTES_LIMIT = 256 * 2**20
 # what all workers wrote only once its own writes since the last listing reach this share of the
 # limit, or when its count nears the limit; between, it counts its own writes.  Other workers'
 # writes since its last listing can take the directory past the limit by at most what they
-# wrote meanwhile.  (A listing every 32 writes cost a worker ~0.5 ms a write at 5,800 files,
-# growing with them, once arrays of 8 KiB were shared.)
+# wrote meanwhile.  (A listing every 32 writes cost a worker ~0.5 ms a write at 5,800 files, and
+# grew with them.)
 RESCAN_SHARE = 1 / 64
 
 
@@ -158,7 +161,7 @@ def _mapped(path: Path) -> np.ndarray | None:
         if count <= 0 or odd:
             return None
         header = os.pread(fd, NPY_HEADER, 0)
-        if header != _NPY_MAGIC + (_NPY_DICT % count).ljust(NPY_HEADER - 11).encode() + b"\n":
+        if header != _npy_header(count):
             return None
         view = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     finally:
@@ -272,13 +275,22 @@ class SharedPostings:
     ) -> tuple[np.ndarray, np.ndarray, int, bool] | None:
         """Write the term's arrays (as ``get`` returns them) and map them; ``None`` when they
         cannot be written (then the caller keeps its own)."""
+        return self.get(term) if self._write(term, first, second, df, dense) else None
+
+    def _write(
+        self, term: str, first: np.ndarray, second: np.ndarray, df: int, dense: bool
+    ) -> bool:
+        """``put``'s writing; whether the file was written.  The ``.npy`` header and the values
+        go out as they are: ``np.save`` formatted its header in Python and needed the values
+        joined first (a copy of up to 5 MB a term at 1M; 158 against 119 us of CPU a 16 KB
+        file, flushed to disk either way)."""
         if not self.writable:
-            return None
+            return False
         if self.owner is not None and not self.owner.exists():
             # A generation no longer kept (a worker still serving it, slow to switch): its
             # directory was removed with it, and must not come back.
             self.writable = False
-            return None
+            return False
         nbytes = NPY_HEADER + 4 * (HEADER + (self.size + (self.size + 3) // 4 if dense else 2 * df))
         if self._full or not self._room(nbytes):
             if not self._full:
@@ -289,7 +301,7 @@ class SharedPostings:
                     self.directory,
                     self.limit >> 20,
                 )
-            return None
+            return False
         path, _ = self._path(term)
         if dense:
             present = np.zeros((self.size + 3) // 4 * 4, dtype=np.bool_)
@@ -298,7 +310,8 @@ class SharedPostings:
         else:
             parts = (first.astype(np.int32, copy=False), second.view(np.int32))
         header = np.array([MAGIC, DENSE if dense else SPARSE, df, self.size], dtype=np.int32)
-        values = np.concatenate([header, *parts])
+        count = HEADER + sum(part.size for part in parts)
+        npy = _npy_header(count)
         try:
             self.directory.mkdir(parents=False, exist_ok=True)
             os.chmod(self.directory, 0o755)
@@ -310,11 +323,14 @@ class SharedPostings:
                 self.directory,
                 error,
             )
-            return None
+            return False
         try:
             os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as fh:
-                np.save(fh, values, allow_pickle=False)
+                fh.write(npy)
+                fh.write(header.tobytes())
+                for part in parts:
+                    fh.write(np.ascontiguousarray(part).data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(temporary, path)
@@ -323,7 +339,7 @@ class SharedPostings:
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
             log.warning("cannot write %s (%s): kept in this worker", path, error)
-            return None
+            return False
         finally:
             self.release(term)
-        return self.get(term)
+        return True
