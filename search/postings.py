@@ -102,6 +102,11 @@ LOOKUP_RATIO = 8
 # ... and only while the array is at most this many times the documents looked up: zeroing it
 # costs a pass over every docnum, where a few hundred binary searches cost microseconds.
 SPREAD_RATIO = 256
+# A term counted where it occurs (``TermPostings.count_into``) adds 1 at each of its documents
+# while they are fewer than 1/COUNT_SCATTER_RATIO of the docnums; more, and a mask is made and
+# added (at a million docnums: 5,000 documents 8 us against 28, 50,000 67 against 66, 200,000
+# 253 against 190).
+COUNT_SCATTER_RATIO = 16
 
 
 def _index(ids: np.ndarray) -> np.ndarray:
@@ -241,6 +246,19 @@ class TermPostings:
         else:
             mask[_index(self._docs)] = True
 
+    def count_into(self, counts: np.ndarray) -> None:
+        """Add 1 to ``counts`` (an integer array over docnums) where the term occurs: what
+        adding its ``mask`` would, without making one (a zeroed array, a pass marking it and a
+        pass adding it, over every docnum)."""
+        if self.present is not None:
+            counts += self.present.view(np.uint8)
+        elif self._docs.size * COUNT_SCATTER_RATIO < counts.size:
+            counts[_index(self._docs)] += 1  # the ids are unique: each adds once
+        else:
+            mask = np.zeros(counts.size, dtype=bool)
+            mask[_index(self._docs)] = True
+            counts += mask.view(np.uint8)
+
     def mask(self, size: int) -> np.ndarray:
         """Where the term occurs, as a boolean array over docnums (read only: it may be shared)."""
         if self.present is not None:
@@ -313,6 +331,11 @@ class SplitPostings(TermPostings):
         mask = np.zeros(size, dtype=bool)
         self.mark(mask)
         return mask
+
+    def count_into(self, counts: np.ndarray) -> None:
+        self.base.count_into(counts[: self.bound])
+        if self.tail.df:
+            self.tail.count_into(counts[self.bound :])
 
 
 @dataclass(frozen=True, slots=True)

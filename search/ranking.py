@@ -351,7 +351,7 @@ def _add_pair(
     steps: list[_Step],
     snapshot: Snapshot,
     pair: str,
-    holds_both: tuple[np.ndarray, np.ndarray],
+    holds_both: tuple[Hit, Hit],
     n: int,
     weight: float,
     pooled_weight: float,
@@ -369,14 +369,15 @@ def _add_pair(
     # The part's df counts live documents: a base's arrays may hold documents deleted since.
     deleted = snapshot.doc_count < snapshot.size
     if pooled.present is not None:  # a frequent bucket: masks over every docnum
-        both = first & second & pooled.present
+        size = snapshot.size
+        both = _as_mask(first, size) & _as_mask(second, size) & pooled.present
         if deleted:
             both &= snapshot.live
         docs = np.flatnonzero(both).astype(np.int32)
         part = TermPostings(docs, pooled.dense[docs], docs.size)
     else:
         ids = pooled.docs.astype(np.intp)
-        both = first[ids] & second[ids]
+        both = _held(first, ids) & _held(second, ids)
         if deleted:
             both &= snapshot.live[ids]
         kept = np.flatnonzero(both)
@@ -396,7 +397,7 @@ def _expand(
     snapshot: Snapshot,
     expansion: Expansion,
     plan_concepts: list[Concept],
-    hits: list[np.ndarray],
+    hits: list[Hit],
     n: int,
     weights: Weights,
     seen: dict[tuple, tuple[np.ndarray, np.ndarray]],
@@ -417,7 +418,10 @@ def _expand(
     if len(expansion.folded) > 1:
         _add(steps, snapshot.postings(joined), n, weights.compound)
     for i in range(expansion.start, min(expansion.end, len(hits))):
-        hits[i][where] = True
+        hit = hits[i]
+        if not isinstance(hit, np.ndarray):  # a term's documents: a mask of this query's own
+            hits[i] = hit = hit.mask(snapshot.size).copy()
+        hit[where] = True
 
 
 def _expansion_key(expansion: Expansion, concepts: list[Concept]) -> tuple:
@@ -499,7 +503,7 @@ def rank(
     size = snapshot.size
     typed_accents = any(c.accented for c in plan.concepts)
     exact_all: list[TermPostings | np.ndarray] | None = [] if typed_accents else None
-    hits: list[np.ndarray] = []
+    hits: list[Hit] = []
     # A concept that an abbreviation spans is scored apart (a group) and its score kept at the
     # documents of the expansions spanning it, so that the other form of the span replaces its
     # words' score instead of adding to it (``_Span``); the others add straight into the scores.
@@ -510,11 +514,10 @@ def rank(
         if concept.folded in seen and signals.repeat != 1.0:
             concept = replace(concept, weight=concept.weight * signals.repeat)
         seen.add(concept.folded)
-        hit = np.zeros(size, dtype=bool)
         group = position if position in spans else None
         if group is not None:
             steps.append(_Group(position))
-        _score_folded(steps, group, hit, snapshot, concept, n)
+        hit = _score_folded(steps, group, snapshot, concept, n)
         _score_restored(steps, group, snapshot, concept, n, signals)
         _score_accented(steps, group, exact_all, snapshot, concept, n, signals)
         if group is not None:
@@ -563,6 +566,9 @@ class _Span:
 
 
 _Step = _Term | _Group | _GroupEnd | _Span
+# Where a concept occurs: a boolean mask over docnums, or the one term that stands for it (no
+# mask made: ``_score_folded``).
+Hit = np.ndarray | TermPostings
 # A rank key's coordination factors, all-words mask and exact-diacritics positions (``_tiers``).
 TierParts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 
@@ -712,18 +718,28 @@ def _inside(where: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _score_folded(
-    steps: list[_Step],
-    group: int | None,
-    hit: np.ndarray,
-    snapshot: Snapshot,
-    concept: Concept,
-    n: int,
-) -> None:
-    """The folded syllable (every typed form shares it: recall); marks where it occurs."""
-    for folded in concept.folded_forms:
-        postings = snapshot.postings(folded)
-        postings.mark(hit)
+    steps: list[_Step], group: int | None, snapshot: Snapshot, concept: Concept, n: int
+) -> Hit:
+    """The folded syllable (every typed form shares it: recall); returns where it occurs."""
+    found = [snapshot.postings(folded) for folded in concept.folded_forms]
+    for postings in found:
         _add(steps, postings, n, concept.weight, group)
+    if len(found) == 1:  # the term stands for its documents: no mask over every docnum
+        return found[0]
+    hit = np.zeros(snapshot.size, dtype=bool)
+    for postings in found:
+        postings.mark(hit)
+    return hit
+
+
+def _as_mask(hit: Hit, size: int) -> np.ndarray:
+    """``hit`` as a boolean array over docnums (read only: a term's may be its own)."""
+    return hit if isinstance(hit, np.ndarray) else hit.mask(size)
+
+
+def _held(hit: Hit, docs: np.ndarray) -> np.ndarray:
+    """Whether each of ``docs`` (ascending docnums) is in ``hit``."""
+    return hit[docs] if isinstance(hit, np.ndarray) else hit.holds(docs)
 
 
 def _score_restored(
@@ -761,7 +777,7 @@ def _score_accented(
 
 def _count_matches(
     concepts: list[Concept],
-    hits: list[np.ndarray],
+    hits: list[Hit],
     exact_all: list[TermPostings | np.ndarray] | None,
     size: int,
 ) -> tuple[np.ndarray, int]:
@@ -774,7 +790,10 @@ def _count_matches(
     for concept, hit in zip(concepts, hits, strict=True):
         if concept.counted:
             known += 1
-            matched += hit.view(np.uint8)
+            if isinstance(hit, np.ndarray):
+                matched += hit.view(np.uint8)
+            else:
+                hit.count_into(matched)
             if exact_all is not None and not concept.accented:
                 exact_all.append(hit)
     return matched, known
@@ -792,7 +811,7 @@ def _score_pairs(
     steps: list[_Step],
     snapshot: Snapshot,
     plan: Plan,
-    hits: list[np.ndarray],
+    hits: list[Hit],
     n: int,
     signals: Weights,
 ) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search import postings
-from search.postings import TermPostings, _held, _spread_sums, _union
+from search.postings import SplitPostings, TermPostings, _held, _spread_sums, _union
 from search.ranking import holding_all
 
 
@@ -181,3 +181,32 @@ def test_a_term_loads_to_the_same_weights_whichever_way_it_is_added_up(
     assert all(df for _, _, df in loads[0])
     assert all(docs[0] >= deleted for docs, _, _ in loads[0])
     assert loads[1] == loads[0] and loads[2] == loads[0] and loads[3] == loads[0]
+
+
+@pytest.mark.parametrize("ratio", [1, 10**9], ids=["masked", "scattered"])
+def test_counting_a_term_where_it_occurs_adds_its_mask(
+    monkeypatch: pytest.MonkeyPatch, ratio: int
+) -> None:
+    """A query counts how many of its words each document holds: a term adds 1 at each of its
+    documents, sparse or dense, split into base and tail, straight or through a mask, as adding
+    its mask over every docnum does; and twice where it is counted twice."""
+    monkeypatch.setattr(postings, "COUNT_SCATTER_RATIO", ratio)
+    rng = np.random.default_rng(11)
+    size, bound = 6000, 5000
+    terms = []
+    for share in (0.001, 0.03, 0.5):
+        present = rng.random(size) < share
+        weights = np.where(present, rng.random(size) + 0.1, 0).astype(np.float32)
+        ids = np.flatnonzero(present)
+        sparse = TermPostings(ids.astype(np.int32), weights[ids], int(ids.size))
+        terms.append(sparse if share < 0.25 else TermPostings.spread(weights, int(ids.size)))
+        base_ids, tail_ids = ids[ids < bound], ids[ids >= bound] - bound
+        base = TermPostings(base_ids.astype(np.int32), weights[ids[ids < bound]], base_ids.size)
+        tail = TermPostings(tail_ids.astype(np.int32), weights[ids[ids >= bound]], tail_ids.size)
+        terms.append(SplitPostings(base, tail, bound, int(ids.size)))
+    terms.append(TermPostings.empty())
+    for term in terms:
+        counts = np.zeros(size, np.uint8)
+        term.count_into(counts)
+        term.count_into(counts)
+        assert counts.tolist() == (2 * term.mask(size).view(np.uint8)).tolist()

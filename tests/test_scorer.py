@@ -176,3 +176,32 @@ def test_a_terms_top_weight_is_the_largest_it_adds() -> None:
     dense = TermPostings.spread(np.array([0, 0.5, 2.5, 0, 1.0], np.float32), 3)
     split = SplitPostings(sparse, dense, 10, 6)
     assert (sparse.top, dense.top, split.top, TermPostings.empty().top) == (1.75, 2.5, 2.5, 0.0)
+
+
+def test_a_concept_counted_through_its_term_ranks_as_through_a_mask(
+    engine: SearchEngine, articles: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concept with one folded form stands for its documents through its term, no mask over
+    every docnum made (``ranking.Hit``): the candidates, the words each document holds and every
+    score and rank key are those of the masks, in every typed form, with abbreviations (their
+    expansions mark the words they span) and pairs (pooled buckets look their syllables up)."""
+    queries = _queries(articles)
+    lazy = [_ranked(engine, q) for q in queries]
+    score_folded = ranking._score_folded
+
+    def masked(steps, group, snapshot, concept, n):
+        hit = score_folded(steps, group, snapshot, concept, n)
+        return hit if isinstance(hit, np.ndarray) else hit.mask(snapshot.size).copy()
+
+    monkeypatch.setattr(ranking, "_score_folded", masked)
+    masks = {"terms": 0, "masks": 0}
+    for q, ranked in zip(queries, lazy, strict=True):
+        expected = _ranked(engine, q)
+        assert ranked.docs.tolist() == expected.docs.tolist(), q
+        assert _same(ranked.scorer.matched, expected.scorer.matched), q
+        assert _same(ranked.scorer.dense(), expected.scorer.dense()), q
+        assert _same(ranked.key, expected.key), q
+        for run, key in ((ranked, "terms"), (expected, "masks")):
+            masks[key] += sum(isinstance(e, np.ndarray) for e in run.scorer.exact_all or [])
+    # Unaccented words of accented queries: their terms, not masks, decide exact diacritics.
+    assert masks["terms"] < masks["masks"]
