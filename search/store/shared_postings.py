@@ -166,7 +166,7 @@ def _mapped(path: Path) -> np.ndarray | None:
         view = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
-    return np.frombuffer(view, np.int32, count, NPY_HEADER)
+    return np.frombuffer(view, "<i4", count, NPY_HEADER)
 
 
 class SharedPostings:
@@ -309,7 +309,7 @@ class SharedPostings:
             parts = (first.view(np.int32), present.view(np.int32))
         else:
             parts = (first.astype(np.int32, copy=False), second.view(np.int32))
-        header = np.array([MAGIC, DENSE if dense else SPARSE, df, self.size], dtype=np.int32)
+        header = np.array([MAGIC, DENSE if dense else SPARSE, df, self.size], dtype="<i4")
         count = HEADER + sum(part.size for part in parts)
         npy = _npy_header(count)
         try:
@@ -330,7 +330,7 @@ class SharedPostings:
                 fh.write(npy)
                 fh.write(header.tobytes())
                 for part in parts:
-                    fh.write(np.ascontiguousarray(part).data)
+                    fh.write(np.ascontiguousarray(part, dtype="<i4").data)  # as the header says
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(temporary, path)
