@@ -255,9 +255,7 @@ class TermPostings:
         elif self._docs.size * COUNT_SCATTER_RATIO < counts.size:
             counts[_index(self._docs)] += 1  # the ids are unique: each adds once
         else:
-            mask = np.zeros(counts.size, dtype=bool)
-            mask[_index(self._docs)] = True
-            counts += mask.view(np.uint8)
+            counts += self.mask(counts.size).view(np.uint8)
 
     def mask(self, size: int) -> np.ndarray:
         """Where the term occurs, as a boolean array over docnums (read only: it may be shared)."""

@@ -420,7 +420,9 @@ def _expand(
     for i in range(expansion.start, min(expansion.end, len(hits))):
         hit = hits[i]
         if not isinstance(hit, np.ndarray):  # a term's documents: a mask of this query's own
-            hits[i] = hit = hit.mask(snapshot.size).copy()
+            mask = np.zeros(snapshot.size, dtype=bool)
+            hit.mark(mask)
+            hits[i] = hit = mask
         hit[where] = True
 
 
