@@ -48,7 +48,7 @@ from .config import env_int
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .existing import Existing
-from .postings import length_norms
+from .postings import Snapshot, length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .source_files import Fingerprint, Reading, SourceFiles
 from .store.commit import clean_stale_files, commit_segments
@@ -910,6 +910,27 @@ def _publish(index_dir: Path, vocabulary: VocabularyCount | None) -> None:
     publish(index_dir, vocabulary.update if vocabulary is not None else None, length_norms)
 
 
+def _share_frequent(index_dir: Path) -> None:
+    """Write the committed generation's frequent terms' shared posting arrays
+    (``Snapshot.share_frequent``), so that the workers switching to it map them instead of
+    building them while they serve.  The commit stands whatever happens here: a failure is
+    logged, and the workers build the arrays as they would have."""
+    started = time.perf_counter()
+    try:
+        snap = Snapshot(_open_plain(index_dir))
+        try:
+            written = snap.share_frequent()
+        finally:
+            snap.close()
+    except Exception:  # noqa: BLE001 - serving does not depend on it
+        log.warning("could not share the frequent terms of %s", index_dir, exc_info=True)
+        return
+    if written:
+        log.info(
+            "shared %d frequent terms' arrays in %.1f s", written, time.perf_counter() - started
+        )
+
+
 def reindex(
     index_dir: str | Path,
     sources: Iterable[str | Path] = (),
@@ -1012,6 +1033,8 @@ def reindex(
         _discard(writer, index_dir, segments)
         raise
     _publish(index_dir, vocabulary)
+    if vocabulary is not None:
+        _share_frequent(index_dir)
     _atomic_write_json(index_dir / SOURCES_FILE, {"sources": all_sources})
     _record_files(index_dir, generation, scan, incomplete)
     with _open_plain(index_dir).searcher() as searcher:
@@ -1100,4 +1123,5 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
         writer.cancel()
         raise
     _publish(index_dir, vocabulary)
+    _share_frequent(index_dir)
     return len(docs)

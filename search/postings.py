@@ -17,6 +17,7 @@ generation (``search.store``), memory-mapped: every worker shares one copy in th
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -79,6 +80,8 @@ def default_cache_bytes(documents: int, shared: bool = False) -> int:
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
 WARM_TERMS = 1500
+# What a term's objects cost a worker besides its arrays (a mapped term: only this).
+TERM_OBJECT_BYTES = 200
 # Documents kept per worker, with their prepared snippet text: the same article answers many
 # queries, and preparing its text is most of a hit's cost; more would cost a worker memory for
 # little (README, ``bench.latency``).
@@ -191,9 +194,9 @@ class TermPostings:
     def nbytes(self) -> int:
         """What the term costs this process (a mapped file's pages are the page cache's)."""
         if self.mapped:
-            return 200
+            return TERM_OBJECT_BYTES
         arrays = (self._docs, self._weight, self.dense, self.present)
-        return sum(a.nbytes for a in arrays if a is not None) + 200  # plus object overhead
+        return sum(a.nbytes for a in arrays if a is not None) + TERM_OBJECT_BYTES
 
     @property
     def top(self) -> float:
@@ -264,6 +267,19 @@ class TermPostings:
         mask = np.zeros(size, dtype=bool)
         mask[_index(self._docs)] = True
         return mask
+
+
+def _view(term: str) -> Callable[[str], str]:
+    """The field a text field indexes ``term`` in: folded syllables (ASCII, no joiner) live in
+    the folded view (the field itself); accented syllables, compounds, adjacent pairs and pair
+    buckets (``~1f2e``) in the extra view (``extra_field``)."""
+    if not term.isascii() or "_" in term or " " in term or term.startswith("~"):
+        return extra_field
+    return _same_field
+
+
+def _same_field(field: str) -> str:
+    return field
 
 
 class SplitPostings(TermPostings):
@@ -679,12 +695,10 @@ class Snapshot:
         ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
         btext = term.encode("utf-8")
-        # Folded syllables (ASCII, no joiner) live in the folded view; accented syllables,
-        # compounds, adjacent pairs and pair buckets (``~1f2e``) in the extra view.
-        extra = not term.isascii() or "_" in term or " " in term or term.startswith("~")
+        view = _view(term)
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field in TEXT_FIELDS:
-            indexed = extra_field(field) if extra else field
+            indexed = view(field)
             parts: list[tuple[np.ndarray, np.ndarray]] = []
             for leaf, base, terms in leaves or self._leaves:
                 if not start <= base < end:
@@ -848,6 +862,52 @@ class Snapshot:
             return True
         self._remember(term, self._fetch(term, leaves))
         return True
+
+    def share_frequent(self) -> int:
+        """Write the shared arrays of every base term large enough to share that no file holds
+        yet, the most frequent first, while the directory's limit allows; returns how many it
+        wrote.  The indexer calls it after a commit: otherwise the workers
+        that first open a new base build them during their first searches (at a million
+        articles ~40 s of CPU, while they serve), then go on writing files, one flushed to disk
+        per term, for the less frequent terms queries read.
+
+        The terms come out of the base segments' dictionaries (``SegmentTerms.frequent``: every
+        syllable, compound, pair and number), their document frequencies summed over the text
+        fields, which is at least the term's.  A base done is marked: a later run that keeps it
+        (an incremental one) does nothing."""
+        shared = self._shared
+        # A dense term's arrays are the largest: 5 bytes a document (a weight and a flag).
+        largest = 5 * self.bound + TERM_OBJECT_BYTES
+        if shared is None or largest < MIN_SHARED_BYTES or shared.shared_frequent():
+            return 0
+        # A sparse term's arrays take 8 bytes a document (a docnum and a weight), a dense one's
+        # (in ``DENSE_SHARE`` of the documents) 5 bytes a docnum.
+        min_df = max(1, -(-(MIN_SHARED_BYTES - TERM_OBJECT_BYTES) // 8))
+        min_df = min(min_df, math.ceil(DENSE_SHARE * self.bound))
+        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
+        leaves = [t for _, base, t in self._leaves if t is not None and base < self.bound]
+        # A term in ``min_df`` documents is in a third of them in one of its fields at least;
+        # then its frequency in each field, summed: at least the term's.
+        found = {term for t in leaves for _, term, _ in t.frequent(fields, min_df // 3)}
+        summed: dict[str, int] = {}
+        for term in found:
+            btext, view = term.encode("utf-8"), _view(term)
+            summed[term] = sum(t.doc_frequency(view(f), btext) for t in leaves for f in TEXT_FIELDS)
+        written = 0
+        for term, df in sorted(summed.items(), key=lambda kv: (-kv[1], kv[0])):
+            if df < min_df or not term or shared.has(term) or not shared.claim(term):
+                continue  # too rare, written already, or a worker is writing it now
+            try:
+                mapped = self._fetch_base(term, None).mapped
+            finally:
+                shared.release(term)
+            written += mapped
+            if not mapped and not shared.writable:
+                return written
+            if not mapped and shared.full:  # the directory's limit: the rest stay private
+                break
+        shared.mark_frequent_shared()
+        return written
 
     def column(self, name: str) -> Sequence:
         """A stored column (``id``, ``date``, ``source``) indexed by docnum."""

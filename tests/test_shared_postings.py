@@ -17,6 +17,7 @@ from search import postings
 from search.documents import Document
 from search.engine import SearchEngine
 from search.indexer import build_index, reindex
+from search.schema import TEXT_FIELDS, extra_field
 from search.store import shared_postings
 from search.store.generation import load_generation, store_dir
 
@@ -358,3 +359,101 @@ def test_workers_see_each_others_arrays_before_passing_the_limit(tmp_path: Path)
     on_disk = sum(p.stat().st_size for p in directory.glob("*.npy"))
     assert on_disk == (written + late) * nbytes
     assert first.get("b1") is not None and second.get("a1") is not None
+
+
+def _reindexed(tmp_path: Path, docs: list[Document]) -> Path:
+    source = tmp_path / "source.jsonl"
+    lines = [json.dumps(dataclasses.asdict(d), ensure_ascii=False) for d in docs]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    index = tmp_path / "index"
+    reindex(index, [source], workers=1)
+    return index
+
+
+def test_the_indexer_shares_the_frequent_terms_before_any_worker_opens_them(
+    tmp_path: Path, shared_everything
+) -> None:
+    """After a commit the reindex writes the base's arrays itself: a worker opening the
+    generation maps each term it reads and writes nothing; a later run that keeps the base looks
+    at nothing."""
+    index = _reindexed(tmp_path, TOY_DOCS)
+    (directory,) = _dirs(index)
+    assert (directory / shared_postings.FREQUENT_MARK).exists()
+    names = {p.name for p in directory.glob("*.npy")}
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert snap.warm() > 0
+        assert _answers(engine)
+        assert all(snap.postings(t).mapped for t in TERMS if snap.postings(t).df)
+        assert {p.name for p in directory.glob("*.npy")} == names  # the worker wrote nothing
+        assert all(_arrays(snap.postings(t)) == _private(index, t) for t in TERMS)
+        assert [p.name for p in directory.iterdir() if p.name.startswith(".claim")] == []
+        loads: list[str] = []
+        fetch = snap._fetch_base
+        snap._fetch_base = lambda term, leaves: loads.append(term) or fetch(term, leaves)
+        assert snap.share_frequent() == 0 and loads == []  # the base is marked done
+    finally:
+        engine.close()
+
+
+def _text_terms(index: Path) -> set[str]:
+    """Every term of the text fields, as Whoosh lists them."""
+    fields = {*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)}
+    engine = SearchEngine(index, warm=False)
+    try:
+        reader = engine.snapshot().reader
+        return {t.decode("utf-8") for f, t in reader.all_terms() if f in fields}
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("least", [2, 4])
+def test_the_indexer_shares_exactly_the_terms_large_enough_to_share(
+    index: Path, monkeypatch: pytest.MonkeyPatch, least: int
+) -> None:
+    """Syllables, accented forms, compounds, pairs and numbers alike: a term is written ahead of
+    searches when its arrays reach ``MIN_SHARED_BYTES`` (here those of ``least`` documents),
+    and no other."""
+    terms = _text_terms(index)
+    size = postings.TERM_OBJECT_BYTES + 8 * least
+    plain = SearchEngine(index, warm=False)
+    try:
+        snap = plain.snapshot()
+        snap._shared = None
+        large = {t for t in terms if snap.postings(t).nbytes >= size}
+    finally:
+        plain.close()
+    assert large and large != terms
+    assert any("_" in t for t in large) and any(" " in t for t in large)
+    monkeypatch.setattr(postings, "MIN_SHARED_BYTES", size)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert snap.share_frequent() == len(large)
+        shared = snap._shared
+        assert {p.name for p in shared.directory.glob("*.npy")} == {
+            shared._path(t)[0].name for t in large
+        }
+    finally:
+        engine.close()
+
+
+def test_a_reindex_whose_arrays_cannot_be_shared_still_commits(
+    tmp_path: Path, shared_everything, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit stands whatever sharing the arrays meets: the workers build them instead."""
+
+    def broken(self, limit=postings.WARM_TERMS):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(postings.Snapshot, "share_frequent", broken)
+    index = _reindexed(tmp_path, TOY_DOCS)
+    assert not list(store_dir(index).glob("postings-*/*.npy"))
+    engine = SearchEngine(index, warm=False)
+    try:
+        assert engine.health()["documents"] == len(TOY_DOCS)
+        assert engine.search("lao cai")["total"] > 0
+        assert list(store_dir(index).glob("postings-*/*.npy"))  # the worker built its own
+    finally:
+        engine.close()

@@ -2,9 +2,11 @@
 
 A worker turns a term's Whoosh postings into BM25F weight arrays (``postings.Snapshot``).  At a
 million articles the frequent terms' arrays are gigabytes and take ~40 s of CPU to build; kept in
-each worker's heap, N workers held N private copies.  So the first worker to build a large array
-writes it here and every worker (itself included) maps the file: one copy in the page cache,
-built once.
+each worker's heap, N workers held N private copies.  So a large array is written here once and
+every worker maps the file: one copy in the page cache, built once.  The indexer writes every
+large array of a new base right after its commit (``Snapshot.share_frequent``, the most frequent
+terms first, within the limit below), so the workers that open the generation build none while
+they serve; a term it could not write is written by the first worker that reads it.
 
 The files cover a generation's *base*: its older segments, up to the first segment boundary past
 which at most ``TAIL_SHARE`` of the documents, and ``TAIL_MAX_DOCS``, lie (``base_rows``). Whoosh
@@ -20,6 +22,7 @@ Layout, beside the generations' own files::
     vnsearch/postings-base-<base>-<params>/   one directory per base and scoring parameters
         <sha256 of the term>.npy      int32: MAGIC, kind, df, size, then the arrays
         .claim-<sha256>               a worker is building that term (others do other terms)
+        .frequent-shared              the indexer wrote the frequent terms' arrays after a commit
 
 ``<base>`` hashes the base's Whoosh segment ids and sizes and the average lengths (so a rebuilt
 index, whose segment ids are new, never reads an older one's arrays); ``<params>`` the parameters
@@ -79,6 +82,9 @@ MIN_BYTES_LIMIT = 256 * 2**20
 # grew with them.)
 RESCAN_SHARE = 1 / 64
 
+
+# Present once the indexer has shared the base's frequent terms (``Snapshot.share_frequent``).
+FREQUENT_MARK = ".frequent-shared"
 
 BASE = "base-"
 # The newest segments holding at most this share of the documents, and at most TAIL_MAX_DOCS,
@@ -264,6 +270,27 @@ class SharedPostings:
                 return sum(e.stat().st_size for e in entries if e.name.endswith(".npy"))
         except OSError:  # not made yet (or going away with its generation)
             return 0
+
+    @property
+    def full(self) -> bool:
+        """Whether a write was refused for the directory's limit (further terms stay private)."""
+        return self._full
+
+    def shared_frequent(self) -> bool:
+        """Whether the indexer has shared this base's frequent terms (``Snapshot.share_frequent``):
+        a later run that keeps the base has nothing to do."""
+        return (self.directory / FREQUENT_MARK).exists()
+
+    def mark_frequent_shared(self) -> None:
+        """Record that the base's frequent terms are shared (best effort: without the mark the
+        next run only looks again)."""
+        if not self.writable:
+            return
+        try:
+            self.directory.mkdir(parents=False, exist_ok=True)
+            (self.directory / FREQUENT_MARK).touch()
+        except OSError:
+            pass
 
     def release(self, term: str) -> None:
         """Withdraw this process's ``claim`` (the term is written, or too small to share)."""

@@ -35,7 +35,7 @@ import struct
 import threading
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from hashlib import md5
 
 import numpy as np
@@ -55,6 +55,7 @@ _EXTENT = struct.Struct("!qi")  # W3TermInfo: postings offset (pack_long) and le
 _BLOCK_LENGTH = struct.Struct("!i")  # a posting block's length, negated for the last one
 _FIELD_NUMBER = struct.Struct("!H")  # the key prefix of W3TermsReader._keycoder
 _TERMINFO_SIZE = W3TermInfo._struct.size  # 23 bytes of statistics before the postings
+_TERMINFO_HEAD = struct.Struct("!BfI")  # W3TermInfo's first three: inlined, weight, df
 _MD5 = 0  # HashReader.hashtype of md5_hash, the only hash Whoosh's writers use
 # Slots read at once: tables are half full, so a lookup probes ~2.5 slots on average.
 PROBE_SLOTS = 4
@@ -65,6 +66,8 @@ ENTRY_BYTES = 160
 # the segment is opened: the small segments of incremental runs, whose lookups (a read or two
 # each, three fields a term) were most of a worker's switch to a new generation.
 IMAGE_BYTES = 8 * 2**20
+# Bytes of entries read at a time when the whole dictionary is scanned (``frequent``).
+SCAN_BYTES = 16 * 2**20
 
 
 class Unsupported(Exception):
@@ -111,7 +114,17 @@ class SegmentTerms:
     closed, and its number reused, in the middle of a lookup).
     """
 
-    __slots__ = ("_fd", "_lock", "_tables", "_prefixes", "_trm", "_pst", "_pst_end", "_image")
+    __slots__ = (
+        "_fd",
+        "_lock",
+        "_tables",
+        "_prefixes",
+        "_trm",
+        "_pst",
+        "_pst_end",
+        "_image",
+        "_entries",
+    )
 
     def __init__(
         self,
@@ -121,6 +134,7 @@ class SegmentTerms:
         trm: int,
         pst: tuple[int, int],
         image: bytes | None = None,
+        entries: tuple[int, int] = (0, 0),
     ) -> None:
         self._fd = fd
         self._lock = threading.Lock()
@@ -132,6 +146,7 @@ class SegmentTerms:
         self._pst = pst[0]
         self._pst_end = pst[0] + pst[1]
         self._image = image  # the .trm sub-file when small (``IMAGE_BYTES``)
+        self._entries = entries  # where its entries lie in the file, one after the other
 
     @classmethod
     def open(cls, leaf) -> SegmentTerms | None:
@@ -166,7 +181,8 @@ class SegmentTerms:
             if image is not None and len(image) < trm[1]:
                 os.close(fd)
                 return None
-            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst, image)
+            entries = (trm[0] + tindex.startofdata, trm[0] + tindex.endofdata)
+            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst, image, entries)
         except Exception:  # anything unexpected (a closed file, another layout): Whoosh's path
             return None
 
@@ -204,6 +220,60 @@ class SegmentTerms:
             ids, weights, _values = pickle.loads(value[_TERMINFO_SIZE:])
             return inline_arrays(ids, weights)
         return concatenate(_blocks(blocks))
+
+    def frequent(self, fields: Iterable[str], min_df: int) -> Iterator[tuple[str, str, int]]:
+        """``(field, term, df)`` of every term in ``fields`` found in ``min_df`` documents or
+        more, in dictionary order: the entries are read one after the other (keys and lengths,
+        a chunk at a time), the document frequency out of each ``W3TermInfo``.  At a million
+        articles its 3.2 million entries take ~2 s."""
+        numbers = {self._prefixes[f]: f for f in fields if f in self._prefixes}
+        lengths, info = _LENGTHS.unpack_from, _TERMINFO_HEAD.unpack_from
+        position, end = self._entries
+        chunk, at = b"", 0
+        while position < end:
+            if at + _LENGTHS.size > len(chunk) or at + sum(lengths(chunk, at)) + 8 > len(chunk):
+                chunk, at = self._chunk(position, end), 0
+            keylen, valuelen = lengths(chunk, at)
+            key = at + _LENGTHS.size
+            field = numbers.get(chunk[key : key + _FIELD_NUMBER.size])
+            if field is not None and valuelen >= _TERMINFO_HEAD.size:
+                _inlined, _weight, df = info(chunk, key + keylen)
+                if df >= min_df:
+                    term = chunk[key + _FIELD_NUMBER.size : key + keylen]
+                    yield field, term.decode("utf-8"), df
+            step = _LENGTHS.size + keylen + valuelen
+            position, at = position + step, at + step
+
+    def doc_frequency(self, field: str, term: bytes) -> int:
+        """How many documents hold ``term`` in ``field`` (0: none)."""
+        prefix = self._prefixes.get(field)
+        if prefix is None:
+            return 0
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("read from a closed segment")
+            value = self._value(prefix + term)
+        if value is None:
+            return 0
+        if len(value) < _TERMINFO_HEAD.size:
+            raise Unsupported("short term info")
+        return _TERMINFO_HEAD.unpack_from(value)[2]
+
+    def _chunk(self, position: int, end: int) -> bytes:
+        """The entries from ``position`` on, ``SCAN_BYTES`` of them or to ``end``; at least one
+        whole entry."""
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("read from a closed segment")
+            chunk = os.pread(self._fd, min(SCAN_BYTES, end - position), position)
+            if len(chunk) >= _LENGTHS.size:
+                keylen, valuelen = _LENGTHS.unpack_from(chunk)
+                whole = _LENGTHS.size + keylen + valuelen
+                if whole > len(chunk):  # an entry longer than a chunk (a long inlined list)
+                    chunk = os.pread(self._fd, whole, position)
+        if len(chunk) < _LENGTHS.size or sum(_LENGTHS.unpack_from(chunk)) + 8 > len(chunk):
+            raise Unsupported("entry past the file")
+        return chunk
 
     def _value(self, key: bytes) -> bytes | None:
         """The value of ``key`` in the hash file (``HashReader.ranges_for_key``: its first
@@ -266,6 +336,9 @@ def _blocks(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
     payloads = list(block_payloads(data, 0, len(data)))
     if not payloads:
         return []
+    if len(payloads) == 1:  # most terms a query loads: no joining of blocks to do (~4x faster)
+        deltas, weights = pickle.loads(payloads[0])[:2]
+        return [block_arrays(deltas, weights)]
     _, ids, weights = decode_blocks(payloads)
     return [(ids.astype(np.int32), weights)]
 
