@@ -127,22 +127,30 @@ def head_complete(head: bytes | bytearray) -> bool:
 
 
 class QueuedSocket:
-    """The socket a thread writes an answer to: what the kernel takes at once is sent, the rest
-    is kept (``pending``) for the main loop to send, so that a client that reads slowly or not
-    at all holds no thread."""
+    """The socket a thread writes an answer to.  What the request writes is kept (``pending``)
+    until it is done, then ``flush`` sends what the kernel takes at once and leaves the rest
+    for the main loop, so that a client that reads slowly or not at all holds no thread.
+
+    One send an answer: gunicorn writes the head and the body apart, and two sends on a
+    connection cost two trips through the kernel's TCP path (and two wake-ups of the client)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.pending = bytearray()
 
     def sendall(self, data) -> None:
-        if not self.pending:
-            try:
-                sent = self.sock.send(data, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            data = memoryview(data)[sent:]
         self.pending += data
+
+    def flush(self) -> None:
+        """Send what the kernel takes now of what the request wrote; the rest stays pending (a
+        connection the client broke is found by the main loop when it sends the rest)."""
+        if not self.pending:
+            return
+        try:
+            sent = self.sock.send(self.pending, socket.MSG_DONTWAIT)
+        except OSError:  # full (BlockingIOError), interrupted, or broken
+            return
+        del self.pending[:sent]
 
     def send(self, data) -> int:
         self.sendall(data)
@@ -409,11 +417,12 @@ class VnsearchWorker(ThreadWorker):
         if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
             return super().handle_request(req, conn)
         sock = conn.sock
-        conn.sock = QueuedSocket(sock)
+        conn.sock = queued = QueuedSocket(sock)
         try:
             return super().handle_request(req, conn)
         finally:
-            conn.outbox, conn.sock = conn.sock.pending, sock
+            queued.flush()
+            conn.outbox, conn.sock = queued.pending, sock
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Runs on every turn of the main loop: also cut the requests that are late."""
