@@ -151,6 +151,38 @@ def test_an_incremental_run_maps_the_arrays_of_the_generation_before(
     assert after != before  # the new article and the edit count
 
 
+def test_a_small_mapped_base_the_tail_adds_to_is_joined_into_one_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapped base below ``JOIN_BELOW`` whose term the tail holds too is copied into one
+    part (every operation on two parts costs two slices); below it nothing else changes, and
+    both forms answer alike."""
+    docs, src, index = _build(tmp_path)
+    docs["n0"] = {**_closest_to_average(docs), "id": "n0"}
+    write_source(src, docs)
+    reindex(index, workers=1)
+    seen = {}
+    for join_below in (0, postings.JOIN_BELOW):
+        monkeypatch.setattr(postings, "JOIN_BELOW", join_below)
+        engine = SearchEngine(index, warm=False)
+        try:
+            snap = engine.snapshot()
+            assert (snap.bound, snap.size) == (40, 41)
+            found = {t: snap.postings(t) for t in TERMS}
+            seen[join_below] = (found, _answers(engine), _terms(engine))
+        finally:
+            engine.close()
+    split, joined = seen[0][0], seen[postings.JOIN_BELOW][0]
+    in_tail = [t for t, p in split.items() if isinstance(p, postings.SplitPostings) and p.tail.df]
+    assert in_tail  # the new article holds some of the terms
+    for term, found in joined.items():
+        if term in in_tail:
+            assert type(found) is postings.TermPostings and not found.mapped
+        else:
+            assert type(found) is type(split[term])
+    assert seen[0][1:] == seen[postings.JOIN_BELOW][1:] == _read_again(index, monkeypatch)
+
+
 def test_documents_deleted_after_the_arrays_were_written_are_not_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
