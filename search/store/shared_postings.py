@@ -64,13 +64,14 @@ def _npy_header(count: int) -> bytes:
 
 # Arrays smaller than this stay in the worker that built them: cheap to build again, and a file
 # per rare term would only fill the directory.  While workers wrote the files during their
-# searches it was 128 KiB: at 8 KiB the first 1,000 searches of a fresh 150k index wrote 1,430
-# files, ~0.5 ms each flushed to disk in the search (p95 10.5 -> 15.9 ms).  Now the indexer writes
-# them after its commit (``Snapshot.share_frequent``), and from 32 KiB (terms of ~4,000 documents
-# and more: 14,700 files, 3.8 GB at 1M, written in ~15 s more) a fresh worker's first 1,000
-# searches of a 1M index after an incremental run went from 144.6-159.9 to 156.1-166.7 req/s
-# (4 clients, 2 workers); from 16 KiB, no better, and the directory's limit was reached.
-MIN_SHARED_BYTES = 32 * 2**10
+# searches, 8 KiB was tried: the first 1,000 searches of a fresh 150k index wrote 1,430 files,
+# ~0.5 ms each flushed to disk in the search (p95 10.5 -> 15.9 ms).  Now the indexer writes them
+# after its commit (``Snapshot.share_frequent``); from 32 KiB (14,700 files, 3.8 GB at 1M) fresh
+# workers' first searches of a 1M index after an incremental run were 5-10 % faster over HTTP,
+# but ``bench.scaling`` at 1M served its fresh build at 162.7 req/s (11.1 ms of worker CPU a
+# request) against 179.7 (10.4 ms) from 128 KiB, one run each: kept at 128 KiB until repeated
+# runs settle it.
+MIN_SHARED_BYTES = 128 * 2**10
 # A generation's shared arrays take at most this much disk per document: queries choose the
 # terms, and a public search box sent every frequent word, pair and compound would otherwise
 # write the arrays of the whole vocabulary (gigabytes).  Past it, workers keep further terms to
