@@ -9,6 +9,8 @@ does not decode must all end as they did before.
 
 from __future__ import annotations
 
+import os
+import struct
 import threading
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from whoosh.matching import ListMatcher
 from search import postings
 from search.documents import Document
 from search.engine import open_for_reading
-from search.indexer import _values
+from search.indexer import _values, build_index
 from search.postings import Snapshot
 from search.schema import TEXT_FIELDS, extra_field
 from search.store import segment_writer, term_reader
@@ -289,3 +291,45 @@ def test_small_dictionaries_are_read_into_memory(
         terms.close()
     finally:
         reader.close()
+
+
+def test_a_scan_of_the_dictionary_finds_what_whoosh_lists(tmp_path: Path) -> None:
+    """``SegmentTerms.frequent`` reads the entries one after the other: every term of the
+    fields asked for, with Whoosh's own document frequency, and no other."""
+    path = tmp_path / "index"
+    build_index(TOY_DOCS, path, workers=1)
+    fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
+    ix = open_for_reading(path)
+    with ix.reader() as reader:
+        ((leaf, _),) = reader.leaf_readers()
+        terms = SegmentTerms.open(leaf)
+        assert terms is not None
+        try:
+            for least in (1, 2, 3):
+                found = sorted(terms.frequent(fields, least))
+                expected = sorted(
+                    (f, t.decode("utf-8"), leaf.doc_frequency(f, t))
+                    for f, t in leaf.all_terms()
+                    if f in fields and leaf.doc_frequency(f, t) >= least
+                )
+                assert found == expected and found
+                assert all(terms.doc_frequency(f, t.encode()) == df for f, t, df in found)
+            assert terms.doc_frequency("body", b"xyzzy") == 0
+        finally:
+            terms.close()
+
+
+@pytest.mark.parametrize(
+    "entry", [struct.pack("!ii", -8, 0), struct.pack("!ii", 4, -100), struct.pack("!ii", 10**6, 0)]
+)
+def test_a_damaged_dictionary_is_refused_not_looped_on(tmp_path: Path, entry: bytes) -> None:
+    data = entry + b"\0" * 64
+    path = tmp_path / "trm"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    terms = SegmentTerms(fd, [], {"body": 0}, 0, (0, 0), None, (0, len(data)))
+    try:
+        with pytest.raises(term_reader.Unsupported):
+            list(terms.frequent(["body"], 1))
+    finally:
+        terms.close()

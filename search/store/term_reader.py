@@ -231,9 +231,14 @@ class SegmentTerms:
         position, end = self._entries
         chunk, at = b"", 0
         while position < end:
-            if at + _LENGTHS.size > len(chunk) or at + sum(lengths(chunk, at)) + 8 > len(chunk):
+            whole = (
+                _LENGTHS.size + sum(lengths(chunk, at)) if at + _LENGTHS.size <= len(chunk) else 0
+            )
+            if not whole or at + whole > len(chunk):
                 chunk, at = self._chunk(position, end), 0
             keylen, valuelen = lengths(chunk, at)
+            if keylen < _FIELD_NUMBER.size or valuelen < 0:  # a damaged entry: never loop on it
+                raise Unsupported("entry lengths")
             key = at + _LENGTHS.size
             field = numbers.get(chunk[key : key + _FIELD_NUMBER.size])
             if field is not None and valuelen >= _TERMINFO_HEAD.size:
@@ -271,7 +276,9 @@ class SegmentTerms:
                 whole = _LENGTHS.size + keylen + valuelen
                 if whole > len(chunk):  # an entry longer than a chunk (a long inlined list)
                     chunk = os.pread(self._fd, whole, position)
-        if len(chunk) < _LENGTHS.size or sum(_LENGTHS.unpack_from(chunk)) + 8 > len(chunk):
+        if len(chunk) < _LENGTHS.size or _LENGTHS.size + sum(_LENGTHS.unpack_from(chunk)) > len(
+            chunk
+        ):
             raise Unsupported("entry past the file")
         return chunk
 
