@@ -88,6 +88,10 @@ WARM_TERMS = 1500
 JOIN_BELOW = 128 * 2**10
 # What a term's objects cost a worker besides its arrays (a mapped term: only this).
 TERM_OBJECT_BYTES = 200
+# What a term's arrays take: a docnum and a weight a document it holds (sparse), a weight and a
+# flag a docnum (dense, in ``DENSE_SHARE`` of the documents or more).
+SPARSE_BYTES_PER_DOC = 8
+DENSE_BYTES_PER_DOC = 5
 # Documents kept per worker, with their prepared snippet text: the same article answers many
 # queries, and preparing its text is most of a hit's cost; more would cost a worker memory for
 # little (README, ``bench.latency``).
@@ -275,17 +279,13 @@ class TermPostings:
         return mask
 
 
-def _view(term: str) -> Callable[[str], str]:
-    """The field a text field indexes ``term`` in: folded syllables (ASCII, no joiner) live in
-    the folded view (the field itself); accented syllables, compounds, adjacent pairs and pair
-    buckets (``~1f2e``) in the extra view (``extra_field``)."""
+def _indexed_fields(term: str) -> list[str]:
+    """The fields that index ``term``, one a text field: folded syllables (ASCII, no joiner)
+    live in the folded view (the fields themselves); accented syllables, compounds, adjacent
+    pairs and pair buckets (``~1f2e``) in the extra view (``extra_field``)."""
     if not term.isascii() or "_" in term or " " in term or term.startswith("~"):
-        return extra_field
-    return _same_field
-
-
-def _same_field(field: str) -> str:
-    return field
+        return [extra_field(field) for field in TEXT_FIELDS]
+    return list(TEXT_FIELDS)
 
 
 class SplitPostings(TermPostings):
@@ -374,9 +374,10 @@ class _Adopted:
 
 
 def _array_bytes(postings: TermPostings, size: int) -> int:
-    """What a term's arrays over ``size`` docnums take (a weight and a flag a docnum when
-    dense, a docnum and a weight a document held when sparse)."""
-    return 5 * size if postings.dense is not None else 8 * postings.held
+    """What a term's arrays over ``size`` docnums take."""
+    if postings.dense is not None:
+        return DENSE_BYTES_PER_DOC * size
+    return SPARSE_BYTES_PER_DOC * postings.held
 
 
 def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: int) -> TermPostings:
@@ -709,10 +710,8 @@ class Snapshot:
         ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
         btext = term.encode("utf-8")
-        view = _view(term)
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for field in TEXT_FIELDS:
-            indexed = view(field)
+        for field, indexed in zip(TEXT_FIELDS, _indexed_fields(term), strict=True):
             parts: list[tuple[np.ndarray, np.ndarray]] = []
             for leaf, base, terms in leaves or self._leaves:
                 if not start <= base < end:
@@ -890,13 +889,11 @@ class Snapshot:
         fields, which is at least the term's.  A base done is marked: a later run that keeps it
         (an incremental one) does nothing."""
         shared = self._shared
-        # A dense term's arrays are the largest: 5 bytes a document (a weight and a flag).
-        largest = 5 * self.bound + TERM_OBJECT_BYTES
+        largest = DENSE_BYTES_PER_DOC * self.bound + TERM_OBJECT_BYTES  # a dense term's
         if shared is None or largest < MIN_SHARED_BYTES or shared.shared_frequent():
             return 0
-        # A sparse term's arrays take 8 bytes a document (a docnum and a weight), a dense one's
-        # (in ``DENSE_SHARE`` of the documents) 5 bytes a docnum.
-        min_df = max(1, -(-(MIN_SHARED_BYTES - TERM_OBJECT_BYTES) // 8))
+        # The fewest documents a term's arrays reach the size with: sparse, or dense.
+        min_df = max(1, -(-(MIN_SHARED_BYTES - TERM_OBJECT_BYTES) // SPARSE_BYTES_PER_DOC))
         min_df = min(min_df, math.ceil(DENSE_SHARE * self.bound))
         fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
         leaves = [t for _, base, t in self._leaves if t is not None and base < self.bound]
@@ -905,8 +902,8 @@ class Snapshot:
         found = {term for t in leaves for _, term, _ in t.frequent(fields, min_df // 3)}
         summed: dict[str, int] = {}
         for term in found:
-            btext, view = term.encode("utf-8"), _view(term)
-            summed[term] = sum(t.doc_frequency(view(f), btext) for t in leaves for f in TEXT_FIELDS)
+            btext, indexed = term.encode("utf-8"), _indexed_fields(term)
+            summed[term] = sum(t.doc_frequency(f, btext) for t in leaves for f in indexed)
         written = 0
         for term, df in sorted(summed.items(), key=lambda kv: (-kv[1], kv[0])):
             if df < min_df or not term or shared.has(term) or not shared.claim(term):

@@ -231,12 +231,12 @@ class SegmentTerms:
         position, end = self._entries
         chunk, at = b"", 0
         while position < end:
-            whole = (
-                _LENGTHS.size + sum(lengths(chunk, at)) if at + _LENGTHS.size <= len(chunk) else 0
-            )
-            if not whole or at + whole > len(chunk):
+            keylen = valuelen = -1
+            if at + _LENGTHS.size <= len(chunk):
+                keylen, valuelen = lengths(chunk, at)
+            if keylen < 0 or at + _LENGTHS.size + keylen + valuelen > len(chunk):
                 chunk, at = self._chunk(position, end), 0
-            keylen, valuelen = lengths(chunk, at)
+                keylen, valuelen = lengths(chunk, at)
             if keylen < _FIELD_NUMBER.size or valuelen < 0:  # a damaged entry: never loop on it
                 raise Unsupported("entry lengths")
             key = at + _LENGTHS.size
