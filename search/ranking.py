@@ -834,9 +834,14 @@ def _candidates(
     signals: Weights,
 ) -> np.ndarray:
     """Live documents holding enough of the words (``min_should_match``) and ``allowed``."""
-    keep = snapshot.live.copy()
-    if plan.concepts:
-        keep &= matched >= min_should_match(known, signals.match_share) if known else False
+    if not plan.concepts:
+        keep = snapshot.live.copy()
+    elif not known:
+        return np.zeros(0, dtype=np.intp)
+    else:  # a new array: the live mask is only read where documents were deleted
+        keep = matched >= min_should_match(known, signals.match_share)
+        if snapshot.doc_count < snapshot.size:
+            keep &= snapshot.live
     if allowed is not None:
         keep &= allowed
     return np.flatnonzero(keep)

@@ -13,6 +13,8 @@ Two kinds of app:
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 
 import pytest
@@ -778,6 +780,30 @@ def test_api_answers_carry_an_etag_and_honour_if_none_match(client):
         "/api/search", query_string={"q": "Lào Cai"}, headers={"If-None-Match": 'W/"nope"'}
     )
     assert response.status_code == 200 and response.get_json()["hits"]
+
+
+def test_api_body_is_the_engine_answer_in_utf8_json_and_the_etag_hashes_it(client, index_dir):
+    """One serialisation makes both the body and its validator: the body parses to the engine's
+    answer (``took_ms`` included), Vietnamese letters go out as UTF-8, not ``\\u`` escapes, and
+    the ETag is the hash of the body without ``took_ms``."""
+    response = client.get("/api/search", query_string={"q": "Lào Cai", "per_page": 3})
+    raw = response.get_data()
+    body = json.loads(raw)
+    assert response.headers["Content-Type"] == "application/json"
+    assert "Lào Cai".encode() in raw and b"\\u" not in raw
+    from search.engine import SearchEngine
+
+    engine = SearchEngine(index_dir)
+    try:
+        expected = engine.search("Lào Cai", per_page=3)
+    finally:
+        engine.close()
+    assert isinstance(body.pop("took_ms"), float)
+    expected.pop("took_ms")
+    assert body == expected
+    stable = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(stable.encode()).hexdigest()[:32]
+    assert response.headers["ETag"] == f'W/"{digest}"'
 
 
 def test_suggest_etag(client):

@@ -213,16 +213,20 @@ def cached_json(body: dict):
     """A 200 JSON answer with a weak ETag and a minute of caching, or 304 when it still matches.
 
     The validator is weak because ``took_ms`` differs on every call: the hash covers the rest of
-    the body, which is the same answer to the same question on the same index.
+    the body, which is the same answer to the same question on the same index.  The body is that
+    same serialisation with ``took_ms`` added at its end: one ``json.dumps`` of the answer, not
+    one for the hash and another for the body (~0.1 ms of a search's 10 at a million articles).
     """
     stable = {k: v for k, v in body.items() if k != "took_ms"}
-    digest = hashlib.sha256(
-        json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()[:32]
+    text = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
     if request.if_none_match.contains_weak(digest):
         response = current_app.response_class(status=304)
     else:
-        response = jsonify(body)
+        if "took_ms" in body:
+            took = json.dumps(body["took_ms"])
+            text = f'{text[:-1]}{"," if stable else ""}"took_ms":{took}}}'
+        response = current_app.response_class(text + "\n", mimetype="application/json")
     response.set_etag(digest, weak=True)
     response.headers["Cache-Control"] = API_CACHE_CONTROL
     return response

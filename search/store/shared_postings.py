@@ -66,12 +66,17 @@ def _npy_header(count: int) -> bytes:
 # per rare term would only fill the directory.  While workers wrote the files during their
 # searches, 8 KiB was tried: the first 1,000 searches of a fresh 150k index wrote 1,430 files,
 # ~0.5 ms each flushed to disk in the search (p95 10.5 -> 15.9 ms).  Now the indexer writes them
-# after its commit (``Snapshot.share_frequent``); from 32 KiB (14,700 files, 3.8 GB at 1M) fresh
-# workers' first searches of a 1M index after an incremental run were 5-10 % faster over HTTP,
-# but ``bench.scaling`` at 1M served its fresh build at 162.7 req/s (11.1 ms of worker CPU a
-# request) against 179.7 (10.4 ms) from 128 KiB, one run each: kept at 128 KiB until repeated
-# runs settle it.
-MIN_SHARED_BYTES = 128 * 2**10
+# after its commit (``Snapshot.share_frequent``).  From 32 KiB: 14,700 files, 3.8 GB at 1M
+# (4,143 files, 3.2 GB from 128 KiB), +16 s of build.  A term under the threshold is decoded
+# from Whoosh's blocks by every worker that reads it (~70 us warm, 150-190 us in a fresh
+# worker's first searches, mostly per-call costs, for 1,000-3,000 postings): on the same fresh
+# 1M build, bench.scaling's HTTP phase served 179.7 / 165.4 / 172.8 req/s (10.4-11.2 ms of
+# worker CPU a request) against 166.2 / 161.6 / 168.5 (11.2-11.6 ms) from 128 KiB, alternating;
+# two processes sharing the queries as the two workers do, 9.4-10.1 against 10.4-11.1 ms of CPU a
+# query (4 alternating runs).
+# (One bench.scaling run each at stop 34 had favoured 128 KiB: 179.7 against 162.7 req/s; the
+# runs differ by more than the thresholds do.)
+MIN_SHARED_BYTES = 32 * 2**10
 # A generation's shared arrays take at most this much disk per document: queries choose the
 # terms, and a public search box sent every frequent word, pair and compound would otherwise
 # write the arrays of the whole vocabulary (gigabytes).  Past it, workers keep further terms to
