@@ -557,6 +557,46 @@ def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path)
         server.stop()
 
 
+def test_a_request_while_another_thread_finishes_its_answer_keeps_its_connection(
+    tmp_path: Path,
+) -> None:
+    """Whether a request waits is the app's state, not the main loop's bookkeeping: a thread
+    still finishing an answer whose app has returned (``/linger``'s close; or a thread the
+    kernel set aside right after sending, as CI once saw) does not hold the app, so the next
+    request is answered at once and keeps its connection."""
+    server = Server(tmp_path, workers=1, app="slow_wsgi:app")
+    first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for conn in (first, second):  # both connections open and kept alive
+            conn.request("GET", "/fast")
+            reply = conn.getresponse()
+            reply.read()
+            assert reply.getheader("Connection") == "keep-alive"
+        lingering: list[str | None] = []
+
+        def linger() -> None:
+            first.request("GET", "/linger")
+            reply = first.getresponse()
+            reply.read()
+            lingering.append(reply.getheader("Connection"))
+
+        thread = threading.Thread(target=linger)
+        thread.start()
+        time.sleep(0.2)  # /linger's app has returned; its thread sleeps in close
+        started = time.monotonic()
+        second.request("GET", "/fast")
+        reply = second.getresponse()
+        assert reply.read() and reply.getheader("Connection") == "keep-alive"
+        assert time.monotonic() - started < 0.2  # /linger's 0.5 s are not waited for
+        thread.join()
+        assert lingering == ["keep-alive"]
+    finally:
+        first.close()
+        second.close()
+        server.stop()
+
+
 def test_a_kept_alive_client_yields_to_connections_waiting_to_be_accepted() -> None:
     """Under load a kept-alive client would be served ahead of new connections again and
     again: while any wait in the listening socket's queue, answers close their connection."""

@@ -47,6 +47,7 @@ import json
 import select
 import selectors
 import socket
+import threading
 import time
 from functools import partial
 
@@ -188,8 +189,42 @@ class VnsearchWorker(ThreadWorker):
         # Requests handed to a thread and not finished yet (the app runs one at a time): while
         # there is one, this worker accepts no new connection.  Changed by the main loop only.
         self.in_app = 0
+        # Requests between the start of ``handle_request`` (a thread) and their app's return,
+        # under ``app_lock``: a request that finds one there waits for the app.  Counted by
+        # the threads themselves, and uncounted before the answer is written, so that a
+        # client's next request never finds its own last one still counted (``in_app`` drops
+        # only once the main loop has taken the thread's result).
+        self.app_lock = threading.Lock()
+        self.app_requests = 0
+        self.app_local = threading.local()
         limit_malloc_arenas()
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app = self.wsgi
+
+        def counted(environ, start_response):
+            try:
+                return app(environ, start_response)
+            finally:
+                self.leave_app()
+
+        self.wsgi = counted
+
+    def enter_app(self) -> bool:
+        """Count this thread's request in; whether another is in the app (it will wait)."""
+        with self.app_lock:
+            self.app_requests += 1
+            self.app_local.counted = True
+            return self.app_requests > 1
+
+    def leave_app(self) -> None:
+        """Count this thread's request out, once (the app returned, or it never ran)."""
+        if getattr(self.app_local, "counted", False):
+            with self.app_lock:
+                self.app_requests -= 1
+                self.app_local.counted = False
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """Accept new connections only while no request of this worker is in its app: they
@@ -412,17 +447,21 @@ class VnsearchWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         self.reading.pop(conn, None)  # read whole: the deadline no longer applies
-        if self.in_app > 1 or self.others_waiting():  # the client reconnects next time
-            req.must_close = True
-        if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
-            return super().handle_request(req, conn)
-        sock = conn.sock
-        conn.sock = queued = QueuedSocket(sock)
+        waits = self.enter_app()
         try:
-            return super().handle_request(req, conn)
+            if waits or self.others_waiting():  # the client reconnects next time
+                req.must_close = True
+            if self.cfg.is_ssl:  # a TLS socket sends nothing without blocking
+                return super().handle_request(req, conn)
+            sock = conn.sock
+            conn.sock = queued = QueuedSocket(sock)
+            try:
+                return super().handle_request(req, conn)
+            finally:
+                queued.flush()
+                conn.outbox, conn.sock = queued.pending, sock
         finally:
-            queued.flush()
-            conn.outbox, conn.sock = queued.pending, sock
+            self.leave_app()  # where the app never ran (an error before it)
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Runs on every turn of the main loop: also cut the requests that are late."""
