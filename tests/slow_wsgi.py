@@ -12,7 +12,7 @@ import time
 from web import OneAtATime
 
 SLOW_SECONDS = 1.5
-LINGER_SECONDS = 0.5
+LINGER_SECONDS = 1.0
 
 
 def _answer(environ, start_response):
