@@ -597,43 +597,55 @@ class Scorer:
         # (``_count_matches``): the rank key weighs the score by them (``_tiers``).
         self.matched, self.known = matched, known
         self.exact_all, self.signals = exact_all, signals
-        # Where every step is an addition, the frequent terms (``DEFER_RATIO``) come last, the
-        # one that can add most first: the sum of the steps before them is then the partial
-        # score of the bounds (``bounds``), and each path adds the rest in the same order.
+        # The frequent terms (``DEFER_RATIO``) that add straight into the scores come last, the
+        # one that can add most first: the steps before them give the partial score of the
+        # bounds (``bounds``), and each path adds the rest in the same order.  A term inside an
+        # abbreviation's group stays in its place (its group's sum is compared with the other
+        # form: ``_Span``), as does one that subtracts; everything the partial score holds is
+        # exact, and each term left out adds at most its ``top`` times its scale.
         self.deferred: list[_Term] = []
         self._partial: np.ndarray | None = None  # the partial score, until ``dense`` uses it
-        terms = [step for step in steps if isinstance(step, _Term) and step.scale >= 0]
-        if len(terms) == len(steps):
-            limit = size / DEFER_RATIO
-            kept = [term for term in terms if term.postings.held < limit]
+        limit = size / DEFER_RATIO
+        frequent = [
+            i
+            for i, step in enumerate(steps)
+            if isinstance(step, _Term)
+            and step.group is None
+            and step.scale >= 0
+            and step.postings.held >= limit
+        ]
+        if frequent:
             self.deferred = sorted(
-                (term for term in terms if term.postings.held >= limit),
+                (steps[i] for i in frequent),  # type: ignore[misc]
                 key=lambda term: term.scale * term.postings.top,
                 reverse=True,
             )
+            left_out = set(frequent)
+            kept = [step for i, step in enumerate(steps) if i not in left_out]
             self.steps = [*kept, *self.deferred]
 
     def _kept_sum(self) -> np.ndarray:
-        """Every docnum's partial score: the sum of the steps before the deferred ones."""
+        """Every docnum's partial score: the steps before the deferred ones."""
         if self._partial is not None:
             partial, self._partial = self._partial, None
             return partial
-        partial = np.zeros(self.size, dtype=np.float32)
-        for term in self.steps[: len(self.steps) - len(self.deferred)]:
-            term.postings.add_to(partial, term.scale)  # type: ignore[union-attr]
-        return partial
+        return self._run(self.steps[: len(self.steps) - len(self.deferred)])
 
     def dense(self) -> np.ndarray:
         """Every docnum's score (float32)."""
-        if self.deferred:  # every step an addition: the partial score (kept), then the rest
+        if self.deferred:  # the partial score (kept), then the frequent terms
             scores = self._kept_sum()
             for term in self.deferred:
                 term.postings.add_to(scores, term.scale)
             return scores
+        return self._run(self.steps)
+
+    def _run(self, steps: list[_Step]) -> np.ndarray:
+        """Every docnum's score after ``steps``, from zero."""
         scores = np.zeros(self.size, dtype=np.float32)
         scratch: np.ndarray | None = None
         own: dict[int, dict[tuple, np.ndarray]] = {}
-        for step in self.steps:
+        for step in steps:
             if isinstance(step, _Term):
                 step.postings.add_to(scores if step.group is None else scratch, step.scale)
             elif isinstance(step, _Group):
@@ -681,8 +693,7 @@ class Scorer:
         """Bounds of the keys of ``docs`` (ascending) from every step but the frequent terms
         (``deferred``): a pass over every docnum for a frequent term costs as much as for any,
         but adds little (a low idf), so a few candidates looked up replace those passes.
-        ``None`` where no term is frequent, or where a step is not an addition (an
-        abbreviation's group: its score is replaced, not added to).  The partial score over
+        ``None`` where no frequent term adds straight into the scores.  The partial score over
         every docnum is kept for ``dense``, should the bounds be too loose."""
         if not self.deferred:
             return None
