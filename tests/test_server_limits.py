@@ -523,9 +523,10 @@ def test_a_slow_request_leaves_new_connections_to_the_idle_worker(slow_app: Serv
     assert len(pids) == 1 and len(slow) == 1 and pids != set(slow)  # all from the other worker
 
 
-def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path) -> None:
-    """Its client's next request then reaches whichever worker is free; a request that found
-    the app free keeps its connection."""
+def answer_behind(tmp_path: Path, path: str, pause: float) -> tuple[list[str | None], float]:
+    """One worker of ``tests/slow_wsgi.py`` and two kept-alive connections: ``path`` on the
+    first and, ``pause`` seconds later, ``/fast`` on the second.  The ``Connection`` headers of
+    both answers (the first's, the second's) and the seconds ``/fast`` took."""
     server = Server(tmp_path, workers=1, app="slow_wsgi:app")
     first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -537,24 +538,33 @@ def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path)
             assert reply.getheader("Connection") == "keep-alive"
         headers: list[str | None] = []
 
-        def slow() -> None:
-            first.request("GET", "/slow")
+        def ahead() -> None:
+            first.request("GET", path)
             reply = first.getresponse()
             reply.read()
             headers.append(reply.getheader("Connection"))
 
-        thread = threading.Thread(target=slow)
+        thread = threading.Thread(target=ahead)
         thread.start()
-        time.sleep(0.3)
-        second.request("GET", "/fast")  # waits for /slow
+        time.sleep(pause)
+        started = time.monotonic()
+        second.request("GET", "/fast")
         reply = second.getresponse()
-        assert reply.read() and reply.getheader("Connection") == "close"
+        assert reply.read()
+        seconds = time.monotonic() - started
         thread.join()
-        assert headers == ["keep-alive"]  # nothing waited for it
+        return [*headers, reply.getheader("Connection")], seconds
     finally:
         first.close()
         second.close()
         server.stop()
+
+
+def test_a_request_that_waited_for_the_app_closes_its_connection(tmp_path: Path) -> None:
+    """Its client's next request then reaches whichever worker is free; a request that found
+    the app free keeps its connection."""
+    headers, seconds = answer_behind(tmp_path, "/slow", 0.3)  # /fast waits for /slow
+    assert headers == ["keep-alive", "close"] and seconds > 0.5
 
 
 def test_a_request_while_another_thread_finishes_its_answer_keeps_its_connection(
@@ -564,37 +574,8 @@ def test_a_request_while_another_thread_finishes_its_answer_keeps_its_connection
     still finishing an answer whose app has returned (``/linger``'s close; or a thread the
     kernel set aside right after sending, as CI once saw) does not hold the app, so the next
     request is answered at once and keeps its connection."""
-    server = Server(tmp_path, workers=1, app="slow_wsgi:app")
-    first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        for conn in (first, second):  # both connections open and kept alive
-            conn.request("GET", "/fast")
-            reply = conn.getresponse()
-            reply.read()
-            assert reply.getheader("Connection") == "keep-alive"
-        lingering: list[str | None] = []
-
-        def linger() -> None:
-            first.request("GET", "/linger")
-            reply = first.getresponse()
-            reply.read()
-            lingering.append(reply.getheader("Connection"))
-
-        thread = threading.Thread(target=linger)
-        thread.start()
-        time.sleep(0.2)  # /linger's app has returned; its thread sleeps in close
-        started = time.monotonic()
-        second.request("GET", "/fast")
-        reply = second.getresponse()
-        assert reply.read() and reply.getheader("Connection") == "keep-alive"
-        assert time.monotonic() - started < 0.5  # /linger's 1 s is not waited for
-        thread.join()
-        assert lingering == ["keep-alive"]
-    finally:
-        first.close()
-        second.close()
-        server.stop()
+    headers, seconds = answer_behind(tmp_path, "/linger", 0.2)  # /linger's thread in close
+    assert headers == ["keep-alive", "keep-alive"] and seconds < 0.5  # its 1 s not waited for
 
 
 def test_a_kept_alive_client_yields_to_connections_waiting_to_be_accepted() -> None:
