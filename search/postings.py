@@ -43,6 +43,7 @@ from .store.shared_postings import (
     SharedPostings,
     base_key,
     base_rows,
+    fault_in,
     parameters_key,
 )
 from .store.strings import StringArray
@@ -178,6 +179,12 @@ class TermPostings:
         postings.mapped = True
         return postings
 
+    def fault_in(self) -> None:
+        """Map the pages of a shared file's arrays into this process now (``fault_in``): the
+        warm-up's work, so that the searches that read the term do not fault them in."""
+        if self.mapped:
+            fault_in(self.dense if self.dense is not None else self._docs)
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, int, bool]:
         """What ``SharedPostings.put`` writes."""
         if self.dense is not None:
@@ -304,6 +311,9 @@ class SplitPostings(TermPostings):
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, int, bool]:
         raise TypeError("a split term is shared through its base")
+
+    def fault_in(self) -> None:
+        self.base.fault_in()
 
     @property
     def docs(self) -> np.ndarray:
@@ -843,7 +853,7 @@ class Snapshot:
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
                     break
                 if not self.is_cached(term):
-                    self._remember(term, self._fetch(term, leaves))
+                    self._warm_one(term, leaves)
                     loaded += 1
                     if pause is not None:
                         pause()
@@ -869,12 +879,18 @@ class Snapshot:
                 deferred.append(term)
                 return False
             try:
-                self._remember(term, self._fetch(term, leaves))
+                self._warm_one(term, leaves)
             finally:
                 shared.release(term)
             return True
-        self._remember(term, self._fetch(term, leaves))
+        self._warm_one(term, leaves)
         return True
+
+    def _warm_one(self, term: str, leaves: Leaves) -> None:
+        """Load ``term`` into the cache with its shared file's pages mapped in."""
+        postings = self._fetch(term, leaves)
+        postings.fault_in()
+        self._remember(term, postings)
 
     def share_frequent(self) -> int:
         """Write the shared arrays of every base term large enough to share that no file holds

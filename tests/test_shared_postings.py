@@ -457,3 +457,80 @@ def test_a_reindex_whose_arrays_cannot_be_shared_still_commits(
         assert list(store_dir(index).glob("postings-*/*.npy"))  # the worker built its own
     finally:
         engine.close()
+
+
+def _mapped_kib(path: Path) -> int | None:
+    """How much of ``path`` this process has mapped in (its maps' ``Rss`` in smaps, KiB)."""
+    total, inside = None, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].endswith(":"):  # a map's first line: range, ..., path
+            inside = fields[-1] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total = (total or 0) + int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
+def test_fault_in_maps_every_page_of_a_shared_file(tmp_path: Path) -> None:
+    """A term's file mapped by ``get`` has its pages mapped into the process only as they are
+    read; ``fault_in`` (the warm-up's) maps all of them at once, for a dense and a sparse term."""
+    size = 200_000
+    shared = shared_postings.SharedPostings(tmp_path / "postings-base-x-y", size)
+    weights = np.zeros(size, np.float32)
+    weights[::3] = 1.5
+    docs = np.arange(0, size, 2, dtype=np.int32)
+    assert shared.put("cua", weights, weights > 0, int(np.count_nonzero(weights)), True)
+    assert shared.put("chau", docs, np.ones(docs.size, np.float32), docs.size, False)
+    for term in ("cua", "chau"):
+        path = shared._path(term)[0]
+        whole = -(-path.stat().st_size // 4096) * 4
+        first, *_ = shared.get(term)
+        assert _mapped_kib(path) < whole  # its header, and the sparse ids' order check
+        shared_postings.fault_in(first)
+        assert _mapped_kib(path) == whole
+
+
+def test_the_warm_up_maps_in_the_shared_terms_it_loads(
+    index: Path, shared_everything, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faulted: list[np.ndarray] = []
+    monkeypatch.setattr(postings, "fault_in", faulted.append)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        terms = snap.accents().frequent_terms(postings.WARM_TERMS)
+        assert snap.warm() == len(terms)
+        found = [snap.postings(t) for t in terms]
+        expected = [p.dense if p.dense is not None else p.docs for p in found if p.df]
+        assert len(faulted) == len(expected) > 0
+        assert all(a is b for a, b in zip(faulted, expected, strict=True))
+    finally:
+        engine.close()
+
+
+def test_a_term_the_cache_dropped_is_read_again_from_its_kept_map(
+    index: Path, shared_everything, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The posting cache drops terms (here it keeps one); the last ``MAPS_KEPT`` files read stay
+    mapped, so reading such a term again opens no file, and the ones past that are let go."""
+    monkeypatch.setattr(postings, "MAX_CACHED_TERMS", 1)
+    monkeypatch.setattr(shared_postings, "MAPS_KEPT", 2)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        expected = {t: _arrays(snap.postings(t)) for t in ("cua", "lao", "chau")}
+        opened: list[str] = []
+        mapped = shared_postings._mapped
+        monkeypatch.setattr(
+            shared_postings, "_mapped", lambda path: opened.append(path.name) or mapped(path)
+        )
+        assert not snap.is_cached("lao")
+        assert _arrays(snap.postings("lao")) == expected["lao"]  # kept: "lao" and "chau"
+        assert _arrays(snap.postings("chau")) == expected["chau"]
+        assert opened == []
+        assert _arrays(snap.postings("cua")) == expected["cua"]  # let go: mapped again
+        assert opened == [snap._shared._path("cua")[0].name]
+        assert _arrays(snap.postings("cua")) == expected["cua"] == _private(index, "cua")
+    finally:
+        engine.close()
