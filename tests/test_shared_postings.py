@@ -534,3 +534,10 @@ def test_a_term_the_cache_dropped_is_read_again_from_its_kept_map(
         assert _arrays(snap.postings("cua")) == expected["cua"] == _private(index, "cua")
     finally:
         engine.close()
+
+
+def test_fault_in_leaves_arrays_that_map_no_file_alone() -> None:
+    values = np.arange(10, dtype=np.int32)
+    for array in (values, values[2:], np.frombuffer(values.tobytes(), np.int32)):
+        shared_postings.fault_in(array)
+    assert values.tolist() == list(range(10))

@@ -188,9 +188,9 @@ def fault_in(array: np.ndarray) -> None:
     the request path all the same); an array that is not a file's mapping is left alone.
     """
     global _populate_refused
-    view = array.base
+    view = array.base  # arrays, then a memoryview, over the map
     while view is not None and not isinstance(view, mmap.mmap):
-        view = getattr(view, "base", None) if isinstance(view, np.ndarray) else view.obj
+        view = view.base if isinstance(view, np.ndarray) else getattr(view, "obj", None)
     if view is None or view.closed:
         return
     if not _populate_refused:
