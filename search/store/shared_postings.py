@@ -181,8 +181,9 @@ def fault_in(array: np.ndarray) -> None:
 
     A worker maps a shared file when it first reads the term, but the kernel maps its pages into
     the process one fault at a time as they are read (a page cache hit each, ~0.1 s of system
-    time a GB on the 2-core machine).  At a million articles, the frequent terms a worker warms
-    then cost it ~0.9 GB of such faults during its first thousand searches (``bench.scaling``).
+    time a GB on the 2-core machine).  At a million articles, the dense files of the frequent
+    terms a worker had warmed without reading them took 926 MiB of such faults in one worker
+    during ``bench.scaling``'s 1,000 HTTP searches (~500 a worker).
     The warm-up calls this for the terms it loads, so the searches find them mapped.  Where the
     kernel lacks ``MADV_POPULATE_READ`` one value a page is read instead (the same faults, off
     the request path all the same); an array that is not a file's mapping is left alone.
