@@ -7,11 +7,13 @@ import dataclasses
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TOY_DOCS
+from conftest import ROOT, TOY_DOCS
 
 from search import postings
 from search.documents import Document
@@ -541,3 +543,27 @@ def test_fault_in_leaves_arrays_that_map_no_file_alone() -> None:
     for array in (values, values[2:], np.frombuffer(values.tobytes(), np.int32)):
         shared_postings.fault_in(array)
     assert values.tolist() == list(range(10))
+
+
+def test_fault_in_of_a_file_cut_short_since_it_was_mapped_leaves_it_alone(tmp_path: Path) -> None:
+    """Whatever cut the file (a hostile hand in the index directory), the warm-up leaves it to
+    the searches instead of reading past its end, which would kill the worker (``SIGBUS``)."""
+    script = f"""
+import os
+import numpy as np
+from search.store import shared_postings
+shared = shared_postings.SharedPostings(__import__("pathlib").Path({str(tmp_path)!r}), 100_000)
+weights = np.ones(100_000, np.float32)
+shared.put("cua", weights, weights > 0, 100_000, True)
+dense, *_ = shared.get("cua")
+os.truncate(shared._path("cua")[0], 8192)
+shared_postings.fault_in(dense)
+shared_postings.fault_in(dense)
+print("alive", shared_postings._populate_refused)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["alive", "False"]
+    assert done.stderr.count("not mapped in ahead") == 2

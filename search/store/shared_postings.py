@@ -36,6 +36,7 @@ arrays, as before (logged once).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import mmap
@@ -186,7 +187,9 @@ def fault_in(array: np.ndarray) -> None:
     during ``bench.scaling``'s 1,000 HTTP searches (~500 a worker).
     The warm-up calls this for the terms it loads, so the searches find them mapped.  Where the
     kernel lacks ``MADV_POPULATE_READ`` one value a page is read instead (the same faults, off
-    the request path all the same); an array that is not a file's mapping is left alone.
+    the request path all the same); an array that is not a file's mapping is left alone, and so
+    is a file the kernel cannot map in whole (one cut short since it was mapped: reading it one
+    page at a time would kill the worker with ``SIGBUS``).
     """
     global _populate_refused
     view = array.base  # arrays, then a memoryview, over the map
@@ -199,7 +202,10 @@ def fault_in(array: np.ndarray) -> None:
             view.madvise(MADV_POPULATE_READ)
             return
         except OSError as error:
-            _populate_refused = True
+            if error.errno != errno.EINVAL:  # a range it cannot map in (EFAULT: past the end)
+                log.warning("a shared posting file not mapped in ahead (%s)", error)
+                return
+            _populate_refused = True  # an advice this kernel does not know
             log.info("madvise(MADV_POPULATE_READ) refused (%s): pages read one by one", error)
     pages = np.frombuffer(view, np.uint8)[::_PAGE]
     int(pages.sum(dtype=np.uint64))
