@@ -310,8 +310,8 @@ def machine() -> dict:
     """What the figures were measured on: the processor, and the best of 5 runs of two fixed
     pieces of work a search is made of, a pure-Python loop and ``np.add.at`` of 200,000 postings
     into a million scores.  The machine under these benchmarks changes from one session to the
-    next (the same code served 156 requests a second on one, 131 on another): where two runs'
-    reference figures differ, their other figures differ by about as much, whatever the code."""
+    next (the same code served 156 requests a second on one, 131 on another): the reference
+    figures tell whether a difference between two runs may be the machine's, not the code's."""
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
