@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 from whoosh import index as whoosh_index
 
-from . import typos
+from . import kernels, typos
 from .config import Settings
 from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
@@ -692,7 +692,9 @@ def _similar(snap: Snapshot, docnum: int) -> Similar:
 
 def _warm(snap: Snapshot, pause: Callable[[], None] | None = None) -> None:
     """Load a new generation's frequent terms and build its typo table off the request path
-    (``pause``: called between terms, ``Snapshot.warm``)."""
+    (``pause``: called between terms, ``Snapshot.warm``); the first also loads the compiled
+    loops (``kernels``: 0.4 s, once a process)."""
+    kernels.compiled()
     snap.warm(pause=pause)
     vocab = snap.accents()
     if vocab is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search import postings
+from search import kernels, postings
 from search.postings import SplitPostings, TermPostings, _held, _spread_sums, _union
 from search.ranking import holding_all
 
@@ -183,14 +183,23 @@ def test_a_term_loads_to_the_same_weights_whichever_way_it_is_added_up(
     assert loads[1] == loads[0] and loads[2] == loads[0] and loads[3] == loads[0]
 
 
-@pytest.mark.parametrize("ratio", [1, 10**9], ids=["masked", "scattered"])
+@pytest.mark.parametrize(
+    ("ratio", "compiled"),
+    [(1, False), (10**9, False), (1, True)],
+    ids=["numpy-masked", "numpy-scattered", "compiled"],
+)
 def test_counting_a_term_where_it_occurs_adds_its_mask(
-    monkeypatch: pytest.MonkeyPatch, ratio: int
+    monkeypatch: pytest.MonkeyPatch, ratio: int, compiled: bool
 ) -> None:
     """A query counts how many of its words each document holds: a term adds 1 at each of its
-    documents, sparse or dense, split into base and tail, straight or through a mask, as adding
-    its mask over every docnum does; and twice where it is counted twice."""
+    documents, sparse or dense, split into base and tail, straight, through a mask or in a
+    compiled loop (``search.kernels``), as adding its mask over every docnum does; and twice
+    where it is counted twice."""
     monkeypatch.setattr(postings, "COUNT_SCATTER_RATIO", ratio)
+    assert kernels.compiled()
+    if not compiled:  # numpy's operations, as where numba cannot be loaded
+        for name in ("_scatter_add", "_count_ones", "_weights_at"):
+            monkeypatch.setattr(kernels, name, None)
     rng = np.random.default_rng(11)
     size, bound = 6000, 5000
     terms = []

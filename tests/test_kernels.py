@@ -1,0 +1,122 @@
+"""The compiled per-posting loops (``search.kernels``) give numpy's results, bit for bit, and the
+numpy path takes over, with a warning, where numba cannot be loaded."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from search import kernels
+
+
+def _sorted_ids(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    return np.sort(rng.choice(size, count, replace=False)).astype(np.int32)
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    values.flags.writeable = False
+    return values
+
+
+def test_the_compiled_loops_run_here() -> None:
+    """numba is a dependency: the suite checks the compiled loops, not only the fallback."""
+    assert kernels.compiled() is True
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["private", "mapped"])
+def test_scatter_add_sums_what_ufunc_at_sums(read_only: bool) -> None:
+    """Every weight times the scale, rounded to float32, added at its document: the float32
+    sums of ``np.add.at`` over the same lists in the same order (a shared file's arrays are
+    read-only)."""
+    rng = np.random.default_rng(5)
+    size = 50_000
+    compiled = rng.random(size).astype(np.float32)
+    reference = compiled.copy()
+    for count, scale in ((1, 0.1), (900, 1.7312345678), (20_000, 3.0), (size, 0.333)):
+        ids = _sorted_ids(rng, size, count)
+        weights = (rng.random(count) * 4).astype(np.float32)
+        if read_only:
+            ids, weights = _read_only(ids), _read_only(weights)
+        kernels.scatter_add(compiled, ids, weights, scale)
+        np.add.at(reference, ids.astype(np.intp), scale * weights)
+        assert compiled.tobytes() == reference.tobytes()
+    # A contiguous part of the scores (a base's docnums) takes ids numbered from its start.
+    ids = _sorted_ids(rng, 1000, 300)
+    weights = rng.random(300).astype(np.float32)
+    kernels.scatter_add(compiled[5000:6000], ids, weights, 2.5)
+    np.add.at(reference[5000:6000], ids.astype(np.intp), 2.5 * weights)
+    assert compiled.tobytes() == reference.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_count_ones_adds_one_at_each_document(dtype) -> None:
+    rng = np.random.default_rng(6)
+    counts = np.zeros(10_000, dtype=dtype)
+    first, second = _sorted_ids(rng, 10_000, 3000), _read_only(_sorted_ids(rng, 10_000, 7000))
+    kernels.count_ones(counts, first)
+    kernels.count_ones(counts, second)
+    expected = np.zeros(10_000, dtype=dtype)
+    expected[first] += 1
+    expected[second] += 1
+    assert counts.dtype == dtype
+    assert counts.tolist() == expected.tolist()
+    assert int(counts.max()) == (2 if np.intersect1d(first, second).size else 1)
+
+
+@pytest.mark.parametrize("doc_type", [np.int32, np.int64])
+def test_weights_at_finds_each_document_or_gives_zero(doc_type) -> None:
+    """Documents before, between, inside and after a term's ids, few or many, read-only or not."""
+    rng = np.random.default_rng(7)
+    for size, held, asked in ((1, 1, 1), (10, 3, 10), (5000, 40, 3000), (5000, 4000, 12)):
+        ids = _sorted_ids(rng, size, held)
+        weights = (rng.random(held) + 0.5).astype(np.float32)
+        docs = np.sort(rng.choice(size + 5, min(asked, size + 5), replace=False)).astype(doc_type)
+        spread = np.zeros(size + 5, dtype=np.float32)
+        spread[ids] = weights
+        found = kernels.weights_at(ids, weights, docs)
+        assert found is not None and found.dtype == np.float32
+        assert found.tolist() == spread[docs].tolist()
+        again = kernels.weights_at(_read_only(ids), _read_only(weights), _read_only(docs))
+        assert again is not None and again.tolist() == found.tolist()
+    none = kernels.weights_at(ids, weights, np.zeros(0, dtype=doc_type))
+    assert none is not None and none.size == 0
+
+
+def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("_scatter_add", "_count_ones", "_weights_at"):
+        monkeypatch.setattr(kernels, name, None)
+    monkeypatch.setattr(kernels, "_loaded", False)
+
+
+def test_without_numba_numpy_does_the_work_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _unloaded(monkeypatch)
+    monkeypatch.setitem(sys.modules, "numba", None)  # ``import numba`` raises ImportError
+    with caplog.at_level(logging.WARNING, logger="search.kernels"):
+        assert kernels.compiled() is False
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["numba not available"]
+    scores = np.zeros(8, dtype=np.float32)
+    ids = np.array([1, 4, 6], dtype=np.int32)
+    kernels.scatter_add(scores, ids, np.array([1, 2, 3], dtype=np.float32), 0.5)
+    assert scores.tolist() == [0, 0.5, 0, 0, 1.0, 0, 1.5, 0]
+    counts = np.zeros(8, dtype=np.uint8)
+    kernels.count_ones(counts, ids)
+    assert counts.tolist() == [0, 1, 0, 0, 1, 0, 1, 0]
+    assert kernels.weights_at(ids, np.ones(3, dtype=np.float32), ids) is None
+
+
+def test_the_numpy_path_can_be_chosen(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``VNSEARCH_KERNELS=numpy`` (the reference implementation, for comparisons) never loads
+    numba, and is logged without a warning."""
+    _unloaded(monkeypatch)
+    monkeypatch.setenv("VNSEARCH_KERNELS", "numpy")
+    with caplog.at_level(logging.INFO, logger="search.kernels"):
+        assert kernels.compiled() is False
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
