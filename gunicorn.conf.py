@@ -10,7 +10,7 @@ browsers send well under 50 headers, and a whole head over 32 KB is refused
 
 import os
 
-from search.config import SettingsError, env_float, env_int, load_settings
+from search.config import SettingsError, env_choice, env_float, env_int, load_settings
 
 # Every setting is checked here, once, when gunicorn starts: a value that cannot be used is one
 # line and exit 1, not a traceback from each worker that fails to boot.
@@ -19,6 +19,7 @@ try:
     # Threads a worker reads and writes connections with (the app runs one request at a time).
     threads = env_int("threads", 16, 1)
     env_float("request_seconds", 5.0, 0.1)  # read by web.server
+    env_choice("kernels", "numba", ("numba", "numpy"))  # read by search.kernels
     load_settings()  # the app's own (VNSEARCH_INDEX_DIR, VNSEARCH_CACHE_MB, ...)
 except SettingsError as exc:
     raise SystemExit(f"vnsearch: {exc}") from None

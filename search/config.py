@@ -99,6 +99,21 @@ def env_float(
     return _env_number(name, default, minimum, float, "a number", environ)
 
 
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], environ: dict[str, str] | None = None
+) -> str:
+    """One of ``choices`` from ``VNSEARCH_<NAME>`` (any case), else ``default``; ``SettingsError``
+    for anything else."""
+    env = os.environ if environ is None else environ
+    key = ENV_PREFIX + name.upper()
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in choices:
+        raise SettingsError(f"{key} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw.lower()
+
+
 def _env_number(
     name: str,
     default: float,

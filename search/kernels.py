@@ -7,10 +7,12 @@ posting; the same loop compiled by numba (``@njit``) takes ~0.75 ns (stop 39: 40
 could not spare that work: on the 1M benchmark archive every 256-document block of a title
 query's candidates could still reach the page (README).
 
-numba is imported on first use (0.4 s with its cache of compiled code, 0.6 s compiling), not
-when ``search`` is imported, so a command that never searches does not pay for it.  Where numba
-cannot be imported (or ``VNSEARCH_KERNELS=numpy``) the numpy operations run instead, with the
-same results, and a warning says so once.
+numba is imported on first use (0.4 s with its cache of compiled code, ~2 s compiling the first
+time: the cache is ``search/__pycache__``, or numba's user-wide one where that is read-only), not
+when ``search`` is imported, so a command that never searches does not pay for it; a server's
+engine loads it in its warm-up thread.  Where numba cannot be imported the numpy operations run
+instead, with the same results, and a warning says so once; ``VNSEARCH_KERNELS=numpy`` chooses
+them (the reference implementation, for comparisons).
 
 Each loop does exactly what its numpy counterpart does, in the same order: ``scale * weight``
 rounded to float32 (numpy multiplies a float32 array by a Python float in float32), then added
@@ -21,15 +23,16 @@ to the float32 score; so scoring at a few documents (``Scorer.at``) and over eve
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
 import numpy as np
 
+from .config import SettingsError, env_choice
+
 log = logging.getLogger(__name__)
 
-ENV = "VNSEARCH_KERNELS"  # "numpy": never compile (the reference implementation)
+CHOICES = ("numba", "numpy")  # VNSEARCH_KERNELS
 
 _lock = threading.Lock()
 _loaded = False
@@ -45,8 +48,13 @@ def _compile() -> None:
         if _loaded:
             return
         _loaded = True
-        if os.environ.get(ENV, "").strip().lower() == "numpy":
-            log.info("%s=numpy: per-posting work runs through numpy", ENV)
+        try:
+            choice = env_choice("kernels", "numba", CHOICES)
+        except SettingsError as exc:  # checked when a server starts (gunicorn.conf.py)
+            log.warning("%s: per-posting work runs through numba", exc)
+            choice = "numba"
+        if choice == "numpy":
+            log.info("VNSEARCH_KERNELS=numpy: per-posting work runs through numpy")
             return
         try:
             from numba import njit, types

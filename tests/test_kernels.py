@@ -120,3 +120,17 @@ def test_the_numpy_path_can_be_chosen(
     with caplog.at_level(logging.INFO, logger="search.kernels"):
         assert kernels.compiled() is False
     assert [r.levelno for r in caplog.records] == [logging.INFO]
+
+
+def test_a_mistyped_choice_keeps_the_compiled_loops_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server refuses to start with it (``gunicorn.conf.py``); a library caller is warned."""
+    _unloaded(monkeypatch)
+    monkeypatch.setenv("VNSEARCH_KERNELS", "fast")
+    with caplog.at_level(logging.WARNING, logger="search.kernels"):
+        assert kernels.compiled() is True
+    assert [r.getMessage() for r in caplog.records] == [
+        "VNSEARCH_KERNELS must be one of numba, numpy, not 'fast': per-posting work runs "
+        "through numba"
+    ]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bench.forms import derive_forms
-from search import ranking
+from search import kernels, ranking
 from search.engine import SearchEngine
 from search.indexer import reindex
 from search.postings import SplitPostings, TermPostings
@@ -79,6 +79,24 @@ def test_scores_at_chosen_documents_equal_scoring_every_docnum(
             assert _same(scorer.at(chosen), dense.take(chosen)), q
         spans += any(isinstance(step, ranking._Span) for step in scorer.steps)
     assert spans >= 3  # the abbreviation queries exercised the other forms
+
+
+def test_the_compiled_loops_score_as_numpy_does(
+    engine: SearchEngine, articles: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where numba cannot be loaded, numpy's operations give every document the same score,
+    bit for bit, over every docnum and at chosen documents: the fallback ranks as the server
+    does (``search.kernels``)."""
+    assert kernels.compiled()
+    queries = _queries(articles)
+    compiled = [(_ranked(engine, q).scorer.dense(), _ranked(engine, q)) for q in queries]
+    for name in ("_scatter_add", "_count_ones", "_weights_at"):
+        monkeypatch.setattr(kernels, name, None)
+    for q, (dense, ranked) in zip(queries, compiled, strict=True):
+        again = _ranked(engine, q)
+        assert again.docs.tolist() == ranked.docs.tolist(), q  # the same counts
+        assert _same(again.scorer.dense(), dense), q
+        assert _same(again.scorer.at(again.docs), dense.take(again.docs)), q
 
 
 def test_a_list_scored_at_its_documents_ranks_as_one_scored_over_every_docnum(

@@ -423,6 +423,7 @@ def test_control_characters_never_reach_a_link() -> None:
         ("VNSEARCH_WORKERS", "two", "VNSEARCH_WORKERS must be a whole number, not 'two'"),
         ("VNSEARCH_THREADS", "0", "VNSEARCH_THREADS must be at least 1, not 0"),
         ("VNSEARCH_CACHE_MB", "lots", "VNSEARCH_CACHE_MB must be"),
+        ("VNSEARCH_KERNELS", "fast", "VNSEARCH_KERNELS must be one of numba, numpy, not 'fast'"),
     ],
 )
 def test_a_bad_setting_stops_gunicorn_with_one_line(
