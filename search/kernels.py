@@ -8,7 +8,8 @@ could not spare that work: on the 1M benchmark archive every 256-document block 
 query's candidates could still reach the page (README).
 
 numba is imported on first use (0.4 s with its cache of compiled code, ~2 s compiling the first
-time: the cache is ``search/__pycache__``, or numba's user-wide one where that is read-only), not
+time: the cache is ``search/__pycache__``, else numba's user-wide one, else ``NUMBA_CACHE_DIR``;
+where none can be written, each process compiles the loops), not
 when ``search`` is imported, so a command that never searches does not pay for it; a server's
 engine loads it in its warm-up thread.  Where numba cannot be imported the numpy operations run
 instead, with the same results, and a warning says so once; ``VNSEARCH_KERNELS=numpy`` chooses
@@ -80,13 +81,28 @@ def _compile() -> None:
             for ids, weights in zip(int32s, float32s, strict=True)
             for docs in (*int32s, *arrays(types.int64))
         ]
-        try:
-            _scatter_add = njit(scatter_types, cache=True, nogil=True)(_scatter_add_loop)
-            _count_ones = njit(count_types, cache=True, nogil=True)(_count_ones_loop)
-            _weights_at = njit(lookup_types, cache=True, nogil=True)(_weights_at_loop)
-        except Exception as exc:  # noqa: BLE001 - a compiler failure: the numpy path
-            _scatter_add = _count_ones = _weights_at = None
-            log.warning("numba could not compile (%s): per-posting work runs through numpy", exc)
+        loops = (
+            (_scatter_add_loop, scatter_types),
+            (_count_ones_loop, count_types),
+            (_weights_at_loop, lookup_types),
+        )
+        for cache in (True, False):
+            try:
+                compiled = [njit(sigs, cache=cache, nogil=True)(loop) for loop, sigs in loops]
+            except Exception as exc:  # noqa: BLE001 - a compiler failure: the numpy path
+                if cache and "no locator available" in str(exc):
+                    log.warning(
+                        "numba cannot cache compiled code (%s): compiling it in this process, "
+                        "~2 s (NUMBA_CACHE_DIR names a writable place for it)",
+                        exc,
+                    )
+                    continue
+                log.warning(
+                    "numba could not compile (%s): per-posting work runs through numpy", exc
+                )
+                return
+            _scatter_add, _count_ones, _weights_at = compiled
+            return
 
 
 def _scatter_add_loop(scores, ids, weights, scale):  # pragma: no cover - compiled

@@ -134,3 +134,29 @@ def test_a_mistyped_choice_keeps_the_compiled_loops_and_says_why(
         "VNSEARCH_KERNELS must be one of numba, numpy, not 'fast': per-posting work runs "
         "through numba"
     ]
+
+
+def test_without_a_place_to_cache_the_loops_are_compiled_all_the_same(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only install and no writable home: numba refuses to cache (it raises at once);
+    each process then compiles the loops itself, and says so, rather than running numpy's."""
+    import numba
+
+    real = numba.njit
+
+    def njit(*args, cache: bool = False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'k.py'")
+        return real(*args, cache=cache, **kwargs)
+
+    _unloaded(monkeypatch)
+    monkeypatch.setattr(numba, "njit", njit)
+    with caplog.at_level(logging.WARNING, logger="search.kernels"):
+        assert kernels.compiled() is True
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "numba cannot cache compiled code"
+    ]
+    scores = np.zeros(4, dtype=np.float32)
+    kernels.scatter_add(scores, np.array([1, 3], np.int32), np.ones(2, np.float32), 0.5)
+    assert scores.tolist() == [0, 0.5, 0, 0.5]
