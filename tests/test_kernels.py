@@ -84,6 +84,10 @@ def test_weights_at_finds_each_document_or_gives_zero(doc_type) -> None:
         assert again is not None and again.tolist() == found.tolist()
     none = kernels.weights_at(ids, weights, np.zeros(0, dtype=doc_type))
     assert none is not None and none.size == 0
+    # Types the loop was not compiled for: the caller's numpy lookup, not an error.
+    assert kernels.weights_at(ids.astype(np.int64), weights, docs) is None
+    assert kernels.weights_at(ids, weights.astype(np.float64), docs) is None
+    assert kernels.weights_at(ids, weights, docs.astype(np.uint32)) is None
 
 
 def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
