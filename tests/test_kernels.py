@@ -164,3 +164,23 @@ def test_without_a_place_to_cache_the_loops_are_compiled_all_the_same(
     scores = np.zeros(4, dtype=np.float32)
     kernels.scatter_add(scores, np.array([1, 3], np.int32), np.ones(2, np.float32), 0.5)
     assert scores.tolist() == [0, 0.5, 0, 0.5]
+
+
+@pytest.mark.parametrize("bad", [-1, 8, 2**31 - 1])
+def test_a_docnum_out_of_range_raises_as_numpy_does(bad: int) -> None:
+    """A damaged segment's docnum past the archive: an ``IndexError`` (the request fails, as
+    with numpy), never a write past the array.  Lists whose weights do not match their ids go
+    to numpy, which raises its own error."""
+    assert kernels.compiled()
+    scores = np.zeros(8, dtype=np.float32)
+    guard = np.zeros(64, dtype=np.float32)  # a neighbour a stray write could land in
+    ids = np.array([1, bad], dtype=np.int32)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.scatter_add(scores, ids, np.ones(2, dtype=np.float32), 1.0)
+    counts = np.zeros(8, dtype=np.uint8)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.count_ones(counts, ids)
+    assert not guard.any()
+    with pytest.raises(ValueError):
+        kernels.scatter_add(scores, np.array([1, 2], np.int32), np.ones(3, np.float32), 1.0)
+    assert kernels.weights_at(np.array([1, 2], np.int32), np.ones(1, np.float32), ids) is None
