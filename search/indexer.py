@@ -912,23 +912,28 @@ def _publish(index_dir: Path, vocabulary: VocabularyCount | None) -> None:
 
 def _share_frequent(index_dir: Path) -> None:
     """Write the committed generation's frequent terms' shared posting arrays
-    (``Snapshot.share_frequent``), so that the workers switching to it map them instead of
-    building them while they serve.  The commit stands whatever happens here: a failure is
-    logged, and the workers build the arrays as they would have."""
+    (``Snapshot.share_frequent``) and its base's terms file (``Snapshot.write_base_terms``), so
+    that the workers switching to it map them instead of building them while they serve.  The
+    commit stands whatever happens here: a failure is logged, and the workers build the arrays
+    as they would have."""
     started = time.perf_counter()
     try:
         snap = Snapshot(_open_plain(index_dir))
         try:
             written = snap.share_frequent()
+            if written:
+                log.info(
+                    "shared %d frequent terms' arrays in %.1f s",
+                    written,
+                    time.perf_counter() - started,
+                )
+            started = time.perf_counter()
+            if snap.write_base_terms():
+                log.info("wrote the base's terms file in %.1f s", time.perf_counter() - started)
         finally:
             snap.close()
     except Exception:  # noqa: BLE001 - serving does not depend on it
         log.warning("could not share the frequent terms of %s", index_dir, exc_info=True)
-        return
-    if written:
-        log.info(
-            "shared %d frequent terms' arrays in %.1f s", written, time.perf_counter() - started
-        )
 
 
 def reindex(

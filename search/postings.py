@@ -30,6 +30,8 @@ import numpy as np
 from . import kernels
 from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .schema import TEXT_FIELDS, extra_field
+from .store.base_terms import DIRECTORY as TERMS_DIRECTORY
+from .store.base_terms import write_base_terms
 from .store.columns import field_averages
 from .store.generation import (
     LEGACY_ACCENTS,
@@ -184,7 +186,9 @@ class TermPostings:
         """Map the pages of a shared file's arrays into this process now (``fault_in``): the
         warm-up's work, so that the searches that read the term do not fault them in."""
         if self.mapped:
-            fault_in(self.dense if self.dense is not None else self._docs)
+            dense = self.dense is not None
+            for array in (self.dense, self.present) if dense else (self._docs, self._weight):
+                fault_in(array)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, int, bool]:
         """What ``SharedPostings.put`` writes."""
@@ -289,6 +293,13 @@ class TermPostings:
         mask = np.zeros(size, dtype=bool)
         mask[_index(self._docs)] = True
         return mask
+
+
+def _shared_min_df(bound: int) -> int:
+    """The fewest documents a base term's arrays reach ``MIN_SHARED_BYTES`` with: sparse, or
+    dense (in ``DENSE_SHARE`` of the base's ``bound`` documents)."""
+    sparse = max(1, -(-(MIN_SHARED_BYTES - TERM_OBJECT_BYTES) // SPARSE_BYTES_PER_DOC))
+    return min(sparse, math.ceil(DENSE_SHARE * bound))
 
 
 def _indexed_fields(term: str) -> list[str]:
@@ -697,7 +708,20 @@ class Snapshot:
         return _joined(known, rest, end - start, self.size - start, df + rest.df)
 
     def _fetch_base(self, term: str, leaves: Leaves | None) -> TermPostings:
+        """``term``'s postings in the base: from the base's terms file (``base_terms``; nothing
+        at all for a term in no base document), from its shared file, else read (and shared
+        when large)."""
         shared = self._shared
+        terms = shared.base_terms() if shared is not None else None
+        if terms is not None:
+            at = terms.find(term)
+            if at < 0:
+                return TermPostings.empty()
+            rare = terms.arrays(at)
+            if rare is not None:
+                postings = TermPostings(rare[0], rare[1], int(rare[0].size))
+                postings.mapped = True
+                return postings
         if shared is not None and (found := shared.get(term)) is not None:
             return TermPostings.from_shared(found)
         result = self._load(term, leaves, 0, self.bound)
@@ -913,9 +937,7 @@ class Snapshot:
         largest = DENSE_BYTES_PER_DOC * self.bound + TERM_OBJECT_BYTES  # a dense term's
         if shared is None or largest < MIN_SHARED_BYTES or shared.shared_frequent():
             return 0
-        # The fewest documents a term's arrays reach the size with: sparse, or dense.
-        min_df = max(1, -(-(MIN_SHARED_BYTES - TERM_OBJECT_BYTES) // SPARSE_BYTES_PER_DOC))
-        min_df = min(min_df, math.ceil(DENSE_SHARE * self.bound))
+        min_df = _shared_min_df(self.bound)
         fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
         leaves = [t for _, base, t in self._leaves if t is not None and base < self.bound]
         # A term in ``min_df`` documents is in a third of them in one of its fields at least;
@@ -940,6 +962,36 @@ class Snapshot:
                 break
         shared.mark_frequent_shared()
         return written
+
+    def write_base_terms(self) -> bool:
+        """Write the base's terms file (``store.base_terms``): every term of its text fields,
+        with the arrays of those too small for a shared file of their own.  Returns whether it
+        was written (not: no shared directory, a segment this reader cannot scan, or written
+        already).  The indexer calls it after a commit, as ``share_frequent``; a run that keeps
+        the base finds it written.  Memory: the terms and their summed document frequencies
+        (the arrays go to disk as they are read); time: a read of each rare term (~2 minutes at
+        a million articles, README)."""
+        shared = self._shared
+        if shared is None or not shared.writable or (shared.directory / TERMS_DIRECTORY).exists():
+            return False
+        leaves = [t for _, base, t in self._leaves if base < self.bound]
+        if not leaves or any(t is None for t in leaves):
+            return False
+        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
+        summed: dict[str, int] = {}
+        for segment in leaves:
+            for _, term, df in segment.frequent(fields, 1):  # type: ignore[union-attr]
+                summed[term] = summed.get(term, 0) + df
+        # A term in at least ``large`` documents of its fields (summed) may be large enough for
+        # a shared file of its own (``share_frequent``): it is read as before.
+        large = _shared_min_df(self.bound)
+
+        def arrays(term: str) -> tuple[np.ndarray, np.ndarray] | None:
+            postings = self._load(term, None, 0, self.bound)
+            return None if postings.dense is not None else (postings.docs, postings.weight)
+
+        ordered = ((term, summed[term] >= large) for term in sorted(summed))
+        return write_base_terms(shared.directory, ordered, arrays)
 
     def column(self, name: str) -> Sequence:
         """A stored column (``id``, ``date``, ``source``) indexed by docnum."""

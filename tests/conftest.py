@@ -70,6 +70,16 @@ TOY_DOCS = [
 ]
 
 
+@pytest.fixture()
+def no_base_terms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes built without a base's terms file (``store.base_terms``), as before it existed:
+    every term a worker has not read goes through the shared files or the segments, the paths
+    the tests using this fixture are about."""
+    from search import postings
+
+    monkeypatch.setattr(postings.Snapshot, "write_base_terms", lambda self: False)
+
+
 @pytest.fixture(scope="session")
 def toy_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("toy") / "index"

@@ -35,6 +35,11 @@ TERMS = ("lao", "cai", "lào", "gia", "vàng", "lao_cai", "lao cai", "ubnd", "na
 
 
 @pytest.fixture(autouse=True)
+def _without_terms_file(no_base_terms) -> None:
+    """These tests are about the per-term files (``tests/test_base_terms.py``: the terms file)."""
+
+
+@pytest.fixture(autouse=True)
 def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Share every array, however small (these indexes have no large ones)."""
     monkeypatch.setattr(postings, "MIN_SHARED_BYTES", 0)

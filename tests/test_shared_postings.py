@@ -29,6 +29,11 @@ TERMS = ("cua", "hang", "lao", "lào", "chau", "hop_tac", "bán", "xyzzy")
 QUERIES = ("cửa hàng bán", "lao cai", "laof cai", "hoà bình", '"hợp tác"', "khoe")
 
 
+@pytest.fixture(autouse=True)
+def _without_terms_file(no_base_terms) -> None:
+    """These tests are about the per-term files (``tests/test_base_terms.py``: the terms file)."""
+
+
 @pytest.fixture()
 def shared_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Share every array, however small (the toy index has no large ones)."""
@@ -476,7 +481,8 @@ def _mapped_kib(path: Path) -> int | None:
 @pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
 def test_fault_in_maps_every_page_of_a_shared_file(tmp_path: Path) -> None:
     """A term's file mapped by ``get`` has its pages mapped into the process only as they are
-    read; ``fault_in`` (the warm-up's) maps all of them at once, for a dense and a sparse term."""
+    read; ``fault_in`` (the warm-up's) maps an array's pages at once: both arrays of a dense and
+    a sparse term, the whole file."""
     size = 200_000
     shared = shared_postings.SharedPostings(tmp_path / "postings-base-x-y", size)
     weights = np.zeros(size, np.float32)
@@ -487,9 +493,10 @@ def test_fault_in_maps_every_page_of_a_shared_file(tmp_path: Path) -> None:
     for term in ("cua", "chau"):
         path = shared._path(term)[0]
         whole = -(-path.stat().st_size // 4096) * 4
-        first, *_ = shared.get(term)
+        first, second, *_ = shared.get(term)
         assert _mapped_kib(path) < whole  # its header, and the sparse ids' order check
         shared_postings.fault_in(first)
+        shared_postings.fault_in(second)
         assert _mapped_kib(path) == whole
 
 
@@ -504,7 +511,12 @@ def test_the_warm_up_maps_in_the_shared_terms_it_loads(
         terms = snap.accents().frequent_terms(postings.WARM_TERMS)
         assert snap.warm() == len(terms)
         found = [snap.postings(t) for t in terms]
-        expected = [p.dense if p.dense is not None else p.docs for p in found if p.df]
+        expected = [
+            array
+            for p in found
+            if p.df
+            for array in ((p.dense, p.present) if p.dense is not None else (p.docs, p.weight))
+        ]
         assert len(faulted) == len(expected) > 0
         assert all(a is b for a, b in zip(faulted, expected, strict=True))
     finally:

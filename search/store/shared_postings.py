@@ -23,6 +23,7 @@ Layout, beside the generations' own files::
         <sha256 of the term>.npy      int32: MAGIC, kind, df, size, then the arrays
         .claim-<sha256>               a worker is building that term (others do other terms)
         .frequent-shared              the indexer wrote the frequent terms' arrays after a commit
+        terms/                        every term of the base, the rarer ones' arrays (base_terms)
 
 ``<base>`` hashes the base's Whoosh segment ids and sizes and the average lengths (so a rebuilt
 index, whose segment ids are new, never reads an older one's arrays); ``<params>`` the parameters
@@ -43,11 +44,14 @@ import mmap
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .base_terms import RECHECK_S, BaseTerms
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +199,17 @@ def fault_in(array: np.ndarray) -> None:
     view = array.base  # arrays, then a memoryview, over the map
     while view is not None and not isinstance(view, mmap.mmap):
         view = view.base if isinstance(view, np.ndarray) else getattr(view, "obj", None)
-    if view is None or view.closed:
+    if view is None or view.closed or not array.nbytes:
         return
+    # The array's own pages only: a term of a base's terms file (``base_terms``) is a slice of
+    # one map of every rare term's arrays.
+    whole = np.frombuffer(view, np.uint8)
+    offset = array.ctypes.data - whole.ctypes.data
+    start = offset - offset % _PAGE
+    length = offset + array.nbytes - start
     if not _populate_refused:
         try:
-            view.madvise(MADV_POPULATE_READ)
+            view.madvise(MADV_POPULATE_READ, start, length)
             return
         except OSError as error:
             if error.errno != errno.EINVAL:  # a range it cannot map in (EFAULT: past the end)
@@ -207,7 +217,7 @@ def fault_in(array: np.ndarray) -> None:
                 return
             _populate_refused = True  # an advice this kernel does not know
             log.info("madvise(MADV_POPULATE_READ) refused (%s): pages read one by one", error)
-    pages = np.frombuffer(view, np.uint8)[::_PAGE]
+    pages = whole[start : start + length : _PAGE]
     int(pages.sum(dtype=np.uint64))
 
 
@@ -249,6 +259,22 @@ class SharedPostings:
         self._written = 0  # ... plus this process's writes since, this many bytes
         self._kept: OrderedDict[str, tuple[np.ndarray, np.ndarray, int, bool]] = OrderedDict()
         self._kept_lock = threading.Lock()  # the warm-up thread maps terms too
+        self._terms: BaseTerms | None = None  # the base's terms file (``base_terms``)
+        self._terms_looked = -RECHECK_S  # when it was last looked for (``time.monotonic``)
+
+    def base_terms(self) -> BaseTerms | None:
+        """The base's terms and the arrays of the rarer ones (``store.base_terms``), mapped;
+        ``None`` while the indexer has not written them (looked for again every
+        ``RECHECK_S``) or when they do not read as written."""
+        terms = self._terms
+        if terms is not None:
+            return terms
+        now = time.monotonic()
+        if now - self._terms_looked < RECHECK_S:
+            return None
+        self._terms_looked = now
+        self._terms = BaseTerms.open(self.directory, self.size)
+        return self._terms
 
     @classmethod
     def open(
