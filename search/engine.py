@@ -56,7 +56,7 @@ DEFAULT_PER_PAGE = 10
 # The steps of a search a ``timings`` callback hears about (``SearchEngine.__init__``); the rest
 # of ``search`` (checks, the accent suggestion, the response) is in none of them.
 STEPS = ("snapshot", "parse", "match_score", "facets_collapse", "snippets")
-_DATE_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_DATE_RE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")  # ASCII digits only
 _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
 

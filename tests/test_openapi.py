@@ -208,7 +208,7 @@ def _parameter(spec: dict, path: str, name: str) -> dict:
 
 def is_real_date(value: str) -> bool:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` naming a real day, month or year."""
-    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+    if not re.fullmatch(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?", value):
         return False
     year, month, day = ([int(p) for p in value.split("-")] + [1, 1])[:3]
     try:
@@ -230,8 +230,10 @@ def test_date_pattern_is_exactly_the_dates_accepted(client, spec):
                 f"{year:04d}-{month:02d}-{day:02d}" for day in (0, 1, 28, 29, 30, 31, 32)
             ]
     candidates += ["", "24", "2024-1", "2024-01-1", "02024", "2024/01/01", "2024-01-01T00:00"]
+    # Read stripped of Python's whitespace (blank: no date); other digits than ASCII refused.
+    candidates += [" 2024 ", "\x1c", "\u3000\t", "\x852024-02-29\u2028", "20 24", "٢٠٢٤", "2024-٠١"]
     for value in candidates:
-        valid = is_real_date(value)
+        valid = value.strip() == "" or is_real_date(value.strip())
         assert bool(pattern.search(value)) is valid, value
         if value:
             status = client.get("/api/search", query_string={"q": "x", "from": value}).status_code

@@ -20,9 +20,11 @@ _YEAR = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 _LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
 _MONTH = "(0[1-9]|1[0-2])"
 _MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
-DATE_PATTERN = f"^({_YEAR}|{_YEAR}-{_MONTH}|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+_DATE = f"({_YEAR}|{_YEAR}-{_MONTH}|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 # Python's str.isspace() characters: a query must contain something else (and no NUL).
 _SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A date as the API reads it: stripped of that whitespace first, and blank meaning no date.
+DATE_PATTERN = rf"^[{_SPACE}]*({_DATE})?[{_SPACE}]*$"
 QUERY_PATTERN = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
 
 
