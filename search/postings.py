@@ -16,6 +16,7 @@ generation (``search.store``), memory-mapped: every worker shares one copy in th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -991,7 +992,10 @@ class Snapshot:
             return None if postings.dense is not None else (postings.docs, postings.weight)
 
         ordered = ((term, summed[term] >= large) for term in sorted(summed))
-        return write_base_terms(shared.directory, ordered, arrays)
+        with contextlib.ExitStack() as stack:
+            for segment in leaves:
+                stack.enter_context(segment.mapped())  # type: ignore[union-attr]
+            return write_base_terms(shared.directory, ordered, arrays)
 
     def column(self, name: str) -> Sequence:
         """A stored column (``id``, ``date``, ``source``) indexed by docnum."""

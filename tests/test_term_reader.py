@@ -333,3 +333,44 @@ def test_a_damaged_dictionary_is_refused_not_looped_on(tmp_path: Path, entry: by
             list(terms.frequent(["body"], 1))
     finally:
         terms.close()
+
+
+def test_a_mapped_dictionary_reads_every_term_as_pread_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terms file's writer reads every term through a map of the dictionary (``mapped``):
+    the same postings as through ``pread`` for every term and some that are nowhere, and the
+    reader reads with ``pread`` again afterwards."""
+    monkeypatch.setattr(term_reader, "IMAGE_BYTES", 0)  # not read into memory: pread
+    _whoosh_index(tmp_path, _documents()[:40], W3Codec())
+    ix = _open(tmp_path)
+    reader = ix.reader()
+    try:
+        ((leaf, _),) = reader.leaf_readers()
+        terms = term_reader.SegmentTerms.open(leaf)
+        assert terms is not None and terms._image is None
+        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
+        keys = [(f, t.encode()) for f in fields for t in _terms(ix)]
+        preads: list[int] = []
+        pread = os.pread
+        monkeypatch.setattr(os, "pread", lambda fd, n, at: preads.append(n) or pread(fd, n, at))
+        expected = [terms.postings(f, t) for f, t in keys]
+        outside = len(preads)
+        with terms.mapped():
+            got = [terms.postings(f, t) for f, t in keys]
+            assert terms._image is not None
+        inside = len(preads) - outside
+        found = sum(e is not None for e in expected)
+        assert found > 100
+        for a, b in zip(got, expected, strict=True):
+            assert (a is None and b is None) or _same(a, b)
+        # Outside, reads of hash slots and entries, and of each found term's blocks; inside,
+        # only the blocks (Whoosh's own writer inlines no list).
+        assert outside > len(keys)
+        assert inside == found
+        assert terms._image is None
+        terms.postings(*keys[0])
+        assert len(preads) > outside + inside  # ``pread`` again
+        terms.close()
+    finally:
+        reader.close()

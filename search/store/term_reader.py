@@ -25,9 +25,11 @@ Whoosh's path.  An entry this module does not decode raises ``Unsupported`` for 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import logging
+import mmap
 import operator
 import os
 import pickle
@@ -123,6 +125,8 @@ class SegmentTerms:
         "_pst",
         "_pst_end",
         "_image",
+        "_image_at",
+        "_trm_size",
         "_entries",
     )
 
@@ -135,6 +139,7 @@ class SegmentTerms:
         pst: tuple[int, int],
         image: bytes | None = None,
         entries: tuple[int, int] = (0, 0),
+        trm_size: int = 0,
     ) -> None:
         self._fd = fd
         self._lock = threading.Lock()
@@ -146,7 +151,9 @@ class SegmentTerms:
         self._pst = pst[0]
         self._pst_end = pst[0] + pst[1]
         self._image = image  # the .trm sub-file when small (``IMAGE_BYTES``)
+        self._image_at = trm  # where the image starts in the file
         self._entries = entries  # where its entries lie in the file, one after the other
+        self._trm_size = trm_size  # bytes of the .trm sub-file (``mapped``)
 
     @classmethod
     def open(cls, leaf) -> SegmentTerms | None:
@@ -182,7 +189,7 @@ class SegmentTerms:
                 os.close(fd)
                 return None
             entries = (trm[0] + tindex.startofdata, trm[0] + tindex.endofdata)
-            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst, image, entries)
+            return cls(fd, tables, dict(terms._fieldmap), trm[0], pst, image, entries, trm[1])
         except Exception:  # anything unexpected (a closed file, another layout): Whoosh's path
             return None
 
@@ -317,8 +324,32 @@ class SegmentTerms:
         image = self._image
         if image is None:
             return os.pread(fd, length, offset)
-        at = offset - self._trm
+        at = offset - self._image_at
         return image[at : at + length] if at >= 0 else os.pread(fd, length, offset)
+
+    @contextlib.contextmanager
+    def mapped(self) -> Iterator[None]:
+        """Lookups inside read the term dictionary through one memory map instead of a ``pread``
+        a slot run and an entry (~35 % of reading every rare term of a base for its terms file,
+        ``Snapshot.write_base_terms``: 56 -> 46 s at 150k).  Only for such a bulk reader: a
+        worker's pages mapped this way would count in its memory (the module docstring)."""
+        if not self._trm_size or self._image is not None:
+            yield  # read into memory already (or a size unknown: ``pread`` as always)
+            return
+        at = self._trm - self._trm % mmap.ALLOCATIONGRANULARITY
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("read from a closed segment")
+            image = mmap.mmap(
+                self._fd, self._trm + self._trm_size - at, prot=mmap.PROT_READ, offset=at
+            )
+            self._image, self._image_at = image, at
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._image, self._image_at = None, self._trm
+            image.close()
 
     def _entry(self, position: int, key: bytes, keylen: int) -> bytes | None:
         """The value of the entry at ``position`` (of the .trm sub-file) if its key is ``key``."""
