@@ -337,3 +337,20 @@ def test_the_warm_up_maps_in_a_rare_terms_pages_only(tmp_path: Path) -> None:
     whole = path.stat().st_size // 1024
     assert before < own // 2
     assert own - 8 <= after <= whole // 4  # the kernel maps some neighbours in (fault-around)
+
+
+def test_a_terms_file_written_meanwhile_by_another_process_is_kept(tmp_path: Path) -> None:
+    """Two writers of one base (an indexer and a copy of it run by hand): the first file in
+    place stays, the other's work is dropped, nothing temporary is left."""
+    final = tmp_path / base_terms.DIRECTORY
+    docs = np.arange(3, dtype=np.int32)
+
+    def arrays(term: str):
+        if not final.exists():  # the other writer finishes first
+            assert base_terms.write_base_terms(tmp_path, [("b", False)], lambda t: (docs, docs))
+        return docs, docs.astype(np.float32)
+
+    assert not base_terms.write_base_terms(tmp_path, [("a", False), ("c", False)], arrays)
+    assert [p.name for p in tmp_path.iterdir()] == [base_terms.DIRECTORY]
+    terms = base_terms.BaseTerms.open(tmp_path, 10)
+    assert list(terms.names) == ["b"]

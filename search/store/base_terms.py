@@ -125,10 +125,13 @@ def write_base_terms(
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         os.chmod(temporary, 0o755)
-        os.rename(temporary, final)
-    except FileExistsError:  # written meanwhile by another process
-        shutil.rmtree(temporary, ignore_errors=True)
-        return False
+        try:
+            os.rename(temporary, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(temporary, ignore_errors=True)  # written meanwhile by another process
+            return False
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
