@@ -971,7 +971,7 @@ class Snapshot:
         already).  The indexer calls it after a commit, as ``share_frequent``; a run that keeps
         the base finds it written.  Memory: the terms and their summed document frequencies
         (the arrays go to disk as they are read); time: a read of each rare term (46 s at 150k
-        articles, ~70-85 s at a million, README)."""
+        articles, 78 s at a million, README)."""
         shared = self._shared
         if shared is None or not shared.writable or (shared.directory / TERMS_DIRECTORY).exists():
             return False
