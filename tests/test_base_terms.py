@@ -6,12 +6,18 @@ trusted; a file written after a worker opened its base is picked up."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from test_generation_files import article, write_source
 
 from search import postings
@@ -354,3 +360,36 @@ def test_a_terms_file_written_meanwhile_by_another_process_is_kept(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == [base_terms.DIRECTORY]
     terms = base_terms.BaseTerms.open(tmp_path, 10)
     assert list(terms.names) == ["b"]
+
+
+def test_a_writer_killed_midway_leaves_no_file_and_the_next_one_cleans_up(tmp_path: Path) -> None:
+    """Killed while writing (``kill -9``): no ``terms`` directory, so workers read terms as
+    before; the next run writes the file and removes what the killed one left."""
+    script = f"""
+import os, signal
+from pathlib import Path
+import numpy as np
+from search.store import base_terms
+docs = np.arange(5, dtype=np.int32)
+def arrays(term):
+    if term == "t0500":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return docs, docs.astype(np.float32)
+base_terms.FLUSH_VALUES = 10
+terms = [(f"t{{i:04d}}", False) for i in range(900)]
+base_terms.write_base_terms(Path({str(tmp_path)!r}), terms, arrays)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=False)
+    assert done.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".terms-")  # the killed writer's, unfinished
+    assert base_terms.BaseTerms.open(tmp_path, 10) is None
+    killed = tmp_path / left[0]
+    arrays = _synthetic(tmp_path, terms=30, per_term=5)
+    assert len(base_terms.BaseTerms.open(tmp_path, 100).names) == len(arrays)
+    assert killed.exists()  # left alone while it may be a live writer's ...
+    stale = time.time() - base_terms.STALE_S - 60
+    for path in [killed, *killed.iterdir()]:
+        os.utime(path, (stale, stale))
+    assert not base_terms.write_base_terms(tmp_path, [], dict.get)  # the next run's look
+    assert [p.name for p in tmp_path.iterdir()] == [base_terms.DIRECTORY]  # ... removed once idle

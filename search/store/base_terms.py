@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -47,6 +48,19 @@ RECHECK_S = 15.0
 _LOGGED: set[Path] = set()
 # Arrays written per flush while the terms are read (bounded memory, whatever the archive).
 FLUSH_VALUES = 1 << 20
+# A temporary directory left unchanged this long is a killed writer's, removed by the next one
+# (a live writer at a million articles flushes its arrays about twice a second).
+STALE_S = 600.0
+
+
+def _idle_for(folder: Path) -> float:
+    """Seconds since ``folder`` or a file in it last changed (a live writer appends to its
+    arrays every ``FLUSH_VALUES``)."""
+    try:
+        times = [folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())]
+    except OSError:  # gone meanwhile
+        return 0.0
+    return time.time() - max(times)
 
 
 def _npy_header(descr: str, count: int) -> bytes:
@@ -97,6 +111,9 @@ def write_base_terms(
     whether it is large: no arrays here) and ``arrays`` (a term's docnums and weights, or
     ``None``: large after all).  Returns whether it was written (``False``: there already)."""
     final = directory / DIRECTORY
+    for left in directory.glob(".terms-*.tmp"):  # a writer killed midway (kill -9, power cut)
+        if _idle_for(left) > STALE_S:
+            shutil.rmtree(left, ignore_errors=True)
     if final.exists():
         return False
     directory.mkdir(parents=False, exist_ok=True)
