@@ -188,26 +188,35 @@ def versions_per_worker(server: Server, access_log: Path, label: str) -> dict[st
 
     Asks for up to 30 s with a short pause between requests: a worker busy loading a new index
     generation rarely wins the accept race against an idle one, so a fixed count of
-    back-to-back requests can all land on the same worker.
+    back-to-back requests can all land on the same worker.  A worker whose answers name two
+    generations was switching to the newer one while asked (it serves the older one until the
+    newer one is warm): the answers so far are dropped and it is asked again; one that never
+    settles on one generation fails the test.
     """
     bodies: dict[str, dict] = {}
     deadline = time.monotonic() + 30
-    i = -1
+    i = asked = -1
+    mixed: dict[str, set[int]] = {}
     while time.monotonic() < deadline:
         i += 1
+        asked += 1
         if i:
             time.sleep(0.02)
         tag = f"h={label}{i}"
         with urllib.request.urlopen(f"{server.url}/healthz?{tag}", timeout=10) as r:
             bodies[tag] = json.loads(r.read())
-        if i >= 5:
+        if asked >= 5:
             owners = pids_by_tag(access_log, list(bodies))
             if len(set(owners.values())) == 2:
                 per_worker: dict[str, set[int]] = {}
                 for tag_, pid in owners.items():
                     per_worker.setdefault(pid, set()).add(bodies[tag_]["index_version"])
-                assert all(len(v) == 1 for v in per_worker.values()), per_worker
-                return {pid: v.pop() for pid, v in per_worker.items()}
+                if all(len(v) == 1 for v in per_worker.values()):
+                    return {pid: v.pop() for pid, v in per_worker.items()}
+                mixed = per_worker
+                bodies.clear()
+                asked = -1
+    assert not mixed, f"a worker kept answering from two generations: {mixed}"
     pytest.fail("only one gunicorn worker answered /healthz")
 
 
