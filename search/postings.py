@@ -296,6 +296,11 @@ class TermPostings:
         return mask
 
 
+# Every text field in both views (folded syllables; accented forms, compounds, pairs): the
+# fields a term of the base may be in.
+ALL_VIEWS = (*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS))
+
+
 def _shared_min_df(bound: int) -> int:
     """The fewest documents a base term's arrays reach ``MIN_SHARED_BYTES`` with: sparse, or
     dense (in ``DENSE_SHARE`` of the base's ``bound`` documents)."""
@@ -939,11 +944,10 @@ class Snapshot:
         if shared is None or largest < MIN_SHARED_BYTES or shared.shared_frequent():
             return 0
         min_df = _shared_min_df(self.bound)
-        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
         leaves = [t for _, base, t in self._leaves if t is not None and base < self.bound]
         # A term in ``min_df`` documents is in a third of them in one of its fields at least;
         # then its frequency in each field, summed: at least the term's.
-        found = {term for t in leaves for _, term, _ in t.frequent(fields, min_df // 3)}
+        found = {term for t in leaves for _, term, _ in t.frequent(ALL_VIEWS, min_df // 3)}
         summed: dict[str, int] = {}
         for term in found:
             btext, indexed = term.encode("utf-8"), _indexed_fields(term)
@@ -978,10 +982,9 @@ class Snapshot:
         leaves = [t for _, base, t in self._leaves if base < self.bound]
         if not leaves or any(t is None for t in leaves):
             return False
-        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
         summed: dict[str, int] = {}
         for segment in leaves:
-            for _, term, df in segment.frequent(fields, 1):  # type: ignore[union-attr]
+            for _, term, df in segment.frequent(ALL_VIEWS, 1):  # type: ignore[union-attr]
                 summed[term] = summed.get(term, 0) + df
         # A term in at least ``large`` documents of its fields (summed) may be large enough for
         # a shared file of its own (``share_frequent``): it is read as before.

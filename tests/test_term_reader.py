@@ -9,9 +9,11 @@ does not decode must all end as they did before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -280,15 +282,25 @@ def test_small_dictionaries_are_read_into_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_bytes: int
 ) -> None:
     monkeypatch.setattr(term_reader, "IMAGE_BYTES", image_bytes)
-    _whoosh_index(tmp_path, _documents()[:20], W3Codec())
+    with _segment_terms(tmp_path, 20) as (_, terms):
+        assert (terms._image is not None) is bool(image_bytes)
+
+
+@contextlib.contextmanager
+def _segment_terms(tmp_path: Path, count: int) -> Iterator[tuple[object, SegmentTerms]]:
+    """The index of ``count`` documents Whoosh writes as one segment, and that segment's
+    ``SegmentTerms`` (closed afterwards)."""
+    _whoosh_index(tmp_path, _documents()[:count], W3Codec())
     ix = _open(tmp_path)
     reader = ix.reader()
     try:
         ((leaf, _),) = reader.leaf_readers()
         terms = term_reader.SegmentTerms.open(leaf)
         assert terms is not None
-        assert (terms._image is not None) is bool(image_bytes)
-        terms.close()
+        try:
+            yield ix, terms
+        finally:
+            terms.close()
     finally:
         reader.close()
 
@@ -342,15 +354,9 @@ def test_a_mapped_dictionary_reads_every_term_as_pread_does(
     the same postings as through ``pread`` for every term and some that are nowhere, and the
     reader reads with ``pread`` again afterwards."""
     monkeypatch.setattr(term_reader, "IMAGE_BYTES", 0)  # not read into memory: pread
-    _whoosh_index(tmp_path, _documents()[:40], W3Codec())
-    ix = _open(tmp_path)
-    reader = ix.reader()
-    try:
-        ((leaf, _),) = reader.leaf_readers()
-        terms = term_reader.SegmentTerms.open(leaf)
-        assert terms is not None and terms._image is None
-        fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
-        keys = [(f, t.encode()) for f in fields for t in _terms(ix)]
+    with _segment_terms(tmp_path, 40) as (ix, terms):
+        assert terms._image is None
+        keys = [(f, t.encode()) for f in postings.ALL_VIEWS for t in _terms(ix)]
         preads: list[int] = []
         pread = os.pread
         monkeypatch.setattr(os, "pread", lambda fd, n, at: preads.append(n) or pread(fd, n, at))
@@ -371,6 +377,3 @@ def test_a_mapped_dictionary_reads_every_term_as_pread_does(
         assert terms._image is None
         terms.postings(*keys[0])
         assert len(preads) > outside + inside  # ``pread`` again
-        terms.close()
-    finally:
-        reader.close()

@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .strings import StringArray, load_array
+from .strings import NPY_HEADER, StringArray, load_array, npy_header
 
 log = logging.getLogger(__name__)
 
 DIRECTORY = "terms"
-NPY_HEADER = 128  # bytes of the ``.npy`` header ``_ArrayWriter`` writes
 # A worker that found no terms file looks again after this many seconds: a full build's workers
 # may open the new base before the indexer has written it (right after the commit).
 RECHECK_S = 15.0
@@ -61,13 +60,6 @@ def _idle_for(folder: Path) -> float:
     except OSError:  # gone meanwhile
         return 0.0
     return time.time() - max(times)
-
-
-def _npy_header(descr: str, count: int) -> bytes:
-    """The header ``np.save`` writes for ``count`` values of ``descr`` (format 1.0)."""
-    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({count},), }}"
-    magic = b"\x93NUMPY\x01\x00" + (NPY_HEADER - 10).to_bytes(2, "little")
-    return magic + text.ljust(NPY_HEADER - 11).encode() + b"\n"
 
 
 class _ArrayWriter:
@@ -96,7 +88,7 @@ class _ArrayWriter:
     def close(self) -> None:
         self._flush()
         self._file.seek(0)
-        self._file.write(_npy_header(self.dtype.str, self.count))
+        self._file.write(npy_header(self.dtype.str, self.count))
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from .base_terms import RECHECK_S, BaseTerms
+from .strings import NPY_HEADER, npy_header
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,6 @@ PREFIX = "postings-"
 MAGIC = 0x564E5350  # "VNSP"
 DENSE, SPARSE = 1, 2
 HEADER = 4  # int32 values before the arrays: MAGIC, kind, df, size
-NPY_HEADER = 128  # bytes: numpy's own header of such a file
-_NPY_MAGIC = b"\x93NUMPY\x01\x00" + (NPY_HEADER - 10).to_bytes(2, "little")
-_NPY_DICT = "{'descr': '<i4', 'fortran_order': False, 'shape': (%d,), }"
-
-
-def _npy_header(count: int) -> bytes:
-    """The header ``np.save`` writes for ``count`` int32 values (format 1.0, NPY_HEADER bytes)."""
-    return _NPY_MAGIC + (_NPY_DICT % count).ljust(NPY_HEADER - 11).encode() + b"\n"
 
 
 # Arrays smaller than this stay in the worker that built them: cheap to build again, and a file
@@ -236,7 +229,7 @@ def _mapped(path: Path) -> np.ndarray | None:
         if count <= 0 or odd:
             return None
         header = os.pread(fd, NPY_HEADER, 0)
-        if header != _npy_header(count):
+        if header != npy_header("<i4", count):
             return None
         view = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     finally:
@@ -437,7 +430,7 @@ class SharedPostings:
             parts = (first.astype(np.int32, copy=False), second.view(np.int32))
         header = np.array([MAGIC, DENSE if dense else SPARSE, df, self.size], dtype="<i4")
         count = HEADER + sum(part.size for part in parts)
-        npy = _npy_header(count)
+        npy = npy_header("<i4", count)
         try:
             self.directory.mkdir(parents=False, exist_ok=True)
             os.chmod(self.directory, 0o755)

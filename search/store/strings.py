@@ -257,6 +257,20 @@ def save_array(path: Path, array: np.ndarray) -> bool:
     return False
 
 
+# Bytes of the ``.npy`` header (format 1.0) that ``npy_header`` writes: what ``np.save`` writes
+# for a one-dimensional array of any length up to 10**50.
+NPY_HEADER = 128
+
+
+def npy_header(descr: str, count: int) -> bytes:
+    """The header ``np.save`` writes for ``count`` values of ``descr`` (``<i4``...): a file can
+    be written a part at a time (``base_terms``) and recognised by comparing bytes, not parsed
+    (``shared_postings``)."""
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({count},), }}"
+    magic = b"\x93NUMPY\x01\x00" + (NPY_HEADER - 10).to_bytes(2, "little")
+    return magic + text.ljust(NPY_HEADER - 11).encode() + b"\n"
+
+
 def load_array(path: Path) -> np.ndarray:
     """A saved array, memory-mapped read-only (a plain ``ndarray`` view of the map: slices and
     fancy indexing give plain arrays, as they did when the data was computed in memory)."""
