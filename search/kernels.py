@@ -41,11 +41,13 @@ _loaded = False
 _scatter_add: Callable | None = None
 _count_ones: Callable | None = None
 _weights_at: Callable | None = None
+_count_codes: Callable | None = None
+_gather_held: Callable | None = None
 
 
 def _compile() -> None:
     """Import numba and compile (or load from its cache) the loops, once a process."""
-    global _loaded, _scatter_add, _count_ones, _weights_at
+    global _loaded, _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held
     with _lock:
         if _loaded:
             return
@@ -82,10 +84,20 @@ def _compile() -> None:
             for ids, weights in zip(int32s, float32s, strict=True)
             for docs in (*int32s, *arrays(types.int64))
         ]
+        int64s = arrays(types.int64)
+        code_types = [
+            types.intp(codes, docs, int64s[0]) for codes in int32s for docs in (*int32s, *int64s)
+        ]
+        gather_types = [
+            types.intp(float32s[0], held, int64s[0], float32s[0], float32s[0], held, float32s[0])
+            for held in (arrays(types.uint8)[0], arrays(types.int16)[0])
+        ]
         loops = (
             (_scatter_add_loop, scatter_types),
             (_count_ones_loop, count_types),
             (_weights_at_loop, lookup_types),
+            (_count_codes_loop, code_types),
+            (_gather_held_loop, gather_types),
         )
         for cache in (True, False):
             try:
@@ -102,7 +114,7 @@ def _compile() -> None:
                     "numba could not compile (%s): per-posting work runs through numpy", exc
                 )
                 return
-            _scatter_add, _count_ones, _weights_at = compiled
+            _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held = compiled
             return
 
 
@@ -159,6 +171,35 @@ def _weights_at_loop(ids, weights, docs, out):  # pragma: no cover - compiled
                     high = middle
             j = low
         out[i] = weights[j] if j < n and ids[j] == doc else np.float32(0)
+
+
+def _count_codes_loop(codes, docs, counts):  # pragma: no cover - compiled
+    size, bins = codes.size, counts.size
+    for i in range(docs.size):
+        doc = docs[i]
+        if doc < 0 or doc >= size:
+            return i
+        code = codes[doc]
+        if code < 0 or code >= bins:
+            return -2  # not a count this array holds: numpy's answer (or its error)
+        counts[code] += 1
+    return -1
+
+
+def _gather_held_loop(partial, matched, docs, table, shown, held, factor):  # pragma: no cover
+    size, shares = partial.size, table.size
+    for i in range(docs.size):
+        doc = docs[i]
+        if doc < 0 or doc >= size:
+            return i
+        count = matched[doc]
+        shown[i] = partial[doc]
+        held[i] = count
+        if shares:
+            if count < 0 or count >= shares:
+                return -2
+            factor[i] = table[count]
+    return -1
 
 
 def compiled() -> bool:
@@ -231,3 +272,56 @@ def weights_at(ids: np.ndarray, weights: np.ndarray, docs: np.ndarray) -> np.nda
     out = np.empty(docs.size, dtype=np.float32)
     _weights_at(_contiguous(ids), _contiguous(weights), _contiguous(docs), out)
     return out
+
+
+def count_codes(codes: np.ndarray, docs: np.ndarray, bins: int) -> np.ndarray:
+    """``np.bincount(codes[docs], minlength=bins)``: how many of ``docs`` have each code (the
+    facets' counts), in one pass where numpy gathers the codes into an array first and then
+    counts them (at a million articles, ~200,000 candidates: 0.14 ms against 0.47)."""
+    if not _loaded:
+        _compile()
+    if (
+        _count_codes is not None
+        and codes.dtype == np.int32
+        and docs.dtype in (np.int32, np.int64)
+        and codes.flags.c_contiguous
+    ):
+        counts = np.zeros(bins, dtype=np.int64)
+        at = _count_codes(codes, _contiguous(docs), counts)
+        if at == -1:
+            return counts
+        _out_of_range(at, docs, codes.size)
+    return np.bincount(codes.take(docs), minlength=bins)
+
+
+def gather_held(
+    partial: np.ndarray, matched: np.ndarray, docs: np.ndarray, table: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``partial[docs]``, ``matched[docs]`` and ``table[matched[docs]]`` (``None`` without a
+    table): what the bounds of a long candidate list read at each candidate, in one pass over
+    the candidates instead of three gathers (``ranking.Scorer.bounds``)."""
+    if not _loaded:
+        _compile()
+    writable = all(
+        a.flags.c_contiguous and a.flags.writeable
+        for a in (partial, matched, docs, *(() if table is None else (table,)))
+    )
+    if (
+        _gather_held is not None
+        and writable
+        and partial.dtype == np.float32
+        and matched.dtype in (np.uint8, np.int16)
+        and matched.size == partial.size
+        and docs.dtype == np.int64
+        and (table is None or table.dtype == np.float32)
+    ):
+        shown = np.empty(docs.size, dtype=np.float32)
+        held = np.empty(docs.size, dtype=matched.dtype)
+        factor = np.empty(docs.size if table is not None else 0, dtype=np.float32)
+        shares = table if table is not None else np.zeros(0, dtype=np.float32)
+        at = _gather_held(partial, matched, docs, shares, shown, held, factor)
+        if at == -1:
+            return shown, held, factor if table is not None else None
+        _out_of_range(at, docs, partial.size)
+    held = matched.take(docs)
+    return partial.take(docs), held, table.take(held) if table is not None else None

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import kernels
 from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
 from .arrays import select
 from .postings import Snapshot, TermPostings
@@ -699,14 +700,16 @@ class Scorer:
             return None
         partial = self._kept_sum()
         self._partial = partial
-        parts = self.tier_parts(docs)
+        table = _coord_table(self.known, self.signals)
+        shown, held, factor = kernels.gather_held(partial, self.matched, docs, table)
+        parts = _tier_parts_of(docs, held, factor, self.known, self.exact_all, self.signals)
         factor, all_words, exact = parts
         # The bonuses alone: the key of a score of 0 without coordination.
         zero = np.zeros(docs.size, dtype=np.float32)
         bonus = _tiers(zero, (None, all_words, exact), self.signals)
         if factor is None:
             factor = np.ones(docs.size, dtype=np.float32)
-        return Bounds(docs, partial.take(docs), self.deferred, factor, bonus, self.size, parts)
+        return Bounds(docs, shown, self.deferred, factor, bonus, self.size, parts)
 
     def tier_parts(self, docs: np.ndarray) -> TierParts:
         """What the rank keys of ``docs`` weigh their scores with (``_tier_parts``)."""
@@ -871,6 +874,17 @@ def _tiers(shown: np.ndarray, parts: TierParts, signals: Weights) -> np.ndarray:
     return final
 
 
+def _coord_table(known: int, signals: Weights) -> np.ndarray | None:
+    """The coordination factor of each count of held words, 0 to ``known`` (``None``: no
+    coordination).  A share takes one of ``known + 1`` values: raising those to the power once
+    and looking each candidate's up gives the same float32 operations as one ``pow`` a
+    candidate."""
+    if not (signals.coord and known):
+        return None
+    shares = np.arange(known + 1, dtype=np.float32) / np.float32(known)
+    return shares ** np.float32(signals.coord)
+
+
 def _tier_parts(
     docs: np.ndarray,
     matched: np.ndarray,
@@ -883,12 +897,21 @@ def _tier_parts(
     exactly the typed diacritics (``None``: none typed; ``exact_all``: what a document must
     hold for that, terms or masks over docnums)."""
     held = matched.take(docs)
-    factor = all_words = positions = None
-    if signals.coord and known:
-        # A share takes one of ``known + 1`` values: raise those to the power once and look
-        # each candidate's up (the same float32 operations, not one ``pow`` per candidate).
-        shares = np.arange(known + 1, dtype=np.float32) / np.float32(known)
-        factor = (shares ** np.float32(signals.coord)).take(held)
+    table = _coord_table(known, signals)
+    factor = table.take(held) if table is not None else None
+    return _tier_parts_of(docs, held, factor, known, exact_all, signals)
+
+
+def _tier_parts_of(
+    docs: np.ndarray,
+    held: np.ndarray,
+    factor: np.ndarray | None,
+    known: int,
+    exact_all: list[TermPostings | np.ndarray] | None,
+    signals: Weights,
+) -> TierParts:
+    """``_tier_parts`` from what ``docs`` hold (``held``) and their coordination ``factor``."""
+    all_words = positions = None
     if known <= signals.tier_max_words:
         all_words = held >= known
         if exact_all is not None:  # typed with diacritics: exactly those diacritics count more

@@ -90,8 +90,50 @@ def test_weights_at_finds_each_document_or_gives_zero(doc_type) -> None:
     assert kernels.weights_at(ids, weights, docs.astype(np.uint32)) is None
 
 
+@pytest.mark.parametrize("doc_type", [np.int32, np.int64])
+def test_count_codes_counts_what_bincount_counts(doc_type) -> None:
+    """The facets' counts: how many of the candidates have each code, from a mapped (read-only)
+    column or a private one; a code past the labels or below zero gets numpy's own answer."""
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 37, 20_000).astype(np.int32)
+    for asked in (0, 1, 300, 20_000):
+        docs = np.sort(rng.choice(20_000, asked, replace=False)).astype(doc_type)
+        expected = np.bincount(codes[docs], minlength=37)
+        for column in (codes, _read_only(codes)):
+            counted = kernels.count_codes(column, docs, 37)
+            assert counted.tolist() == expected.tolist()
+    docs = np.arange(20_000, dtype=doc_type)
+    wider = codes.copy()
+    wider[5] = 40
+    assert kernels.count_codes(wider, docs, 37).tolist() == np.bincount(wider).tolist()
+    wider[5] = -1
+    with pytest.raises(ValueError):
+        kernels.count_codes(wider, docs, 37)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_gather_held_reads_what_take_reads(dtype) -> None:
+    """The partial scores, the counts of words held and their coordination factors at the
+    candidates: the values ``take`` gives, bit for bit, with or without a factor table."""
+    rng = np.random.default_rng(9)
+    partial = rng.random(30_000).astype(np.float32)
+    matched = rng.integers(0, 9, 30_000).astype(dtype)
+    table = (np.arange(9, dtype=np.float32) / np.float32(8)) ** np.float32(0.3)
+    for asked in (0, 1, 5000, 30_000):
+        docs = np.sort(rng.choice(30_000, asked, replace=False)).astype(np.int64)
+        shown, held, factor = kernels.gather_held(partial, matched, docs, table)
+        assert shown.dtype == np.float32 and held.dtype == dtype
+        assert shown.tobytes() == partial[docs].tobytes()
+        assert held.tolist() == matched[docs].tolist()
+        assert factor is not None and factor.tobytes() == table[matched[docs]].tobytes()
+        assert kernels.gather_held(partial, matched, docs, None)[2] is None
+    # A count past the table (not a count of the query's words): numpy's IndexError.
+    with pytest.raises(IndexError):
+        kernels.gather_held(partial, matched, docs, table[:5])
+
+
 def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("_scatter_add", "_count_ones", "_weights_at"):
+    for name in ("_scatter_add", "_count_ones", "_weights_at", "_count_codes", "_gather_held"):
         monkeypatch.setattr(kernels, name, None)
     monkeypatch.setattr(kernels, "_loaded", False)
 
@@ -112,6 +154,11 @@ def test_without_numba_numpy_does_the_work_and_says_so(
     kernels.count_ones(counts, ids)
     assert counts.tolist() == [0, 1, 0, 0, 1, 0, 1, 0]
     assert kernels.weights_at(ids, np.ones(3, dtype=np.float32), ids) is None
+    assert kernels.count_codes(ids, np.array([0, 2]), 8).tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    shown, held, factor = kernels.gather_held(
+        scores, counts, np.array([1, 2], dtype=np.int64), np.array([0.0, 0.5], np.float32)
+    )
+    assert (shown.tolist(), held.tolist(), factor.tolist()) == ([0.5, 0], [1, 0], [0.5, 0])
 
 
 def test_the_numpy_path_can_be_chosen(
@@ -180,6 +227,10 @@ def test_a_docnum_out_of_range_raises_as_numpy_does(bad: int) -> None:
     counts = np.zeros(8, dtype=np.uint8)
     with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
         kernels.count_ones(counts, ids)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.count_codes(np.zeros(8, np.int32), ids, 4)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.gather_held(scores, counts, ids.astype(np.int64), None)
     assert not guard.any()
     with pytest.raises(ValueError):
         kernels.scatter_add(scores, np.array([1, 2], np.int32), np.ones(3, np.float32), 1.0)
