@@ -51,7 +51,7 @@ from .store.shared_postings import (
     parameters_key,
 )
 from .store.strings import StringArray
-from .store.term_reader import SegmentTerms, concatenate, leaf_postings
+from .store.term_reader import SegmentTerms, Unsupported, concatenate, leaf_postings
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ def default_cache_bytes(documents: int, shared: bool = False) -> int:
     private = max(MIN_CACHED_BYTES, CACHED_BYTES_PER_DOC * documents)
     return min(private, MAX_PRIVATE_BYTES) if shared else private
 
+
+# A tail whose segments' dictionaries hold at most this many bytes of entries has its terms
+# listed when a generation is warmed (``Snapshot.list_tail_terms``): a term of the query that no
+# tail segment holds is then not looked up in each of them (three lookups a segment, one a
+# field: at a million articles with a tail of 200, ~40 % of what reading a term cost).  200
+# tail articles hold ~40,000 terms in 3 MB of entries, listed in ~60 ms; the bound keeps a
+# larger tail's list (a few hundred thousand terms, a few dozen MB a worker) off.
+TAIL_TERMS_BYTES = 16 * 2**20
 
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
@@ -412,6 +420,14 @@ def _array_bytes(postings: TermPostings, size: int) -> int:
     return SPARSE_BYTES_PER_DOC * postings.held
 
 
+def _recounted(base: TermPostings, df: int) -> TermPostings:
+    """A base's sparse arrays as a term over every docnum (no tail document holds it), counted
+    as held by ``df`` live documents."""
+    postings = TermPostings(base.docs, base.weight, df, base.held)
+    postings.mapped, postings._top = base.mapped, base._top
+    return postings
+
+
 def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: int) -> TermPostings:
     """``base`` and ``tail`` (numbered from ``bound``) as one part over every docnum, counted as
     held by ``df`` live documents: each operation on a ``SplitPostings`` costs a few
@@ -592,6 +608,9 @@ class Snapshot:
         self.segments = list(columns.segments) if self.size == columns.size else []
         self.bound = base_rows(self.segments) if self.segments else self.size
         self._deleted = np.flatnonzero(~np.asarray(self.live))
+        # Every term the tail's text fields hold, once listed (``list_tail_terms``; ``None``:
+        # each term is looked up in each tail segment).
+        self._tail_terms: frozenset[str] | None = None
         self._shared = self._shared_postings()
         # What the generation before had read (``adopt``), until ``warm`` has used it.
         self._adopted: dict[str, _Adopted] = {}
@@ -677,6 +696,8 @@ class Snapshot:
             tail = self._load(term, leaves, self.bound, self.size)
         else:
             tail = TermPostings.empty()
+        if not tail.held and base.dense is None:  # the base's arrays as they are: no copy
+            return _recounted(base, df)
         if not base.mapped or (tail.df and _array_bytes(base, self.bound) < JOIN_BELOW):
             # This worker's own arrays, or a small mapped base the tail adds to: joined into one
             # part (a copy of at most ``JOIN_BELOW``), a pass cheaper.
@@ -754,6 +775,9 @@ class Snapshot:
         every docnum) from ``leaves`` (default: this snapshot's reader), numbered from
         ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
+        listed = self._tail_terms
+        if listed is not None and leaves is None and start >= self.bound and term not in listed:
+            return TermPostings.empty()  # in no tail segment
         btext = term.encode("utf-8")
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for field, indexed in zip(TEXT_FIELDS, _indexed_fields(term), strict=True):
@@ -868,6 +892,7 @@ class Snapshot:
             storage, name = self.ix.storage, self.ix.indexname
             reader = generation_reader(storage, name, self.generation)
             leaves = _open_leaves(reader)
+            self.list_tail_terms(leaves)
             deferred: list[str] = []
             for term in vocab.frequent_terms(limit):
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
@@ -900,6 +925,31 @@ class Snapshot:
             if reader is not None:
                 reader.close()
         return loaded
+
+    def list_tail_terms(self, leaves: Leaves | None = None) -> bool:
+        """List every term of the tail's text fields, so that searches look up only those in
+        the tail's segments (``_load``); whether they are listed.  ``leaves``: this
+        generation's segments, opened by the calling thread (default: the snapshot's own).
+        Nothing is listed without a tail, for a segment read through Whoosh, or past
+        ``TAIL_TERMS_BYTES``: each term is then looked up as before."""
+        if self._tail_terms is not None:
+            return True
+        tail = [terms for _, base, terms in leaves or self._leaves if base >= self.bound]
+        if not tail or any(terms is None for terms in tail):
+            return False
+        if sum(terms.entry_bytes for terms in tail) > TAIL_TERMS_BYTES:  # type: ignore[union-attr]
+            return False
+        try:
+            listed = frozenset(
+                term
+                for terms in tail
+                for _, term, _ in terms.frequent(ALL_VIEWS, 1)  # type: ignore[union-attr]
+            )
+        except Unsupported as exc:  # a damaged dictionary: each term looked up, as before
+            log.warning("the tail terms of %s could not be listed (%s)", self.folder, exc)
+            return False
+        self._tail_terms = listed
+        return True
 
     def _warm_term(self, term: str, leaves: Leaves, deferred: list[str] | None) -> bool:
         """Load ``term`` unless cached; ``False`` when another worker is building its shared

@@ -256,6 +256,11 @@ class SegmentTerms:
             step = _LENGTHS.size + keylen + valuelen
             position, at = position + step, at + step
 
+    @property
+    def entry_bytes(self) -> int:
+        """Bytes of the dictionary's entries: what listing every term (``frequent``) reads."""
+        return self._entries[1] - self._entries[0]
+
     def doc_frequency(self, field: str, term: bytes) -> int:
         """How many documents hold ``term`` in ``field`` (0: none)."""
         prefix = self._prefixes.get(field)
