@@ -88,7 +88,7 @@ class Ranked:
     the one scoring every docnum gives, bit for bit.
     """
 
-    __slots__ = ("docs", "_scores", "_key", "scorer", "_bounds")
+    __slots__ = ("docs", "_scores", "_key", "scorer", "_bounds", "_scored")
 
     def __init__(
         self,
@@ -101,6 +101,10 @@ class Ranked:
             raise ValueError("a Ranked list needs its scores and key, or a scorer")
         self.docs, self._scores, self._key, self.scorer = docs, scores, key, scorer
         self._bounds: Bounds | None = None  # ``Scorer.bounds``, once worked out
+        # The candidates ``best`` scored whole from the bounds: their positions (ascending),
+        # scores and keys, which ``scores_at`` and ``key_at`` then read instead of scoring a
+        # page's hits again (a lookup a term and hit).
+        self._scored: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def scored_by(cls, docs: np.ndarray, scorer: Scorer) -> Ranked:
@@ -143,6 +147,11 @@ class Ranked:
         positions = np.asarray(positions, dtype=np.intp)
         if self._scores is not None and self._key is not None:
             return self._scores[positions], self._key[positions]
+        if self._scored is not None and positions.size:
+            scored, shown, key = self._scored
+            at = np.minimum(np.searchsorted(scored, positions), scored.size - 1)
+            if np.array_equal(scored[at], positions):  # every one scored already
+                return shown[at], key[at]
         order = np.argsort(positions, kind="stable")  # the scorer reads ascending docnums
         docs = self.docs[positions[order]]
         shown = self.scorer.at(docs)
@@ -189,6 +198,7 @@ class Ranked:
             return None
         maybe, shown = reaching
         key = self.scorer.key(shown, self.docs[maybe])
+        self._scored = (maybe, shown, key)
         order = np.lexsort((maybe, -key))  # ties in docnum order
         last = key[order[upto - 1]]
         return maybe[order[key[order] >= last]]  # the best ``upto`` and all tied with them

@@ -171,7 +171,13 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
         expected = whole.best(upto)
         monkeypatch.setattr(ranking, "PRUNE", True)
         lazy = Ranked.scored_by(ranked.docs, ranked.scorer)
-        assert lazy.best(upto).tolist() == expected.tolist(), q
+        found = lazy.best(upto)
+        assert found.tolist() == expected.tolist(), q
+        if lazy._scored is not None:  # the best's scores and keys are read, not scored again
+            ranked.scorer.at = None  # type: ignore[method-assign]
+            assert _same(lazy.scores_at(found[::-1]), whole.scores[found[::-1]]), q
+            assert _same(lazy.key_at(found), whole.key[found]), q
+            del ranked.scorer.at
         bounds = ranked.scorer.bounds(ranked.docs)
         if bounds is None:
             continue
