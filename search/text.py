@@ -158,6 +158,14 @@ def folded_regex(term: str) -> str:
     return re.escape(term)
 
 
+def folded_spellings(term: str) -> tuple[str, ...]:
+    """The spellings ``folded_regex(term)`` matches: ``ki`` and ``ky`` for ``ki``."""
+    match = _LONE_IY_RE.match(term)
+    if match and match.group(2) == "i":
+        return (match.group(1) + "i", match.group(1) + "y")
+    return (term,)
+
+
 def has_diacritics(token: str) -> bool:
     """True when folding changes the token (``bán`` yes, ``ban`` no)."""
     return fold(token) != token.lower()
