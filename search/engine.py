@@ -259,6 +259,15 @@ class SearchEngine:
         self._switch_when_warm = switch_when_warm
         self._running = 0  # searches under way (``searching``)
         self._running_lock = threading.Lock()
+        if warm:
+            # The compiled loops are loaded here, in the caller's thread, never in the warm-up
+            # thread beside searches: numba parses a loop's source (``ast.parse``) when it
+            # compiles it, and CPython 3.11 before 3.11.5 (Debian's 3.11.2) corrupts its AST
+            # recursion count when two threads build ASTs at once (gh-106905: "SystemError:
+            # AST constructor recursion depth mismatch" in the other thread).  0.4 s with
+            # numba's cache, once a process; a server's worker loads them before it serves
+            # (``web.server``).
+            kernels.compiled()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, warm: bool = True) -> SearchEngine:
@@ -692,9 +701,7 @@ def _similar(snap: Snapshot, docnum: int) -> Similar:
 
 def _warm(snap: Snapshot, pause: Callable[[], None] | None = None) -> None:
     """Load a new generation's frequent terms and build its typo table off the request path
-    (``pause``: called between terms, ``Snapshot.warm``); the first also loads the compiled
-    loops (``kernels``: 0.4 s, once a process)."""
-    kernels.compiled()
+    (``pause``: called between terms, ``Snapshot.warm``)."""
     snap.warm(pause=pause)
     vocab = snap.accents()
     if vocab is not None:

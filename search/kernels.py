@@ -8,13 +8,15 @@ as a C loop against 7.5, the same float32 sums bit for bit).  Block bounds
 could not spare that work: on the 1M benchmark archive every 256-document block of a title
 query's candidates could still reach the page (README).
 
-numba is imported on first use (0.4 s with its cache of compiled code, ~2 s compiling the first
-time: the cache is ``search/__pycache__``, else numba's user-wide one, else ``NUMBA_CACHE_DIR``;
-where none can be written, each process compiles the loops), not
-when ``search`` is imported, so a command that never searches does not pay for it; a server's
-engine loads it in its warm-up thread.  Where numba cannot be imported the numpy operations run
-instead, with the same results, and a warning says so once; ``VNSEARCH_KERNELS=numpy`` chooses
-them (the reference implementation, for comparisons).
+numba is imported on first use (0.4 s with its cache of compiled code, ~3.5 s compiling the
+first time: the cache is ``search/__pycache__``, else numba's user-wide one, else
+``NUMBA_CACHE_DIR``; where none can be written, each process compiles the loops), not when
+``search`` is imported, so a command that never searches does not pay for it.  A serving engine
+loads it in the thread that creates it, a server's worker before it serves: never beside other
+threads, as numba parses the loops' source when it compiles them and CPython 3.11 before 3.11.5
+miscounts when two threads build ASTs at once (gh-106905).  Where numba cannot be imported the
+numpy operations run instead, with the same results, and a warning says so once;
+``VNSEARCH_KERNELS=numpy`` chooses them (the reference implementation, for comparisons).
 
 Each loop does exactly what its numpy counterpart does, in the same order: ``scale * weight``
 rounded to float32 (numpy multiplies a float32 array by a Python float in float32), then added

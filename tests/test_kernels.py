@@ -235,3 +235,31 @@ def test_a_docnum_out_of_range_raises_as_numpy_does(bad: int) -> None:
     with pytest.raises(ValueError):
         kernels.scatter_add(scores, np.array([1, 2], np.int32), np.ones(3, np.float32), 1.0)
     assert kernels.weights_at(np.array([1, 2], np.int32), np.ones(1, np.float32), ids) is None
+
+
+def test_a_serving_engine_loads_the_loops_in_the_thread_that_creates_it(
+    monkeypatch: pytest.MonkeyPatch, toy_index
+) -> None:
+    """numba parses the loops' source when it compiles them: never in the warm-up thread, beside
+    whatever the caller's threads parse (CPython 3.11.2 then fails one of them, gh-106905)."""
+    import threading
+
+    from search.engine import SearchEngine
+
+    _unloaded(monkeypatch)
+    threads: list[str] = []
+    real = kernels._compile
+
+    def compile_here() -> None:
+        threads.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(kernels, "_compile", compile_here)
+    engine = SearchEngine(toy_index)
+    try:
+        assert threads == [threading.current_thread().name] and kernels.compiled()
+        engine.search("lào cai")
+        engine.wait_warm()
+        assert threads == [threading.current_thread().name]  # not again, nor elsewhere
+    finally:
+        engine.close()

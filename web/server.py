@@ -57,6 +57,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from search import kernels
 from search.config import env_float
 from search.malloc import limit_malloc_arenas
 
@@ -198,6 +199,9 @@ class VnsearchWorker(ThreadWorker):
         self.app_requests = 0
         self.app_local = threading.local()
         limit_malloc_arenas()
+        # numba's loops loaded (or compiled) before the worker serves, in its one thread: not
+        # on the first search, nor beside requests (``search.engine.SearchEngine``).
+        kernels.compiled()
         super().init_process()
 
     def load_wsgi(self) -> None:
