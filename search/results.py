@@ -79,6 +79,8 @@ def fold_in_place(text: str) -> str:
 
 
 _WORDLIKE = re.compile(r"[^\W_]+")  # letters and digits only: ``str.isalnum`` characters
+_WORD_END = re.compile(r"[^\W_]*")  # the letters and digits from a position on
+SKIP_WORDS_AFTER = 8
 # Terms of letters and digits longer than this are found with ``str.find`` (``_whole_words``);
 # single letters by a regular expression, which skips their many occurrences inside words in C.
 # Compiling a query's pattern cost ~130 us, paid by nearly every query (its terms differ), and
@@ -146,24 +148,32 @@ def matcher_for(
     return Matcher(pattern, exact or {}, groups, left_checked)
 
 
-def _whole_words(folded: str, matcher: Matcher) -> list[Span]:
-    """Every whole word of ``folded`` that is one of a letters-and-digits matcher's terms, in
-    order: the matches of its whole-word pattern (``_compile``), without compiling one.
+def _whole_words(folded: str, matcher: Matcher, limit: int | None = None) -> list[Span]:
+    """The first ``limit`` (default: every) whole words of ``folded`` that are one of a
+    letters-and-digits matcher's terms, in order: the matches of its whole-word pattern
+    (``_compile``), without compiling one.
 
     A whole word starts and ends where no letter or digit stands beside it, so two never
-    overlap: each spelling's occurrences are looked for past the end of the one before (a
-    whole word cannot start inside another occurrence of a term of letters), and the lists of
-    all spellings and of the regex's single letters sorted together are the pattern's
-    matches."""
+    overlap: past an occurrence of a spelling, the next is looked for from its end; once a
+    spelling was found inside words ``SKIP_WORDS_AFTER`` times, from the end of the word it
+    was found in (a run of ``aaaa...`` is then one step, not one a letter; in ordinary text
+    that lookup costs more than the next ``find``).  Each spelling, and the regex's single
+    letters, gives at most ``limit``: the first ``limit`` of all of them sorted together are
+    the pattern's first ``limit``."""
+    most = len(folded) + 1 if limit is None else limit
     spans: list[Span] = []
     if matcher.pattern is not None:
+        found = 0
         for m in matcher.pattern.finditer(folded):
             start = m.start()
             if not start or not folded[start - 1].isalnum():
                 spans.append((start, m.end(), m.group()))
-    find, size = folded.find, len(folded)
+                found += 1
+                if found >= most:
+                    break
+    find, size, word_end = folded.find, len(folded), _WORD_END.match
     for spelling in matcher.spellings:
-        length = len(spelling)
+        length, found, inside = len(spelling), 0, 0
         at = find(spelling)
         while at >= 0:
             end = at + length
@@ -171,10 +181,18 @@ def _whole_words(folded: str, matcher: Matcher) -> list[Span]:
                 end == size or not folded[end].isalnum()
             ):
                 spans.append((at, end, spelling))
-            at = find(spelling, end)
+                found += 1
+                if found >= most:
+                    break
+                at = find(spelling, end)
+            else:  # inside a longer word: after a few, look on from that word's end
+                inside += 1
+                at = find(
+                    spelling, end if inside < SKIP_WORDS_AFTER else word_end(folded, at).end()
+                )
     if matcher.spellings:
         spans.sort()
-    return spans
+    return spans if limit is None else spans[:limit]
 
 
 def plan_matcher(plan) -> Matcher | None:
@@ -211,8 +229,8 @@ def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_S
     exact = matcher.exact
     folded = prepared.folded
     found: Iterable[Span]
-    if matcher.left_checked:
-        found = _whole_words(folded, matcher)
+    if matcher.left_checked:  # at most ``limit`` needed, unless some are left out below
+        found = _whole_words(folded, matcher, limit if starts is None and not exact else None)
     else:
         assert matcher.pattern is not None
         found = ((m.start(), m.end(), m.group()) for m in matcher.pattern.finditer(folded))

@@ -119,6 +119,8 @@ def test_single_spaced_covers_every_whitespace_character() -> None:
         ("i y yi", ["i"], ["i"]),
         ("tăng 12,5% và 12,50%", ["12,5%"], ["12,5%"]),
         ("Lào Cai, Lao Cai, lào", ["lao", "cai"], ["Lào", "Cai", "Lao", "Cai", "lào"]),
+        ("aaaaaa aa xaa aab aa", ["aa"], ["aa", "aa"]),  # never inside a longer word
+        ("a" * 40 + " aa " + "xaa" * 12 + " aa", ["aa"], ["aa", "aa"]),  # past many inside words
     ],
 )
 def test_only_whole_words_are_marked(text: str, terms: list[str], marked: list[str]) -> None:
@@ -141,6 +143,7 @@ def test_matches_are_those_of_a_whole_word_pattern(text: str, terms: list[str]) 
     whole_word = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
     expected = [(m.start(), m.end(), m.group()) for m in whole_word.finditer(fold_in_place(text))]
     assert find_spans(text, matcher_for(terms)) == expected
+    assert find_spans(text, matcher_for(terms), 2) == expected[:2]  # the first ones, in order
 
 
 def _best_window_by_brute_force(spans: list[tuple[int, int, str]], width: int) -> int:
