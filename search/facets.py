@@ -58,8 +58,9 @@ def paired_facets(
     counts = counts.reshape(len(sources), len(years))
     by_source, by_year = counts.sum(axis=1), counts.sum(axis=0)
     if shared is not None and shared.any():
-        copies, stories = pairs.take(docs[shared]), len(snap.labels("story"))
-        story = snap.codes("story")[docs[shared]]
+        held = docs[shared]
+        copies, stories = pairs.take(held), len(snap.labels("story"))
+        story = snap.codes("story")[held]
         by_source = _once_per_story(by_source, copies // len(years), story, stories)
         by_year = _once_per_story(by_year, copies % len(years), story, stories)
     return {"source": _ranked(sources, by_source), "year": _ranked(years, by_year)}
