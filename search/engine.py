@@ -56,6 +56,11 @@ DEFAULT_PER_PAGE = 10
 # The steps of a search a ``timings`` callback hears about (``SearchEngine.__init__``); the rest
 # of ``search`` (checks, the accent suggestion, the response) is in none of them.
 STEPS = ("snapshot", "parse", "match_score", "facets_collapse", "snippets")
+# A search asks the directory's mtime whether a generation was committed; it lists the directory
+# again at least this often all the same, and only reuses a listing of a directory unchanged for
+# ``SETTLED_NS`` before it (``SearchEngine._latest``).
+RELIST_SECONDS = 1.0
+SETTLED_NS = 100_000_000
 _DATE_RE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")  # ASCII digits only
 _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
 
@@ -257,6 +262,8 @@ class SearchEngine:
         self._warming: threading.Thread | None = None
         self._switching: threading.Thread | None = None
         self._switch_when_warm = switch_when_warm
+        # The directory's mtime, when it was listed and the generation it held (``_latest``).
+        self._listed: tuple[int, float, int] | None = None
         self._running = 0  # searches under way (``searching``)
         self._running_lock = threading.Lock()
         if warm:
@@ -284,6 +291,25 @@ class SearchEngine:
 
     # -- generations -------------------------------------------------------------------------
 
+    def _latest(self) -> int:
+        """``latest_generation``, listed again only when the directory changed since (its
+        mtime: a commit adds a TOC file) or ``RELIST_SECONDS`` passed: a ``stat`` a search
+        instead of a listing (~80 us at a million articles).  A listing is reused only when the
+        directory had not changed for ``SETTLED_NS`` before it: the kernel stamps mtimes with a
+        coarse clock, so a change within the same tick as the listing would keep its mtime."""
+        try:
+            stamp = os.stat(self.index_dir).st_mtime_ns
+        except OSError:
+            return latest_generation(self.index_dir)
+        now = time.monotonic()
+        listed = self._listed
+        if listed is not None and listed[0] == stamp and now - listed[1] < RELIST_SECONDS:
+            return listed[2]
+        latest = latest_generation(self.index_dir)
+        settled = time.time_ns() - stamp > SETTLED_NS
+        self._listed = (stamp, now, latest) if settled and latest >= 0 else None
+        return latest
+
     def snapshot(self) -> Snapshot:
         """The latest committed generation (opened on first use and after each reindex).
 
@@ -296,7 +322,7 @@ class SearchEngine:
         replaced only once the new one is warm: the searches right after a reindex would
         otherwise each load what they need, seconds at a million articles.
         """
-        latest = latest_generation(self.index_dir)
+        latest = self._latest()
         if latest < 0:
             raise IndexMissing(
                 f"Chưa có chỉ mục tại {self.index_dir}. Hãy chạy: vnsearch reindex samples/"

@@ -45,11 +45,15 @@ _count_ones: Callable | None = None
 _weights_at: Callable | None = None
 _count_codes: Callable | None = None
 _gather_held: Callable | None = None
+_mark_ones: Callable | None = None
+_spread: Callable | None = None
+_fold_codes: Callable | None = None
 
 
 def _compile() -> None:
     """Import numba and compile (or load from its cache) the loops, once a process."""
     global _loaded, _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held
+    global _mark_ones, _spread, _fold_codes
     with _lock:
         if _loaded:
             return
@@ -94,12 +98,22 @@ def _compile() -> None:
             types.intp(float32s[0], held, int64s[0], float32s[0], float32s[0], held, float32s[0])
             for held in (arrays(types.uint8)[0], arrays(types.int16)[0])
         ]
+        mark_types = [types.intp(types.Array(types.boolean, 1, "C"), ids) for ids in int32s]
+        spread_types = [
+            types.intp(float32s[0], ids, weights)
+            for ids, weights in zip(int32s, float32s, strict=True)
+        ]
+        uint32s = arrays(types.uint32)
+        fold_types = [types.void(codes, uint32s[1], uint32s[0]) for codes in uint32s]
         loops = (
             (_scatter_add_loop, scatter_types),
             (_count_ones_loop, count_types),
             (_weights_at_loop, lookup_types),
             (_count_codes_loop, code_types),
             (_gather_held_loop, gather_types),
+            (_mark_ones_loop, mark_types),
+            (_spread_loop, spread_types),
+            (_fold_codes_loop, fold_types),
         )
         for cache in (True, False):
             try:
@@ -116,7 +130,16 @@ def _compile() -> None:
                     "numba could not compile (%s): per-posting work runs through numpy", exc
                 )
                 return
-            _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held = compiled
+            (
+                _scatter_add,
+                _count_ones,
+                _weights_at,
+                _count_codes,
+                _gather_held,
+                _mark_ones,
+                _spread,
+                _fold_codes,
+            ) = compiled
             return
 
 
@@ -145,6 +168,33 @@ def _count_ones_loop(counts, ids):  # pragma: no cover - compiled
             return i
         counts[doc] += 1
     return -1
+
+
+def _mark_ones_loop(mask, ids):  # pragma: no cover - compiled
+    size = mask.size
+    for i in range(ids.size):
+        doc = ids[i]
+        if doc < 0 or doc >= size:
+            return i
+        mask[doc] = True
+    return -1
+
+
+def _spread_loop(out, ids, weights):  # pragma: no cover - compiled
+    size = out.size
+    for i in range(ids.size):
+        doc = ids[i]
+        if doc < 0 or doc >= size:
+            return i
+        out[doc] = weights[i]
+    return -1
+
+
+def _fold_codes_loop(codes, table, out):  # pragma: no cover - compiled
+    known = table.size
+    for i in range(codes.size):
+        code = codes[i]
+        out[i] = table[code] if code < known else code
 
 
 def _weights_at_loop(ids, weights, docs, out):  # pragma: no cover - compiled
@@ -251,6 +301,60 @@ def count_ones(counts: np.ndarray, ids: np.ndarray) -> None:
         _out_of_range(_count_ones(counts, _contiguous(ids)), ids, counts.size)
     else:
         counts[ids.astype(np.intp, copy=False)] += 1  # the ids are unique: each adds once
+
+
+def mark_ones(mask: np.ndarray, ids: np.ndarray) -> None:
+    """``mask[ids] = True`` for int32 ``ids`` and a contiguous boolean ``mask``: a term's
+    documents marked (a concept's, a phrase's).  numpy converts the ids to its index type
+    first and then writes through them: 3 times slower for a term in 5 % of a million
+    documents (100 us against 26)."""
+    if not _loaded:
+        _compile()
+    if (
+        _mark_ones is not None
+        and mask.dtype == np.bool_
+        and ids.dtype == np.int32
+        and mask.flags.c_contiguous
+        and mask.flags.writeable
+    ):
+        _out_of_range(_mark_ones(mask, _contiguous(ids)), ids, mask.size)
+    else:
+        mask[ids.astype(np.intp, copy=False)] = True
+
+
+def spread(ids: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """A float32 array of ``size`` holding ``weights`` at ``ids`` (int32, unique) and 0
+    elsewhere: a term's weights by docnum, read at many documents at once
+    (``TermPostings.weights_at``); twice as fast as numpy's write through converted ids."""
+    if not _loaded:
+        _compile()
+    out = np.zeros(size, dtype=np.float32)
+    if (
+        _spread is not None
+        and ids.dtype == np.int32
+        and weights.dtype == np.float32
+        and weights.size == ids.size
+    ):
+        _out_of_range(_spread(out, _contiguous(ids), _contiguous(weights)), ids, size)
+    else:
+        out[ids.astype(np.intp, copy=False)] = weights
+    return out
+
+
+def fold_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Each of ``codes`` (uint32 code points) through ``table`` (uint32), or as it is when past
+    the table: a text folded character by character (``results.fold_in_place``) in one pass,
+    where numpy clips, looks up and puts the codes past the table back in three (9.5 us a
+    1,400-character passage against 4)."""
+    if not _loaded:
+        _compile()
+    if _fold_codes is not None and codes.dtype == np.uint32 and table.dtype == np.uint32:
+        out = np.empty(codes.size, dtype=np.uint32)
+        _fold_codes(_contiguous(codes), _contiguous(table), out)
+        return out
+    folded = table[np.minimum(codes, table.size - 1)]
+    beyond = codes >= table.size
+    return np.where(beyond, codes, folded) if beyond.any() else folded
 
 
 def _contiguous(values: np.ndarray) -> np.ndarray:

@@ -263,9 +263,7 @@ class TermPostings:
             return found  # compiled: a gallop through the ids, a few steps a document
         if many:
             # Many: spread the weights over an array by docnum and read them.
-            spread = np.zeros(span, dtype=np.float32)
-            spread[_index(ids)] = self._weight
-            return spread[docs]
+            return kernels.spread(ids, self._weight, span)[docs]
         # The documents in the ids' type: searching int64 values in int32 ids would convert
         # every id first (a copy of the whole list per lookup).
         at = np.minimum(np.searchsorted(ids, docs.astype(ids.dtype, copy=False)), ids.size - 1)
@@ -282,7 +280,7 @@ class TermPostings:
         if self.present is not None:
             mask |= self.present
         else:
-            mask[_index(self._docs)] = True
+            kernels.mark_ones(mask, self._docs)
 
     def count_into(self, counts: np.ndarray) -> None:
         """Add 1 to ``counts`` (an integer array over docnums) where the term occurs: what
@@ -300,7 +298,7 @@ class TermPostings:
         if self.present is not None:
             return self.present
         mask = np.zeros(size, dtype=bool)
-        mask[_index(self._docs)] = True
+        kernels.mark_ones(mask, self._docs)
         return mask
 
 

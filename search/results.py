@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from . import kernels
 from .config import SNIPPET_CHARS
 from .documents import first_sentence
 from .text import (
@@ -61,21 +62,17 @@ SHORT_TEXT = 200  # below this length ``str.translate`` beats numpy's fixed cost
 def fold_in_place(text: str) -> str:
     """``text`` folded character by character: same length, same offsets.
 
-    A numpy lookup over the code points: ``str.translate`` with a dict works a character at a
-    time in Python's dict lookups, a visible share of a query's time over ten snippets; numpy does
-    the same table lookup in C.  Short texts (titles) still use ``translate``: numpy's fixed cost
-    per call is more than translating them.
+    A table lookup over the code points, compiled (``kernels.fold_codes``, else numpy's):
+    ``str.translate`` with a dict works a character at a time in Python's dict lookups, a
+    visible share of a query's time over ten snippets.  Short texts (titles) still use
+    ``translate``: the fixed cost per call is more than translating them.
     """
     if text.isascii():
         return text.lower()
     if len(text) < SHORT_TEXT:
         return text.translate(_SPAN_TABLE)
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    folded = _FOLD_LUT[np.minimum(codes, _LUT_SIZE - 1)]
-    beyond = codes >= _LUT_SIZE
-    if beyond.any():
-        folded = np.where(beyond, codes, folded)
-    return folded.tobytes().decode("utf-32-le", "surrogatepass")
+    return kernels.fold_codes(codes, _FOLD_LUT).tobytes().decode("utf-32-le", "surrogatepass")
 
 
 _WORDLIKE = re.compile(r"[^\W_]+")  # letters and digits only: ``str.isalnum`` characters

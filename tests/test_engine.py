@@ -994,3 +994,65 @@ def test_a_search_holding_the_old_generation_reads_it_to_the_end(
         assert searcher.is_closed
     finally:
         engine.close()
+
+
+def test_searches_list_the_index_directory_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each search asks the directory's mtime whether a generation was committed: a directory
+    unchanged since it was listed is not listed again, a commit is seen by the next search, and
+    a listing is not kept for a directory that changed just before it (a coarse mtime could
+    hide a second change) nor past ``RELIST_SECONDS``."""
+    import dataclasses
+    import os
+
+    from conftest import TOY_DOCS
+
+    from search import engine as engine_module
+    from search.indexer import reindex
+
+    def write(docs: list[Document]) -> None:
+        lines = (json.dumps(dataclasses.asdict(d), ensure_ascii=False) for d in docs)
+        source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    source, index = tmp_path / "tin.jsonl", tmp_path / "ix"
+    write(TOY_DOCS[:3])
+    reindex(index, [source], workers=1)
+    listed: list[Path] = []
+    real = engine_module.latest_generation
+
+    def counting(folder: Path) -> int:
+        listed.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(engine_module, "latest_generation", counting)
+    engine = SearchEngine(index, warm=False)
+    try:
+        assert engine.health()["documents"] == 3
+        old = os.stat(index).st_mtime_ns - 10**10
+        os.utime(index, ns=(old, old))  # changed 10 s ago: settled
+        engine.health()
+        listed.clear()
+        for _ in range(3):
+            assert engine.health()["documents"] == 3
+        assert listed == []  # a stat each, no listing
+        generation = engine.health()["index_version"]
+        write(TOY_DOCS)
+        reindex(index, workers=1)  # a commit: the directory changes now
+        assert engine.health() == {
+            "status": "ok",
+            "documents": len(TOY_DOCS),
+            "index_version": generation + 1,
+        }
+        assert len(listed) == 1
+        engine.health()
+        assert len(listed) == 2  # changed just before the listing: listed again
+        os.utime(index, ns=(old, old))
+        engine.health()
+        engine.health()
+        assert len(listed) == 3
+        monkeypatch.setattr(engine_module, "RELIST_SECONDS", 0.0)
+        engine.health()
+        assert len(listed) == 4  # past ``RELIST_SECONDS``: listed again all the same
+    finally:
+        engine.close()

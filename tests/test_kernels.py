@@ -132,8 +132,55 @@ def test_gather_held_reads_what_take_reads(dtype) -> None:
         kernels.gather_held(partial, matched, docs, table[:5])
 
 
+def test_mark_ones_marks_what_numpy_marks() -> None:
+    """A term's documents set in a mask (a concept's, a phrase's): every other stays as it was,
+    from a mapped (read-only) list or a private one, in a contiguous part of the mask too."""
+    rng = np.random.default_rng(10)
+    mask = rng.random(20_000) < 0.01
+    expected = mask.copy()
+    for count in (0, 1, 700, 20_000):
+        ids = _sorted_ids(rng, 20_000, count)
+        kernels.mark_ones(mask, ids if count % 2 else _read_only(ids))
+        expected[ids] = True
+        assert mask.tolist() == expected.tolist()
+    part = np.zeros(100, dtype=bool)
+    kernels.mark_ones(part[40:], np.array([0, 59], np.int32))
+    assert np.flatnonzero(part).tolist() == [40, 99]
+
+
+def test_spread_puts_each_weight_at_its_document() -> None:
+    rng = np.random.default_rng(11)
+    for size, count in ((1, 1), (50, 0), (9000, 300), (9000, 9000)):
+        ids = _sorted_ids(rng, size, count)
+        weights = (rng.random(count) + 0.25).astype(np.float32)
+        expected = np.zeros(size + 3, dtype=np.float32)
+        expected[ids] = weights
+        for arrays in ((ids, weights), (_read_only(ids), _read_only(weights))):
+            spread = kernels.spread(*arrays, size + 3)
+            assert spread.dtype == np.float32 and spread.tobytes() == expected.tobytes()
+
+
+def test_fold_codes_looks_up_the_table_and_keeps_the_codes_past_it() -> None:
+    table = np.arange(300, dtype=np.uint32)
+    table[200:300] = 7
+    codes = np.array([0, 65, 199, 200, 299, 300, 0x1F600, 2**32 - 1], dtype=np.uint32)
+    expected = [0, 65, 199, 7, 7, 300, 0x1F600, 2**32 - 1]
+    assert kernels.fold_codes(codes, table).tolist() == expected
+    assert kernels.fold_codes(_read_only(codes), _read_only(table)).tolist() == expected
+    assert kernels.fold_codes(codes[:0], table).tolist() == []
+
+
 def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("_scatter_add", "_count_ones", "_weights_at", "_count_codes", "_gather_held"):
+    for name in (
+        "_scatter_add",
+        "_count_ones",
+        "_weights_at",
+        "_count_codes",
+        "_gather_held",
+        "_mark_ones",
+        "_spread",
+        "_fold_codes",
+    ):
         monkeypatch.setattr(kernels, name, None)
     monkeypatch.setattr(kernels, "_loaded", False)
 
@@ -159,6 +206,13 @@ def test_without_numba_numpy_does_the_work_and_says_so(
         scores, counts, np.array([1, 2], dtype=np.int64), np.array([0.0, 0.5], np.float32)
     )
     assert (shown.tolist(), held.tolist(), factor.tolist()) == ([0.5, 0], [1, 0], [0.5, 0])
+    mask = np.zeros(8, dtype=bool)
+    kernels.mark_ones(mask, ids)
+    assert np.flatnonzero(mask).tolist() == [1, 4, 6]
+    weights = np.array([1, 2, 3], dtype=np.float32)
+    assert kernels.spread(ids, weights, 7).tolist() == [0, 1, 0, 0, 2, 0, 3]
+    table = np.array([5, 6], dtype=np.uint32)
+    assert kernels.fold_codes(np.array([1, 0, 9], np.uint32), table).tolist() == [6, 5, 9]
 
 
 def test_the_numpy_path_can_be_chosen(
@@ -231,6 +285,10 @@ def test_a_docnum_out_of_range_raises_as_numpy_does(bad: int) -> None:
         kernels.count_codes(np.zeros(8, np.int32), ids, 4)
     with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
         kernels.gather_held(scores, counts, ids.astype(np.int64), None)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.mark_ones(np.zeros(8, dtype=bool), ids)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.spread(ids, np.ones(2, dtype=np.float32), 8)
     assert not guard.any()
     with pytest.raises(ValueError):
         kernels.scatter_add(scores, np.array([1, 2], np.int32), np.ones(3, np.float32), 1.0)
