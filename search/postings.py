@@ -112,6 +112,10 @@ STORED_CACHE = 2048
 # ... and at most this many characters of stored text: a few huge articles must not take a
 # worker's memory (what callers derive from a document, its folded text, about doubles it).
 STORED_CACHE_CHARS = 16_000_000
+# Arrays a query derives from several terms and that other queries ask for again (an
+# abbreviation's other form: ``ranking._other_form``), kept per generation up to this many bytes.
+DERIVED_CACHE_BYTES = 24 * 2**20
+DERIVED_ENTRY_BYTES = 512  # what an entry costs besides its arrays: empty ones count too
 # A term in at least this share of the documents also keeps its weights as one array per docnum:
 # adding it to the scores is then one contiguous pass instead of a scatter through its ids, and so
 # is marking where it occurs.
@@ -623,6 +627,8 @@ class Snapshot:
         self._columns: dict[str, Sequence] = {}
         self._stored: OrderedDict[int, CachedDocument] = OrderedDict()
         self._stored_chars = 0
+        self._derived: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
+        self._derived_bytes = 0
         self._suggestions = None
         self._codes: dict[str, tuple[np.ndarray, Sequence[str]]] = {}
         self._accents: tuple[object] | None = None
@@ -1156,6 +1162,30 @@ class Snapshot:
         """The stored fields of ``docnum`` (shared: do not modify)."""
         return self.document(docnum).stored
 
+    def derived(
+        self, key: tuple, build: Callable[[], tuple[np.ndarray, ...]]
+    ) -> tuple[np.ndarray, ...]:
+        """The arrays ``build`` makes for ``key``, made once while they stay among the most
+        recently used ``DERIVED_CACHE_BYTES`` (read only: every query that asks shares them).
+        ``key`` must name everything ``build`` reads besides this generation."""
+        with self._lock:
+            found = self._derived.get(key)
+            if found is not None:
+                self._derived.move_to_end(key)
+                return found
+        made = build()
+        for array in made:
+            array.flags.writeable = False
+        size = _derived_bytes(made)
+        with self._lock:
+            if key not in self._derived and size <= DERIVED_CACHE_BYTES:
+                self._derived[key] = made
+                self._derived_bytes += size
+            while self._derived_bytes > DERIVED_CACHE_BYTES:
+                _, dropped = self._derived.popitem(last=False)
+                self._derived_bytes -= _derived_bytes(dropped)
+        return made
+
     def document(self, docnum: int) -> CachedDocument:
         """``docnum``'s stored fields, and what callers derived from them.  The last
         ``STORED_CACHE`` are kept: a phrase query reads its candidates' text and then its hits'
@@ -1179,6 +1209,11 @@ class Snapshot:
     def close(self) -> None:
         _OPEN.discard(self)
         _close_searcher(self.searcher, self._leaves)
+
+
+def _derived_bytes(arrays: tuple[np.ndarray, ...]) -> int:
+    """What an entry of ``Snapshot.derived`` costs."""
+    return DERIVED_ENTRY_BYTES + sum(array.nbytes for array in arrays)
 
 
 def _close_searcher(searcher, leaves: Leaves) -> None:
