@@ -438,9 +438,7 @@ def _joined(base: TermPostings, tail: TermPostings, bound: int, size: int, df: i
     weight = np.concatenate([base.weight, tail.weight])
     if docs.size < DENSE_SHARE * size:
         return TermPostings(docs, weight, df, int(docs.size))
-    dense = np.zeros(size, dtype=np.float32)
-    dense[_index(docs)] = weight
-    return TermPostings.spread(dense, df, held=int(docs.size))
+    return TermPostings.spread(kernels.spread(docs, weight, size), df, held=int(docs.size))
 
 
 # (SegmentReader, its first docnum, its term_reader or None)

@@ -23,9 +23,9 @@ come from ``ranking_params.RankingParams`` (the snapshot's, unless given).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 
@@ -461,7 +461,7 @@ def _other_forms(
             # articles to find and score the documents holding 'thành phố Hồ Chí Minh').
             seen[key] = snapshot.derived(  # type: ignore[assignment]
                 ("other form", key, n, weights.accented),
-                partial(_other_form, snapshot, expansion, concepts, n, weights),
+                functools.partial(_other_form, snapshot, expansion, concepts, n, weights),
             )
         for position in range(expansion.start, expansion.end):
             spans.setdefault(position, []).append(key)
