@@ -26,8 +26,7 @@ def correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
     not grow with the archive (``search/typos.py``): a query of many made-up words must cost a
     few plain ones.
     """
-    vocab = snap.accents()
-    if vocab is None:
+    if snap.accents() is None:
         return None
     fixes: dict[int, str] = {}
     tried = 0
@@ -44,7 +43,7 @@ def correct_typos(snap: Snapshot, plan: Plan) -> Plan | None:
         if any(snap.postings(f).df for f in concept.folded_forms):
             continue
         tried += 1
-        table = typos.table_for(vocab)
+        table = snap.typos()  # mapped from the generation's files, or built on first use
         fix = typos.first(table.candidates(word), lambda t: snap.postings(t).df > 0)
         if fix is not None:
             fixes[i] = fix

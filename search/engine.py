@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 from whoosh import index as whoosh_index
 
-from . import kernels, typos
+from . import kernels
 from .config import Settings
 from .correction import correct_typos
 from .errors import BadRequest, IndexMissing, NotFound
@@ -726,12 +726,11 @@ def _similar(snap: Snapshot, docnum: int) -> Similar:
 
 
 def _warm(snap: Snapshot, pause: Callable[[], None] | None = None) -> None:
-    """Load a new generation's frequent terms and build its typo table off the request path
-    (``pause``: called between terms, ``Snapshot.warm``)."""
+    """Load a new generation's frequent terms and its typo table off the request path (the
+    table is built here when the generation has no file of it; ``pause``: called between
+    terms, ``Snapshot.warm``)."""
     snap.warm(pause=pause)
-    vocab = snap.accents()
-    if vocab is not None:
-        typos.table_for(vocab)
+    snap.typos()
 
 
 _TOC_RE = re.compile(r"^_MAIN_(\d+)\.toc$")

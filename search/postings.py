@@ -630,6 +630,7 @@ class Snapshot:
         self._suggestions = None
         self._codes: dict[str, tuple[np.ndarray, Sequence[str]]] = {}
         self._accents: tuple[object] | None = None
+        self._typos: tuple[object] | None = None
         _OPEN.add(self)
 
     def _open_files(self) -> GenerationFiles:
@@ -1097,6 +1098,24 @@ class Snapshot:
             return CountsVocabulary.load(path)
         except (OSError, ValueError):
             return None
+
+    def typos(self):
+        """The typo table of this generation (``typos.TypoTable``; ``None`` without an accent
+        vocabulary): mapped from the files the indexer wrote with the generation, else built by
+        this process from the vocabulary (~0.4 s at a million articles, and its own memory)."""
+        from .typos import TypoTable, table_for
+
+        with self._lock:
+            if self._typos is not None:
+                return self._typos[0]
+        if self.files.typos is not None:
+            table = TypoTable.from_arrays(self.files.typos)
+        else:
+            vocab = self.accents()
+            table = table_for(vocab) if vocab is not None else None
+        with self._lock:
+            self._typos = (table,)
+        return table
 
     def suggestions(self):
         """The suggest-as-you-type table of this generation (built from titles when the

@@ -14,7 +14,9 @@ one letter is missing from what was typed.  Each meeting is then checked with th
 The work per word is bounded by its length (``MAX_WORD_LETTERS``) and the number of words
 corrected (``MAX_WORDS``), never by the archive: a lookup is a binary search in a sorted array of
 64-bit hashes.  The table is built once per index generation, from the accent vocabulary (the
-syllables and words of the indexed text with their counts), in compact numpy arrays.
+syllables and words of the indexed text with their counts), in compact numpy arrays: by the
+indexer, which writes it with the generation's files for every worker to map
+(``store.typo_files``), or by a worker that opens a generation without them.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ import logging
 import threading
 import weakref
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+
+from .store.strings import StringArray
+from .store.typo_files import TypoArrays
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,11 @@ def max_distance(word: str) -> int:
 class TypoTable:
     """Known spellings (folded, alphabetic) with their counts, and their deletion table."""
 
+    words: Sequence[str]  # a list when built here, a ``StringArray`` when mapped
+    counts: np.ndarray
+    _keys: np.ndarray
+    _ids: np.ndarray
+
     def __init__(self, counts: Iterable[tuple[str, int]], like: Iterable[TypoTable] = ()) -> None:
         """``like``: tables that may know the same spellings (the generation before's), whose
         deletion table is then taken instead of built again (``_take``)."""
@@ -121,9 +131,9 @@ class TypoTable:
         """Take ``other``'s deletion table, renumbered to this table's order (the counts, and
         so the order, move with every commit), without the spellings this one lacks and with
         the entries of the ones it adds, if those are at most ``TAKE_NEW_SHARE`` of its own.
-        Building the whole table is ~0.3 s of Python at a million articles, done by a worker
-        switching to a new generation while it serves searches; an incremental run brings a
-        few new spellings at most."""
+        Building the whole table is ~0.4 s of Python at a million articles, done by the
+        indexer for every incremental run (or by a worker opening a generation without the
+        table's files); an incremental run brings a few new spellings at most."""
         if not other.words or not self.words:
             return False
         position = {word: i for i, word in enumerate(self.words)}
@@ -146,6 +156,26 @@ class TypoTable:
             keys, ids = keys[order], ids[order]
         self._keys, self._ids = keys, ids.astype(np.int32)
         return True
+
+    @classmethod
+    def from_arrays(cls, arrays: TypoArrays) -> TypoTable:
+        """The table of ``arrays`` (a generation's mapped files), read where it lies."""
+        table = cls.__new__(cls)
+        table.words, table.counts = arrays.words, arrays.counts
+        table._keys, table._ids = arrays.keys, arrays.ids
+        return table
+
+    def arrays(self) -> TypoArrays:
+        """The table as the arrays its files hold (``store.typo_files``)."""
+        words = self.words
+        if not isinstance(words, StringArray):
+            words = StringArray.from_strings(list(words))
+        return TypoArrays(
+            words,
+            self.counts.astype(np.int64, copy=False),
+            self._keys.astype(np.int64, copy=False),
+            self._ids.astype(np.int32, copy=False),
+        )
 
     @staticmethod
     def _entries(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +223,16 @@ def first(items: Iterable[str], keep: Callable[[str], bool]) -> str | None:
         if keep(item):
             return item
     return None
+
+
+def typo_arrays(vocabulary, previous: TypoArrays | None = None) -> TypoArrays:
+    """The typo table of a generation's accent vocabulary (``VocabularyArrays``), as the indexer
+    writes it; ``previous``: the table of the generation before, taken when it knows nearly
+    every spelling (``TypoTable._take``)."""
+    from .accents import MappedVocabulary
+
+    like = [TypoTable.from_arrays(previous)] if previous is not None else []
+    return TypoTable(MappedVocabulary(vocabulary).folded_counts(), like).arrays()
 
 
 _TABLES: dict[int, TypoTable] = {}

@@ -25,6 +25,7 @@ from search.store import generation as store
 from search.store import shared_postings
 from search.store.corpus import MIN_PAIR_COUNT, CorpusCounts
 from search.suggest import SuggestionTable
+from search.typos import TypoTable
 
 SYLLABLES = (  # noqa: SIM905 - a sentence is easier to read than a list
     "lào cai hà nội đà nẵng mưa lớn nắng nóng người dân chợ phiên cải bắp cai nghiện giá vàng "
@@ -84,11 +85,24 @@ def assert_exact(index: Path) -> None:
         table = snap.suggestions()
         expected_table = SuggestionTable(title for title, _, _ in texts)
         assert _entries(table) == _entries(expected_table)
+        # the typo table the indexer wrote (taken from the generation before, renumbered, in an
+        # incremental run) is the one built afresh from these counts
+        assert snap.files.typos is not None
+        afresh = TypoTable(expected_vocab.folded_counts())
+        assert _typo_entries(snap.typos()) == _typo_entries(afresh)
         generation = snap.reader.generation()
     finally:
         engine.close()
     counts = CorpusCounts.load(store.generation_dir(index, generation))
     assert counts.equals(CorpusCounts.of(texts))
+
+
+def _typo_entries(table: TypoTable) -> tuple:
+    """A typo table's spellings with their counts, and each deletion hash with its spelling
+    (sorted: keys that tie may come in another order)."""
+    words = [table.words[i] for i in range(len(table.words))]
+    keyed = sorted(zip(table._keys.tolist(), [words[i] for i in table._ids.tolist()], strict=True))
+    return words, table.counts.tolist(), keyed
 
 
 def _entries(table: SuggestionTable) -> tuple:
@@ -219,6 +233,8 @@ def test_workers_map_the_generation_files(toy_index: Path) -> None:
         assert isinstance(vocab, MappedVocabulary)
         arrays += [vocab.arrays.pair_keys, vocab.arrays.syllables.blob]
         arrays += [snap.suggestions().arrays.keys.blob, snap.suggestions().arrays.weights]
+        typos = snap.typos()
+        arrays += [typos.words.blob, typos.counts, typos._keys, typos._ids]
         assert all(isinstance(_mapping(a), mmap.mmap) for a in arrays)
         assert snap.labels("date")[snap.codes("date")[0]] == (snap.stored(0).get("date") or "")
     finally:
@@ -359,6 +375,56 @@ def test_a_generation_without_files_is_built_by_the_worker(
     assert any("from every stored text" in r.getMessage() for r in caplog.records)
     assert _answers(index, queries) == expected
     assert store.load_generation(index, SearchEngine(index).health()["index_version"])
+
+
+TYPO_QUERIES = ["hopp tacc", "doann hangg giaii chauu tangg", "cuaa hangg"]
+
+
+def _corrected(index: Path) -> list[str | None]:
+    engine = SearchEngine(index, warm=False)
+    try:
+        return [engine.search(q)["interpreted_as"] for q in TYPO_QUERIES]
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("damage", ["missing", "ids out of range", "keys out of order", "no array"])
+def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    """A generation without the typo table's files (written before them) or with files that do
+    not read as the indexer writes them (an id past the spellings would raise mid-search, keys
+    out of order would miss spellings): the worker builds its own table from the vocabulary,
+    says so for a damaged one, and corrects queries exactly as with the files."""
+    index = tmp_path / "index"
+    build_index(TOY_DOCS, index, workers=1)
+    expected = _corrected(index)
+    assert expected == ["hop tac", "doan hang giai chau tangg", "cua hang"]
+    directory = _generation_dir(index)
+    ids, keys = directory / "typos-ids.npy", directory / "typos-keys.npy"
+    if damage == "missing":
+        ids.unlink()
+    elif damage == "ids out of range":
+        changed = np.load(ids)
+        changed[changed.size // 2] = 1_000_000
+        np.save(ids, changed)
+    elif damage == "keys out of order":
+        changed = np.load(keys)
+        changed[[0, -1]] = changed[[-1, 0]]
+        np.save(keys, changed)
+    else:
+        ids.write_bytes(b"not an array")
+    with caplog.at_level(logging.WARNING):
+        assert _corrected(index) == expected
+    warned = [r.getMessage() for r in caplog.records if "typo table" in r.getMessage()]
+    assert len(warned) == (0 if damage == "missing" else 1)
+    engine = SearchEngine(index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert snap.files.shared and snap.files.typos is None
+        assert not isinstance(_mapping(snap.typos()._keys), mmap.mmap)  # this process's own
+    finally:
+        engine.close()
 
 
 def test_a_generation_written_before_the_facet_pairs_answers_the_same(

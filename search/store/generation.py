@@ -8,6 +8,7 @@ Layout, in the index directory::
         live.npy lengths.npy norms.npy shared_story.npy facet_pairs.npy
         id.* hash.* {date,source,story,origin,year}.{codes.npy,labels.*}
         vocabulary-*              the accent model workers read (``VocabularyArrays``)
+        typos-*                   the typo table built from it (``TypoArrays``)
         suggest-{keys,texts,weights,title_keys,title_texts}.*   the suggestion table
         accent-* suggest-{phrases,titles}.*   exact counts, read by the next reindex only
     vnsearch/postings-base-<key>/    posting arrays the workers share (``shared_postings``)
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..typos import typo_arrays
 from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
@@ -50,6 +52,7 @@ from .shared_postings import base_key, base_of
 from .shared_postings import generation_of as shared_generation
 from .strings import StringArray, encode, fixed_width, linking_from
 from .suggest_files import SuggestArrays
+from .typo_files import TypoArrays, TypoFilesDamaged
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +92,16 @@ def pending_path(index_dir: Path, generation: int) -> Path:
 
 @dataclass
 class GenerationFiles:
-    """What a worker reads of one generation besides postings.  ``vocabulary`` and ``suggest``
-    are ``None`` when the generation has none (then the caller falls back: see ``Snapshot``);
-    ``shared`` says whether the arrays are mapped files or this process's own."""
+    """What a worker reads of one generation besides postings.  ``vocabulary``, ``suggest``
+    and ``typos`` are ``None`` when the generation has none (then the caller falls back: see
+    ``Snapshot``); ``shared`` says whether the arrays are mapped files or this process's own."""
 
     generation: int
     columns: Columns
     vocabulary: VocabularyArrays | None
     suggest: SuggestArrays | None
     shared: bool
+    typos: TypoArrays | None = None
 
 
 def read_manifest(directory: Path) -> dict | None:
@@ -117,7 +121,7 @@ def load_generation(index_dir: Path, generation: int) -> GenerationFiles | None:
     if manifest is None or manifest.get("generation") != generation:
         return None
     try:
-        return GenerationFiles(
+        files = GenerationFiles(
             generation,
             Columns.load(directory),
             VocabularyArrays.load(directory),
@@ -129,6 +133,16 @@ def load_generation(index_dir: Path, generation: int) -> GenerationFiles | None:
             "the files of generation %d in %s are unreadable: %s", generation, index_dir, exc
         )
         return None
+    try:  # none in a generation written before the table was: each worker builds its own
+        files.typos = TypoArrays.load(directory)
+    except TypoFilesDamaged as exc:
+        log.warning(
+            "the typo table of generation %d in %s is unreadable (%s): each worker builds its own",
+            generation,
+            index_dir,
+            exc,
+        )
+    return files
 
 
 def open_generation(
@@ -371,6 +385,7 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
     columns = build_columns(reader, norms_of, base.columns if base else None)
     counts = _counts(index_dir, generation, reader, columns, update, base)
     vocabulary, suggest = counts.derive()
+    typos = typo_arrays(vocabulary, base.typos if base is not None else None)
     directory = store_dir(index_dir)
     directory.mkdir(exist_ok=True)
     temporary = Path(
@@ -383,6 +398,7 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             counts.save(temporary)
             vocabulary.save(temporary)
             suggest.save(temporary)
+            typos.save(temporary)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
