@@ -388,14 +388,17 @@ def _corrected(index: Path) -> list[str | None]:
         engine.close()
 
 
-@pytest.mark.parametrize("damage", ["missing", "ids out of range", "keys out of order", "no array"])
+@pytest.mark.parametrize(
+    "damage", ["missing", "ids out of range", "keys out of order", "not UTF-8", "no array"]
+)
 def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     """A generation without the typo table's files (written before them) or with files that do
     not read as the indexer writes them (an id past the spellings would raise mid-search, keys
-    out of order would miss spellings): the worker builds its own table from the vocabulary,
-    says so for a damaged one, and corrects queries exactly as with the files."""
+    out of order would miss spellings, bytes that are not UTF-8 would raise when a candidate is
+    decoded): the worker builds its own table from the vocabulary, says so for a damaged one,
+    and corrects queries exactly as with the files."""
     index = tmp_path / "index"
     build_index(TOY_DOCS, index, workers=1)
     expected = _corrected(index)
@@ -412,6 +415,11 @@ def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
         changed = np.load(keys)
         changed[[0, -1]] = changed[[-1, 0]]
         np.save(keys, changed)
+    elif damage == "not UTF-8":
+        blob = directory / "typos-words.blob.npy"
+        changed = np.load(blob)
+        changed[:] = 0xFF  # never a byte of UTF-8
+        np.save(blob, changed)
     else:
         ids.write_bytes(b"not an array")
     with caplog.at_level(logging.WARNING):

@@ -63,8 +63,9 @@ class TypoArrays:
 
     def problem(self) -> str | None:
         """What keeps the arrays from being read as a table (``None``: nothing).  A worker
-        indexes ``words`` and ``counts`` with ``ids`` and binary-searches ``keys``: ids out of
-        range would raise in the middle of a search, keys out of order would miss spellings."""
+        indexes ``words`` and ``counts`` with ``ids``, binary-searches ``keys`` and decodes the
+        words it finds: ids out of range or bytes that are not UTF-8 would raise in the middle
+        of a search, keys out of order would miss spellings."""
         count = len(self.words)
         offsets = self.words.offsets
         if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0:
@@ -85,4 +86,8 @@ class TypoArrays:
             return "ids out of range"
         if np.any(self.keys[1:] < self.keys[:-1]):
             return "keys out of order"
+        try:  # a candidate's spelling is decoded mid-search
+            self.words.blob.tobytes().decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return "words are not UTF-8"
         return None
