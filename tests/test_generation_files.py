@@ -389,16 +389,24 @@ def _corrected(index: Path) -> list[str | None]:
 
 
 @pytest.mark.parametrize(
-    "damage", ["missing", "ids out of range", "keys out of order", "not UTF-8", "no array"]
+    "damage",
+    [
+        "missing",
+        "ids out of range",
+        "keys out of order",
+        "not UTF-8",
+        "an empty spelling",
+        "no array",
+    ],
 )
 def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     """A generation without the typo table's files (written before them) or with files that do
     not read as the indexer writes them (an id past the spellings would raise mid-search, keys
-    out of order would miss spellings, bytes that are not UTF-8 would raise when a candidate is
-    decoded): the worker builds its own table from the vocabulary, says so for a damaged one,
-    and corrects queries exactly as with the files."""
+    out of order would miss spellings, an empty spelling or bytes that are not UTF-8 would raise
+    when a candidate is read): the worker builds its own table from the vocabulary, says so for a
+    damaged one, and corrects queries exactly as with the files."""
     index = tmp_path / "index"
     build_index(TOY_DOCS, index, workers=1)
     expected = _corrected(index)
@@ -415,6 +423,11 @@ def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
         changed = np.load(keys)
         changed[[0, -1]] = changed[[-1, 0]]
         np.save(keys, changed)
+    elif damage == "an empty spelling":
+        offsets = directory / "typos-words.offsets.npy"
+        changed = np.load(offsets)
+        changed[1] = 0  # the first spelling empty, its letters the second's
+        np.save(offsets, changed)
     elif damage == "not UTF-8":
         blob = directory / "typos-words.blob.npy"
         changed = np.load(blob)

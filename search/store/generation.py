@@ -137,7 +137,7 @@ def load_generation(index_dir: Path, generation: int) -> GenerationFiles | None:
         files.typos = TypoArrays.load(directory)
     except TypoFilesDamaged as exc:
         log.warning(
-            "the typo table of generation %d in %s is unreadable (%s): each worker builds its own",
+            "the typo table of generation %d in %s is unreadable (%s): built again where needed",
             generation,
             index_dir,
             exc,

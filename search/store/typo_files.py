@@ -64,14 +64,16 @@ class TypoArrays:
     def problem(self) -> str | None:
         """What keeps the arrays from being read as a table (``None``: nothing).  A worker
         indexes ``words`` and ``counts`` with ``ids``, binary-searches ``keys`` and decodes the
-        words it finds: ids out of range or bytes that are not UTF-8 would raise in the middle
-        of a search, keys out of order would miss spellings."""
+        words it finds: ids out of range, an empty spelling or bytes that are not UTF-8 would
+        raise in the middle of a search, keys out of order would miss spellings."""
         count = len(self.words)
         offsets = self.words.offsets
         if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0:
             return "words' offsets"
         if offsets[-1] != self.words.blob.size or np.any(offsets[1:] < offsets[:-1]):
             return "words' offsets"
+        if np.any(offsets[1:] == offsets[:-1]):  # a candidate's first letter is compared
+            return "an empty spelling"
         if self.counts.dtype != np.int64 or self.keys.dtype != np.int64:
             return "types"
         if self.ids.dtype != np.int32:
