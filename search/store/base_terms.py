@@ -217,11 +217,9 @@ def _problem(
 ) -> str | None:
     """What keeps the arrays from being read as the writer left them (``None``: nothing)."""
     count = len(names)
-    offsets = names.offsets
-    if offsets.shape != (count + 1,) or offsets[0] != 0 or offsets[-1] != names.blob.size:
-        return "names' offsets"
-    if count and np.any(offsets[1:] < offsets[:-1]):
-        return "names' offsets out of order"
+    layout = names.layout_problem()
+    if layout is not None:
+        return f"names' {layout}"
     if starts.dtype != np.int64 or large.dtype != np.bool_:
         return "types"
     if docs.dtype != np.int32 or weights.dtype != np.float32:

@@ -117,6 +117,18 @@ class StringArray(Sequence[str]):
         joined = np.insert(blob, self.offsets[1:-1] - first, 0)
         return joined.tobytes().decode("utf-8", "surrogatepass").split("\0")
 
+    def layout_problem(self) -> str | None:
+        """What keeps a loaded array's offsets from cutting its blob into strings (``None``:
+        nothing): a reader checks this before indexing a file it did not write itself."""
+        offsets = self.offsets
+        if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0:
+            return "offsets"
+        if offsets[-1] != self.blob.size:
+            return "offsets"
+        if offsets.size > 1 and np.any(offsets[1:] < offsets[:-1]):
+            return "offsets out of order"
+        return None
+
     def lengths(self) -> np.ndarray:
         """Each string's length in bytes."""
         return np.diff(self.offsets)

@@ -66,12 +66,11 @@ class TypoArrays:
         indexes ``words`` and ``counts`` with ``ids``, binary-searches ``keys`` and decodes the
         words it finds: ids out of range, an empty spelling or bytes that are not UTF-8 would
         raise in the middle of a search, keys out of order would miss spellings."""
+        layout = self.words.layout_problem()
+        if layout is not None:
+            return f"words' {layout}"
         count = len(self.words)
         offsets = self.words.offsets
-        if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0:
-            return "words' offsets"
-        if offsets[-1] != self.words.blob.size or np.any(offsets[1:] < offsets[:-1]):
-            return "words' offsets"
         if np.any(offsets[1:] == offsets[:-1]):  # a candidate's first letter is compared
             return "an empty spelling"
         if self.counts.dtype != np.int64 or self.keys.dtype != np.int64:
