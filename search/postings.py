@@ -32,7 +32,7 @@ from . import kernels
 from .ranking_params import DEFAULT_PARAMS, RankingParams
 from .schema import TEXT_FIELDS, extra_field
 from .store.base_terms import DIRECTORY as TERMS_DIRECTORY
-from .store.base_terms import write_base_terms
+from .store.base_terms import TermsWriter
 from .store.columns import field_averages
 from .store.generation import (
     LEGACY_ACCENTS,
@@ -1021,37 +1021,78 @@ class Snapshot:
         shared.mark_frequent_shared()
         return written
 
-    def write_base_terms(self) -> bool:
-        """Write the base's terms file (``store.base_terms``): every term of its text fields,
-        with the arrays of those too small for a shared file of their own.  Returns whether it
-        was written (not: no shared directory, a segment this reader cannot scan, or written
-        already).  The indexer calls it after a commit, as ``share_frequent``; a run that keeps
-        the base finds it written.  Memory: the terms and their summed document frequencies
-        (the arrays go to disk as they are read); time: a read of each rare term (46 s at 150k
-        articles, 78 s at a million, README)."""
+    def base_terms_writer(self) -> TermsWriter | None:
+        """The writer of the base's terms file (``store.base_terms``), its terms listed: every
+        term of its text fields; ``None`` where it is not written (no shared directory, a
+        segment this reader cannot scan, or written already).  Memory: the terms and their
+        summed document frequencies."""
         shared = self._shared
         if shared is None or not shared.writable or (shared.directory / TERMS_DIRECTORY).exists():
-            return False
-        leaves = [t for _, base, t in self._leaves if base < self.bound]
-        if not leaves or any(t is None for t in leaves):
-            return False
+            return None
+        leaves = self._base_segments()
+        if leaves is None:
+            return None
         summed: dict[str, int] = {}
         for segment in leaves:
-            for _, term, df in segment.frequent(ALL_VIEWS, 1):  # type: ignore[union-attr]
+            for _, term, df in segment.frequent(ALL_VIEWS, 1):
                 summed[term] = summed.get(term, 0) + df
         # A term in at least ``large`` documents of its fields (summed) may be large enough for
         # a shared file of its own (``share_frequent``): it is read as before.
         large = _shared_min_df(self.bound)
+        return TermsWriter.begin(
+            shared.directory, ((term, summed[term] >= large) for term in sorted(summed))
+        )
 
-        def arrays(term: str) -> tuple[np.ndarray, np.ndarray] | None:
-            postings = self._load(term, None, 0, self.bound)
-            return None if postings.dense is not None else (postings.docs, postings.weight)
+    def _base_segments(self) -> list | None:
+        """The base's segments' term readers (``None``: one this reader cannot scan)."""
+        leaves = [t for _, base, t in self._leaves if base < self.bound]
+        return None if not leaves or any(t is None for t in leaves) else leaves
 
-        ordered = ((term, summed[term] >= large) for term in sorted(summed))
+    def _rare_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A base term's docnums and weights for the terms file (``None``: a dense one)."""
+        postings = self._load(term, None, 0, self.bound)
+        return None if postings.dense is not None else (postings.docs, postings.weight)
+
+    def write_base_terms(
+        self,
+        writer: TermsWriter | None = None,
+        before_finish: Callable[[], object] | None = None,
+    ) -> bool:
+        """Write the base's terms file (``store.base_terms``): every term of its text fields,
+        with the arrays of those too small for a shared file of their own.  Returns whether it
+        was written (not: see ``base_terms_writer``).  The indexer calls it after a commit, as
+        ``share_frequent``, with a helper process writing chunks beside it (``writer``, and
+        ``before_finish`` stops the helper before the chunks are joined); a run that keeps the
+        base finds it written.  Time: a read of each rare term (46 s at 150k articles, 78 s at
+        a million in one process, README)."""
+        writer = writer if writer is not None else self.base_terms_writer()
+        if writer is None:
+            return False
+        try:
+            with contextlib.ExitStack() as stack:
+                for segment in self._base_segments() or ():
+                    stack.enter_context(segment.mapped())
+                writer.work(self._rare_arrays)
+                if before_finish is not None:
+                    before_finish()
+                return writer.finish(self._rare_arrays)
+        except BaseException:
+            writer.cancel()
+            raise
+
+    def help_write_base_terms(self, temporary: Path, keep_going: Callable[[], bool]) -> int:
+        """Write chunks of another process's terms file of this base (``TermsWriter.join``):
+        the helper process the indexer starts.  Returns how many; -1 when ``temporary`` is not
+        this snapshot's base's (a helper that opened another generation)."""
+        shared = self._shared
+        leaves = self._base_segments()
+        if shared is None or leaves is None or temporary.parent != shared.directory:
+            return -1
+        writer = TermsWriter.join(temporary)
         with contextlib.ExitStack() as stack:
             for segment in leaves:
-                stack.enter_context(segment.mapped())  # type: ignore[union-attr]
-            return write_base_terms(shared.directory, ordered, arrays)
+                stack.enter_context(segment.mapped())
+            return writer.work(self._rare_arrays, keep_going)
 
     def column(self, name: str) -> Sequence:
         """A stored column (``id``, ``date``, ``source``) indexed by docnum."""

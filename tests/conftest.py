@@ -77,7 +77,7 @@ def no_base_terms(monkeypatch: pytest.MonkeyPatch) -> None:
     the tests using this fixture are about."""
     from search import postings
 
-    monkeypatch.setattr(postings.Snapshot, "write_base_terms", lambda self: False)
+    monkeypatch.setattr(postings.Snapshot, "base_terms_writer", lambda self: None)
 
 
 @pytest.fixture(scope="session")

@@ -232,7 +232,7 @@ def test_a_terms_file_written_after_the_worker_opened_its_base_is_picked_up(
     """A full build's workers may open the new base before the indexer wrote its terms file:
     they read terms from the segments meanwhile and look for the file again now and then."""
     with monkeypatch.context() as patch:
-        patch.setattr(postings.Snapshot, "write_base_terms", lambda self: False)
+        patch.setattr(postings.Snapshot, "base_terms_writer", lambda self: None)
         _, _, index = _build(tmp_path)
     assert not _terms_dir(index).exists()
     monkeypatch.setattr(shared_postings, "RECHECK_S", 3600.0)
@@ -393,3 +393,163 @@ base_terms.write_base_terms(Path({str(tmp_path)!r}), terms, arrays)
         os.utime(path, (stale, stale))
     assert not base_terms.write_base_terms(tmp_path, [], dict.get)  # the next run's look
     assert [p.name for p in tmp_path.iterdir()] == [base_terms.DIRECTORY]  # ... removed once idle
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _slow_indexer(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.25) -> None:
+    """This process writes a chunk only every ``seconds`` (the helper, another process, is not
+    slowed): the helper surely gets chunks to write."""
+    write = base_terms.TermsWriter._write
+
+    def slow(self, chunk, arrays):
+        time.sleep(seconds)
+        return write(self, chunk, arrays)
+
+    monkeypatch.setattr(base_terms.TermsWriter, "_write", slow)
+
+
+def _rewritten(index: Path, caplog: pytest.LogCaptureFixture) -> tuple[dict, dict, str]:
+    """The terms file as the build wrote it (one chunk: no helper), then as ``_share_frequent``
+    writes it again in chunks of 40 terms, and the line it logged."""
+    folder = _terms_dir(index)
+    before = _files(folder)
+    shutil.rmtree(folder)
+    with caplog.at_level(logging.INFO, logger="search.indexer"):
+        _share_frequent(index)
+    lines = [r.getMessage() for r in caplog.records if "terms file" in r.getMessage()]
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".terms-")] == []
+    return before, _files(folder), "\n".join(lines)
+
+
+def test_a_helper_process_writes_chunks_of_the_terms_file_as_one_process_does(
+    built, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a build the indexer and a helper process write the terms file a chunk each at a
+    time (the two cores share a phase one did alone): the same file, byte for byte."""
+    _, _, index = built
+    monkeypatch.setattr(base_terms, "CHUNK_TERMS", 40)
+    _slow_indexer(monkeypatch)
+    before, after, line = _rewritten(index, caplog)
+    assert after == before
+    assert sorted(after) == [
+        "docs.npy",
+        "large.npy",
+        "names.blob.npy",
+        "names.offsets.npy",
+        "names.prefix.npy",
+        "starts.npy",
+        "weights.npy",
+    ]
+    chunks = -(-len(StringArray.load(_terms_dir(index), "names")) // 40)
+    helped = int(line.split("(")[1].split(" of ")[0])
+    assert f"of its {chunks} chunks by a helper process" in line and 0 < helped < chunks, line
+
+
+def test_a_helper_killed_midway_leaves_its_chunks_to_the_indexer(
+    built, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kill -9`` of the helper once it has written a chunk: the indexer writes every chunk
+    the helper did not finish, and the file is the one a single process writes."""
+    from search import indexer
+
+    _, _, index = built
+    monkeypatch.setattr(base_terms, "CHUNK_TERMS", 40)
+    _slow_indexer(monkeypatch, 0.5)
+    start = indexer._start_terms_helper
+    killed: list[int] = []
+
+    def start_then_kill(index_dir: Path, temporary: Path):
+        helper = start(index_dir, temporary)
+        while not list(temporary.glob("chunk-*.lengths.npy")):  # it wrote one
+            assert helper.poll() is None
+            time.sleep(0.001)
+        helper.kill()
+        killed.append(helper.pid)
+        return helper
+
+    monkeypatch.setattr(indexer, "_start_terms_helper", start_then_kill)
+    before, after, line = _rewritten(index, caplog)
+    assert len(killed) == 1
+    assert after == before
+    chunks = -(-len(StringArray.load(_terms_dir(index), "names")) // 40)
+    helped = int(line.split("written in ")[1].split("(")[1].split(" of ")[0])
+    assert 0 < helped < chunks - 1, line  # the indexer wrote the rest
+    assert f"exited with status {-signal.SIGKILL}: this process wrote its part" in line
+
+
+def test_the_indexer_writes_the_terms_file_alone_when_its_helper_fails(
+    built, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A helper that cannot start, or exits at once with an error: the indexer writes every
+    chunk, and says so."""
+    from search import indexer
+
+    _, _, index = built
+    monkeypatch.setattr(base_terms, "CHUNK_TERMS", 40)
+    monkeypatch.setattr(indexer.sys, "executable", "/bin/false")
+    before, after, line = _rewritten(index, caplog)
+    assert after == before
+    assert "(0 of its" in line
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "the terms file's helper process exited with status 1: this process wrote its part"
+    ]
+    caplog.clear()
+    monkeypatch.setattr(indexer.sys, "executable", str(index / "no-such-python"))
+    before, after, line = _rewritten(index, caplog)
+    assert after == before and "(0 of its" in line
+    assert [r.levelno for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_helper_writes_only_for_its_own_base(built, tmp_path: Path) -> None:
+    """A helper whose snapshot is of another base than the listing's (a generation committed
+    meanwhile) writes nothing."""
+    _, _, index = built
+    snap = postings.Snapshot(_open_plain(index))
+    try:
+        other = tmp_path / "postings-base-other" / ".terms-x.tmp"
+        other.mkdir(parents=True)
+        assert snap.help_write_base_terms(other, lambda: True) == -1
+        assert list(other.iterdir()) == []
+    finally:
+        snap.close()
+
+
+def test_unfinished_and_damaged_chunks_are_written_again(tmp_path: Path) -> None:
+    """What a helper left: a chunk claimed and never finished (killed), a chunk whose arrays do
+    not agree with its lengths (damaged).  ``finish`` writes both again; every other chunk is
+    taken as written; the file is the one a single process writes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    rnd = np.random.default_rng(8)
+    arrays = {}
+    for i in range(50):
+        size = int(rnd.integers(1, 30))
+        docs = np.sort(rnd.choice(1000, size, replace=False)).astype(np.int32)
+        arrays[f"t{i:03d}"] = (docs, rnd.random(size, dtype=np.float32))
+    listed = [(term, i % 7 == 0) for i, term in enumerate(sorted(arrays))]
+    assert base_terms.write_base_terms(one, listed, arrays.get)
+    expected = _files(one / base_terms.DIRECTORY)
+
+    base_terms.CHUNK_TERMS, chunk_terms = 8, base_terms.CHUNK_TERMS
+    try:
+        writer = base_terms.TermsWriter.begin(two, listed)
+    finally:
+        base_terms.CHUNK_TERMS = chunk_terms
+    assert writer is not None and writer.chunks == 7
+    helper = base_terms.TermsWriter.join(writer.temporary)
+    assert helper.work(arrays.get, keep_going=iter([True, True, True, False]).__next__) == 3
+    chunk = writer.temporary / "chunk-000003"
+    chunk.with_suffix(".claim").touch()  # claimed, then killed before it wrote anything
+    weights = writer.temporary / "chunk-000001.weights.npy"
+    weights.write_bytes(weights.read_bytes()[:-4])  # one value short
+    assert writer.work(arrays.get) == 3  # chunks 4, 5 and 6
+    assert writer.finish(arrays.get)
+    assert writer.own == 5  # and 1 and 3 again
+    assert _files(two / base_terms.DIRECTORY) == expected
+    assert [p.name for p in two.iterdir()] == [base_terms.DIRECTORY]
+    assert helper.work(arrays.get) == 0  # its listing is gone: nothing to do
