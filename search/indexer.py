@@ -926,7 +926,7 @@ def _share_frequent(index_dir: Path) -> None:
 
     Both are single-threaded Python after the build's pool has gone, so a helper process
     (``terms_helper``) writes chunks of the terms file meanwhile: the two cores share what one
-    did alone (at 150k articles 49 s, at a million ~120)."""
+    did alone (both steps at 150k articles 45.5 -> 24.6 s, at a million 144.9 -> 76.8 s)."""
     started = time.perf_counter()
     helper: subprocess.Popen | None = None
     writer = None
