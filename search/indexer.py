@@ -987,7 +987,7 @@ def _start_terms_helper(index_dir: Path, temporary: Path) -> subprocess.Popen | 
             stderr=subprocess.DEVNULL,
             close_fds=True,
         )
-    except OSError as error:
+    except (OSError, ValueError, TypeError) as error:  # no interpreter to start
         log.info("no helper for the base's terms file (%s): written by this process", error)
         return None
 

@@ -1086,7 +1086,7 @@ class Snapshot:
         this snapshot's base's (a helper that opened another generation)."""
         shared = self._shared
         leaves = self._base_segments()
-        if shared is None or leaves is None or temporary.parent != shared.directory:
+        if shared is None or leaves is None or not _same_path(temporary.parent, shared.directory):
             return -1
         writer = TermsWriter.join(temporary)
         with contextlib.ExitStack() as stack:
@@ -1267,6 +1267,13 @@ class Snapshot:
     def close(self) -> None:
         _OPEN.discard(self)
         _close_searcher(self.searcher, self._leaves)
+
+
+def _same_path(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
 
 
 def _derived_bytes(arrays: tuple[np.ndarray, ...]) -> int:

@@ -553,3 +553,28 @@ def test_unfinished_and_damaged_chunks_are_written_again(tmp_path: Path) -> None
     assert _files(two / base_terms.DIRECTORY) == expected
     assert [p.name for p in two.iterdir()] == [base_terms.DIRECTORY]
     assert helper.work(arrays.get) == 0  # its listing is gone: nothing to do
+
+
+def test_chunks_are_joined_where_the_kernel_cannot_copy_between_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without ``copy_file_range`` (``EXDEV``, ``EINVAL``...): the chunks are
+    read and written through the process instead, the same file."""
+    import errno
+
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    _synthetic(expected, terms=90, per_term=300)
+    calls: list[int] = []
+
+    def refused(*args, **kwargs):
+        calls.append(1)
+        raise OSError(errno.EXDEV, "cross-device link")
+
+    monkeypatch.setattr(base_terms.os, "copy_file_range", refused)
+    monkeypatch.setattr(base_terms, "CHUNK_TERMS", 16)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    _synthetic(copied, terms=90, per_term=300)
+    assert len(calls) == 2 * 6  # docs and weights of each of the 6 chunks
+    assert _files(copied / base_terms.DIRECTORY) == _files(expected / base_terms.DIRECTORY)

@@ -25,6 +25,7 @@ order, docnums past the base) are never trusted: the worker reads terms as befor
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -52,6 +53,8 @@ CHUNK_TERMS = 1 << 15
 # The listing's large flags (the file's own ``large.npy`` adds the terms that proved large).
 LISTED_FILE = "listed-large.npy"
 BOUNDS_FILE = "chunks.npy"  # where each chunk's terms start (the helper reads them)
+# ``copy_file_range`` refused: copied through this process instead.
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}
 # A temporary directory left unchanged this long is a killed writer's, removed by the next one
 # (a live writer at a million articles flushes its arrays about twice a second).
 STALE_S = 600.0
@@ -93,7 +96,14 @@ class _ArrayWriter:
         with open(path, "rb") as source:
             left, offset = count * self.dtype.itemsize, NPY_HEADER
             while left:
-                sent = os.copy_file_range(source.fileno(), self._file.fileno(), left, offset)
+                try:
+                    sent = os.copy_file_range(source.fileno(), self._file.fileno(), left, offset)
+                except OSError as error:  # a file system or kernel without it: read and write
+                    if error.errno not in _NO_COPY_RANGE:
+                        raise
+                    source.seek(offset)
+                    raw = self._file.raw  # the buffer is flushed: write past it
+                    sent = raw.write(source.read(min(left, 1 << 24)))
                 if not sent:
                     raise OSError(f"{path}: shorter than its {count} values")
                 left, offset = left - sent, offset + sent
