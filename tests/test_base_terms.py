@@ -578,3 +578,68 @@ def test_chunks_are_joined_where_the_kernel_cannot_copy_between_files(
     _synthetic(copied, terms=90, per_term=300)
     assert len(calls) == 2 * 6  # docs and weights of each of the 6 chunks
     assert _files(copied / base_terms.DIRECTORY) == _files(expected / base_terms.DIRECTORY)
+
+
+def test_the_helper_dies_with_a_killed_indexer_and_the_next_run_writes_the_file(
+    built, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kill -9`` of the indexer while its helper writes chunks: the kernel kills the helper
+    too (no process left writing into the index), no terms file is in place, and the next run
+    writes the one a single process writes."""
+    _, _, index = built
+    folder = _terms_dir(index)
+    expected = _files(folder)
+    shutil.rmtree(folder)
+    script = f"""
+import sys, time
+from pathlib import Path
+from search import indexer
+from search.store import base_terms
+base_terms.CHUNK_TERMS = 40
+write = base_terms.TermsWriter._write
+def slow(self, chunk, arrays):
+    time.sleep(0.5)
+    return write(self, chunk, arrays)
+base_terms.TermsWriter._write = slow
+start = indexer._start_terms_helper
+def started(index_dir, temporary):
+    helper = start(index_dir, temporary)
+    print(helper.pid, flush=True)
+    return helper
+indexer._start_terms_helper = started
+indexer._share_frequent(Path({str(index)!r}))
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        helper = int(proc.stdout.readline())
+        temporary = next(folder.parent.glob(".terms-*.tmp"))
+        deadline = time.monotonic() + 60
+        while not list(temporary.glob("chunk-*.lengths.npy")):  # the helper is at work
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{helper}").exists() and "Z" not in _state(helper):
+        assert time.monotonic() < deadline, "the helper outlived the indexer"
+        time.sleep(0.01)
+    assert not folder.exists()
+    count = len(list(temporary.glob("chunk-*.lengths.npy")))
+    time.sleep(0.3)  # nothing writes there any more
+    assert len(list(temporary.glob("chunk-*.lengths.npy"))) == count
+    with caplog.at_level(logging.INFO, logger="search.indexer"):
+        _share_frequent(index)
+    assert _files(folder) == expected
+    assert temporary.exists()  # the killed run's, removed once idle for STALE_S
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (``Z``: a zombie, dead), ``""`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""

@@ -97,7 +97,10 @@ class _ArrayWriter:
             left, offset = count * self.dtype.itemsize, NPY_HEADER
             while left:
                 try:
-                    sent = os.copy_file_range(source.fileno(), self._file.fileno(), left, offset)
+                    copy = getattr(os, "copy_file_range", None)  # Linux's
+                    if copy is None:
+                        raise OSError(errno.ENOSYS, "no copy_file_range")
+                    sent = copy(source.fileno(), self._file.fileno(), left, offset)
                 except OSError as error:  # a file system or kernel without it: read and write
                     if error.errno not in _NO_COPY_RANGE:
                         raise
