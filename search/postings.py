@@ -22,7 +22,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1068,17 +1068,8 @@ class Snapshot:
         writer = writer if writer is not None else self.base_terms_writer()
         if writer is None:
             return False
-        try:
-            with contextlib.ExitStack() as stack:
-                for segment in self._base_segments() or ():
-                    stack.enter_context(segment.mapped())
-                writer.work(self._rare_arrays)
-                if before_finish is not None:
-                    before_finish()
-                return writer.finish(self._rare_arrays)
-        except BaseException:
-            writer.cancel()
-            raise
+        with _mapped(self._base_segments() or ()):
+            return writer.write(self._rare_arrays, before_finish)
 
     def help_write_base_terms(self, temporary: Path, keep_going: Callable[[], bool]) -> int:
         """Write chunks of another process's terms file of this base (``TermsWriter.join``):
@@ -1089,9 +1080,7 @@ class Snapshot:
         if shared is None or leaves is None or not _same_path(temporary.parent, shared.directory):
             return -1
         writer = TermsWriter.join(temporary)
-        with contextlib.ExitStack() as stack:
-            for segment in leaves:
-                stack.enter_context(segment.mapped())
+        with _mapped(leaves):
             return writer.work(self._rare_arrays, keep_going)
 
     def column(self, name: str) -> Sequence:
@@ -1269,7 +1258,18 @@ class Snapshot:
         _close_searcher(self.searcher, self._leaves)
 
 
+@contextlib.contextmanager
+def _mapped(segments: Sequence) -> Iterator[None]:
+    """The segments' dictionaries read through memory maps (``SegmentTerms.mapped``) meanwhile:
+    what a bulk reader of every term wants."""
+    with contextlib.ExitStack() as stack:
+        for segment in segments:
+            stack.enter_context(segment.mapped())
+        yield
+
+
 def _same_path(first: Path, second: Path) -> bool:
+    """Whether two paths name one directory (the indexer's and its helper's spelling of it)."""
     try:
         return first.resolve() == second.resolve()
     except OSError:

@@ -321,6 +321,18 @@ class TermsWriter:
             raise
         return True
 
+    def write(self, arrays: Arrays, before_finish: Callable[[], object] | None = None) -> bool:
+        """``work``, then ``before_finish`` (the indexer stops its helper there), then
+        ``finish``; the listing goes on any error."""
+        try:
+            self.work(arrays)
+            if before_finish is not None:
+                before_finish()
+        except BaseException:
+            self.cancel()
+            raise
+        return self.finish(arrays)
+
     def cancel(self) -> None:
         """Give up: the listing and every chunk go (a helper still at work stops at its next
         claim)."""
@@ -337,14 +349,7 @@ def write_base_terms(
     ``None``: large after all), in this process alone.  Returns whether it was written
     (``False``: there already)."""
     writer = TermsWriter.begin(directory, terms)
-    if writer is None:
-        return False
-    try:
-        writer.work(arrays)
-    except BaseException:
-        writer.cancel()
-        raise
-    return writer.finish(arrays)
+    return writer is not None and writer.write(arrays)
 
 
 class BaseTerms:
