@@ -261,7 +261,7 @@ def serve(index: Path, requests: int, rounds: int = 1) -> dict:
     during the queries (``worker_cpu_s``: whether the workers shared them).
 
     ``rounds`` times, each with a fresh gunicorn (fresh workers see each query for the first
-    time, as in one round): the same code gave 149 to 177 req/s in rounds back to back on the
+    time, as in one round): the same code gave 158 to 190 req/s in rounds of one hour on the
     2-core machine of the README, so one round says little about a change of a few percent.
     The round of median req/s is returned, with every round's req/s (``rounds_rps``) and the
     errors of all of them (``errors_all``)."""
