@@ -93,17 +93,19 @@ class _ArrayWriter:
         by the kernel."""
         self._flush()
         self._file.flush()
+        copy = getattr(os, "copy_file_range", None)  # Linux's
         with open(path, "rb") as source:
             left, offset = count * self.dtype.itemsize, NPY_HEADER
             while left:
-                try:
-                    copy = getattr(os, "copy_file_range", None)  # Linux's
-                    if copy is None:
-                        raise OSError(errno.ENOSYS, "no copy_file_range")
-                    sent = copy(source.fileno(), self._file.fileno(), left, offset)
-                except OSError as error:  # a file system or kernel without it: read and write
-                    if error.errno not in _NO_COPY_RANGE:
-                        raise
+                sent = None
+                if copy is not None:
+                    try:
+                        sent = copy(source.fileno(), self._file.fileno(), left, offset)
+                    except OSError as error:  # a file system or kernel without it
+                        if error.errno not in _NO_COPY_RANGE:
+                            raise
+                        copy = None  # refused: the rest of the file read and written here
+                if sent is None:
                     source.seek(offset)
                     raw = self._file.raw  # the buffer is flushed: write past it
                     sent = raw.write(source.read(min(left, 1 << 24)))
