@@ -30,6 +30,19 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def mapping_of(array):
+    """What ``array``'s memory belongs to, through array bases and memoryviews (as
+    ``store.shared_postings.fault_in`` finds a map): an ``mmap.mmap`` for a mapped file's."""
+    base = array
+    while True:
+        if isinstance(base, memoryview):
+            base = base.obj
+        elif getattr(base, "base", None) is not None:
+            base = base.base
+        else:
+            return base
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

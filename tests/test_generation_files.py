@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TOY_DOCS
+from conftest import TOY_DOCS, mapping_of
 
 from search.accents import CountsVocabulary, MappedVocabulary
 from search.documents import Document, read_source
@@ -235,7 +235,7 @@ def test_workers_map_the_generation_files(toy_index: Path) -> None:
         arrays += [snap.suggestions().arrays.keys.blob, snap.suggestions().arrays.weights]
         typos = snap.typos()
         arrays += [typos.words.blob, typos.counts, typos._keys, typos._ids]
-        assert all(isinstance(_mapping(a), mmap.mmap) for a in arrays)
+        assert all(isinstance(mapping_of(a), mmap.mmap) for a in arrays)
         assert snap.labels("date")[snap.codes("date")[0]] == (snap.stored(0).get("date") or "")
     finally:
         engine.close()
@@ -443,7 +443,7 @@ def test_a_typo_table_that_does_not_read_as_written_is_built_by_the_worker(
     try:
         snap = engine.snapshot()
         assert snap.files.shared and snap.files.typos is None
-        assert not isinstance(_mapping(snap.typos()._keys), mmap.mmap)  # this process's own
+        assert not isinstance(mapping_of(snap.typos()._keys), mmap.mmap)  # this process's own
     finally:
         engine.close()
 
@@ -583,13 +583,6 @@ def _answers(index: Path, queries: list[str]) -> list:
         return out
     finally:
         engine.close()
-
-
-def _mapping(array: np.ndarray):
-    base = array
-    while getattr(base, "base", None) is not None:
-        base = base.base
-    return base
 
 
 def test_field_averages_leave_out_documents_without_the_field() -> None:

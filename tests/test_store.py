@@ -15,6 +15,7 @@ from search.store.columns import Coded, _coded
 from search.store.corpus import CorpusCounts, CorpusTally
 from search.store.counts import CountsMismatch, KeyCounts, StringCounts, pair_keys, union
 from search.store.strings import StringArray, fixed_width, split
+from tests.conftest import mapping_of
 
 WORDS = ["", "a", "Lào", "lào", "Cai", "cải", "cai", "ủy ban", "Ủy", "zz", "北京", "\U0001f600"]
 
@@ -32,7 +33,7 @@ def test_string_array_round_trip_and_take(tmp_path: Path) -> None:
     strings.save(tmp_path, "w")
     loaded = StringArray.load(tmp_path, "w")
     assert loaded.tolist() == WORDS
-    assert isinstance(_mapping(loaded.blob), mmap.mmap)  # read through the page cache
+    assert isinstance(mapping_of(loaded.blob), mmap.mmap)  # read through the page cache
 
 
 @pytest.mark.parametrize(
@@ -119,13 +120,6 @@ def test_coded_column_is_sorted_set_order() -> None:
     labels = sorted(set(values))
     assert coded.labels.tolist() == labels
     assert coded.codes.tolist() == [labels.index(v) for v in values]
-
-
-def _mapping(array: np.ndarray):
-    base = array
-    while getattr(base, "base", None) is not None:
-        base = base.base
-    return base
 
 
 @pytest.mark.parametrize(
@@ -248,3 +242,67 @@ def _texts(rnd: random.Random) -> tuple[str, str, str]:
     title = " ".join(rnd.choice(words) for _ in range(rnd.randint(0, 6)))
     body = ". ".join(" ".join(rnd.choice(words) for _ in range(5)) for _ in range(3))
     return title, rnd.choice(["", "Hà Nội mưa"]), body
+
+
+SAVED_ARRAYS = {
+    "int32": np.arange(-5, 1000, 7, dtype=np.int32),
+    "int64 offsets": np.cumsum(np.arange(300, dtype=np.int64)),
+    "float32": np.linspace(-1, 1, 257, dtype=np.float32),
+    "bytes": np.frombuffer("Lào Cai, Sa Pa".encode(), dtype=np.uint8),
+    "bool": np.arange(100) % 3 == 0,
+    "hashes": np.array([b"0af3", b"ffff00001111", b""], dtype="S12"),
+    "norms (fields x docs)": np.arange(3 * 41, dtype=np.float32).reshape(3, 41),
+    "empty": np.zeros(0, dtype=np.int32),
+    "empty rows": np.zeros((3, 0), dtype=np.float32),
+    "one value": np.array(7, dtype=np.int64),
+}
+
+
+@pytest.mark.parametrize("name", list(SAVED_ARRAYS))
+def test_load_array_maps_what_np_save_wrote_without_parsing_python(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of array the index stores reads back as ``np.load`` reads it (values, dtype,
+    shape, read-only), without ``ast``: Debian's CPython 3.11.2 fails another thread's
+    ``ast.parse`` (Flask compiling its routes) when a warm-up thread parses a header at the
+    same moment (gh-106905)."""
+    path = tmp_path / "a.npy"
+    np.save(path, SAVED_ARRAYS[name])
+    expected = np.load(path, allow_pickle=False)
+
+    def no_ast(*args, **kwargs):
+        raise AssertionError("load_array parsed Python source")
+
+    import ast
+
+    monkeypatch.setattr(ast, "parse", no_ast)
+    monkeypatch.setattr(ast, "literal_eval", no_ast)
+    got = strings.load_array(path)
+    assert type(got) is np.ndarray
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tolist() == expected.tolist()
+    assert not got.flags.writeable
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)), np.zeros(3, dtype="i4,f4")],
+    ids=["fortran order", "structured"],
+)
+def test_load_array_leaves_other_headers_to_numpy(array: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "a.npy"
+    np.save(path, array)
+    got = strings.load_array(path)
+    assert got.dtype == array.dtype and got.shape == array.shape
+    assert got.tolist() == array.tolist()
+
+
+def test_load_array_refuses_a_file_shorter_than_its_header_says(tmp_path: Path) -> None:
+    """A file cut short (a disk that filled up, a copy interrupted) is an error callers catch
+    (``ValueError``, as ``np.load`` raises), not an array that faults past the file's end."""
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(1000, dtype=np.int64))
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size - 8)
+    with pytest.raises(ValueError, match="shorter than its header says"):
+        strings.load_array(path)

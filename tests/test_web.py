@@ -103,6 +103,9 @@ def client(index_dir):
     app = create_app({"TESTING": True, "INDEX_DIR": str(index_dir)})
     with app.test_client() as test_client:
         yield test_client
+    engine = app.extensions.get("vnsearch")
+    if engine is not None:  # its warm-up thread stops with it, not during the next test
+        engine.close()
 
 
 @pytest.fixture()

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from .base_terms import RECHECK_S, BaseTerms
-from .strings import NPY_HEADER, npy_header
+from .strings import NPY_HEADER, load_array, npy_header
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +295,8 @@ class SharedPostings:
         path, _ = self._path(term)
         try:
             mapped = _mapped(path)
-            if mapped is None:  # not laid out as ``put`` writes it: numpy's general reader
-                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            if mapped is None:  # not laid out as ``put`` writes it: any ``.npy`` header
+                mapped = load_array(path)
         except (FileNotFoundError, NotADirectoryError):  # not written (yet)
             return None
         except (OSError, ValueError) as error:

@@ -13,7 +13,10 @@ a binary search (``find``, ``bisect_left``) instead of a dict.
 from __future__ import annotations
 
 import contextlib
+import math
+import mmap
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -258,7 +261,7 @@ def save_array(path: Path, array: np.ndarray) -> bool:
     previous = _PREVIOUS.get()
     if previous is not None:
         with contextlib.suppress(OSError, ValueError):
-            old = np.load(previous / path.name, mmap_mode="r", allow_pickle=False)
+            old = load_array(previous / path.name)  # in the indexer's counts thread too
             same = old.dtype == array.dtype and old.shape == array.shape
             nan = old.dtype.kind in "fc"  # NaN equals NaN here (an empty field's average)
             same = same and bool(np.array_equal(old, array, equal_nan=nan))
@@ -285,9 +288,66 @@ def npy_header(descr: str, count: int) -> bytes:
 
 def load_array(path: Path) -> np.ndarray:
     """A saved array, memory-mapped read-only (a plain ``ndarray`` view of the map: slices and
-    fancy indexing give plain arrays, as they did when the data was computed in memory)."""
-    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    return np.asarray(mapped)
+    fancy indexing give plain arrays, as they did when the data was computed in memory).
+
+    The header is read without ``ast``: ``np.load`` parses it with ``ast.literal_eval``, and
+    CPython 3.11 before 3.11.5 (Debian's 3.11.2) corrupts its AST recursion count when two
+    threads build ASTs at once (gh-106905).  An engine's warm-up thread maps a generation's
+    files while the caller's thread may be parsing (Flask compiling its routes, numba its
+    loops): a clean-clone CI run failed ``tests/test_web.py::test_healthz_ok`` with "SystemError:
+    AST constructor recursion depth mismatch" in Werkzeug's route compiler.  The headers
+    ``np.save`` writes for the arrays stored here (C order, a plain ``descr``) are read by
+    ``_npy_layout``; any other goes through ``np.load``.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        layout = _npy_layout(fh.read(min(size, NPY_HEADER_MAX)))
+        if layout is None:
+            return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        dtype, shape, offset = layout
+        count = math.prod(shape)
+        if offset + count * dtype.itemsize > size:
+            raise ValueError(f"{path}: shorter than its header says ({shape} of {dtype})")
+        if not count:
+            empty = np.zeros(shape, dtype=dtype)
+            empty.flags.writeable = False
+            return empty
+        view = mmap.mmap(fh.fileno(), size, prot=mmap.PROT_READ)
+    return np.frombuffer(view, dtype, count, offset).reshape(shape)
+
+
+# The most header bytes ``_npy_layout`` reads (format 1.0 allows 65,535).
+NPY_HEADER_MAX = 1 << 16
+_NPY_DICT = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z][0-9]*)', 'fortran_order': False, "
+    r"'shape': \(((?:[0-9]+, )*[0-9]+,?|)\), \} *\n"
+)
+
+
+def _npy_layout(head: bytes) -> tuple[np.dtype, tuple[int, ...], int] | None:
+    """The dtype, shape and data offset of a ``.npy`` file from its first bytes, where its
+    header is one ``np.save`` writes for a C-order array of a plain type (``None`` otherwise).
+
+    >>> import io
+    >>> out = io.BytesIO(); np.save(out, np.zeros((2, 3), np.float32))
+    >>> _npy_layout(out.getvalue())
+    (dtype('float32'), (2, 3), 128)
+    """
+    if head[:6] != b"\x93NUMPY" or len(head) < 10 or head[6] not in (1, 2):
+        return None
+    start = 10 if head[6] == 1 else 12
+    length = int.from_bytes(head[8:start], "little")
+    found = _NPY_DICT.fullmatch(head[start : start + length].decode("latin-1"))
+    if found is None:
+        return None
+    try:
+        dtype = np.dtype(found.group(1))
+    except TypeError:
+        return None
+    if dtype.hasobject:
+        return None
+    shape = tuple(int(part) for part in found.group(2).split(",") if part.strip())
+    return dtype, shape, start + length
 
 
 def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
