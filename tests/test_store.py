@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import mmap
 import random
 from collections import Counter
@@ -269,19 +271,22 @@ def test_load_array_maps_what_np_save_wrote_without_parsing_python(
     path = tmp_path / "a.npy"
     np.save(path, SAVED_ARRAYS[name])
     expected = np.load(path, allow_pickle=False)
-
-    def no_ast(*args, **kwargs):
-        raise AssertionError("load_array parsed Python source")
-
-    import ast
-
-    monkeypatch.setattr(ast, "parse", no_ast)
-    monkeypatch.setattr(ast, "literal_eval", no_ast)
-    got = strings.load_array(path)
+    parsed: list[str] = []
+    with monkeypatch.context() as patched:  # only around the call: pytest parses source too
+        for function in ("parse", "literal_eval"):
+            original = getattr(ast, function)
+            patched.setattr(ast, function, functools.partial(_noted, parsed, function, original))
+        got = strings.load_array(path)
+    assert parsed == []
     assert type(got) is np.ndarray
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got.tolist() == expected.tolist()
     assert not got.flags.writeable
+
+
+def _noted(parsed: list[str], name: str, original, *args, **kwargs):
+    parsed.append(name)
+    return original(*args, **kwargs)
 
 
 @pytest.mark.parametrize(
