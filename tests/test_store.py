@@ -311,3 +311,44 @@ def test_load_array_refuses_a_file_shorter_than_its_header_says(tmp_path: Path) 
         fh.truncate(path.stat().st_size - 8)
     with pytest.raises(ValueError, match="shorter than its header says"):
         strings.load_array(path)
+
+
+def _npy_bytes(header: str) -> bytes:
+    body = header.ljust(117).encode("latin-1") + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body + bytes(64)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x93NUMP",
+        b"\x93NUMPY\x01\x00\xff\xff{'descr': '<i4'",
+        b"\x93NUMPY\x02\x00\xff\xff\xff\xff{'descr': '<i4'",
+        _npy_bytes("{'descr': '<i4', 'fortran_order': False, 'shape': (3,), "),
+        _npy_bytes("{'descr': '<i4', 'fortran_order': False, 'shape': (99999999999999999999,), }"),
+        _npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"),
+        _npy_bytes("{'descr': '|V0', 'fortran_order': False, 'shape': (10,), }"),
+        _npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"),
+    ],
+    ids=[
+        "empty",
+        "cut prelude",
+        "header past the end",
+        "format 2, 4 GB header",
+        "header text cut",
+        "huge shape",
+        "huge 2-d shape",
+        "zero-size type",
+        "objects",
+    ],
+)
+def test_load_array_refuses_a_damaged_file_with_a_value_error(data: bytes, tmp_path: Path) -> None:
+    """Whatever bytes a file of the index holds (a disk fault, a hostile copy), reading it
+    raises ``ValueError``, which the readers catch and log, never another error that would
+    take a worker down (numpy's own reader raised its tokenizer's ``TokenError``,
+    ``EOFError`` or ``OverflowError`` for some of these)."""
+    path = tmp_path / "a.npy"
+    path.write_bytes(data)
+    with pytest.raises(ValueError):
+        strings.load_array(path)

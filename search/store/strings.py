@@ -17,6 +17,7 @@ import math
 import mmap
 import os
 import re
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -301,9 +302,18 @@ def load_array(path: Path) -> np.ndarray:
     """
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        layout = _npy_layout(fh.read(min(size, NPY_HEADER_MAX)))
+        head = fh.read(NPY_HEADER)  # the whole header, as ``np.save`` mostly writes it
+        span = _header_span(head)
+        if span is None or span[1] > size:  # numpy would fail with errors of its tokenizer
+            raise ValueError(f"{path}: not a .npy array, or its header is cut short")
+        if span[1] > len(head):  # a longer header: as long as it says
+            head += fh.read(min(span[1], NPY_HEADER_MAX) - len(head))
+        layout = _npy_layout(head)
         if layout is None:
-            return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+            try:
+                return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+            except (tokenize.TokenError, EOFError, OverflowError) as error:  # a damaged header
+                raise ValueError(f"{path}: not a .npy array ({error})") from error
         dtype, shape, offset = layout
         count = math.prod(shape)
         if offset + count * dtype.itemsize > size:
@@ -316,7 +326,7 @@ def load_array(path: Path) -> np.ndarray:
     return np.frombuffer(view, dtype, count, offset).reshape(shape)
 
 
-# The most header bytes ``_npy_layout`` reads (format 1.0 allows 65,535).
+# The most header bytes ``load_array`` reads (format 1.0 allows 65,535).
 NPY_HEADER_MAX = 1 << 16
 _NPY_DICT = re.compile(
     r"\{'descr': '([<>|=]?[a-zA-Z][0-9]*)', 'fortran_order': False, "
@@ -333,11 +343,11 @@ def _npy_layout(head: bytes) -> tuple[np.dtype, tuple[int, ...], int] | None:
     >>> _npy_layout(out.getvalue())
     (dtype('float32'), (2, 3), 128)
     """
-    if head[:6] != b"\x93NUMPY" or len(head) < 10 or head[6] not in (1, 2):
+    span = _header_span(head)
+    if span is None:
         return None
-    start = 10 if head[6] == 1 else 12
-    length = int.from_bytes(head[8:start], "little")
-    found = _NPY_DICT.fullmatch(head[start : start + length].decode("latin-1"))
+    start, end = span
+    found = _NPY_DICT.fullmatch(head[start:end].decode("latin-1"))
     if found is None:
         return None
     try:
@@ -347,7 +357,16 @@ def _npy_layout(head: bytes) -> tuple[np.dtype, tuple[int, ...], int] | None:
     if dtype.hasobject:
         return None
     shape = tuple(int(part) for part in found.group(2).split(",") if part.strip())
-    return dtype, shape, start + length
+    return dtype, shape, end
+
+
+def _header_span(head: bytes) -> tuple[int, int] | None:
+    """Where the header text of a ``.npy`` file of format 1 or 2 starts and ends, from its
+    first 12 bytes (``None``: not such a file)."""
+    if head[:6] != b"\x93NUMPY" or len(head) < 12 or head[6] not in (1, 2):
+        return None
+    start = 10 if head[6] == 1 else 12
+    return start, start + int.from_bytes(head[8:start], "little")
 
 
 def _gather(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
