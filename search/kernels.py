@@ -48,12 +48,13 @@ _gather_held: Callable | None = None
 _mark_ones: Callable | None = None
 _spread: Callable | None = None
 _fold_codes: Callable | None = None
+_word_spans: Callable | None = None
 
 
 def _compile() -> None:
     """Import numba and compile (or load from its cache) the loops, once a process."""
     global _loaded, _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held
-    global _mark_ones, _spread, _fold_codes
+    global _mark_ones, _spread, _fold_codes, _word_spans
     with _lock:
         if _loaded:
             return
@@ -105,6 +106,10 @@ def _compile() -> None:
         ]
         uint32s = arrays(types.uint32)
         fold_types = [types.void(codes, uint32s[1], uint32s[0]) for codes in uint32s]
+        span_types = [
+            types.intp(codes, uint32s[0], uint32s[0], int32s[0], int32s[0], int32s[0])
+            for codes in (uint32s[0], arrays(types.uint8)[0])
+        ]
         loops = (
             (_scatter_add_loop, scatter_types),
             (_count_ones_loop, count_types),
@@ -114,6 +119,7 @@ def _compile() -> None:
             (_mark_ones_loop, mark_types),
             (_spread_loop, spread_types),
             (_fold_codes_loop, fold_types),
+            (_word_spans_loop, span_types),
         )
         for cache in (True, False):
             try:
@@ -139,6 +145,7 @@ def _compile() -> None:
                 _mark_ones,
                 _spread,
                 _fold_codes,
+                _word_spans,
             ) = compiled
             return
 
@@ -195,6 +202,57 @@ def _fold_codes_loop(codes, table, out):  # pragma: no cover - compiled
     for i in range(codes.size):
         code = codes[i]
         out[i] = table[code] if code < known else code
+
+
+# ``word_spans``: a table entry holds a code's folded form in its low bits, and this bit when that
+# folded form is a letter or digit; a word's hash multiplies by ``WORD_HASH`` (in uint64, as
+# ``word_slots`` does in Python).
+LETTER = 0x80000000
+WORD_HASH = 1000003
+
+
+def _word_spans_loop(codes, table, terms, term_ends, slots, out):  # pragma: no cover - compiled
+    # The maximal runs of letters and digits of the folded text that are one of the terms, in
+    # text order, at most a third of ``out`` of them (start, end, term for each).  Returns how
+    # many, or -1 at a code past the table (the caller then asks Python).
+    n, known, count, cap, mask = codes.size, table.size, 0, out.size // 3, slots.size - 1
+    i = 0
+    while i < n and count < cap:
+        code = codes[i]
+        if code >= known:
+            return -1
+        entry = table[code]
+        if entry < LETTER:
+            i += 1
+            continue
+        word = np.uint64(entry - LETTER)
+        j = i + 1
+        while j < n:
+            code = codes[j]
+            if code >= known:
+                return -1
+            entry = table[code]
+            if entry < LETTER:
+                break
+            word = word * np.uint64(WORD_HASH) ^ np.uint64(entry - LETTER)
+            j += 1
+        at = np.intp(word & np.uint64(mask))
+        while slots[at] >= 0:  # open addressing: the terms of this hash, then an empty slot
+            t = slots[at]
+            first = term_ends[t - 1] if t else 0
+            if term_ends[t] - first == j - i:
+                same = True
+                for k in range(j - i):
+                    if table[codes[i + k]] - LETTER != terms[first + k]:
+                        same = False
+                        break
+                if same:
+                    out[3 * count], out[3 * count + 1], out[3 * count + 2] = i, j, t
+                    count += 1
+                    break
+            at = (at + 1) & mask
+        i = j
+    return count
 
 
 def _weights_at_loop(ids, weights, docs, out):  # pragma: no cover - compiled
@@ -355,6 +413,60 @@ def fold_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     folded = table[np.minimum(codes, table.size - 1)]
     beyond = codes >= table.size
     return np.where(beyond, codes, folded) if beyond.any() else folded
+
+
+def word_slots(words: tuple[str, ...]) -> np.ndarray:
+    """The hash table ``word_spans`` finds ``words`` (folded, letters and digits) with: each
+    word's position at its hash's slot or the next free one (-1: free), at most a quarter
+    full."""
+    size = 16
+    while size < 4 * len(words):
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int32)
+    for position, word in enumerate(words):
+        value = 0
+        for i, char in enumerate(word):
+            value = ord(char) if not i else (value * WORD_HASH ^ ord(char)) % 2**64
+        at = value % size
+        while slots[at] >= 0:
+            at = (at + 1) % size
+        slots[at] = position
+    return slots
+
+
+def word_spans(
+    codes: np.ndarray,
+    table: np.ndarray,
+    terms: np.ndarray,
+    term_ends: np.ndarray,
+    slots: np.ndarray,
+    limit: int,
+) -> list[int] | None:
+    """The first ``limit`` whole words of a text (its code points ``codes``, uint8 or uint32)
+    that are one of the folded ``terms``: a word is a maximal run of codes whose ``table``
+    entry (uint32: the folded code, plus ``LETTER`` for a letter or digit) has ``LETTER`` set.
+    ``terms`` (uint32) are the words' code points one after another, ``term_ends`` (int32)
+    where each ends and ``slots`` (int32) their hash table (``word_slots``); all contiguous
+    and writable (numba reads a read-only array's type on a slow path, microseconds a call).
+    Returns each word's start, end and term (its position in ``term_ends``), one after
+    another, in text order; ``None`` where the compiled loop does not run or the text holds a
+    code past the table (``results.find_spans`` then searches in Python).  The checks are few:
+    a call costs ~1 us, a title's search in Python 1-2."""
+    if not _loaded:
+        _compile()
+    if _word_spans is None or codes.dtype.char not in "BI":
+        return None
+    cap = max(0, min(limit, codes.size // 2 + 1))  # words stand apart: one in two codes at most
+    out = np.empty(3 * cap, dtype=np.int32)
+    count = _word_spans(_writable(codes), table, terms, term_ends, slots, out)
+    return None if count < 0 else out[: 3 * count].tolist()
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """``values``, or a copy where it is not contiguous or not writable (the types the loops
+    were compiled for)."""
+    flags = values.flags
+    return values if flags.c_contiguous and flags.writeable else values.copy()
 
 
 def _contiguous(values: np.ndarray) -> np.ndarray:

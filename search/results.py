@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape
 from urllib.parse import urlsplit
@@ -114,6 +114,13 @@ class Matcher:
     words: tuple[frozenset[str], ...] = ()  # the query's words, each as the terms that show it
     left_checked: bool = False  # matches preceded by a letter or digit are to be dropped
     spellings: tuple[str, ...] = ()  # whole words ``str.find`` looks for (``_whole_words``)
+    # Every whole word looked for (the regex's and ``spellings``), as the compiled search reads
+    # them (``_word_codes``): their code points one after another, and where each ends.
+    words_codes: tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, compare=False
+    )
+    # Whether a word as written is marked, where ``exact`` decides it (``find_spans``).
+    shown: dict[str, bool] = field(default_factory=dict, compare=False)
 
     def words_shown(self, spans: Iterable[Span]) -> int:
         """How many of ``words`` the spans show (``ky`` shows the term ``ki``)."""
@@ -140,9 +147,49 @@ def matcher_for(
             s for t in alternatives if len(t) > FIND_LONGER_THAN for s in folded_spellings(t)
         }
         pattern = _compile(short)[0] if short else None
-        return Matcher(pattern, exact or {}, groups, True, tuple(sorted(spellings)))
+        found = tuple(sorted(spellings))
+        codes = _word_codes((*short, *found))
+        return Matcher(pattern, exact or {}, groups, True, found, codes)
     pattern, left_checked = _compile(alternatives)
     return Matcher(pattern, exact or {}, groups, left_checked)
+
+
+def _word_codes(
+    words: tuple[str, ...],
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """``words`` as ``kernels.word_spans`` reads them: themselves, their code points one after
+    another (uint32), where each ends (int32) and their hash table."""
+    joined = bytearray("".join(words).encode("utf-32-le", "surrogatepass"))
+    ends = np.cumsum([len(w) for w in words], dtype=np.int64).astype(np.int32)
+    return words, np.frombuffer(joined, dtype=np.uint32), ends, kernels.word_slots(words)
+
+
+@lru_cache(maxsize=1)
+def _word_table() -> np.ndarray:
+    """What ``kernels.word_spans`` reads of each code point below U+10000: its folded form
+    (``_FOLD_LUT``), plus ``kernels.LETTER`` when that is a letter or digit (``str.isalnum``,
+    the ``[^\\W_]`` of the patterns).  256 KB, made on first use."""
+    codes = np.arange(0x10000, dtype=np.uint32)
+    codes[:_LUT_SIZE] = _FOLD_LUT
+    folded = codes.tobytes().decode("utf-32-le", "surrogatepass")
+    letters = np.array([c.isalnum() for c in folded], dtype=bool)
+    codes[letters] |= np.uint32(kernels.LETTER)
+    return codes
+
+
+def _words_in(prepared: Prepared, matcher: Matcher, limit: int | None) -> list[Span] | None:
+    """``_whole_words`` of ``prepared``'s folded text, from the compiled loop that folds as it
+    reads (``kernels.word_spans``): a ``str.find`` per spelling and a check of the characters
+    around each occurrence, in Python, were most of a snippet's time.  ``None`` where the loop
+    does not run (no numba, a character past U+FFFF)."""
+    if matcher.words_codes is None:
+        return None
+    words, terms, ends, slots = matcher.words_codes
+    most = len(prepared.norm) + 1 if limit is None else limit
+    found = kernels.word_spans(prepared.codes(), _word_table(), terms, ends, slots, most)
+    if found is None:
+        return None
+    return [(found[i], found[i + 1], words[found[i + 2]]) for i in range(0, len(found), 3)]
 
 
 def _whole_words(folded: str, matcher: Matcher, limit: int | None = None) -> list[Span]:
@@ -197,22 +244,38 @@ def plan_matcher(plan) -> Matcher | None:
     return matcher_for(plan.highlight_terms(), plan.exact_terms(), plan.highlight_words())
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """A text as ``find_spans`` reads it: NFC (with the offset maps when that moved characters)
-    and its folded copy.  It does not depend on the query, so a worker keeps the prepared text
+    and, when a regular expression needs it, its folded copy (``folded``; the compiled search
+    folds as it reads).  It does not depend on the query, so a worker keeps the prepared text
     of the articles it shows (``HitText``): the same article answers many queries."""
 
-    text: str
-    norm: str
-    starts: list[int] | None
-    ends: list[int] | None
-    folded: str
+    __slots__ = ("text", "norm", "starts", "ends", "_folded")
+
+    def __init__(
+        self, text: str, norm: str, starts: list[int] | None, ends: list[int] | None
+    ) -> None:
+        self.text, self.norm, self.starts, self.ends = text, norm, starts, ends
+        self._folded: str | None = None
+
+    @property
+    def folded(self) -> str:
+        """``norm`` folded character by character (``fold_in_place``), made on first use."""
+        if self._folded is None:
+            self._folded = fold_in_place(self.norm)
+        return self._folded
+
+    def codes(self) -> np.ndarray:
+        """``norm``'s code points (uint8 for ASCII text), for the compiled search."""
+        norm = self.norm  # copied into a bytearray: numba reads writable arrays faster
+        if norm.isascii():
+            return np.frombuffer(bytearray(norm.encode("ascii")), dtype=np.uint8)
+        encoded = bytearray(norm.encode("utf-32-le", "surrogatepass"))
+        return np.frombuffer(encoded, dtype=np.uint32)
 
 
 def prepare(text: str) -> Prepared:
-    norm, starts, ends = normalize_with_spans(text)
-    return Prepared(text, norm, starts, ends, fold_in_place(norm))
+    return Prepared(text, *normalize_with_spans(text))
 
 
 def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_SPANS) -> list[Span]:
@@ -224,21 +287,29 @@ def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_S
         return []
     norm, starts, ends = prepared.norm, prepared.starts, prepared.ends
     exact = matcher.exact
-    folded = prepared.folded
-    found: Iterable[Span]
+    found: Iterable[Span] | None = None
     if matcher.left_checked:  # at most ``limit`` needed, unless some are left out below
-        found = _whole_words(folded, matcher, limit if starts is None and not exact else None)
+        most = limit if starts is None and not exact else None
+        found = _words_in(prepared, matcher, most)
+        if found is None:
+            found = _whole_words(prepared.folded, matcher, most)
     else:
         assert matcher.pattern is not None
-        found = ((m.start(), m.end(), m.group()) for m in matcher.pattern.finditer(folded))
+        finds = matcher.pattern.finditer(prepared.folded)
+        found = ((m.start(), m.end(), m.group()) for m in finds)
     if starts is None and not exact:  # the common case, without a branch per match
         return list(itertools.islice(found, limit))
     spans = []
+    shown = matcher.shown
     for start, end, term in found:
         if exact:
-            word = canonical_syllable(norm[start:end])
-            key = fold(word)  # the index's term: ``Kỳ`` -> ``kì`` -> ``ki``
-            if key in exact and word not in exact[key]:
+            written = norm[start:end]
+            keep = shown.get(written)
+            if keep is None:  # decided once a query and spelling: hits repeat the same words
+                word = canonical_syllable(written)
+                key = fold(word)  # the index's term: ``Kỳ`` -> ``kì`` -> ``ki``
+                keep = shown[written] = key not in exact or word in exact[key]
+            if not keep:
                 continue
         s, e = (start, end) if starts is None else map_span(start, end, starts, ends)
         spans.append((s, e, term))

@@ -180,6 +180,7 @@ def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
         "_mark_ones",
         "_spread",
         "_fold_codes",
+        "_word_spans",
     ):
         monkeypatch.setattr(kernels, name, None)
     monkeypatch.setattr(kernels, "_loaded", False)
@@ -213,6 +214,8 @@ def test_without_numba_numpy_does_the_work_and_says_so(
     assert kernels.spread(ids, weights, 7).tolist() == [0, 1, 0, 0, 2, 0, 3]
     table = np.array([5, 6], dtype=np.uint32)
     assert kernels.fold_codes(np.array([1, 0, 9], np.uint32), table).tolist() == [6, 5, 9]
+    words = np.array([97], np.uint32), np.array([1], np.int32), kernels.word_slots(("a",))
+    assert kernels.word_spans(np.array([97], np.uint8), table, *words, 5) is None
 
 
 def test_the_numpy_path_can_be_chosen(
@@ -321,3 +324,25 @@ def test_a_serving_engine_loads_the_loops_in_the_thread_that_creates_it(
         assert threads == [threading.current_thread().name]  # not again, nor elsewhere
     finally:
         engine.close()
+
+
+def test_word_spans_finds_whole_words_through_colliding_slots() -> None:
+    """Words are maximal runs of letters and digits, compared once folded; ``a`` and ``q``
+    share a slot of the hash table (97 and 113 modulo 16), and ``qa`` probes past both."""
+    table = np.arange(256, dtype=np.uint32)
+    table[[c for c in range(256) if chr(c).isalnum()]] |= np.uint32(kernels.LETTER)
+    table[ord("A")] = ord("a") | kernels.LETTER  # folds to a letter
+    words = ("a", "q", "qa")
+    terms = np.frombuffer(bytearray("".join(words).encode("utf-32-le")), dtype=np.uint32)
+    ends = np.array([1, 2, 4], dtype=np.int32)
+    slots = kernels.word_slots(words)
+    assert slots.tolist()[:5] == [-1, 0, 1, 2, -1] and slots.size == 16
+    text = "A q aq qa, xa a"
+    expected = [0, 1, 0, 2, 3, 1, 7, 9, 2, 14, 15, 0]
+    for dtype in (np.uint8, np.uint32):
+        codes = np.array([ord(c) for c in text], dtype=dtype)
+        assert kernels.word_spans(codes, table, terms, ends, slots, 10) == expected
+        assert kernels.word_spans(_read_only(codes), table, terms, ends, slots, 2) == expected[:6]
+        assert kernels.word_spans(codes[:0], table, terms, ends, slots, 10) == []
+    past = np.array([ord("a"), ord(" "), 300], dtype=np.uint32)  # a code past the table
+    assert kernels.word_spans(past, table, terms, ends, slots, 10) is None

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from search import kernels
 from search.query import parse
 from search.results import (
     SNIPPET_HEAD_CHARS,
@@ -127,17 +128,34 @@ def test_only_whole_words_are_marked(text: str, terms: list[str], marked: list[s
     assert [text[s:e] for s, e, _ in find_spans(text, matcher_for(terms))] == marked
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @settings(max_examples=300, deadline=None)
 @given(
-    st.text(alphabet="aanlLtoàÀkiyỳ _-1,%.\n", max_size=60),
+    st.text(alphabet="aanlLtoàÀkiyỳĐđd _-1,%.\n😀", max_size=60),
     st.lists(st.sampled_from(["a", "an", "lan", "toan", "la", "1", "an1", "a-1", "_a", "%", "ki",
-                              "ky", "k", "i", "aa", "kia"]),
-             min_size=1, max_size=4),
+                              "ky", "k", "i", "aa", "kia", "d", "da", "dan", "dd", "lanan",
+                              "t", "to", "ta", "ia", "ya", "al", "na", "ll", "ad"]),
+             min_size=1, max_size=12),
 )  # fmt: skip
-def test_matches_are_those_of_a_whole_word_pattern(text: str, terms: list[str]) -> None:
-    # find_spans finds terms of letters and digits without a regex (``str.find`` and boundary
-    # checks; single letters through a regex without a lookbehind): its matches must be exactly
-    # those of the plain whole-word regex, ``ki`` spelled ``ky`` too.
+def test_matches_are_those_of_a_whole_word_pattern(
+    compiled: bool, text: str, terms: list[str]
+) -> None:
+    # find_spans finds terms of letters and digits without a regex (the compiled loop of
+    # ``kernels.word_spans``, a hash table of the terms; in Python ``str.find`` and boundary
+    # checks, single letters through a regex without a lookbehind; either way Python past
+    # U+FFFF): its matches must be exactly those of the plain whole-word regex, ``ki`` spelled
+    # ``ky`` too.
+    if not compiled:
+        kernels.compiled()
+        saved, kernels._word_spans = kernels._word_spans, None
+    try:
+        _assert_whole_word_matches(text, terms)
+    finally:
+        if not compiled:
+            kernels._word_spans = saved
+
+
+def _assert_whole_word_matches(text: str, terms: list[str]) -> None:
     alternatives = sorted(set(terms), key=lambda t: (-len(t), t))
     body = "|".join(map(folded_regex, alternatives))
     whole_word = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
