@@ -1233,6 +1233,11 @@ class Snapshot:
                 self._derived_bytes -= _derived_bytes(dropped)
         return made
 
+    @property
+    def deleted(self) -> np.ndarray:
+        """The deleted docnums (ascending): where counts over every docnum are not read."""
+        return self._deleted
+
     def document(self, docnum: int) -> CachedDocument:
         """``docnum``'s stored fields, and what callers derived from them.  The last
         ``STORED_CACHE`` are kept: a phrase query reads its candidates' text and then its hits'

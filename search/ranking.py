@@ -868,6 +868,11 @@ def _candidates(
         keep = snapshot.live.copy()
     elif not known:
         return np.zeros(0, dtype=np.intp)
+    elif allowed is None:  # the counts of deleted documents are never read: zeroed, not masked
+        deleted = snapshot.deleted
+        if deleted.size:
+            matched[deleted] = 0
+        return kernels.at_least(matched, min_should_match(known, signals.match_share))
     else:  # a new array: the live mask is only read where documents were deleted
         keep = matched >= min_should_match(known, signals.match_share)
         if snapshot.doc_count < snapshot.size:

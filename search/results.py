@@ -374,12 +374,14 @@ def single_spaced(text: str) -> str:
 
     Most stored texts only break lines with one ``\n`` between words: a newline replaced by a
     space is then the whole job, without splitting the text into a list of words (40 us for the
-    2,100 characters a snippet reads, against 10; the check below is C-speed scans).
+    2,100 characters a snippet reads, against 10; the check below is C-speed scans).  Printable
+    text holds no whitespace but the space, so without a run of spaces only a space at either
+    end is left to drop (a fifth of the passages snippets read: cut after a line).
     """
     spaced = text.replace("\n", " ")
-    if "  " in spaced or spaced[:1] == " " or spaced[-1:] == " " or not spaced.isprintable():
+    if "  " in spaced or not spaced.isprintable():
         return " ".join(spaced.split())  # other whitespace, or runs of it
-    return spaced
+    return spaced.strip(" ")
 
 
 class HitText:

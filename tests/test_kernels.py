@@ -181,6 +181,7 @@ def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
         "_spread",
         "_fold_codes",
         "_word_spans",
+        "_at_least",
     ):
         monkeypatch.setattr(kernels, name, None)
     monkeypatch.setattr(kernels, "_loaded", False)
@@ -216,6 +217,7 @@ def test_without_numba_numpy_does_the_work_and_says_so(
     assert kernels.fold_codes(np.array([1, 0, 9], np.uint32), table).tolist() == [6, 5, 9]
     words = np.array([97], np.uint32), np.array([1], np.int32), kernels.word_slots(("a",))
     assert kernels.word_spans(np.array([97], np.uint8), table, *words, 5) is None
+    assert kernels.at_least(np.array([2, 0, 3], np.uint8), 2).tolist() == [0, 2]
 
 
 def test_the_numpy_path_can_be_chosen(
@@ -346,3 +348,14 @@ def test_word_spans_finds_whole_words_through_colliding_slots() -> None:
         assert kernels.word_spans(codes[:0], table, terms, ends, slots, 10) == []
     past = np.array([ord("a"), ord(" "), 300], dtype=np.uint32)  # a code past the table
     assert kernels.word_spans(past, table, terms, ends, slots, 10) is None
+
+
+def test_at_least_lists_the_positions_holding_enough() -> None:
+    rng = np.random.default_rng(17)
+    for dtype, size in ((np.uint8, 0), (np.uint8, 1), (np.uint8, 5000), (np.int16, 5000)):
+        counts = rng.integers(0, 7, size).astype(dtype)
+        for least in (0, 1, 3, 6, 7):
+            expected = np.flatnonzero(counts >= least)
+            for given in (counts, _read_only(counts)):
+                found = kernels.at_least(given, least)
+                assert found.dtype == np.int64 and found.tolist() == expected.tolist()

@@ -105,8 +105,8 @@ def test_single_spaced_is_split_and_join(text: str) -> None:
 def test_single_spaced_covers_every_whitespace_character() -> None:
     for code in range(0x3001):
         char = chr(code)
-        text = f"x{char}y"
-        assert single_spaced(text) == " ".join(text.split()), hex(code)
+        for text in (f"x{char}y", f"{char}x y{char}", f" x{char}", f"{char}x "):
+            assert single_spaced(text) == " ".join(text.split()), (hex(code), text)
 
 
 @pytest.mark.parametrize(
