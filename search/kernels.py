@@ -481,7 +481,7 @@ def word_spans(
     entry (uint32: the folded code, plus ``LETTER`` for a letter or digit) has ``LETTER`` set.
     ``terms`` (uint32) are the words' code points one after another, ``term_ends`` (int32)
     where each ends and ``slots`` (int32) their hash table (``word_slots``); all contiguous
-    and writable (numba reads a read-only array's type on a slow path, microseconds a call).
+    and writable, the types the loop is compiled for (``codes`` is copied where it is not).
     Returns each word's start, end and term (its position in ``term_ends``), one after
     another, in text order; ``None`` where the compiled loop does not run or the text holds a
     code past the table (``results.find_spans`` then searches in Python).  The checks are few:

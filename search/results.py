@@ -267,7 +267,7 @@ class Prepared:
 
     def codes(self) -> np.ndarray:
         """``norm``'s code points (uint8 for ASCII text), for the compiled search."""
-        norm = self.norm  # copied into a bytearray: numba reads writable arrays faster
+        norm = self.norm  # in a bytearray: the compiled loop takes writable arrays
         if norm.isascii():
             return np.frombuffer(bytearray(norm.encode("ascii")), dtype=np.uint8)
         encoded = bytearray(norm.encode("utf-32-le", "surrogatepass"))
