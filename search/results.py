@@ -287,12 +287,11 @@ def find_spans(text: str | Prepared, matcher: Matcher | None, limit: int = MAX_S
         return []
     norm, starts, ends = prepared.norm, prepared.starts, prepared.ends
     exact = matcher.exact
-    found: Iterable[Span] | None = None
+    found: Iterable[Span]
     if matcher.left_checked:  # at most ``limit`` needed, unless some are left out below
         most = limit if starts is None and not exact else None
-        found = _words_in(prepared, matcher, most)
-        if found is None:
-            found = _whole_words(prepared.folded, matcher, most)
+        compiled = _words_in(prepared, matcher, most)
+        found = compiled if compiled is not None else _whole_words(prepared.folded, matcher, most)
     else:
         assert matcher.pattern is not None
         finds = matcher.pattern.finditer(prepared.folded)
