@@ -42,6 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from search import kernels
 from search.store.accent_files import AccentCounts, AccentTally, VocabularyArrays
 from search.store.strings import StringArray, fixed_width
 from search.text import canonical_syllable, fold, has_diacritics, normalize
@@ -504,6 +505,31 @@ class MappedVocabulary:
             start += n * len(firsts)
         return tables
 
+    def best_path(self, lattice: list[tuple[list[str], list[int]]]) -> list[int] | None:
+        """``_viterbi``'s choice at each position of ``lattice`` (the candidate's rank there),
+        decoded by the compiled loop (``kernels.best_path``); ``None`` where it does not run."""
+        known, find = self._ids, self._syllable
+        starts, ids, counts, types = [0], [], [], []
+        for words, word_counts in lattice:
+            for word in words:
+                found = known.get(word) or find(word)
+                ids.append(found[0])
+                types.append(found[3])
+            counts += word_counts
+            starts.append(len(ids))
+        arrays = self.arrays
+        return kernels.best_path(
+            starts,
+            ids,
+            counts,
+            types,
+            arrays.pair_keys,
+            arrays.pair_counts,
+            self.total + UNIGRAM_K,
+            DISCOUNT,
+            UNIGRAM_K,
+        )
+
     def pair_table(self, firsts: list[str], seconds: list[str]) -> list[list[int]]:
         """``pair_count(f, s)`` for every ``f`` in ``firsts`` (rows) and ``s`` in ``seconds``."""
         return self.pair_tables([firsts, seconds])[1]  # type: ignore[return-value]
@@ -845,7 +871,22 @@ def pair_table(vocab: AccentVocabulary, firsts: list[str], seconds: list[str]) -
 
 
 def _viterbi(lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary) -> list[str]:
-    """Best candidate per position under the interpolated bigram model (log space)."""
+    """Best candidate per position under the interpolated bigram model (log space).
+
+    A mapped vocabulary (a server's) decodes through a compiled loop, the same float64
+    operations in the same order (``MappedVocabulary.best_path``); any other, or where numba
+    does not run, the loop below (``_viterbi_python``)."""
+    own = getattr(vocab, "best_path", None)
+    path = own(lattice) if own is not None else None
+    if path is not None:
+        return [words[i] for (words, _), i in zip(lattice, path, strict=True)]
+    return _viterbi_python(lattice, vocab)
+
+
+def _viterbi_python(
+    lattice: list[tuple[list[str], list[int]]], vocab: AccentVocabulary
+) -> list[str]:
+    """``_viterbi`` in Python."""
     log = math.log
     total = vocab.total + UNIGRAM_K
     follower_types = vocab.follower_types

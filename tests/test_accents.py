@@ -16,6 +16,7 @@ import unicodedata
 
 import pytest
 
+from search import accents, kernels
 from search.accents import (
     AccentVocabulary,
     CasedAccentVocabulary,
@@ -362,6 +363,33 @@ def test_mapped_vocabulary_restores_as_the_dict_one() -> None:
     for _ in range(300):
         query = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 6)))
         assert restore_query(query, arrays) == restore_query(query, plain), query
+
+
+@pytest.mark.parametrize("min_pair_count", [1, 2])
+def test_the_compiled_decoder_chooses_as_the_python_one(min_pair_count: int) -> None:
+    """A server's vocabulary decodes through a compiled loop (``kernels.best_path``): on random
+    lattices (unknown syllables, equal counts, one candidate or many a position, the same one
+    twice: exact ties, which go to the first) it chooses exactly what the Python decoder
+    chooses, over the arrays and over the dicts."""
+    plain = CountsVocabulary.from_texts(CORPUS, min_pair_count=min_pair_count)
+    arrays = mapped(CORPUS, min_pair_count)
+    syllables = plain.to_payload()["syllables"] + ["nope", "zzz"]
+    rnd = random.Random(min_pair_count)
+    decoded = 0
+    for _ in range(400):
+        lattice = []
+        for _ in range(rnd.randint(1, 7)):
+            words = rnd.choices(syllables, k=rnd.randint(1, 5))
+            counts = [rnd.choice([0, 1, 1, 2, plain.count(w)]) for w in words]
+            lattice.append((words, counts))
+        path = arrays.best_path(lattice)
+        if kernels.compiled():
+            assert path is not None
+            decoded += 1
+        chosen = accents._viterbi(lattice, arrays)
+        assert chosen == accents._viterbi_python(lattice, arrays), lattice
+        assert chosen == accents._viterbi_python(lattice, plain), lattice
+    assert decoded == (400 if kernels.compiled() else 0)
 
 
 def test_a_mapped_vocabulary_without_pairs() -> None:

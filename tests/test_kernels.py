@@ -182,6 +182,7 @@ def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
         "_fold_codes",
         "_word_spans",
         "_at_least",
+        "_best_path",
     ):
         monkeypatch.setattr(kernels, name, None)
     monkeypatch.setattr(kernels, "_loaded", False)
@@ -218,6 +219,8 @@ def test_without_numba_numpy_does_the_work_and_says_so(
     words = np.array([97], np.uint32), np.array([1], np.int32), kernels.word_slots(("a",))
     assert kernels.word_spans(np.array([97], np.uint8), table, *words, 5) is None
     assert kernels.at_least(np.array([2, 0, 3], np.uint8), 2).tolist() == [0, 2]
+    pairs = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    assert kernels.best_path([0, 1], [0], [3], [1], *pairs, 4.5, 0.75, 0.5) is None
 
 
 def test_the_numpy_path_can_be_chosen(
