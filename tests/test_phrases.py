@@ -104,6 +104,11 @@ def test_a_pair_seen_in_one_document_is_still_a_phrase(engine: SearchEngine) -> 
     assert [h["id"] for h in result["hits"]] == ["exam"]
     assert (result["total"], result["total_relation"]) == (1, "eq")
     assert engine.search('"kỳ lịch"')["total"] == 0
+    # Every pair of a longer phrase: both of these are in a bucket (each in one document).
+    for query in ('"lịch kỳ thi"', '"lich ky thi nam"', 'thi -"kỳ thi năm nay"'):
+        expected = [] if query.startswith("thi -") else ["exam"]
+        assert [h["id"] for h in engine.search(query)["hits"]] == expected, query
+    assert engine.search('"lịch thi"')["total"] == 0
 
 
 def test_a_minus_before_a_number_is_part_of_a_name_not_an_exclusion() -> None:
