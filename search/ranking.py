@@ -756,10 +756,13 @@ def _score_folded(
     found = [snapshot.postings(folded) for folded in concept.folded_forms]
     for postings in found:
         _add(steps, postings, n, concept.weight, group)
-    if len(found) == 1:  # the term stands for its documents: no mask over every docnum
-        return found[0]
+    # A form in no document marks nothing: a Telex token as typed (``ddoongf`` beside ``dong``)
+    # mostly is, and the term of the other form then stands for the concept's documents alone.
+    held = [postings for postings in found if postings.held]
+    if len(held) <= 1:  # the term stands for its documents: no mask over every docnum
+        return held[0] if held else found[0]
     hit = np.zeros(snapshot.size, dtype=bool)
-    for postings in found:
+    for postings in held:
         postings.mark(hit)
     return hit
 
