@@ -87,7 +87,7 @@ def pair_docs(snap: Snapshot, first: str, second: str) -> tuple[TermPostings, np
     pair = first + PAIR_JOINER + second
     own = snap.postings(pair)
     bucket = snap.postings(pair_bucket(pair))
-    if not bucket.df:
+    if not bucket.held:
         return own, np.zeros(0, dtype=np.int32)
     held = bucket.docs
     keep = snap.postings(first).holds(held) & snap.postings(second).holds(held)
