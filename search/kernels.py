@@ -296,6 +296,7 @@ def _best_path_loop(
     positions, size = starts.size - 1, ids.size
     scores = np.empty(size)
     unigram = np.empty(size)
+    weights = np.empty(size)  # a candidate's weight as the context of the next position's
     back = np.zeros(size, dtype=np.int64)
     first, last, seen_before = 0, 0, False
     for p in range(positions):
@@ -320,8 +321,8 @@ def _best_path_loop(
         else:
             best, base = first, 0.0
             for j in range(first, last):
-                weight = discount * (types[j] + 1) / (counts[j] + 1)
-                value = scores[j] + math.log(weight)
+                weights[j] = discount * (types[j] + 1) / (counts[j] + 1)
+                value = scores[j] + math.log(weights[j])
                 if j == first or value > base:
                     best, base = j, value
             for i in range(start, end):
@@ -330,7 +331,7 @@ def _best_path_loop(
             for j in range(first, last):
                 if ids[j] < 0 or not pair_keys.size:
                     continue
-                weight = discount * (types[j] + 1) / (counts[j] + 1)
+                weight = weights[j]
                 inverse_context = 1.0 / max(counts[j], 1)
                 high = np.uint64(ids[j]) << np.uint64(32)
                 for i in range(start, end):

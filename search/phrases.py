@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import kernels
 from .analysis import COMPOUND_JOINER, PAIR_JOINER, pair_bucket
 from .postings import Snapshot, TermPostings
 from .query import Concept, Plan
@@ -131,7 +132,7 @@ def _with(docs: np.ndarray, more: np.ndarray) -> np.ndarray:
 
 def _mask(size: int, docs: np.ndarray) -> np.ndarray:
     mask = np.zeros(size, dtype=bool)
-    mask[docs] = True
+    kernels.mark_ones(mask, docs)
     return mask
 
 
@@ -150,9 +151,7 @@ def constraints(snap: Snapshot, plan: Plan) -> Constraints:
         else:
             out._allow(~_mask(snap.size, possible[certain]))
         if certain.size < possible.size:
-            unsure = np.ones(possible.size, dtype=bool)
-            unsure[certain] = False
-            doubtful = _mask(snap.size, possible[unsure])
+            doubtful = _mask(snap.size, np.delete(possible, certain))
             out.checks.append(Check(phrase_pattern(words), required, doubtful))
             out.doubtful = doubtful if out.doubtful is None else out.doubtful | doubtful
     return out
