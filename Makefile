@@ -2,7 +2,7 @@
 # The interpreter .venv is made from: Debian's /usr/bin/python3 when it can make one (python3-venv
 # installed, Python >= 3.11), else python3 from the PATH.  Debian's executable has libpython linked
 # in; pyenv's default build (--enable-shared, no --enable-optimizations) took 8 % more CPU a
-# search at a million articles, and served 5 % fewer requests a second (README, stop 40).
+# search at a million articles, and served 5 % fewer requests a second (docs/scaling-log.md, stop 40).
 PYTHON ?= $(shell /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin

@@ -79,7 +79,7 @@ IN_FLIGHT = 2
 # this much memory (``SegmentBuilder.held_bytes``; writing them needs about as much again): its
 # memory does not grow with the archive.  The segments are merged at the end (``segment_merge``).
 # At a million articles 1,024 took the build's tree to 4.14 GiB (a segment written midway) and
-# 512 to 3.28 GiB, no slower (README).
+# 512 to 3.28 GiB, no slower (``docs/scaling-log.md``).
 SEGMENT_MB = 512
 # New and changed documents kept in memory from the first reading of the sources when there are
 # at most this many (an incremental run reads its sources once); more are read again as they

@@ -6,7 +6,7 @@ posting; the same loop compiled takes 0.6-0.75 ns (stop 39: a list of 250,000 po
 million scores, 151 us with numba's ``@njit`` against 354; 40 lists holding 4 million, 2.9 ms
 as a C loop against 7.5, the same float32 sums bit for bit).  Block bounds
 could not spare that work: on the 1M benchmark archive every 256-document block of a title
-query's candidates could still reach the page (README).
+query's candidates could still reach the page (``docs/scaling-log.md``).
 
 numba is imported on first use (0.4 s with its cache of compiled code, ~3.5 s compiling the
 first time: the cache is ``search/__pycache__``, else numba's user-wide one, else

@@ -4,9 +4,10 @@ Loading a term costs vnsearch one dictionary lookup per field and segment (three
 folded or extra view; most lookups miss). Through Whoosh each lookup is an md5, then about seven
 small seek + read calls through ``StructFile``/``SubFile`` layers (the hash-table slot, the entry's
 lengths, its key, its value), then ``W3TermInfo`` and a matcher object: about half of what a
-query-time term load took (README). Here the same hash table (``filetables.HashReader``: a
-256-entry directory of open-addressing tables of ``(hash, position)`` slots, keyed by the field
-number + term bytes of ``W3TermsReader._keycoder``) is walked with two reads a lookup, a few slots
+query-time term load took (``docs/scaling-log.md``). Here the same hash table
+(``filetables.HashReader``: a 256-entry directory of open-addressing tables of
+``(hash, position)`` slots, keyed by the field number + term bytes of
+``W3TermsReader._keycoder``) is walked with two reads a lookup, a few slots
 at a time and then the entry, and a term's posting blocks (``W3LeafMatcher._goto``/``_read_data``)
 come in one read of its extent. The results are the very values Whoosh's path decodes.
 
