@@ -45,6 +45,7 @@ from whoosh.index import LockError
 from whoosh.writing import CLEAR
 
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
+from .children import die_with
 from .config import env_int
 from .documents import Document, Skipped, Unreadable, Warning_, read_source
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
@@ -527,20 +528,7 @@ def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:
     for fd in lock_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
-    _die_with(parent)
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent (``parent``) dies, and exit now if it
-    has died already."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
+    die_with(parent)
 
 
 def _commit(writer, segments: list, mergetype=None) -> None:
@@ -1019,7 +1007,7 @@ def terms_helper(argv: list[str]) -> int:
     found another base than the indexer's; 2 when it failed (the indexer writes its part: its
     stderr is not the user's)."""
     index_dir, temporary, parent = Path(argv[1]), Path(argv[2]), int(argv[3])
-    _die_with(parent)
+    die_with(parent)
     try:
         snap = Snapshot(_open_plain(index_dir))
         try:

@@ -603,3 +603,83 @@ def test_field_averages_leave_out_documents_without_the_field() -> None:
     assert norms[0, 1] == norms[1, 0] * 2 == 6.0  # no title: the bare title weight (6, lead 3)
     # An empty field read as 0 (some segments) counts no more than one read as NaN.
     assert field_averages(np.where(np.isnan(lengths), 0, lengths), live).tolist() == [6.0, 0, 20.0]
+
+
+def _two_copies_updated(rnd: random.Random, tmp_path: Path) -> tuple[Path, Path]:
+    """An index of 40 articles and a copy of it, then the same run (5 new, 3 edited, 2 deleted,
+    a title changed) given to each: the two indexes."""
+    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
+    src, index, copy = tmp_path / "src", tmp_path / "index", tmp_path / "copy"
+    write_source(src, docs)
+    reindex(index, [src], workers=1)
+    shutil.copytree(index, copy, symlinks=True)
+    for i in range(40, 45):
+        docs[f"d{i}"] = article(rnd, f"d{i}")
+    for i in (2, 4, 6):
+        docs[f"d{i}"] = article(rnd, f"d{i}")
+    docs["d8"]["title"] = "Giá vàng hôm nay tăng mạnh"
+    del docs["d1"], docs["d3"]
+    write_source(src, docs)
+    return index, copy
+
+
+def _generation_files(index: Path) -> dict[str, bytes]:
+    """The latest generation's files but ``segments.json`` (Whoosh names segments at random)."""
+    directory = _generation_dir(index)
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "segments.json"}
+
+
+def test_an_incremental_runs_suggestion_table_is_written_by_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental run derives the suggestion table in a forked child while it derives the
+    accent model: the files are those one process writes, byte for byte."""
+    index, copy = _two_copies_updated(random.Random(21), tmp_path)
+    forks: list[int | None] = []
+    fork_work = store.fork_work
+
+    def recorded(work):
+        forks.append(fork_work(work))
+        return forks[-1]
+
+    monkeypatch.setattr(store, "fork_work", recorded)
+    summary = reindex(index, workers=1)
+    assert (summary.added, summary.updated, summary.removed) == (5, 4, 2)
+    assert len(forks) == 1 and forks[0] is not None and forks[0] != os.getpid()
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(forks[0], os.WNOHANG)
+    monkeypatch.setattr(store, "fork_work", lambda work: None)  # as a process with threads
+    reindex(copy, workers=1)
+    ours, theirs = _generation_files(index), _generation_files(copy)
+    assert sorted(ours) == sorted(theirs)
+    assert any(name.startswith("suggest-") for name in ours)
+    for name in ours:
+        assert ours[name] == theirs[name], name
+    assert_exact(index)
+
+
+def test_a_failed_child_leaves_its_part_to_the_indexer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The child that writes the suggestion table dies halfway (a file written, then an
+    error): the indexer says so and writes the table itself; the generation is exact."""
+    index, copy = _two_copies_updated(random.Random(22), tmp_path)
+    parent = os.getpid()
+    save = store._save_suggest
+
+    def dies_in_the_child(counts, directory: Path) -> None:
+        if os.getpid() != parent:
+            counts.suggest.save(directory)
+            raise MemoryError("the child ran out of memory")
+        save(counts, directory)
+
+    monkeypatch.setattr(store, "_save_suggest", dies_in_the_child)
+    with caplog.at_level(logging.WARNING, logger="search.store.generation"):
+        reindex(index, workers=1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the suggestion table's process failed: writing it here"
+    ]
+    monkeypatch.setattr(store, "fork_work", lambda work: None)
+    reindex(copy, workers=1)
+    assert _generation_files(index) == _generation_files(copy)
+    assert_exact(index)

@@ -98,10 +98,16 @@ class CorpusCounts:
         )
 
     def derive(self) -> tuple[VocabularyArrays, SuggestArrays]:
-        return (
-            vocabulary_arrays(self.accents, min_pair_count=MIN_PAIR_COUNT),
-            table_arrays(self.suggest),
-        )
+        return self.derive_vocabulary(), self.derive_suggest()
+
+    def derive_vocabulary(self) -> VocabularyArrays:
+        """The accent model the workers read (pairs seen once pruned)."""
+        return vocabulary_arrays(self.accents, min_pair_count=MIN_PAIR_COUNT)
+
+    def derive_suggest(self) -> SuggestArrays:
+        """The suggestion table the workers read; independent of ``derive_vocabulary``, so the
+        two can be derived at once (``store.generation``)."""
+        return table_arrays(self.suggest)
 
     def save(self, directory: Path) -> None:
         self.accents.save(directory)

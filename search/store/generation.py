@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..children import fork_work, joined, stop
 from ..typos import typo_arrays
 from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
@@ -384,21 +385,31 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
     base = load_generation(index_dir, update.base) if update and not update.full else None
     columns = build_columns(reader, norms_of, base.columns if base else None)
     counts = _counts(index_dir, generation, reader, columns, update, base)
-    vocabulary, suggest = counts.derive()
-    typos = typo_arrays(vocabulary, base.typos if base is not None else None)
     directory = store_dir(index_dir)
     directory.mkdir(exist_ok=True)
     temporary = Path(
         tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation:06d}-", suffix=".tmp")
     )
     previous = generation_dir(index_dir, update.base) if update and update.base >= 0 else None
+    helper: int | None = None
     try:
         with linking_from(previous):
+            # An incremental run's suggestion table is derived and saved by a forked child while
+            # this process derives the accent model: two single-threaded halves of similar cost
+            # (a full build's second of it is not worth a second copy of its pages in RSS).
+            if update is not None and not update.full:
+                helper = fork_work(lambda: _save_suggest(counts, temporary))
+            vocabulary = counts.derive_vocabulary()
+            typos = typo_arrays(vocabulary, base.typos if base is not None else None)
             columns.save(temporary)
-            counts.save(temporary)
+            counts.accents.save(temporary)
             vocabulary.save(temporary)
-            suggest.save(temporary)
             typos.save(temporary)
+            if not joined(helper):
+                if helper is not None:
+                    log.warning("the suggestion table's process failed: writing it here")
+                _save_suggest(counts, temporary)
+            helper = None
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -411,8 +422,17 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
         os.rename(temporary, generation_dir(index_dir, generation))
         _fsync(directory)
     except BaseException:
+        stop(helper)
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def _save_suggest(counts: CorpusCounts, directory: Path) -> None:
+    """The suggestion counts and table, saved into ``directory`` and flushed."""
+    counts.suggest.save(directory)
+    counts.derive_suggest().save(directory)
+    for path in directory.glob("suggest-*"):
+        _fsync(path)
 
 
 def _counts(
