@@ -605,14 +605,21 @@ def test_field_averages_leave_out_documents_without_the_field() -> None:
     assert field_averages(np.where(np.isnan(lengths), 0, lengths), live).tolist() == [6.0, 0, 20.0]
 
 
-def _two_copies_updated(rnd: random.Random, tmp_path: Path) -> tuple[Path, Path]:
+def _two_copies_updated(
+    rnd: random.Random, tmp_path: Path, bodies_only: bool = False
+) -> tuple[Path, Path]:
     """An index of 40 articles and a copy of it, then the same run (5 new, 3 edited, 2 deleted,
-    a title changed) given to each: the two indexes."""
+    a title changed; or, ``bodies_only``, two bodies edited) given to each: the two indexes."""
     docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
     src, index, copy = tmp_path / "src", tmp_path / "index", tmp_path / "copy"
     write_source(src, docs)
     reindex(index, [src], workers=1)
     shutil.copytree(index, copy, symlinks=True)
+    if bodies_only:  # the titles' suggestion counts stay as they were: their files are links
+        docs["d2"]["body"] = docs["d5"]["body"]
+        docs["d7"]["body"] = " ".join(reversed(docs["d7"]["body"].split()))
+        write_source(src, docs)
+        return index, copy
     for i in range(40, 45):
         docs[f"d{i}"] = article(rnd, f"d{i}")
     for i in (2, 4, 6):
@@ -663,7 +670,7 @@ def test_a_failed_child_leaves_its_part_to_the_indexer(
 ) -> None:
     """The child that writes the suggestion table dies halfway (a file written, then an
     error): the indexer says so and writes the table itself; the generation is exact."""
-    index, copy = _two_copies_updated(random.Random(22), tmp_path)
+    index, copy = _two_copies_updated(random.Random(22), tmp_path, bodies_only=True)
     parent = os.getpid()
     save = store._save_suggest
 
@@ -674,11 +681,21 @@ def test_a_failed_child_leaves_its_part_to_the_indexer(
         save(counts, directory)
 
     monkeypatch.setattr(store, "_save_suggest", dies_in_the_child)
+    previous = _generation_dir(index)
+    stamps = {p.name: p.stat().st_mtime_ns for p in previous.iterdir()}
     with caplog.at_level(logging.WARNING, logger="search.store.generation"):
         reindex(index, workers=1)
     assert [r.getMessage() for r in caplog.records] == [
         "the suggestion table's process failed: writing it here"
     ]
+    # The files the child linked to the previous generation's were not written over: a worker
+    # still maps those.
+    assert {p.name: p.stat().st_mtime_ns for p in previous.iterdir()} == stamps
+    assert any(
+        os.path.samefile(p, previous / p.name)
+        for p in _generation_dir(index).glob("suggest-*")
+        if (previous / p.name).exists()
+    )
     monkeypatch.setattr(store, "fork_work", lambda work: None)
     reindex(copy, workers=1)
     assert _generation_files(index) == _generation_files(copy)

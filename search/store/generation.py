@@ -399,6 +399,8 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             # (a full build's second of it is not worth a second copy of its pages in RSS).
             if update is not None and not update.full:
                 helper = fork_work(lambda: _save_suggest(counts, temporary))
+                if helper is None:
+                    log.info("the suggestion table is derived in this process (no fork here)")
             vocabulary = counts.derive_vocabulary()
             typos = typo_arrays(vocabulary, base.typos if base is not None else None)
             columns.save(temporary)
@@ -408,6 +410,10 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             if not joined(helper):
                 if helper is not None:
                     log.warning("the suggestion table's process failed: writing it here")
+                    # What it left may be links to the previous generation's files, which
+                    # writing over would change under the workers that map them.
+                    for path in temporary.glob("suggest-*"):
+                        path.unlink()
                 _save_suggest(counts, temporary)
             helper = None
         manifest = {
