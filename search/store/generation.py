@@ -395,8 +395,10 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
     try:
         with linking_from(previous):
             # An incremental run's suggestion table is derived and saved by a forked child while
-            # this process derives the accent model: two single-threaded halves of similar cost
-            # (a full build's second of it is not worth a second copy of its pages in RSS).
+            # this process derives the accent model and the typo table: single-threaded numpy
+            # and Python, so the second core does the one half (at 300k articles the generation's
+            # files took 1.5-2.0 s instead of 2.0-2.3; ``docs/scaling-log.md``, stop 50).  A full
+            # build's second of it is not worth a second copy of its pages in the tree's RSS.
             if update is not None and not update.full:
                 helper = fork_work(lambda: _save_suggest(counts, temporary))
                 if helper is None:
