@@ -1,27 +1,57 @@
 """Work in a forked child of a reindex: done there, reported by its exit code, never forked
-beside other threads."""
+beside other threads.
+
+Each check runs in a fresh interpreter: the suite's own process may hold threads of earlier
+tests (a browser driver, a server), beside which ``fork_work`` rightly refuses to fork."""
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from search.children import fork_work, joined, stop
+from search.children import fork_work, joined
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    """``script``'s output, run by a fresh interpreter in the repository."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
 
 
 def test_work_runs_in_a_child_and_reports_success(tmp_path: Path) -> None:
     out = tmp_path / "pid"
-    pid = fork_work(lambda: out.write_text(str(os.getpid())))
-    assert pid is not None and joined(pid)
-    assert out.read_text() == str(pid) != str(os.getpid())
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from search.children import fork_work, joined\n"
+        "pid = fork_work(lambda: Path(sys.argv[1]).write_text(str(os.getpid())))\n"
+        "print(pid, joined(pid), os.getpid())\n"
+    )
+    pid, ok, parent = _run(script, str(out)).split()
+    assert ok == "True"
+    assert out.read_text() == pid != parent
 
 
 def test_work_that_raises_reports_failure() -> None:
-    def fails() -> None:
-        raise ValueError("no")
-
-    assert joined(fork_work(fails)) is False
+    script = (
+        "from search.children import fork_work, joined\n"
+        "def fails():\n"
+        "    raise ValueError('no')\n"
+        "pid = fork_work(fails)\n"
+        "print(pid is not None, joined(pid))\n"
+    )
+    assert _run(script) == "True False"
 
 
 def test_no_fork_beside_other_threads(tmp_path: Path) -> None:
@@ -41,12 +71,16 @@ def test_no_fork_beside_other_threads(tmp_path: Path) -> None:
 
 
 def test_a_stopped_child_is_killed_and_reaped() -> None:
-    pid = fork_work(lambda: threading.Event().wait(60))
-    assert pid is not None
-    stop(pid)
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    else:
-        raise AssertionError("the child was not reaped")
+    script = (
+        "import os, threading\n"
+        "from search.children import fork_work, stop\n"
+        "pid = fork_work(lambda: threading.Event().wait(60))\n"
+        "stop(pid)\n"
+        "try:\n"
+        "    os.waitpid(pid, os.WNOHANG)\n"
+        "except ChildProcessError:\n"
+        "    print('reaped')\n"
+        "else:\n"
+        "    print('still there')\n"
+    )
+    assert _run(script) == "reaped"

@@ -636,25 +636,71 @@ def _generation_files(index: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "segments.json"}
 
 
+# An incremental reindex in a fresh interpreter (the suite's process may hold other tests'
+# threads, beside which the indexer rightly does not fork): the forks it made, its own pid, what
+# it added, updated and removed, and what the generation writer logged.  ``die``: the child
+# that writes the suggestion table saves the counts, then fails.
+_FORKING_RUN = """
+import json, logging, os, sys
+from pathlib import Path
+from search.indexer import reindex
+from search.store import generation as store
+
+index, mode = Path(sys.argv[1]), sys.argv[2]
+forks, messages, parent = [], [], os.getpid()
+fork_work, save = store.fork_work, store._save_suggest
+
+def recorded(work):
+    forks.append(fork_work(work))
+    return forks[-1]
+
+def dies_in_the_child(counts, directory):
+    if os.getpid() != parent:
+        counts.suggest.save(directory)
+        raise MemoryError("the child ran out of memory")
+    save(counts, directory)
+
+class Messages(logging.Handler):
+    def emit(self, record):
+        messages.append(record.getMessage())
+
+store.fork_work = recorded
+if mode == "die":
+    store._save_suggest = dies_in_the_child
+logger = logging.getLogger("search.store.generation")
+logger.addHandler(Messages())
+logger.setLevel(logging.INFO)
+summary = reindex(index, workers=1)
+counts = [summary.added, summary.updated, summary.removed]
+print(json.dumps({"forks": forks, "pid": parent, "counts": counts, "log": messages}))
+"""
+
+
+def _forking_run(index: Path, mode: str = "record") -> dict:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKING_RUN, str(index), mode],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_an_incremental_runs_suggestion_table_is_written_by_a_child_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An incremental run derives the suggestion table in a forked child while it derives the
     accent model: the files are those one process writes, byte for byte."""
     index, copy = _two_copies_updated(random.Random(21), tmp_path)
-    forks: list[int | None] = []
-    fork_work = store.fork_work
-
-    def recorded(work):
-        forks.append(fork_work(work))
-        return forks[-1]
-
-    monkeypatch.setattr(store, "fork_work", recorded)
-    summary = reindex(index, workers=1)
-    assert (summary.added, summary.updated, summary.removed) == (5, 4, 2)
-    assert len(forks) == 1 and forks[0] is not None and forks[0] != os.getpid()
-    with pytest.raises(ChildProcessError):  # reaped
-        os.waitpid(forks[0], os.WNOHANG)
+    run = _forking_run(index)
+    assert run["counts"] == [5, 4, 2]
+    assert len(run["forks"]) == 1 and run["forks"][0] not in (None, run["pid"])
+    assert run["log"] == []
     monkeypatch.setattr(store, "fork_work", lambda work: None)  # as a process with threads
     reindex(copy, workers=1)
     ours, theirs = _generation_files(index), _generation_files(copy)
@@ -666,28 +712,16 @@ def test_an_incremental_runs_suggestion_table_is_written_by_a_child_process(
 
 
 def test_a_failed_child_leaves_its_part_to_the_indexer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The child that writes the suggestion table dies halfway (a file written, then an
     error): the indexer says so and writes the table itself; the generation is exact."""
     index, copy = _two_copies_updated(random.Random(22), tmp_path, bodies_only=True)
-    parent = os.getpid()
-    save = store._save_suggest
-
-    def dies_in_the_child(counts, directory: Path) -> None:
-        if os.getpid() != parent:
-            counts.suggest.save(directory)
-            raise MemoryError("the child ran out of memory")
-        save(counts, directory)
-
-    monkeypatch.setattr(store, "_save_suggest", dies_in_the_child)
     previous = _generation_dir(index)
     stamps = {p.name: p.stat().st_mtime_ns for p in previous.iterdir()}
-    with caplog.at_level(logging.WARNING, logger="search.store.generation"):
-        reindex(index, workers=1)
-    assert [r.getMessage() for r in caplog.records] == [
-        "the suggestion table's process failed: writing it here"
-    ]
+    run = _forking_run(index, "die")
+    assert len(run["forks"]) == 1 and run["forks"][0] is not None
+    assert run["log"] == ["the suggestion table's process failed: writing it here"]
     # The files the child linked to the previous generation's were not written over: a worker
     # still maps those.
     assert {p.name: p.stat().st_mtime_ns for p in previous.iterdir()} == stamps
