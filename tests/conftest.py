@@ -22,6 +22,21 @@ SHARED = ROOT.parent / "shared" / "data"
 SAMPLES = ROOT / "samples"
 
 
+def run_fresh(script: str, *args: str, timeout: float = 300) -> str:
+    """``script``'s output, run by a fresh interpreter in the repository: what must not see the
+    suite's own process (the threads earlier tests left, beside which the indexer does not
+    fork)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def shared_path(*parts: str) -> Path:
     """A path in ../shared/data, or skip the test with a clear message when it is absent."""
     path = SHARED.joinpath(*parts)

@@ -6,27 +6,12 @@ tests (a browser driver, a server), beside which ``fork_work`` rightly refuses t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
+from conftest import run_fresh
+
 from search.children import fork_work, joined
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _run(script: str, *args: str) -> str:
-    """``script``'s output, run by a fresh interpreter in the repository."""
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def test_work_runs_in_a_child_and_reports_success(tmp_path: Path) -> None:
@@ -38,7 +23,7 @@ def test_work_runs_in_a_child_and_reports_success(tmp_path: Path) -> None:
         "pid = fork_work(lambda: Path(sys.argv[1]).write_text(str(os.getpid())))\n"
         "print(pid, joined(pid), os.getpid())\n"
     )
-    pid, ok, parent = _run(script, str(out)).split()
+    pid, ok, parent = run_fresh(script, str(out)).split()
     assert ok == "True"
     assert out.read_text() == pid != parent
 
@@ -51,7 +36,7 @@ def test_work_that_raises_reports_failure() -> None:
         "pid = fork_work(fails)\n"
         "print(pid is not None, joined(pid))\n"
     )
-    assert _run(script) == "True False"
+    assert run_fresh(script) == "True False"
 
 
 def test_no_fork_beside_other_threads(tmp_path: Path) -> None:
@@ -83,4 +68,4 @@ def test_a_stopped_child_is_killed_and_reaped() -> None:
         "else:\n"
         "    print('still there')\n"
     )
-    assert _run(script) == "reaped"
+    assert run_fresh(script) == "reaped"

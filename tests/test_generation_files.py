@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TOY_DOCS, mapping_of
+from conftest import TOY_DOCS, mapping_of, run_fresh
 
 from search.accents import CountsVocabulary, MappedVocabulary
 from search.documents import Document, read_source
@@ -677,18 +677,7 @@ print(json.dumps({"forks": forks, "pid": parent, "counts": counts, "log": messag
 
 
 def _forking_run(index: Path, mode: str = "record") -> dict:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", _FORKING_RUN, str(index), mode],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(run_fresh(_FORKING_RUN, str(index), mode).splitlines()[-1])
 
 
 def test_an_incremental_runs_suggestion_table_is_written_by_a_child_process(

@@ -3,7 +3,7 @@
 ``CorpusCounts`` pairs ``AccentCounts`` (syllables and pairs of titles, leads and bodies) with
 ``SuggestCounts`` (phrases and titles).  Counts of documents add up and subtract, so the counts of
 a generation are its predecessor's plus the new documents' minus the removed ones': the archive is
-never read again.  ``derive`` gives what the workers read.
+never read again.  ``derive_vocabulary`` and ``derive_suggest`` give what the workers read.
 """
 
 from __future__ import annotations
@@ -96,9 +96,6 @@ class CorpusCounts:
         return not (
             len(self.accents.syllables) or len(self.suggest.phrases) or len(self.suggest.titles)
         )
-
-    def derive(self) -> tuple[VocabularyArrays, SuggestArrays]:
-        return self.derive_vocabulary(), self.derive_suggest()
 
     def derive_vocabulary(self) -> VocabularyArrays:
         """The accent model the workers read (pairs seen once pruned)."""
