@@ -51,7 +51,8 @@ from .store.shared_postings import (
     parameters_key,
 )
 from .store.strings import StringArray
-from .store.term_reader import SegmentTerms, Unsupported, concatenate, leaf_postings
+from .store.tail_keys import TailKeys
+from .store.term_reader import SegmentTerms, concatenate, leaf_postings
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,6 @@ def default_cache_bytes(documents: int, shared: bool = False) -> int:
     private = max(MIN_CACHED_BYTES, CACHED_BYTES_PER_DOC * documents)
     return min(private, MAX_PRIVATE_BYTES) if shared else private
 
-
-# A tail whose segments' dictionaries hold at most this many bytes of entries has its terms
-# listed when a generation is warmed (``Snapshot.list_tail_terms``): a term of the query that no
-# tail segment holds is then not looked up in each of them (three lookups a segment, one a
-# field: at a million articles with a tail of 200, ~40 % of what reading a term cost).  200
-# tail articles hold ~40,000 terms in 3 MB of entries, listed in ~60 ms; the bound keeps a
-# larger tail's list (a few hundred thousand terms, a few dozen MB a worker) off.
-TAIL_TERMS_BYTES = 16 * 2**20
 
 # Loaded ahead of queries when a generation opens: the longest posting lists (frequent syllables
 # and pairs) cost milliseconds each to read, and most queries hold a few of them.
@@ -608,9 +601,10 @@ class Snapshot:
         self.segments = list(columns.segments) if self.size == columns.size else []
         self.bound = base_rows(self.segments) if self.segments else self.size
         self._deleted = np.flatnonzero(~np.asarray(self.live))
-        # Every term the tail's text fields hold, once listed (``list_tail_terms``; ``None``:
-        # each term is looked up in each tail segment).
-        self._tail_terms: frozenset[str] | None = None
+        # The tail's segments, and which of them hold a term once their keys are listed
+        # (``list_tail_keys``; ``None``: each term is looked up in each tail segment).
+        self._tail = [leaf for leaf in self._leaves if leaf[1] >= self.bound]
+        self._tail_keys: TailKeys | None = None
         self._shared = self._shared_postings()
         # What the generation before had read (``adopt``), until ``warm`` has used it.
         self._adopted: dict[str, _Adopted] = {}
@@ -778,14 +772,19 @@ class Snapshot:
         every docnum) from ``leaves`` (default: this snapshot's reader), numbered from
         ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
-        listed = self._tail_terms
-        if listed is not None and leaves is None and start >= self.bound and term not in listed:
-            return TermPostings.empty()  # in no tail segment
-        btext = term.encode("utf-8")
+        btext, fields = term.encode("utf-8"), _indexed_fields(term)
+        holding: list[list[int]] | None = None
+        if self._tail_keys is not None and leaves is None and start >= self.bound:
+            holding = self._tail_keys.holding(btext, fields)  # only the tail segments that may
+            if not any(holding):  # in no tail segment
+                return TermPostings.empty()
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for field, indexed in zip(TEXT_FIELDS, _indexed_fields(term), strict=True):
+        for at, (field, indexed) in enumerate(zip(TEXT_FIELDS, fields, strict=True)):
             parts: list[tuple[np.ndarray, np.ndarray]] = []
-            for leaf, base, terms in leaves or self._leaves:
+            asked = leaves or self._leaves
+            if holding is not None:
+                asked = [self._tail[position] for position in holding[at]]
+            for leaf, base, terms in asked:
                 if not start <= base < end:
                     continue
                 found = leaf_postings(leaf, terms, indexed, btext)
@@ -895,7 +894,7 @@ class Snapshot:
             storage, name = self.ix.storage, self.ix.indexname
             reader = generation_reader(storage, name, self.generation)
             leaves = _open_leaves(reader)
-            self.list_tail_terms(leaves)
+            self.list_tail_keys(leaves)
             deferred: list[str] = []
             for term in vocab.frequent_terms(limit):
                 if self._cached_bytes >= WARM_SHARE * self.cache_bytes or self.searcher.is_closed:
@@ -929,30 +928,20 @@ class Snapshot:
                 reader.close()
         return loaded
 
-    def list_tail_terms(self, leaves: Leaves | None = None) -> bool:
-        """List every term of the tail's text fields, so that searches look up only those in
-        the tail's segments (``_load``); whether they are listed.  ``leaves``: this
-        generation's segments, opened by the calling thread (default: the snapshot's own).
-        Nothing is listed without a tail, for a segment read through Whoosh, or past
-        ``TAIL_TERMS_BYTES``: each term is then looked up as before."""
-        if self._tail_terms is not None:
+    def list_tail_keys(self, leaves: Leaves | None = None) -> bool:
+        """List the keys of the tail's term dictionaries (``store.tail_keys``), so that searches
+        ask only the tail segments that may hold a term (``_load``); whether any segment is
+        listed.  ``leaves``: this generation's segments, opened by the calling thread (default:
+        the snapshot's own).  Nothing is listed without a tail; a segment read through Whoosh,
+        one whose tables do not read as written (logged), and those past ``MAX_KEYS`` are
+        asked for every term, as before."""
+        if self._tail_keys is not None:
             return True
         tail = [terms for _, base, terms in leaves or self._leaves if base >= self.bound]
-        if not tail or any(terms is None for terms in tail):
+        if not tail:
             return False
-        if sum(terms.entry_bytes for terms in tail) > TAIL_TERMS_BYTES:  # type: ignore[union-attr]
-            return False
-        try:
-            listed = frozenset(
-                term
-                for terms in tail
-                for _, term, _ in terms.frequent(ALL_VIEWS, 1)  # type: ignore[union-attr]
-            )
-        except Unsupported as exc:  # a damaged dictionary: each term looked up, as before
-            log.warning("the tail terms of %s could not be listed (%s)", self.folder, exc)
-            return False
-        self._tail_terms = listed
-        return True
+        self._tail_keys = TailKeys.of(tail, where=str(self.folder))
+        return self._tail_keys is not None
 
     def _warm_term(self, term: str, leaves: Leaves, deferred: list[str] | None) -> bool:
         """Load ``term`` unless cached; ``False`` when another worker is building its shared

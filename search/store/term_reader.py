@@ -54,6 +54,8 @@ _LOGGED: set[str] = set()
 _POINTER = struct.Struct("!Iq")  # filetables._pointer: a slot's hash and entry position
 _LENGTHS = struct.Struct("!ii")  # filetables._lengths: an entry's key and value lengths
 _HASH = struct.Struct("!I")  # md5_hash: the digest's last four bytes, big-endian
+# A hash table's slots as numpy reads them (``_POINTER``, big-endian): position 0 is an empty slot.
+_SLOTS = np.dtype([("hash", ">u4"), ("position", ">i8")])
 _EXTENT = struct.Struct("!qi")  # W3TermInfo: postings offset (pack_long) and length (pack_int)
 _BLOCK_LENGTH = struct.Struct("!i")  # a posting block's length, negated for the last one
 _FIELD_NUMBER = struct.Struct("!H")  # the key prefix of W3TermsReader._keycoder
@@ -258,6 +260,41 @@ class SegmentTerms:
             position, at = position + step, at + step
 
     @property
+    def prefixes(self) -> dict[str, bytes]:
+        """Each field's key prefix in this segment (its field number, packed)."""
+        return dict(self._prefixes)
+
+    def key_hash(self, field: str, term: bytes) -> int | None:
+        """The hash ``_value`` looks ``term`` of ``field`` up by (``None``: no such field)."""
+        prefix = self._prefixes.get(field)
+        if prefix is None:
+            return None
+        return key_hash(prefix + term)
+
+    def key_hashes(self) -> np.ndarray:
+        """The hash of every key in the dictionary (uint32, sorted, unique), read from the hash
+        tables' slots, not from the entries: 12 bytes a key, read and sorted by numpy, where
+        listing the keys themselves (``frequent``) is a Python step an entry."""
+        runs: list[bytes] = []
+        for start, slots in self._tables:
+            if not slots:
+                continue
+            with self._lock:
+                if self._fd < 0:
+                    raise ValueError("read from a closed segment")
+                run = self._read(self._fd, slots * _POINTER.size, start)
+            if len(run) < slots * _POINTER.size:
+                raise Unsupported("hash table past the file")
+            runs.append(run)
+        table = np.frombuffer(b"".join(runs), dtype=_SLOTS)
+        return np.unique(table["hash"][table["position"] != 0].astype(np.uint32))
+
+    @property
+    def key_count(self) -> int:
+        """Slots of the hash tables (about twice the keys): what ``key_hashes`` reads."""
+        return sum(slots for _, slots in self._tables)
+
+    @property
     def entry_bytes(self) -> int:
         """Bytes of the dictionary's entries: what listing every term (``frequent``) reads."""
         return self._entries[1] - self._entries[0]
@@ -299,7 +336,7 @@ class SegmentTerms:
         """The value of ``key`` in the hash file (``HashReader.ranges_for_key``: its first
         match), ``None`` when absent."""
         fd = self._fd
-        keyhash = _HASH.unpack_from(md5(key).digest(), 12)[0]
+        keyhash = _HASH.unpack_from(md5(key).digest(), 12)[0]  # ``key_hash``, inlined
         start, slots = self._tables[keyhash & 255]
         if not slots:
             return None
@@ -465,6 +502,12 @@ def flatten(parts: list, dtype, total: int) -> np.ndarray:
             for part in parts
         ]
     )
+
+
+def key_hash(key: bytes) -> int:
+    """Whoosh's ``md5_hash`` of a dictionary key (its field number and term): the hash its
+    tables file the key under."""
+    return _HASH.unpack_from(md5(key).digest(), 12)[0]
 
 
 def leaf_postings(
