@@ -4,7 +4,7 @@ Sizes: 5k, 11.3k and ~46.7k real articles; synthetic archives of any size with `
 
     python -m bench.scaling [--sizes 5000,11322,all] [--cache-mb MB] [--queries N] [--json F]
     python -m bench.scaling --archive 150000,300000,1000000 [--seed 14] [--workers 2]
-                            [--code DIR] [--collect] [--queries N] [--json F]
+                            [--code DIR] [--collect] [--queries N] [--json F] [--tail-runs N]
 
 The collection of size N is the first N articles of vietnews (11,322) followed by
 ``../shared/data/news-baomoi/*.jsonl.gz`` in name order (46,661 in all).  Each index is built with
@@ -31,7 +31,10 @@ skips it; ``--http-rounds`` times, each with a fresh gunicorn, the round of medi
 the in-process latency of the queries above, and an incremental run adding 100 new
 and 100 changed articles as a later source (its time, memory, a fresh engine's first search
 after it, and the engine that served the queries switching to it as a server's worker does: the
-seconds until the new generation is warm, then the same queries on it).  ``--collect`` also
+seconds until the new generation is warm, then the same queries on it).  ``--tail-runs N`` then
+makes N more such runs (each its own new and changed articles) and serves the index over HTTP
+again, one round: an archive reindexed daily serves most days with a dozen small segments or
+more after its base, which the merge policy lets stand.  ``--collect`` also
 measures what the first reading of the archive holds (``indexer._scan``: each id's winning copy;
 older code held every document until the build ended), in a process of its own.
 """
@@ -39,6 +42,7 @@ older code held every document until the build ended), in a process of its own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -182,25 +186,50 @@ def build_archive_index(
     return {"seconds": time.perf_counter() - started, "summary": out.strip(), **memory}
 
 
-def write_updates(archive: Path, directory: Path, new: int = 100, changed: int = 100) -> Path:
+def write_updates(
+    archive: Path, directory: Path, new: int = 100, changed: int = 100, run: int = 0
+) -> Path:
     """A source of ``new`` articles with ids the archive lacks and ``changed`` with ids it holds
     (the first shard's first ones, another text): added as a later source, they are an
-    incremental run of ``new`` added and ``changed`` updated articles."""
+    incremental run of ``new`` added and ``changed`` updated articles.  ``run``: the how-manyth
+    such run (from 0); each adds a file of its own to ``directory``, with new ids and changed
+    articles of its own (the first shard's next ones)."""
     import gzip
 
     shards = sorted(archive.glob("shard-*.jsonl.gz"))
+    size = new + changed
     with gzip.open(shards[0], "rt", encoding="utf-8") as fh:
-        first = [json.loads(next(fh)) for _ in range(new + changed)]
+        first = [json.loads(line) for line in itertools.islice(fh, run * size, (run + 1) * size)]
     directory.mkdir(parents=True, exist_ok=True)
     lines = []
     for i, doc in enumerate(first):
         other = first[(i + 1) % len(first)]
-        doc_id = f"update-{i}" if i < new else doc["id"]
+        new_id = f"update-{i}" if not run else f"update-{run}-{i}"
+        doc_id = new_id if i < new else doc["id"]
         lines.append({"id": doc_id, "title": other["title"], "sapo": doc.get("sapo", ""),
                       "body": other["body"] + " Cập nhật."})  # fmt: skip
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    (directory / "updates.jsonl").write_text(text, encoding="utf-8")
+    name = "updates.jsonl" if not run else f"updates-{run:03d}.jsonl"
+    (directory / name).write_text(text, encoding="utf-8")
     return directory
+
+
+def tail_runs(
+    index: Path, archive: Path, updates: Path, runs: int, workers: int, code: Path, requests: int
+) -> dict:
+    """``runs`` more incremental runs of 100 new + 100 changed articles after the first, as an
+    archive reindexed every day gathers small segments (the merge policy lets a dozen or two
+    stand), then the HTTP phase again (one round): what a server serves in between merges.
+    Each run's seconds (the process's start included), the segments then, and the round."""
+    seconds = []
+    for run in range(1, runs + 1):
+        write_updates(archive, updates, run=run)
+        done = build_archive_index(updates, index, workers, code, full=False)
+        seconds.append(round(done["seconds"], 2))
+    out: dict = {"runs": runs, "seconds": seconds, "segments": segment_count(index)}
+    if requests:
+        out["http"] = serve(index, requests, 1)
+    return out
 
 
 def first_search_ms(index: Path, query: str = "giá vàng hôm nay") -> dict:
@@ -327,7 +356,9 @@ def run_archives(args: argparse.Namespace) -> dict:
             ms, refused = time_engine(engine, queries)
             stats = percentiles(ms)
             entry.update(ms=stats, refused=refused)
-            updates = write_updates(archive, common.OUT / f"scaling-updates-{size}-{args.seed}")
+            updates = common.OUT / f"scaling-updates-{size}-{args.seed}"
+            shutil.rmtree(updates, ignore_errors=True)  # no run's files of an earlier benchmark
+            write_updates(archive, updates)
             incremental = build_archive_index(updates, index, args.workers, code, full=False)
             incremental["after"] = first_search_ms(index)
             # The worker that served the queries: its switch to the new generation (opening
@@ -342,6 +373,11 @@ def run_archives(args: argparse.Namespace) -> dict:
             engine.close()
         entry["incremental"] = incremental
         print(f"  incremental: {json.dumps(entry['incremental'])}", flush=True)
+        if args.tail_runs:
+            entry["tail"] = tail_runs(
+                index, archive, updates, args.tail_runs, args.workers, code, args.http_requests
+            )
+            print(f"  after {args.tail_runs} more runs: {json.dumps(entry['tail'])}", flush=True)
         out.append(entry)
         gib = 2**30
         rows.append(
@@ -447,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         help="--archive: HTTP rounds, each with a fresh gunicorn (the median one is shown)",
     )
     parser.add_argument("--code", type=Path, help="checkout whose vnsearch builds (default: this)")
+    parser.add_argument(
+        "--tail-runs",
+        type=int,
+        default=0,
+        help="--archive: this many more incremental runs after the first, then HTTP again",
+    )
     parser.add_argument(
         "--collect",
         action="store_true",
