@@ -775,7 +775,7 @@ class Snapshot:
         btext, fields = term.encode("utf-8"), _indexed_fields(term)
         holding: list[list[int]] | None = None
         if self._tail_keys is not None and leaves is None and start >= self.bound:
-            holding = self._tail_keys.holding(btext, fields)  # only the tail segments that may
+            holding = self._tail_keys.holding(btext, fields)  # the tail segments to ask
             if not any(holding):  # in no tail segment
                 return TermPostings.empty()
         acc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
