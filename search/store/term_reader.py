@@ -264,13 +264,6 @@ class SegmentTerms:
         """Each field's key prefix in this segment (its field number, packed)."""
         return dict(self._prefixes)
 
-    def key_hash(self, field: str, term: bytes) -> int | None:
-        """The hash ``_value`` looks ``term`` of ``field`` up by (``None``: no such field)."""
-        prefix = self._prefixes.get(field)
-        if prefix is None:
-            return None
-        return key_hash(prefix + term)
-
     def key_hashes(self) -> np.ndarray:
         """The hash of every key in the dictionary (uint32, sorted, unique), read from the hash
         tables' slots, not from the entries: 12 bytes a key, read and sorted by numpy, where
