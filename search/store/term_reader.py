@@ -287,11 +287,6 @@ class SegmentTerms:
         """Slots of the hash tables (about twice the keys): what ``key_hashes`` reads."""
         return sum(slots for _, slots in self._tables)
 
-    @property
-    def entry_bytes(self) -> int:
-        """Bytes of the dictionary's entries: what listing every term (``frequent``) reads."""
-        return self._entries[1] - self._entries[0]
-
     def doc_frequency(self, field: str, term: bytes) -> int:
         """How many documents hold ``term`` in ``field`` (0: none)."""
         prefix = self._prefixes.get(field)
