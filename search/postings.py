@@ -52,6 +52,7 @@ from .store.shared_postings import (
 )
 from .store.strings import StringArray
 from .store.tail_keys import TailKeys
+from .store.tail_terms import TailTerms
 from .store.term_reader import SegmentTerms, concatenate, leaf_postings
 
 log = logging.getLogger(__name__)
@@ -606,6 +607,9 @@ class Snapshot:
         self._tail = [leaf for leaf in self._leaves if leaf[1] >= self.bound]
         self._tail_keys: TailKeys | None = None
         self._shared = self._shared_postings()
+        # The tail's terms as the indexer wrote them with the generation (``None``: looked up
+        # in the tail's segments, ``_load``).
+        self._tail_terms = self._open_tail_terms()
         # What the generation before had read (``adopt``), until ``warm`` has used it.
         self._adopted: dict[str, _Adopted] = {}
         self._newly_deleted = self._deleted  # ... and those deleted since it
@@ -659,6 +663,16 @@ class Snapshot:
         owner = generation_dir(self.folder, self.files.generation)
         return SharedPostings.open(store_dir(self.folder), base, key, self.bound, owner)
 
+    def _open_tail_terms(self) -> TailTerms | None:
+        """The tail's terms file of this generation (``store.tail_terms``), when it was written
+        for this tail and these scoring parameters."""
+        if not self.files.shared or self.bound >= self.size:
+            return None
+        params = self.params
+        key = parameters_key((params.k1, params.field_weights, params.field_b))
+        directory = generation_dir(self.folder, self.files.generation)
+        return TailTerms.open(directory, self.bound, self.size, key)
+
     def postings(self, term: str) -> TermPostings:
         """BM25F postings of ``term`` over all text fields (cached per generation)."""
         with self._lock:
@@ -686,7 +700,8 @@ class Snapshot:
             df = base.held - self._deleted_in(base, 0, self.bound)
         if self.bound == self.size and df == base.df:
             return base
-        if adopted is not None and adopted.known is not None:
+        if adopted is not None and adopted.known is not None and self._tail_terms is None:
+            # (With the tail's terms file, its arrays are mapped instead: no copy to extend.)
             known, known_df = adopted.known, adopted.known_df
             tail = self._extended(term, leaves, known, known_df, self.bound, adopted.end)
         elif self.bound < self.size:
@@ -772,6 +787,8 @@ class Snapshot:
         every docnum) from ``leaves`` (default: this snapshot's reader), numbered from
         ``start``: the base (from 0) or the tail (from ``bound``)."""
         end = self.size if end is None else end
+        if self._tail_terms is not None and start == self.bound and end == self.size:
+            return self._tail_postings(term)
         btext, fields = term.encode("utf-8"), _indexed_fields(term)
         holding: list[list[int]] | None = None
         if self._tail_keys is not None and leaves is None and start >= self.bound:
@@ -826,6 +843,24 @@ class Snapshot:
             return TermPostings(docs, weight, int(docs.size))
         dense = np.zeros(span, dtype=np.float32)
         dense[_index(docs)] = weight  # every weight is > 0: ``tf`` is
+        return TermPostings.spread(dense, int(docs.size))
+
+    def _tail_postings(self, term: str) -> TermPostings:
+        """``term``'s postings in the tail (numbered from ``bound``) from the tail's terms
+        file: the arrays ``_load`` would read, mapped (over every docnum of the tail, as
+        ``_load`` keeps them, where the term is in ``DENSE_SHARE`` of its documents)."""
+        assert self._tail_terms is not None
+        found = self._tail_terms.arrays(term)
+        if found is None:
+            return TermPostings.empty()
+        docs, weight = found
+        span = self.size - self.bound
+        if docs.size < DENSE_SHARE * span:
+            postings = TermPostings(docs, weight, int(docs.size))
+            postings.mapped = True
+            return postings
+        dense = np.zeros(span, dtype=np.float32)
+        dense[_index(docs)] = weight
         return TermPostings.spread(dense, int(docs.size))
 
     def adopt(self, previous: Snapshot) -> int:
@@ -937,6 +972,8 @@ class Snapshot:
         asked for every term, as before."""
         if self._tail_keys is not None:
             return True
+        if self._tail_terms is not None:  # the tail's terms are mapped: nothing to look up
+            return False
         tail = [terms for _, base, terms in leaves or self._leaves if base >= self.bound]
         if not tail:
             return False

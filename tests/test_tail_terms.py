@@ -1,23 +1,27 @@
-"""The keys of a generation's tail dictionaries are listed when it is warmed
-(``Snapshot.list_tail_keys``, ``store.tail_keys``): a query's term is then looked up only in the
-tail segments whose hash tables hold one of its keys, and every answer is the one looking it up
-in each segment gives."""
+"""The tail's terms file (``store.tail_terms``): an incremental run writes every term of the
+generation's tail with its BM25F arrays, workers map it, and each tail term is then read from it
+instead of being looked up in each tail segment; the arrays, and so every answer, are the ones
+the segments give, bit for bit."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_generation_files import article, write_source
 
 from search.engine import SearchEngine
 from search.indexer import reindex
-from search.schema import TEXT_FIELDS, extra_field
-from search.store import tail_keys
-from search.store.tail_keys import TailKeys
-from search.store.term_reader import SegmentTerms, Unsupported, key_hash
+from search.ranking_params import DEFAULT_PARAMS
+from search.store import shared_postings, tail_terms
+from search.store.generation import generation_dir
+from search.store.tail_terms import META, PREFIX, VIEWS, TailTerms
+from search.store.term_reader import SegmentTerms
 
 QUERIES = (
     "lào cai",
@@ -28,47 +32,47 @@ QUERIES = (
     "hòa bình",
     "giá vàng",
     '"nắng nóng"',
-    "zircon thạch anh",  # the new article's own words: in the tail alone
+    "zircon thạch anh",
     "zircon",
     "xenon",
     "kripton ở Lào Cai",
 )
 
 
-@pytest.fixture
-def tailed(tmp_path: Path) -> Path:
-    """40 articles, then an incremental run: one edited, one added (whose title's words no
-    other article holds): a base of 40 and a tail of 2."""
-    rnd = random.Random(11)
-    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
-    src, index = tmp_path / "src", tmp_path / "index"
-    write_source(src, docs)
-    reindex(index, [src], workers=1)
-    docs["d3"]["body"] = " ".join(reversed(docs["d3"]["body"].split()))
-    docs["n0"] = {**article(rnd, "n0"), "title": "Zircon thạch anh ở Lào Cai"}
-    write_source(src, docs)
-    summary = reindex(index, workers=1)
-    assert (summary.added, summary.updated) == (1, 1)
-    return index
+class Archive:
+    """An index of 40 articles and its source, with incremental runs made one at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self.rnd = random.Random(17)
+        self.docs = {f"d{i}": article(self.rnd, f"d{i}") for i in range(40)}
+        self.src, self.index = root / "src", root / "index"
+        write_source(self.src, self.docs)
+        reindex(self.index, [self.src], workers=1)
+
+    def run(self, **changes: dict | None) -> None:
+        """Add, replace (``{...}``) or drop (``None``) articles, then reindex."""
+        for doc_id, doc in changes.items():
+            if doc is None:
+                del self.docs[doc_id]
+            else:
+                self.docs[doc_id] = doc
+        write_source(self.src, self.docs)
+        reindex(self.index, workers=1)
+
+    def new(self, doc_id: str, title: str, lead: str = "Tin mới từ Lào Cai") -> dict:
+        return {**article(self.rnd, doc_id), "title": title, "lead": lead}
 
 
 @pytest.fixture
-def three_runs(tmp_path: Path) -> Path:
-    """40 articles, then three incremental runs adding one article each, whose title holds a
-    word no other article does (``zircon``, ``xenon``, ``kripton``): a tail of three segments.
-    The second article has no lead, so its segment numbers its fields otherwise (Whoosh numbers
-    the fields a segment holds in order)."""
-    rnd = random.Random(13)
-    docs = {f"d{i}": article(rnd, f"d{i}") for i in range(40)}
-    src, index = tmp_path / "src", tmp_path / "index"
-    write_source(src, docs)
-    reindex(index, [src], workers=1)
-    for i, word in enumerate(("Zircon", "Xenon", "Kripton")):
-        lead = "" if word == "Xenon" else "Tin mới từ Lào Cai"
-        docs[f"n{i}"] = {**article(rnd, f"n{i}"), "title": f"{word} ở Lào Cai", "lead": lead}
-        write_source(src, docs)
-        assert reindex(index, workers=1).added == 1
-    return index
+def archive(tmp_path: Path) -> Archive:
+    """Three incremental runs after the first build: one adds ``zircon``'s article and edits
+    an old one, one adds ``xenon``'s (no lead), one adds ``kripton``'s."""
+    archive = Archive(tmp_path)
+    d3 = {**archive.docs["d3"], "body": " ".join(reversed(archive.docs["d3"]["body"].split()))}
+    archive.run(n0=archive.new("n0", "Zircon thạch anh ở Lào Cai"), d3=d3)
+    archive.run(n1=archive.new("n1", "Xenon ở Lào Cai", lead=""))
+    archive.run(n2=archive.new("n2", "Kripton ở Lào Cai"))
+    return archive
 
 
 def _answers(engine: SearchEngine) -> list[dict]:
@@ -80,210 +84,243 @@ def _answers(engine: SearchEngine) -> list[dict]:
     return out
 
 
-def _tail_lookups(engine: SearchEngine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
-    """(position in the tail, term) of each lookup in the tail's segments from now on."""
-    snap = engine.snapshot()
-    tail = {id(terms): at for at, (_, _, terms) in enumerate(snap._tail)}
-    asked: list[tuple[int, str]] = []
-    real = SegmentTerms.postings
-
-    def postings_of(self, field: str, term: bytes):
-        if id(self) in tail:
-            asked.append((tail[id(self)], term.decode("utf-8")))
-        return real(self, field, term)
-
-    monkeypatch.setattr(SegmentTerms, "postings", postings_of)
-    return asked
+def _tail_dictionary_terms(snap) -> set[str]:
+    """Every term (both views) of the tail's segments that a live document holds."""
+    terms: set[str] = set()
+    for leaf, first, _ in snap._tail:
+        for field, term in leaf.all_terms():
+            if field not in VIEWS:
+                continue
+            docs = [first + d for d in leaf.postings(field, term).all_ids()]
+            if any(snap.live[d] for d in docs):
+                terms.add(term.decode("utf-8"))
+    return terms
 
 
-def _plain_answers(index: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
-    """The answers of an engine that lists nothing (every term asked of every tail segment),
-    and the lookups they made."""
-    plain = SearchEngine(index, warm=False)
-    try:
-        asked = _tail_lookups(plain, monkeypatch)
-        return _answers(plain), asked
-    finally:
-        plain.close()
-        monkeypatch.undo()
+def _same_as_the_segments(snap, terms) -> None:
+    """Each term's tail postings from the file are those read from the segments, bit for bit."""
+    mapped = snap._tail_terms
+    assert mapped is not None
+    for term in terms:
+        from_file = snap._tail_postings(term)
+        snap._tail_terms = None
+        try:
+            read = snap._load(term, None, snap.bound, snap.size)
+        finally:
+            snap._tail_terms = mapped
+        assert (from_file.df, from_file.held) == (read.df, read.held), term
+        assert (from_file.dense is None) == (read.dense is None), term
+        if read.dense is not None:
+            assert from_file.dense.tobytes() == read.dense.tobytes(), term
+        else:
+            assert from_file.docs.tolist() == read.docs.tolist(), term
+            assert from_file.weight.tobytes() == read.weight.tobytes(), term
 
 
-def _listed(index: Path) -> SearchEngine:
-    engine = SearchEngine(index)  # warmed: its tail's keys listed
-    engine.snapshot()
-    engine.wait_warm()
-    engine.snapshot()._cache.clear()  # every term read again, the listing in use
-    return engine
+def _replace(path: Path, write) -> None:
+    """``path`` replaced by what ``write`` writes (to a new file, renamed over it)."""
+    new = path.with_name(f"new-{path.name}")
+    write(new)
+    new.replace(path)
 
 
-def _tail_terms(snap) -> list[set[str]]:
-    """Each tail segment's terms (every field)."""
-    return [{t.decode("utf-8") for _, t in leaf.all_terms()} for leaf, _, _ in snap._tail]
+def _without_files(index: Path) -> None:
+    for path in index.glob(f"vnsearch/gen-*/{PREFIX}*"):
+        path.unlink()
 
 
-def test_the_listing_is_every_key_of_the_tail_dictionaries(tailed: Path) -> None:
-    engine = SearchEngine(tailed, warm=False)
-    try:
-        snap = engine.snapshot()
-        assert (snap.bound, snap.size) == (40, 42)
-        assert snap._tail_keys is None  # not listed until warmed
-        assert snap.list_tail_keys() is True
-        ((leaf, _, terms),) = snap._tail
-        prefixes = terms.prefixes
-        expected = {key_hash(prefixes[f] + t) for f, t in leaf.all_terms()}
-        listed = snap._tail_keys
-        assert listed.listed == 1
-        assert sorted(listed._hashes) == sorted(expected)
-        assert set(listed._owners) == {0}
-        # Each field the segment holds a term in, and no other (its lead and body are random
-        # syllables, never "zircon"); a word no article holds, in none.
-        held = {(f, t) for f, t in leaf.all_terms()}
-        for term in ("zircon", "lào", "cai", "thạch_anh"):
-            fields = [*TEXT_FIELDS, *(extra_field(f) for f in TEXT_FIELDS)]
-            expected_fields = [[0] if (f, term.encode()) in held else [] for f in fields]
-            assert listed.holding(term.encode(), fields) == expected_fields
-        assert listed.holding(b"zircon", TEXT_FIELDS) == [[0], [], []]
-        assert listed.holding("không-có-từ-này".encode(), TEXT_FIELDS) == [[], [], []]
-    finally:
-        engine.close()
-
-
-def test_listed_tail_keys_answer_as_looking_each_up(
-    tailed: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every typed form: the same totals, hits, scores, highlights and facets; and only the
-    terms the tail holds are looked up in it."""
-    expected, plain_asked = _plain_answers(tailed, monkeypatch)
-    assert {"cai", "vang"} <= {term for _, term in plain_asked}
-    engine = _listed(tailed)
-    try:
-        snap = engine.snapshot()
-        asked = _tail_lookups(engine, monkeypatch)
-        assert _answers(engine) == expected
-        assert [a["total"] for a in expected[8:10]] == [1, 1]  # "zircon": the new article
-        (held,) = _tail_terms(snap)
-        looked_up = {term for _, term in asked}
-        assert "zircon" in looked_up and looked_up <= held
-        absent = {"vàng", "vang", "gia vang"} - held
-        assert absent and not absent & looked_up
-    finally:
-        engine.close()
-
-
-def test_only_the_tail_segments_holding_a_term_are_asked(
-    three_runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected, _ = _plain_answers(three_runs, monkeypatch)
-    assert [a["total"] for a in expected[9:11]] == [1, 1]  # zircon, xenon
-    assert expected[11]["hits"][0]["id"] == "n2"  # kripton ở Lào Cai
-    engine = _listed(three_runs)
-    try:
-        snap = engine.snapshot()
-        assert len(snap._tail) == 3 and snap._tail_keys.listed == 3
-        numbers = [terms.prefixes for _, _, terms in snap._tail]
-        assert "lead" not in numbers[1] and numbers[0]["title"] != numbers[1]["title"]
-        assert numbers[0] == numbers[2]
-        asked = _tail_lookups(engine, monkeypatch)
-        assert engine.search("xenon")["hits"][0]["id"] == "n1"
-        assert asked == [(1, "xenon")]  # the second run's segment, its title field alone
-        snap._cache.clear()
-        asked.clear()
-        assert _answers(engine) == expected
-        held = _tail_terms(snap)
-        assert asked and all(term in held[at] for at, term in asked)
-    finally:
-        engine.close()
-
-
-def test_a_hash_two_keys_share_costs_a_lookup_not_an_answer(
-    three_runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every listed segment said to hold every key (as if every hash collided): each is asked,
-    and the answers are the same."""
-    expected, _ = _plain_answers(three_runs, monkeypatch)
-    engine = _listed(three_runs)
-    try:
-        monkeypatch.setattr(
-            TailKeys, "holding", lambda self, term, fields: [[0, 1, 2] for _ in fields]
-        )
-        asked = _tail_lookups(engine, monkeypatch)
-        assert _answers(engine) == expected
-        assert {at for at, _ in asked} == {0, 1, 2}
-    finally:
-        engine.close()
-
-
-def test_segments_past_the_bound_are_asked_for_every_term(
-    three_runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Room for the first tail segment's keys alone: it is listed, the others are asked for
-    every term, and the answers are the same."""
-    expected, _ = _plain_answers(three_runs, monkeypatch)
-    engine = SearchEngine(three_runs, warm=False)
-    try:
-        first = engine.snapshot()._tail[0][2]
-        monkeypatch.setattr(tail_keys, "MAX_KEYS", first.key_count // 2)
-        engine.snapshot().list_tail_keys()
-        listed = engine.snapshot()._tail_keys
-        assert (listed.listed, listed._unlisted) == (1, (1, 2))
-        assert listed.holding(b"zircon", TEXT_FIELDS) == [[0, 1, 2], [1, 2], [1, 2]]
-        asked = _tail_lookups(engine, monkeypatch)
-        assert _answers(engine) == expected
-        held = _tail_terms(engine.snapshot())
-        first = {term for at, term in asked if at == 0}
-        assert "zircon" in first and first <= held[0]  # listed: asked for what it holds
-        unlisted = [{term for at, term in asked if at == at_} for at_ in (1, 2)]
-        assert unlisted[0] == unlisted[1] > first  # asked for every term
-    finally:
-        engine.close()
-
-
-def test_a_tail_too_large_to_list_is_looked_up_as_before(
-    tailed: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tail_keys, "MAX_KEYS", 10)
-    engine = SearchEngine(tailed)
-    try:
-        engine.snapshot()
-        engine.wait_warm()
-        assert engine.snapshot()._tail_keys is None
-        assert engine.snapshot().list_tail_keys() is False
-        assert engine.search("zircon")["total"] == 1
-    finally:
-        engine.close()
-
-
-def test_a_damaged_tail_dictionary_is_logged_and_looked_up_as_before(
-    tailed: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def damaged(self):
-        raise Unsupported("hash table past the file")
-
-    monkeypatch.setattr(SegmentTerms, "key_hashes", damaged)
-    engine = SearchEngine(tailed, warm=False)
-    try:
-        with caplog.at_level(logging.WARNING, logger="search.store.tail_keys"):
-            assert engine.snapshot().list_tail_keys() is False
-        assert engine.snapshot()._tail_keys is None
-        assert [r.getMessage() for r in caplog.records] == [
-            f"a tail segment of {tailed} could not be listed (hash table past the file): "
-            "its terms are looked up"
-        ]
-        assert engine.search("zircon")["total"] == 1
-    finally:
-        engine.close()
-
-
-def test_without_a_tail_nothing_is_listed(tmp_path: Path) -> None:
-    rnd = random.Random(12)
-    src, index = tmp_path / "src", tmp_path / "index"
-    write_source(src, {f"d{i}": article(rnd, f"d{i}") for i in range(10)})
-    reindex(index, [src], workers=1)
+def test_each_run_writes_the_tail_terms_as_the_segments_give_them(archive: Archive) -> None:
+    index = archive.index
+    generations = sorted(index.glob("vnsearch/gen-*"))
+    assert len(generations) == 2  # the last one, and the one before for workers switching
     engine = SearchEngine(index, warm=False)
     try:
         snap = engine.snapshot()
-        assert snap.bound == snap.size == 10
-        assert snap.list_tail_keys() is False and snap._tail_keys is None
-        assert snap._tail == []
+        assert (snap.bound, snap.size) == (40, 44)  # d3's old copy still counted, deleted
+        assert snap._tail_terms is not None and snap._tail_keys is None
+        meta = json.loads((generation_dir(index, snap.generation) / META).read_text("utf-8"))
+        assert (meta["bound"], meta["size"]) == (40, 44)
+        assert [count for _, count in meta["segments"]] == [2, 1, 1]
+        held = _tail_dictionary_terms(snap)
+        names = set(snap._tail_terms.table.names)
+        assert names == held
+        assert {"zircon", "xenon", "kripton", "thạch", "thach_anh", "lao cai"} <= names
+        _same_as_the_segments(snap, sorted(held) + ["không-có-từ-này", "vàng"])
+        assert not snap.list_tail_keys()  # nothing left to list
+        zircon = snap._tail_postings("zircon")
+        assert zircon.docs.tolist() == [1]  # n0: after d3's new copy
+    finally:
+        engine.close()
+
+
+def test_the_answers_are_the_ones_the_segments_give(archive: Archive) -> None:
+    engine = SearchEngine(archive.index)
+    try:
+        engine.wait_warm()
+        assert engine.snapshot()._tail_terms is not None
+        with_file = _answers(engine)
+    finally:
+        engine.close()
+    _without_files(archive.index)
+    plain = SearchEngine(archive.index)
+    try:
+        plain.wait_warm()
+        assert plain.snapshot()._tail_terms is None
+        assert _answers(plain) == with_file
+    finally:
+        plain.close()
+    assert [a["total"] for a in with_file[9:11]] == [1, 1]
+    assert with_file[11]["hits"][0]["id"] == "n2"
+
+
+def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fourth run edits ``n0`` (an article of the first run's segment) so that its title
+    loses ``zircon``, and adds ``n3``: only the run's segment is read, the earlier arrays are
+    kept without n0's old copy, and the file is the one reading every tail segment gives.  (The
+    tail may hold half the documents here: at an eighth, the base would take the first run's
+    segment in and every tail segment would be read again, as it must when the base moves.)"""
+    monkeypatch.setattr(shared_postings, "TAIL_SHARE", 0.5)
+    read: list[int] = []
+    real = SegmentTerms.all_postings
+
+    def counted(self, fields):
+        found = real(self, fields)
+        read.append(len(found[1]))
+        return found
+
+    monkeypatch.setattr(SegmentTerms, "all_postings", counted)
+    n0 = {**archive.docs["n0"], "title": "Thạch anh ở Lào Cai"}
+    archive.run(n0=n0, n3=archive.new("n3", "Radon ở Sa Pa"))
+    assert len(read) == 1  # one segment: the run's two articles
+    engine = SearchEngine(archive.index, warm=False)
+    try:
+        snap = engine.snapshot()
+        assert (snap.bound, snap.size) == (40, 46)
+        table = snap._tail_terms.table
+        assert snap._tail_terms.arrays("zircon") is None  # n0's old copy: deleted
+        assert snap._tail_terms.arrays("radon")[0].tolist() == [5]
+        _same_as_the_segments(snap, _tail_dictionary_terms(snap))
+        # The same arrays as a file written from every tail segment at once.
+        fresh = generation_dir(archive.index, snap.generation).parent / "fresh"
+        fresh.mkdir()
+        columns = snap.files.columns
+        key = tail_terms_key()
+        assert tail_terms.write_tail_terms(
+            fresh,
+            snap._leaves,
+            columns.segments,
+            snap.bound,
+            np.asarray(columns.live),
+            columns.norms,
+            columns.averages,
+            DEFAULT_PARAMS.k1,
+            key,
+        )
+        assert len(read) == 5  # every tail segment: 4
+        again = TailTerms.open(fresh, snap.bound, snap.size, key).table
+        assert list(again.names) == list(table.names)
+        assert again.starts.tolist() == table.starts.tolist()
+        assert again.docs.tolist() == table.docs.tolist()
+        assert again.weights.tobytes() == table.weights.tobytes()
+    finally:
+        engine.close()
+    engine = SearchEngine(archive.index)
+    try:
+        assert engine.search("zircon")["total"] == 0
+        assert engine.search("radon sa pa")["hits"][0]["id"] == "n3"
+    finally:
+        engine.close()
+
+
+def tail_terms_key() -> str:
+    from search.store.shared_postings import parameters_key
+
+    params = DEFAULT_PARAMS
+    return parameters_key((params.k1, params.field_weights, params.field_b))
+
+
+@pytest.mark.parametrize("damage", ["docs past the tail", "cut short", "other parameters"])
+def test_files_that_do_not_read_as_written_are_not_used(
+    archive: Archive, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = SearchEngine(archive.index)
+    try:
+        engine.wait_warm()
+        expected = _answers(engine)
+        directory = generation_dir(archive.index, engine.snapshot().generation)
+    finally:
+        engine.close()
+    tail_terms._LOGGED.clear()
+    # Each damaged file replaces the original (a new file, as every writer of the index makes
+    # them): a mapped file cut short in place would fault whoever still maps its pages.
+    if damage == "docs past the tail":
+        docs = np.load(directory / f"{PREFIX}docs.npy")
+        docs[-1] = 4  # the tail holds docnums 0-3
+        _replace(directory / f"{PREFIX}docs.npy", lambda path: np.save(path, docs))
+    elif damage == "cut short":
+        weights = directory / f"{PREFIX}weights.npy"
+        cut = weights.read_bytes()[:-8]
+        _replace(weights, lambda path: path.write_bytes(cut))
+    else:
+        meta = json.loads((directory / META).read_text("utf-8"))
+        meta["key"] = "another"
+        _replace(directory / META, lambda path: path.write_text(json.dumps(meta), "utf-8"))
+    with caplog.at_level(logging.INFO, logger="search.store.tail_terms"):
+        engine = SearchEngine(archive.index)
+        try:
+            engine.snapshot()
+            engine.wait_warm()
+            assert engine.snapshot()._tail_terms is None
+            assert engine.snapshot()._tail_keys is not None  # listed instead
+            assert _answers(engine) == expected
+        finally:
+            engine.close()
+    (record,) = [r for r in caplog.records if r.name == "search.store.tail_terms"]
+    assert record.getMessage().endswith(": the tail's terms are looked up in its segments")
+    wanted = {
+        "docs past the tail": (logging.WARNING, "docnums past the tail"),
+        "cut short": (logging.WARNING, "weights.npy"),
+        "other parameters": (logging.INFO, "another tail or other scoring parameters"),
+    }[damage]
+    assert record.levelno == wanted[0] and wanted[1] in record.getMessage()
+
+
+def test_an_engine_with_other_scoring_parameters_reads_the_segments(archive: Archive) -> None:
+    """The file holds weights of the default parameters: an engine tuned otherwise (``bench.tune``)
+    reads the tail's segments, and answers as it does on the index without the files."""
+    params = replace(DEFAULT_PARAMS, k1=0.9)
+    engine = SearchEngine(archive.index, params=params)
+    try:
+        engine.wait_warm()
+        assert engine.snapshot()._tail_terms is None
+        tuned = _answers(engine)
+    finally:
+        engine.close()
+    _without_files(archive.index)
+    plain = SearchEngine(archive.index, params=params)
+    try:
+        plain.wait_warm()
+        assert _answers(plain) == tuned
+    finally:
+        plain.close()
+
+
+def test_no_tail_terms_without_a_tail_or_where_a_segment_is_not_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = Archive(tmp_path)
+    assert not list(archive.index.glob(f"vnsearch/gen-*/{PREFIX}*"))  # a full build: no tail
+    monkeypatch.setattr(SegmentTerms, "open", classmethod(lambda cls, leaf: None))
+    with caplog.at_level(logging.INFO, logger="search.store.generation"):
+        archive.run(n0=archive.new("n0", "Zircon ở Lào Cai"))
+    assert not list(archive.index.glob(f"vnsearch/gen-*/{PREFIX}*"))
+    assert any("no tail terms" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    engine = SearchEngine(archive.index)
+    try:
+        assert engine.snapshot()._tail_terms is None
+        assert engine.search("zircon")["hits"][0]["id"] == "n0"
     finally:
         engine.close()

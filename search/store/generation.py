@@ -11,6 +11,7 @@ Layout, in the index directory::
         typos-*                   the typo table built from it (``TypoArrays``)
         suggest-{keys,texts,weights,title_keys,title_texts}.*   the suggestion table
         accent-* suggest-{phrases,titles}.*   exact counts, read by the next reindex only
+        tail-*                    the tail's terms with their BM25F arrays (``tail_terms``)
     vnsearch/postings-base-<key>/    posting arrays the workers share (``shared_postings``)
     vnsearch/pending-000008       a reindex is writing generation 8's files (holds its pid)
 
@@ -44,15 +45,19 @@ from pathlib import Path
 import numpy as np
 
 from ..children import fork_work, joined, stop
+from ..ranking_params import DEFAULT_PARAMS
 from ..typos import typo_arrays
 from .accent_files import VocabularyArrays
 from .columns import Columns, build_columns
 from .corpus import CorpusCounts, CorpusTally, TextFields
 from .counts import CountsMismatch
-from .shared_postings import base_key, base_of
+from .shared_postings import base_key, base_of, base_rows, parameters_key
 from .shared_postings import generation_of as shared_generation
 from .strings import StringArray, encode, fixed_width, linking_from
 from .suggest_files import SuggestArrays
+from .tail_terms import PREFIX as TAIL_PREFIX
+from .tail_terms import write_tail_terms
+from .term_reader import SegmentTerms
 from .typo_files import TypoArrays, TypoFilesDamaged
 
 log = logging.getLogger(__name__)
@@ -409,6 +414,7 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             counts.accents.save(temporary)
             vocabulary.save(temporary)
             typos.save(temporary)
+            _save_tail_terms(temporary, reader, columns, previous)
             if not joined(helper):
                 if helper is not None:
                     log.warning("the suggestion table's process failed: writing it here")
@@ -433,6 +439,41 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
         stop(helper)
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def _save_tail_terms(directory: Path, reader, columns: Columns, previous: Path | None) -> None:
+    """The tail's terms (``tail_terms``), for the default scoring parameters the indexer's norms
+    were written with; none where the generation has no tail.  Never raises: workers do without
+    them (logged)."""
+    bound = base_rows(columns.segments) if columns.segments else columns.size
+    if bound >= columns.size:
+        return
+    params = DEFAULT_PARAMS
+    key = parameters_key((params.k1, params.field_weights, params.field_b))
+    leaves = [(leaf, first, SegmentTerms.open(leaf)) for leaf, first in reader.leaf_readers()]
+    try:
+        written = write_tail_terms(
+            directory,
+            leaves,
+            columns.segments,
+            bound,
+            np.asarray(columns.live),
+            columns.norms,
+            columns.averages,
+            params.k1,
+            key,
+            previous,
+        )
+        if not written:
+            log.info("%s: a tail segment is read through Whoosh: no tail terms", directory)
+    except Exception:  # noqa: BLE001 - the files are an optimisation: never fail the run
+        log.exception("could not write the tail terms of %s", directory)
+        for path in directory.glob(f"{TAIL_PREFIX}*"):
+            path.unlink()
+    finally:
+        for _, _, terms in leaves:
+            if terms is not None:
+                terms.close()
 
 
 def _save_suggest(counts: CorpusCounts, directory: Path) -> None:

@@ -216,28 +216,31 @@ class SegmentTerms:
             value = self._value(prefix + term)
             if value is None:
                 return None
-            if len(value) < _TERMINFO_SIZE:
-                raise Unsupported("short term info")
-            if value[0]:  # W3TermInfo flags: postings inlined, pickled
-                blocks = None
-            else:
-                offset, length = _EXTENT.unpack_from(value, _TERMINFO_SIZE)
-                start = self._pst + offset
-                if offset < 0 or length < 0 or start + length > self._pst_end:
-                    raise Unsupported("postings past the postings file")
-                blocks = os.pread(self._fd, length, start)
-        if blocks is None:
+        return self._decoded(value)
+
+    def _decoded(self, value: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """The (docnum, weight) arrays of a dictionary entry's value (its ``W3TermInfo``)."""
+        if len(value) < _TERMINFO_SIZE:
+            raise Unsupported("short term info")
+        if value[0]:  # W3TermInfo flags: postings inlined, pickled
             ids, weights, _values = pickle.loads(value[_TERMINFO_SIZE:])
             return inline_arrays(ids, weights)
+        offset, length = _EXTENT.unpack_from(value, _TERMINFO_SIZE)
+        start = self._pst + offset
+        if offset < 0 or length < 0 or start + length > self._pst_end:
+            raise Unsupported("postings past the postings file")
+        with self._lock:
+            if self._fd < 0:
+                raise ValueError("read from a closed segment")
+            blocks = os.pread(self._fd, length, start)
         return concatenate(_blocks(blocks))
 
-    def frequent(self, fields: Iterable[str], min_df: int) -> Iterator[tuple[str, str, int]]:
-        """``(field, term, df)`` of every term in ``fields`` found in ``min_df`` documents or
-        more, in dictionary order: the entries are read one after the other (keys and lengths,
-        a chunk at a time), the document frequency out of each ``W3TermInfo``.  At a million
-        articles its 3.2 million entries take ~2 s."""
+    def _walk(self, fields: Iterable[str]) -> Iterator[tuple[str, bytes, int, int, int]]:
+        """``(field, chunk, key at, key length, value length)`` of every entry of ``fields``, in
+        dictionary order: the entries are read one after the other (keys and lengths, a chunk
+        at a time); the key starts with the field number."""
         numbers = {self._prefixes[f]: f for f in fields if f in self._prefixes}
-        lengths, info = _LENGTHS.unpack_from, _TERMINFO_HEAD.unpack_from
+        lengths = _LENGTHS.unpack_from
         position, end = self._entries
         chunk, at = b"", 0
         while position < end:
@@ -251,13 +254,62 @@ class SegmentTerms:
                 raise Unsupported("entry lengths")
             key = at + _LENGTHS.size
             field = numbers.get(chunk[key : key + _FIELD_NUMBER.size])
-            if field is not None and valuelen >= _TERMINFO_HEAD.size:
+            if field is not None:
+                yield field, chunk, key, keylen, valuelen
+            step = _LENGTHS.size + keylen + valuelen
+            position, at = position + step, at + step
+
+    def frequent(self, fields: Iterable[str], min_df: int) -> Iterator[tuple[str, str, int]]:
+        """``(field, term, df)`` of every term in ``fields`` found in ``min_df`` documents or
+        more, in dictionary order, the document frequency out of each ``W3TermInfo``.  At a
+        million articles its 3.2 million entries take ~2 s."""
+        info = _TERMINFO_HEAD.unpack_from
+        for field, chunk, key, keylen, valuelen in self._walk(fields):
+            if valuelen >= _TERMINFO_HEAD.size:
                 _inlined, _weight, df = info(chunk, key + keylen)
                 if df >= min_df:
                     term = chunk[key + _FIELD_NUMBER.size : key + keylen]
                     yield field, term.decode("utf-8"), df
-            step = _LENGTHS.size + keylen + valuelen
-            position, at = position + step, at + step
+
+    def all_postings(
+        self, fields: Iterable[str]
+    ) -> tuple[list[str], list[bytes], np.ndarray, np.ndarray, np.ndarray]:
+        """Every term of ``fields`` with its postings, in dictionary order: each entry's field
+        and term, how many documents it holds, and all their docnums (int64) and weights
+        (float32) end to end, as ``postings`` decodes them.  What the tail's terms file is made
+        of (``tail_terms``): the small segments of incremental runs hold mostly inlined lists,
+        gathered here as the unpickled tuples, made into arrays once (an array a term took
+        three times as long)."""
+        views: list[str] = []
+        terms: list[bytes] = []
+        counts: list[int] = []
+        ids: list = []
+        weights: list = []
+        loads, prefix = pickle.loads, _FIELD_NUMBER.size
+        for field, chunk, key, keylen, valuelen in self._walk(fields):
+            value = chunk[key + keylen : key + keylen + valuelen]
+            if valuelen < _TERMINFO_SIZE:
+                raise Unsupported("short term info")
+            if value[0]:  # inlined: a tuple of ids, of weights (``None``: all 1)
+                found, weight, _values = loads(value[_TERMINFO_SIZE:])
+                count = len(found)
+                if weight is None:
+                    weight = itertools.repeat(1.0, count)
+                elif len(weight) != count:
+                    raise Unsupported("inlined weights")
+            else:
+                found, weight = self._decoded(value)
+                count = found.size
+            views.append(field)
+            terms.append(chunk[key + prefix : key + keylen])
+            counts.append(count)
+            ids.append(found)
+            weights.append(weight)
+        sizes = np.asarray(counts, np.int64)
+        total = int(sizes.sum())
+        docs = np.fromiter(itertools.chain.from_iterable(ids), np.int64, total)
+        values = np.fromiter(itertools.chain.from_iterable(weights), np.float32, total)
+        return views, terms, sizes, docs, values
 
     @property
     def prefixes(self) -> dict[str, bytes]:
