@@ -5,6 +5,7 @@ the segments give, bit for bit."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -15,12 +16,15 @@ import numpy as np
 import pytest
 from test_generation_files import article, write_source
 
+from search import indexer
 from search.engine import SearchEngine
 from search.indexer import reindex
 from search.ranking_params import DEFAULT_PARAMS
 from search.store import shared_postings, tail_terms
 from search.store.generation import generation_dir
-from search.store.tail_terms import META, PREFIX, VIEWS, TailTerms
+from search.store.segment_merge import MergePolicy
+from search.store.strings import StringArray
+from search.store.tail_terms import META, PREFIX, VIEWS, TailTerms, write_tail_terms
 from search.store.term_reader import SegmentTerms
 
 QUERIES = (
@@ -202,28 +206,8 @@ def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
         assert snap._tail_terms.arrays("zircon") is None  # n0's old copy: deleted
         assert snap._tail_terms.arrays("radon")[0].tolist() == [5]
         _same_as_the_segments(snap, _tail_dictionary_terms(snap))
-        # The same arrays as a file written from every tail segment at once.
-        fresh = generation_dir(archive.index, snap.generation).parent / "fresh"
-        fresh.mkdir()
-        columns = snap.files.columns
-        key = tail_terms_key()
-        assert tail_terms.write_tail_terms(
-            fresh,
-            snap._leaves,
-            columns.segments,
-            snap.bound,
-            np.asarray(columns.live),
-            columns.norms,
-            columns.averages,
-            DEFAULT_PARAMS.k1,
-            key,
-        )
+        assert _written_afresh(snap) == _arrays(table)
         assert len(read) == 5  # every tail segment: 4
-        again = TailTerms.open(fresh, snap.bound, snap.size, key).table
-        assert list(again.names) == list(table.names)
-        assert again.starts.tolist() == table.starts.tolist()
-        assert again.docs.tolist() == table.docs.tolist()
-        assert again.weights.tobytes() == table.weights.tobytes()
     finally:
         engine.close()
     engine = SearchEngine(archive.index)
@@ -234,11 +218,64 @@ def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
         engine.close()
 
 
-def tail_terms_key() -> str:
-    from search.store.shared_postings import parameters_key
-
+def _key() -> str:
     params = DEFAULT_PARAMS
-    return parameters_key((params.k1, params.field_weights, params.field_b))
+    return shared_postings.parameters_key((params.k1, params.field_weights, params.field_b))
+
+
+def _arrays(table) -> tuple:
+    return (
+        list(table.names),
+        table.starts.tolist(),
+        table.docs.tolist(),
+        table.weights.tobytes(),
+    )
+
+
+def _written_afresh(snap) -> tuple:
+    """The snapshot's tail terms as a file written from every tail segment (no previous
+    generation) gives them."""
+    fresh = generation_dir(snap.folder, snap.generation).parent / f"fresh-{snap.generation}"
+    fresh.mkdir()
+    key = _key()
+    columns = snap.files.columns
+    assert write_tail_terms(fresh, snap._leaves, columns, snap.bound, DEFAULT_PARAMS.k1, key)
+    return _arrays(TailTerms.open(fresh, snap.bound, snap.size, key).table)
+
+
+def test_a_merge_in_the_tail_keeps_the_arrays_of_the_documents_it_moved(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose commit merges the tail's small segments (the base, of 40, left alone): the
+    merged segment's documents keep their arrays, renumbered; only the run's own segment is
+    read; the file is the one reading every tail segment gives."""
+    monkeypatch.setattr(shared_postings, "TAIL_SHARE", 0.5)
+    policy = functools.partial(MergePolicy, segments_per_tier=2, floor_docs=1)
+    monkeypatch.setattr(indexer, "MergePolicy", lambda max_docs: policy(max_docs=60))
+    read: list[int] = []
+    real = SegmentTerms.all_postings
+
+    def counted(self, fields):
+        found = real(self, fields)
+        read.append(len(found[1]))
+        return found
+
+    monkeypatch.setattr(SegmentTerms, "all_postings", counted)
+    archive.run(n3=archive.new("n3", "Radon ở Sa Pa"), d5=None)
+    engine = SearchEngine(archive.index, warm=False)
+    try:
+        snap = engine.snapshot()
+        meta = json.loads((generation_dir(archive.index, snap.generation) / META).read_text())
+        counts = [count for _, count in meta["segments"]]
+        assert len(counts) < 4 and sum(counts) == 5  # merged: 2 + 1 + 1, then n3's
+        assert len(read) == 1  # n3's segment alone
+        assert snap.bound == 40
+        _same_as_the_segments(snap, _tail_dictionary_terms(snap))
+        assert _written_afresh(snap) == _arrays(snap._tail_terms.table)
+        assert engine.search("kripton")["hits"][0]["id"] == "n2"
+        assert engine.search("radon")["hits"][0]["id"] == "n3"
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("damage", ["docs past the tail", "cut short", "other parameters"])
@@ -324,3 +361,46 @@ def test_no_tail_terms_without_a_tail_or_where_a_segment_is_not_readable(
         assert engine.search("zircon")["hits"][0]["id"] == "n0"
     finally:
         engine.close()
+
+
+def _table(terms: dict[str, list[tuple[int, float]]]) -> tail_terms.Table:
+    names = sorted(terms)
+    starts = np.cumsum([0] + [len(terms[n]) for n in names]).astype(np.int64)
+    docs = np.asarray([d for n in names for d, _ in terms[n]], np.int32)
+    weights = np.asarray([w for n in names for _, w in terms[n]], np.float32)
+    return tail_terms.Table(StringArray.from_strings(names), starts, docs, weights)
+
+
+def _as_dict(table: tail_terms.Table) -> dict[str, list[tuple[int, float]]]:
+    out = {}
+    for i, name in enumerate(table.names):
+        a, b = int(table.starts[i]), int(table.starts[i + 1])
+        out[name] = list(zip(table.docs[a:b].tolist(), table.weights[a:b].tolist(), strict=True))
+    return out
+
+
+def test_kept_and_read_arrays_interleaved_come_out_in_docnum_order() -> None:
+    """Documents a merge moved after those read (and out of their order): each term's come out
+    ascending, as the segments hold them."""
+    kept = _table({"cai": [(4, 1.0), (6, 2.0)], "lao": [(6, 3.0)], "zircon": [(0, 4.0)]})
+    read = _table({"cai": [(1, 5.0), (5, 6.0)], "sa": [(2, 7.0)], "zircon": [(3, 8.0)]})
+    assert _as_dict(tail_terms._combined(kept, read)) == {
+        "cai": [(1, 5.0), (4, 1.0), (5, 6.0), (6, 2.0)],
+        "lao": [(6, 3.0)],
+        "sa": [(2, 7.0)],
+        "zircon": [(0, 4.0), (3, 8.0)],
+    }
+    # ... and when every read document comes after the kept ones (a run's own segment).
+    after = _table({"cai": [(7, 9.0)], "an": [(8, 1.5)]})
+    assert _as_dict(tail_terms._combined(kept, after)) == {
+        "an": [(8, 1.5)],
+        "cai": [(4, 1.0), (6, 2.0), (7, 9.0)],
+        "lao": [(6, 3.0)],
+        "zircon": [(0, 4.0)],
+    }
+    # Renumbered out of order (docs 0 and 1 swapped), one dropped (-1).
+    moved = tail_terms._renumbered(
+        _table({"cai": [(0, 1.0), (1, 2.0), (2, 3.0)], "lao": [(2, 4.0)]}),
+        np.asarray([1, 0, -1], np.int64),
+    )
+    assert _as_dict(moved) == {"cai": [(0, 2.0), (1, 1.0)]}

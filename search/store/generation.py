@@ -414,7 +414,8 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             counts.accents.save(temporary)
             vocabulary.save(temporary)
             typos.save(temporary)
-            _save_tail_terms(temporary, reader, columns, previous)
+            before = (previous, base.columns) if previous is not None and base else None
+            _save_tail_terms(temporary, reader, columns, before)
             if not joined(helper):
                 if helper is not None:
                     log.warning("the suggestion table's process failed: writing it here")
@@ -441,10 +442,13 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
         raise
 
 
-def _save_tail_terms(directory: Path, reader, columns: Columns, previous: Path | None) -> None:
+def _save_tail_terms(
+    directory: Path, reader, columns: Columns, previous: tuple[Path, Columns] | None
+) -> None:
     """The tail's terms (``tail_terms``), for the default scoring parameters the indexer's norms
-    were written with; none where the generation has no tail.  Never raises: workers do without
-    them (logged)."""
+    were written with, keeping what ``previous`` (the generation before: its directory and
+    columns) holds of them; none where the generation has no tail.  Never raises: workers do
+    without them (logged)."""
     bound = base_rows(columns.segments) if columns.segments else columns.size
     if bound >= columns.size:
         return
@@ -452,19 +456,7 @@ def _save_tail_terms(directory: Path, reader, columns: Columns, previous: Path |
     key = parameters_key((params.k1, params.field_weights, params.field_b))
     leaves = [(leaf, first, SegmentTerms.open(leaf)) for leaf, first in reader.leaf_readers()]
     try:
-        written = write_tail_terms(
-            directory,
-            leaves,
-            columns.segments,
-            bound,
-            np.asarray(columns.live),
-            columns.norms,
-            columns.averages,
-            params.k1,
-            key,
-            previous,
-        )
-        if not written:
+        if not write_tail_terms(directory, leaves, columns, bound, params.k1, key, previous):
             log.info("%s: a tail segment is read through Whoosh: no tail terms", directory)
     except Exception:  # noqa: BLE001 - the files are an optimisation: never fail the run
         log.exception("could not write the tail terms of %s", directory)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..schema import TEXT_FIELDS, extra_field
+from .columns import Columns
 from .strings import StringArray, load_array, save_array
 from .term_reader import SegmentTerms
 
@@ -164,30 +165,28 @@ def _problem(table: Table, span: int) -> str | None:
 def write_tail_terms(
     directory: Path,
     leaves: Sequence[tuple[object, int, SegmentTerms | None]],
-    segments: Sequence[tuple[str, int]],
+    columns: Columns,
     bound: int,
-    live: np.ndarray,
-    norms: np.ndarray,
-    averages: np.ndarray,
     k1: float,
     key: str,
-    previous: Path | None = None,
+    previous: tuple[Path, Columns] | None = None,
 ) -> bool:
     """Write the tail terms of a generation into ``directory``: its ``leaves`` (reader, first
-    docnum, ``SegmentTerms``) and ``segments`` (id, documents), the tail from docnum ``bound``,
-    its ``live`` mask, ``norms`` (a row a text field) and ``averages``, BM25's ``k1``, the key
-    of the parameters.  ``previous``: the directory of the generation before, whose arrays are
-    kept where they still hold.  ``False`` (nothing written) where a tail segment cannot be read
-    by ``SegmentTerms``: workers then look terms up as before."""
+    docnum, ``SegmentTerms``) and ``columns``, the tail from docnum ``bound``, BM25's ``k1``,
+    the key of the parameters.  ``previous``: the directory and columns of the generation
+    before, whose arrays are kept for the documents both hold (``_kept``).  ``False`` (nothing
+    written) where a segment to read cannot be read by ``SegmentTerms``: workers then look
+    terms up as before."""
+    live = np.asarray(columns.live)
     size = int(live.size)
-    tail = [(segment_id, int(count)) for segment_id, count in _tail_of(segments, bound)]
-    averages_hex = np.asarray(averages, dtype=np.float64).tobytes().hex()
-    kept, read_from = _kept(previous, bound, key, averages_hex, tail, live)
-    parts = [leaf for leaf in leaves if leaf[1] >= read_from]
+    tail = [(segment_id, int(count)) for segment_id, count in _tail_of(columns.segments, bound)]
+    averages_hex = np.asarray(columns.averages, dtype=np.float64).tobytes().hex()
+    kept, read = _kept(previous, columns, bound, key, averages_hex)
+    parts = [leaf for leaf in leaves if leaf[1] >= bound and read[leaf[1] - bound]]
     if any(terms is None for _, _, terms in parts):
         return False
-    added = _read(parts, bound, live, norms, k1)
-    table = _merged(kept, added)
+    added = _read(parts, bound, live, columns.norms, k1)
+    table = _combined(kept, added)
     names = f"{PREFIX}names"
     table.names.save(directory, names, sorted_=True)
     save_array(directory / f"{PREFIX}starts.npy", table.starts)
@@ -217,63 +216,103 @@ def _tail_of(segments: Sequence[tuple[str, int]], bound: int) -> list[tuple[str,
 
 
 def _kept(
-    previous: Path | None,
+    previous: tuple[Path, Columns] | None,
+    columns: Columns,
     bound: int,
     key: str,
     averages_hex: str,
-    tail: list[tuple[str, int]],
-    live: np.ndarray,
-) -> tuple[Table, int]:
-    """What the previous generation's tail terms give of this tail, and the docnum from which
-    the segments must be read: its arrays of the segments both tails begin with (the documents
-    deleted since dropped), where the base, the parameters and the averages are the same (a
-    merge in the tail replaces its newest segments, mostly: the older ones are kept)."""
-    old = read_meta(previous) if previous is not None else None
+) -> tuple[Table, np.ndarray]:
+    """What the previous generation's tail terms give of this tail, and which of its segments
+    must be read (a flag at each segment's first docnum, from ``bound``).
+
+    A live document of the new tail that was in the previous tail with the same content (its
+    id and content hash) keeps its arrays, renumbered: a merge in the tail moves documents
+    (the tiered policy merges the older, small segments first), and a run's new segment holds
+    the new and changed ones, the only segment read then.  Nothing is kept where the base, the
+    scoring parameters or the averages differ (the weights would)."""
+    span = columns.size - bound
+    read = np.zeros(span + 1, dtype=bool)
+    for start, count in _starts(columns.segments, bound):
+        read[start] = count > 0
+    old = read_meta(previous[0]) if previous is not None else None
     if old is None or (old.get("bound"), old.get("key"), old.get("averages")) != (
         bound,
         key,
         averages_hex,
     ):
-        return Table.empty(), bound
-    common = 0
-    segments = old.get("segments")
-    for before, now in zip(segments if isinstance(segments, list) else [], tail, strict=False):
-        if list(before) != list(now):
-            break
-        common += now[1]
-    if not common:
-        return Table.empty(), bound
+        return Table.empty(), read
+    directory, before = previous  # type: ignore[misc]
     try:
-        table = _load_table(previous)  # type: ignore[arg-type]
-        problem = _problem(table, int(old["size"]) - bound)
+        end = int(old["size"])
+        table = _load_table(directory)
+        problem = _problem(table, end - bound)
+        if before.size != end:
+            problem = "its columns are of another generation"
     except (OSError, ValueError, KeyError, TypeError) as exc:
         problem = str(exc)
     if problem is not None:
         log.warning(
-            "%s: the previous tail terms are unreadable (%s): read again", previous, problem
+            "%s: the previous tail terms are unreadable (%s): read again", directory, problem
         )
-        return Table.empty(), bound
-    held = np.zeros(int(table.docs.max(initial=-1)) + 1, dtype=bool)
-    held[: min(common, held.size)] = live[bound : bound + min(common, held.size)]
-    return _held_only(table, held), bound + common
+        return Table.empty(), read
+    docmap = _docmap(before, columns, bound, end)
+    covered = np.zeros(span, dtype=bool)
+    covered[docmap[docmap >= 0]] = True
+    live = np.asarray(columns.live)[bound:]
+    for start, count in _starts(columns.segments, bound):
+        read[start] = bool(np.any(live[start : start + count] & ~covered[start : start + count]))
+    # The documents of the segments read come from them.
+    in_read = np.repeat(
+        [read[start] for start, count in _starts(columns.segments, bound)],
+        [count for _, count in _starts(columns.segments, bound)],
+    ).astype(bool)
+    docmap[docmap >= 0] = np.where(in_read[docmap[docmap >= 0]], -1, docmap[docmap >= 0])
+    return _renumbered(table, docmap), read
 
 
-def _held_only(table: Table, held: np.ndarray) -> Table:
-    """``table`` with only the documents ``held`` marks (over its docnums); terms left with none
-    are dropped."""
-    keep = held[table.docs]
-    if keep.all():
-        return table
-    counts = np.add.reduceat(keep.astype(np.int64), table.starts[:-1])
+def _starts(segments: Sequence[tuple[str, int]], bound: int) -> list[tuple[int, int]]:
+    """(first docnum from ``bound``, documents) of each tail segment."""
+    out, start = [], 0
+    for _, count in segments:
+        if start >= bound:
+            out.append((start - bound, int(count)))
+        start += int(count)
+    return out
+
+
+def _docmap(before: Columns, columns: Columns, bound: int, end: int) -> np.ndarray:
+    """For each docnum of the previous tail (``bound`` to ``end``): the same document's docnum
+    in the new tail (from ``bound``) where it is live in both with the same content hash, else
+    -1."""
+    docmap = np.full(end - bound, -1, dtype=np.int64)
+    new_live = np.flatnonzero(np.asarray(columns.live)[bound:])
+    if not new_live.size:
+        return docmap
+    at = {(columns.ids.raw(bound + d), columns.hashes.raw(bound + d)): d for d in new_live.tolist()}
+    old_live = np.flatnonzero(np.asarray(before.live)[bound:end])
+    for d in old_live.tolist():
+        found = at.get((before.ids.raw(bound + d), before.hashes.raw(bound + d)))
+        if found is not None:
+            docmap[d] = found
+    return docmap
+
+
+def _renumbered(table: Table, docmap: np.ndarray) -> Table:
+    """``table``'s documents that ``docmap`` keeps (>= 0), renumbered as it says, each term's
+    ascending; terms left with none are dropped."""
+    new = docmap[table.docs]
+    keep = new >= 0
+    term = np.repeat(np.arange(len(table.names)), np.diff(table.starts))[keep]
+    docs, weights = new[keep], table.weights[keep]
+    kept = docmap[docmap >= 0]
+    if kept.size > 1 and not np.all(kept[1:] > kept[:-1]):  # moved out of order: sorted again
+        order = np.lexsort((docs, term))
+        term, docs, weights = term[order], docs[order], weights[order]
+    counts = np.bincount(term, minlength=len(table.names))
     held = counts > 0
     starts = np.zeros(int(held.sum()) + 1, np.int64)
     np.cumsum(counts[held], out=starts[1:])
-    return Table(
-        table.names.take(np.flatnonzero(held)),
-        starts,
-        table.docs[keep],
-        table.weights[keep],
-    )
+    return Table(table.names.take(np.flatnonzero(held)), starts, docs.astype(np.int32), weights)
 
 
 def _read(
@@ -335,9 +374,9 @@ def _read(
     return Table(StringArray.from_bytes(kept_names), starts, docs.astype(np.int32), weights)
 
 
-def _merged(first: Table, second: Table) -> Table:
-    """The terms of both tables, each term's documents of ``first`` then of ``second`` (whose
-    documents all come after ``first``'s)."""
+def _combined(first: Table, second: Table) -> Table:
+    """The terms of both tables, each term's documents of both, ascending (no document is in
+    both)."""
     if not len(second.names):
         return first
     if not len(first.names):
@@ -349,24 +388,33 @@ def _merged(first: Table, second: Table) -> Table:
     where_one = np.fromiter((at[n] for n in one), np.int64, len(one))
     where_two = np.fromiter((at[n] for n in two), np.int64, len(two))
     count_one, count_two = np.diff(first.starts), np.diff(second.starts)
-    counts = np.zeros(len(union), np.int64)
-    counts[where_one] += count_one
-    before_two = counts.copy()  # each term's documents of ``first``
-    counts[where_two] += count_two
+    if int(first.docs.max()) < int(second.docs.min()):
+        # Every document of ``second`` after ``first``'s (a run's own segment, last): each
+        # term's documents of ``first``, then of ``second``, placed without sorting.
+        counts = np.zeros(len(union), np.int64)
+        counts[where_one] += count_one
+        before_two = counts.copy()
+        counts[where_two] += count_two
+        starts = np.zeros(len(union) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        docs = np.empty(int(starts[-1]), np.int32)
+        weights = np.empty(int(starts[-1]), np.float32)
+        for table, where, count, shift in (
+            (first, where_one, count_one, 0),
+            (second, where_two, count_two, before_two[where_two]),
+        ):
+            offset = starts[where] + shift - table.starts[:-1]
+            positions = np.repeat(offset, count) + np.arange(table.docs.size)
+            docs[positions] = table.docs
+            weights[positions] = table.weights
+        return Table(StringArray.from_bytes(union), starts, docs, weights)
+    term = np.concatenate([np.repeat(where_one, count_one), np.repeat(where_two, count_two)])
+    docs = np.concatenate([first.docs, second.docs])
+    weights = np.concatenate([first.weights, second.weights])
+    order = np.lexsort((docs, term))
     starts = np.zeros(len(union) + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    total = int(starts[-1])
-    docs = np.empty(total, np.int32)
-    weights = np.empty(total, np.float32)
-    for table, where, count, shift in (
-        (first, where_one, count_one, 0),
-        (second, where_two, count_two, before_two[where_two]),
-    ):
-        offset = starts[where] + shift - table.starts[:-1]
-        positions = np.repeat(offset, count) + np.arange(table.docs.size)
-        docs[positions] = table.docs
-        weights[positions] = table.weights
-    return Table(StringArray.from_bytes(union), starts, docs, weights)
+    np.cumsum(np.bincount(term, minlength=len(union)), out=starts[1:])
+    return Table(StringArray.from_bytes(union), starts, docs[order], weights[order])
 
 
 def _raw(names: StringArray) -> list[bytes]:
