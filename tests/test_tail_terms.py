@@ -5,7 +5,6 @@ the segments give, bit for bit."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -16,10 +15,10 @@ import numpy as np
 import pytest
 from test_generation_files import article, write_source
 
-from search import indexer
 from search.engine import SearchEngine
 from search.indexer import reindex
 from search.ranking_params import DEFAULT_PARAMS
+from search.store import columns as store_columns
 from search.store import shared_postings, tail_terms
 from search.store.generation import generation_dir
 from search.store.segment_merge import MergePolicy
@@ -186,18 +185,10 @@ def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
     tail may hold half the documents here: at an eighth, the base would take the first run's
     segment in and every tail segment would be read again, as it must when the base moves.)"""
     monkeypatch.setattr(shared_postings, "TAIL_SHARE", 0.5)
-    read: list[int] = []
-    real = SegmentTerms.all_postings
-
-    def counted(self, fields):
-        found = real(self, fields)
-        read.append(len(found[1]))
-        return found
-
-    monkeypatch.setattr(SegmentTerms, "all_postings", counted)
+    read = _segments_read(monkeypatch)
     n0 = {**archive.docs["n0"], "title": "Thạch anh ở Lào Cai"}
     archive.run(n0=n0, n3=archive.new("n3", "Radon ở Sa Pa"))
-    assert len(read) == 1  # one segment: the run's two articles
+    assert read == [2]  # one segment: the run's two articles
     engine = SearchEngine(archive.index, warm=False)
     try:
         snap = engine.snapshot()
@@ -207,7 +198,7 @@ def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
         assert snap._tail_terms.arrays("radon")[0].tolist() == [5]
         _same_as_the_segments(snap, _tail_dictionary_terms(snap))
         assert _written_afresh(snap) == _arrays(table)
-        assert len(read) == 5  # every tail segment: 4
+        assert read == [2, 1, 1, 1, 2]  # then every tail segment's live documents
     finally:
         engine.close()
     engine = SearchEngine(archive.index)
@@ -216,6 +207,19 @@ def test_a_run_reads_only_its_own_segment_and_drops_what_it_deleted(
         assert engine.search("radon sa pa")["hits"][0]["id"] == "n3"
     finally:
         engine.close()
+
+
+def _segments_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The documents of each segment the tail terms' writer reads from now on."""
+    read: list[int] = []
+    real = tail_terms.segment_postings
+
+    def counted(index_dir, schema, segment, docmap, fields):
+        read.append(int(np.count_nonzero(docmap >= 0)))
+        return real(index_dir, schema, segment, docmap, fields)
+
+    monkeypatch.setattr(tail_terms, "segment_postings", counted)
+    return read
 
 
 def _key() -> str:
@@ -239,36 +243,39 @@ def _written_afresh(snap) -> tuple:
     fresh.mkdir()
     key = _key()
     columns = snap.files.columns
-    assert write_tail_terms(fresh, snap._leaves, columns, snap.bound, DEFAULT_PARAMS.k1, key)
+    leaves = snap._leaves
+    assert write_tail_terms(fresh, snap.folder, leaves, columns, snap.bound, DEFAULT_PARAMS.k1, key)
     return _arrays(TailTerms.open(fresh, snap.bound, snap.size, key).table)
 
 
 def test_a_merge_in_the_tail_keeps_the_arrays_of_the_documents_it_moved(
     archive: Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run whose commit merges the tail's small segments (the base, of 40, left alone): the
-    merged segment's documents keep their arrays, renumbered; only the run's own segment is
+    """A run whose commit merges tail segments (the base, of 40, left alone): the documents of
+    the segments not read keep their arrays; a merged segment holding the run's new article is
     read; the file is the one reading every tail segment gives."""
     monkeypatch.setattr(shared_postings, "TAIL_SHARE", 0.5)
-    policy = functools.partial(MergePolicy, segments_per_tier=2, floor_docs=1)
-    monkeypatch.setattr(indexer, "MergePolicy", lambda max_docs: policy(max_docs=60))
-    read: list[int] = []
-    real = SegmentTerms.all_postings
+    monkeypatch.setattr(store_columns, "AVERAGE_DRIFT", 0.5)  # new averages: everything read
+    # The base, then the three runs' segments (2, 1, 1 articles), then this run's (3): the
+    # second and third runs' are merged, in their place.
+    plans: list[list[int]] = []
 
-    def counted(self, fields):
-        found = real(self, fields)
-        read.append(len(found[1]))
-        return found
+    def plan(self, sizes: list[int]) -> list[list[int]]:
+        plans.append(sizes)
+        return [[2, 3]] if sizes[1:] == [2, 1, 1, 3] else []
 
-    monkeypatch.setattr(SegmentTerms, "all_postings", counted)
-    archive.run(n3=archive.new("n3", "Radon ở Sa Pa"), d5=None)
+    monkeypatch.setattr(MergePolicy, "plan", plan)
+    read = _segments_read(monkeypatch)
+    new = {f"n{i}": archive.new(f"n{i}", f"Radon {i} ở Sa Pa") for i in (3, 4, 5)}
+    archive.run(**new, d5=None)
     engine = SearchEngine(archive.index, warm=False)
     try:
         snap = engine.snapshot()
         meta = json.loads((generation_dir(archive.index, snap.generation) / META).read_text())
         counts = [count for _, count in meta["segments"]]
-        assert len(counts) < 4 and sum(counts) == 5  # merged: 2 + 1 + 1, then n3's
-        assert len(read) == 1  # n3's segment alone
+        assert [38, 2, 1, 1, 3] in plans  # live documents: d3 and d5 deleted in the base
+        assert counts == [2, 2, 3]
+        assert read == [3]  # the run's own segment: the merged one's documents kept
         assert snap.bound == 40
         _same_as_the_segments(snap, _tail_dictionary_terms(snap))
         assert _written_afresh(snap) == _arrays(snap._tail_terms.table)

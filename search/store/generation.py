@@ -415,7 +415,7 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
             vocabulary.save(temporary)
             typos.save(temporary)
             before = (previous, base.columns) if previous is not None and base else None
-            _save_tail_terms(temporary, reader, columns, before)
+            _save_tail_terms(temporary, index_dir, reader, columns, before)
             if not joined(helper):
                 if helper is not None:
                     log.warning("the suggestion table's process failed: writing it here")
@@ -443,7 +443,11 @@ def _write(index_dir: Path, generation: int, reader, update: Update | None, norm
 
 
 def _save_tail_terms(
-    directory: Path, reader, columns: Columns, previous: tuple[Path, Columns] | None
+    directory: Path,
+    index_dir: Path,
+    reader,
+    columns: Columns,
+    previous: tuple[Path, Columns] | None,
 ) -> None:
     """The tail's terms (``tail_terms``), for the default scoring parameters the indexer's norms
     were written with, keeping what ``previous`` (the generation before: its directory and
@@ -456,7 +460,9 @@ def _save_tail_terms(
     key = parameters_key((params.k1, params.field_weights, params.field_b))
     leaves = [(leaf, first, SegmentTerms.open(leaf)) for leaf, first in reader.leaf_readers()]
     try:
-        if not write_tail_terms(directory, leaves, columns, bound, params.k1, key, previous):
+        if not write_tail_terms(
+            directory, index_dir, leaves, columns, bound, params.k1, key, previous
+        ):
             log.info("%s: a tail segment is read through Whoosh: no tail terms", directory)
     except Exception:  # noqa: BLE001 - the files are an optimisation: never fail the run
         log.exception("could not write the tail terms of %s", directory)

@@ -36,7 +36,7 @@ import operator
 import os
 import pickle
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,6 +257,40 @@ def merge_segments(ix, codec, segments: list, shared: Shared | None = None):
     finally:
         for source in inputs:
             source.close()
+
+
+def segment_postings(
+    index_dir: str, schema, segment, docmap: np.ndarray, fields: Iterable[str]
+) -> tuple[list[str], list[bytes], np.ndarray, np.ndarray, np.ndarray]:
+    """Every term of ``fields`` in ``segment`` (of the index in ``index_dir``) with its
+    postings, read as a merge reads them (entries parsed and lists decoded with numpy, a chunk
+    at a time, where ``SegmentTerms.all_postings`` takes a Python step a term): each entry's
+    field and term, how many of its documents ``docmap`` keeps (its numbers, -1 for a document
+    left out), and their numbers by ``docmap`` and frequencies (int32), end to end."""
+    storage = FileStorage(index_dir, supports_mmap=False)  # ``_Input`` reads its file
+    source = _Input(storage, schema, segment, 0, 0)
+    try:
+        source.docmap = np.asarray(docmap, dtype=np.int64)
+        source.has_deletions = True  # documents left out are dropped as deleted ones are
+        views: list[str] = []
+        terms: list[bytes] = []
+        counts: list[np.ndarray] = []
+        docs: list[np.ndarray] = []
+        freqs: list[np.ndarray] = []
+        for view in fields:
+            for flat, _limit in _chunks([_FieldReader(source, 0, view)]):
+                n = len(flat.keys)
+                if not n:
+                    continue
+                held, numbers, frequencies = _decode([source], source.docmap, flat, np.arange(n))
+                views.extend(itertools.repeat(view, n))
+                terms.extend(flat.keys)
+                counts.append(held)
+                docs.append(numbers)
+                freqs.append(frequencies)
+        return views, terms, _cat(counts, np.int64), _cat(docs, np.int64), _cat(freqs, np.int32)
+    finally:
+        source.close()
 
 
 def _copy_documents(out: _MergedSegment, inputs: list[_Input], schema) -> dict[str, np.ndarray]:

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..schema import TEXT_FIELDS, extra_field
 from .columns import Columns
+from .segment_merge import segment_postings
 from .strings import StringArray, load_array, save_array
 from .term_reader import SegmentTerms
 
@@ -164,6 +165,7 @@ def _problem(table: Table, span: int) -> str | None:
 
 def write_tail_terms(
     directory: Path,
+    index_dir: Path,
     leaves: Sequence[tuple[object, int, SegmentTerms | None]],
     columns: Columns,
     bound: int,
@@ -171,12 +173,12 @@ def write_tail_terms(
     key: str,
     previous: tuple[Path, Columns] | None = None,
 ) -> bool:
-    """Write the tail terms of a generation into ``directory``: its ``leaves`` (reader, first
-    docnum, ``SegmentTerms``) and ``columns``, the tail from docnum ``bound``, BM25's ``k1``,
-    the key of the parameters.  ``previous``: the directory and columns of the generation
-    before, whose arrays are kept for the documents both hold (``_kept``).  ``False`` (nothing
-    written) where a segment to read cannot be read by ``SegmentTerms``: workers then look
-    terms up as before."""
+    """Write the tail terms of a generation of the index in ``index_dir`` into ``directory``:
+    its ``leaves`` (reader, first docnum, ``SegmentTerms``) and ``columns``, the tail from docnum
+    ``bound``, BM25's ``k1``, the key of the parameters.  ``previous``: the directory and columns
+    of the generation before, whose arrays are kept for the documents both hold (``_kept``).
+    ``False`` (nothing written) where a segment to read has no ``SegmentTerms`` (a layout read
+    through Whoosh): workers then look terms up as before."""
     live = np.asarray(columns.live)
     size = int(live.size)
     tail = [(segment_id, int(count)) for segment_id, count in _tail_of(columns.segments, bound)]
@@ -185,7 +187,7 @@ def write_tail_terms(
     parts = [leaf for leaf in leaves if leaf[1] >= bound and read[leaf[1] - bound]]
     if any(terms is None for _, _, terms in parts):
         return False
-    added = _read(parts, bound, live, columns.norms, k1)
+    added = _read(index_dir, parts, bound, live, columns.norms, k1)
     table = _combined(kept, added)
     names = f"{PREFIX}names"
     table.names.save(directory, names, sorted_=True)
@@ -316,6 +318,7 @@ def _renumbered(table: Table, docmap: np.ndarray) -> Table:
 
 
 def _read(
+    index_dir: Path,
     leaves: Sequence[tuple[object, int, SegmentTerms | None]],
     bound: int,
     live: np.ndarray,
@@ -331,15 +334,23 @@ def _read(
     size_parts: list[np.ndarray] = []
     docs_parts: list[np.ndarray] = []
     tf_parts: list[np.ndarray] = []
-    for _leaf, first, terms in leaves:
-        assert terms is not None
-        views, names, sizes, docs, tf = terms.all_postings(VIEWS)
+    for leaf, first, _terms in leaves:
+        segment = leaf.segment()  # type: ignore[attr-defined]
+        count = segment.doc_count_all()
+        docmap = np.where(live[first : first + count], np.arange(count) + (first - bound), -1)
+        views, names, sizes, docs, tf = segment_postings(
+            str(index_dir),
+            leaf.schema,
+            segment,
+            docmap,
+            VIEWS,  # type: ignore[attr-defined]
+        )
         number = ids.setdefault
         term_parts.append(np.fromiter((number(n, len(ids)) for n in names), np.int64, len(names)))
         field_parts.append(np.fromiter(map(_NORM_OF.__getitem__, views), np.int64, len(views)))
         size_parts.append(sizes)
-        docs_parts.append(docs + (first - bound))
-        tf_parts.append(tf)
+        docs_parts.append(docs)
+        tf_parts.append(tf.astype(np.float32))
     if not ids:
         return Table.empty()
     sizes = np.concatenate(size_parts)

@@ -271,46 +271,6 @@ class SegmentTerms:
                     term = chunk[key + _FIELD_NUMBER.size : key + keylen]
                     yield field, term.decode("utf-8"), df
 
-    def all_postings(
-        self, fields: Iterable[str]
-    ) -> tuple[list[str], list[bytes], np.ndarray, np.ndarray, np.ndarray]:
-        """Every term of ``fields`` with its postings, in dictionary order: each entry's field
-        and term, how many documents it holds, and all their docnums (int64) and weights
-        (float32) end to end, as ``postings`` decodes them.  What the tail's terms file is made
-        of (``tail_terms``): the small segments of incremental runs hold mostly inlined lists,
-        gathered here as the unpickled tuples, made into arrays once (an array a term took
-        three times as long)."""
-        views: list[str] = []
-        terms: list[bytes] = []
-        counts: list[int] = []
-        ids: list = []
-        weights: list = []
-        loads, prefix = pickle.loads, _FIELD_NUMBER.size
-        for field, chunk, key, keylen, valuelen in self._walk(fields):
-            value = chunk[key + keylen : key + keylen + valuelen]
-            if valuelen < _TERMINFO_SIZE:
-                raise Unsupported("short term info")
-            if value[0]:  # inlined: a tuple of ids, of weights (``None``: all 1)
-                found, weight, _values = loads(value[_TERMINFO_SIZE:])
-                count = len(found)
-                if weight is None:
-                    weight = itertools.repeat(1.0, count)
-                elif len(weight) != count:
-                    raise Unsupported("inlined weights")
-            else:
-                found, weight = self._decoded(value)
-                count = found.size
-            views.append(field)
-            terms.append(chunk[key + prefix : key + keylen])
-            counts.append(count)
-            ids.append(found)
-            weights.append(weight)
-        sizes = np.asarray(counts, np.int64)
-        total = int(sizes.sum())
-        docs = np.fromiter(itertools.chain.from_iterable(ids), np.int64, total)
-        values = np.fromiter(itertools.chain.from_iterable(weights), np.float32, total)
-        return views, terms, sizes, docs, values
-
     @property
     def prefixes(self) -> dict[str, bytes]:
         """Each field's key prefix in this segment (its field number, packed)."""
