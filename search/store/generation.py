@@ -57,7 +57,6 @@ from .strings import StringArray, encode, fixed_width, linking_from
 from .suggest_files import SuggestArrays
 from .tail_terms import PREFIX as TAIL_PREFIX
 from .tail_terms import write_tail_terms
-from .term_reader import SegmentTerms
 from .typo_files import TypoArrays, TypoFilesDamaged
 
 log = logging.getLogger(__name__)
@@ -458,7 +457,7 @@ def _save_tail_terms(
         return
     params = DEFAULT_PARAMS
     key = parameters_key((params.k1, params.field_weights, params.field_b))
-    leaves = [(leaf, first, SegmentTerms.open(leaf)) for leaf, first in reader.leaf_readers()]
+    leaves = reader.leaf_readers()
     try:
         if not write_tail_terms(
             directory, index_dir, leaves, columns, bound, params.k1, key, previous
@@ -468,10 +467,6 @@ def _save_tail_terms(
         log.exception("could not write the tail terms of %s", directory)
         for path in directory.glob(f"{TAIL_PREFIX}*"):
             path.unlink()
-    finally:
-        for _, _, terms in leaves:
-            if terms is not None:
-                terms.close()
 
 
 def _save_suggest(counts: CorpusCounts, directory: Path) -> None:

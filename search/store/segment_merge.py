@@ -264,7 +264,7 @@ def segment_postings(
 ) -> tuple[list[str], list[bytes], np.ndarray, np.ndarray, np.ndarray]:
     """Every term of ``fields`` in ``segment`` (of the index in ``index_dir``) with its
     postings, read as a merge reads them (entries parsed and lists decoded with numpy, a chunk
-    at a time, where ``SegmentTerms.all_postings`` takes a Python step a term): each entry's
+    at a time: a Python step a term took twice as long for the tail's terms file): each entry's
     field and term, how many of its documents ``docmap`` keeps (its numbers, -1 for a document
     left out), and their numbers by ``docmap`` and frequencies (int32), end to end."""
     storage = FileStorage(index_dir, supports_mmap=False)  # ``_Input`` reads its file

@@ -38,9 +38,8 @@ import numpy as np
 
 from ..schema import TEXT_FIELDS, extra_field
 from .columns import Columns
-from .segment_merge import segment_postings
+from .segment_merge import Unmergeable, segment_postings
 from .strings import StringArray, load_array, save_array
-from .term_reader import SegmentTerms
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def _problem(table: Table, span: int) -> str | None:
 def write_tail_terms(
     directory: Path,
     index_dir: Path,
-    leaves: Sequence[tuple[object, int, SegmentTerms | None]],
+    leaves: Sequence[tuple[object, int]],
     columns: Columns,
     bound: int,
     k1: float,
@@ -174,20 +173,22 @@ def write_tail_terms(
     previous: tuple[Path, Columns] | None = None,
 ) -> bool:
     """Write the tail terms of a generation of the index in ``index_dir`` into ``directory``:
-    its ``leaves`` (reader, first docnum, ``SegmentTerms``) and ``columns``, the tail from docnum
+    its ``leaves`` (segment reader, first docnum) and ``columns``, the tail from docnum
     ``bound``, BM25's ``k1``, the key of the parameters.  ``previous``: the directory and columns
     of the generation before, whose arrays are kept for the documents both hold (``_kept``).
-    ``False`` (nothing written) where a segment to read has no ``SegmentTerms`` (a layout read
-    through Whoosh): workers then look terms up as before."""
+    ``False`` (nothing written) where a segment to read is not laid out as ``segment_merge``
+    reads them (``Unmergeable``): workers then look terms up as before."""
     live = np.asarray(columns.live)
     size = int(live.size)
     tail = [(segment_id, int(count)) for segment_id, count in _tail_of(columns.segments, bound)]
     averages_hex = np.asarray(columns.averages, dtype=np.float64).tobytes().hex()
     kept, read = _kept(previous, columns, bound, key, averages_hex)
     parts = [leaf for leaf in leaves if leaf[1] >= bound and read[leaf[1] - bound]]
-    if any(terms is None for _, _, terms in parts):
+    try:
+        added = _read(index_dir, parts, bound, live, columns.norms, k1)
+    except Unmergeable as exc:
+        log.info("%s: %s", directory, exc)
         return False
-    added = _read(index_dir, parts, bound, live, columns.norms, k1)
     table = _combined(kept, added)
     names = f"{PREFIX}names"
     table.names.save(directory, names, sorted_=True)
@@ -319,7 +320,7 @@ def _renumbered(table: Table, docmap: np.ndarray) -> Table:
 
 def _read(
     index_dir: Path,
-    leaves: Sequence[tuple[object, int, SegmentTerms | None]],
+    leaves: Sequence[tuple[object, int]],
     bound: int,
     live: np.ndarray,
     norms: np.ndarray,
@@ -334,7 +335,7 @@ def _read(
     size_parts: list[np.ndarray] = []
     docs_parts: list[np.ndarray] = []
     tf_parts: list[np.ndarray] = []
-    for leaf, first, _terms in leaves:
+    for leaf, first in leaves:
         segment = leaf.segment()  # type: ignore[attr-defined]
         count = segment.doc_count_all()
         docmap = np.where(live[first : first + count], np.arange(count) + (first - bound), -1)
