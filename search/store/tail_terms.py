@@ -19,11 +19,13 @@ indexer writes the tail's terms with each generation, in its directory::
                                 ``Snapshot._load`` gives them
 
 A term of the tail is then one binary search and two slices of mapped arrays.  An incremental run
-reads only the segments it added: the previous generation's arrays are kept (the documents
-deleted since dropped) while the base, the averages and the older tail segments are the same;
-otherwise (a merge in the tail, a moved base, new averages) every tail segment is read again.
-A worker whose generation has no such files, or files that do not read as written or were
-written for other parameters, looks its terms up in the tail segments as before (logged once).
+does not read the whole tail again: every tail document the previous generation's file holds
+with the same id and content hash keeps its arrays, renumbered (a merge in the tail moves
+documents), and only the segments holding other live documents are read (the run's own,
+mostly; ``_kept``).  Where the base, the scoring parameters or the averages changed, every tail
+segment is read again.  A worker whose generation has no such files, or files that do not read
+as written or were written for other parameters, looks its terms up in the tail segments as
+before (logged once).
 """
 
 from __future__ import annotations
