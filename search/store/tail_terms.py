@@ -182,9 +182,9 @@ def write_tail_terms(
     reads them (``Unmergeable``): workers then look terms up as before."""
     live = np.asarray(columns.live)
     size = int(live.size)
-    tail = [(segment_id, int(count)) for segment_id, count in _tail_of(columns.segments, bound)]
+    tail = _tail_of(columns.segments, bound)
     averages_hex = np.asarray(columns.averages, dtype=np.float64).tobytes().hex()
-    kept, read = _kept(previous, columns, bound, key, averages_hex)
+    kept, read = _kept(previous, columns, tail, bound, key, averages_hex)
     parts = [leaf for leaf in leaves if leaf[1] >= bound and read[leaf[1] - bound]]
     try:
         added = _read(index_dir, parts, bound, live, columns.norms, k1)
@@ -211,24 +211,25 @@ def write_tail_terms(
 
 
 def _tail_of(segments: Sequence[tuple[str, int]], bound: int) -> list[tuple[str, int]]:
-    """The segments from docnum ``bound`` on."""
+    """The segments from docnum ``bound`` on (``bound`` is a segment boundary)."""
     out, start = [], 0
     for segment_id, count in segments:
         if start >= bound:
-            out.append((segment_id, count))
-        start += count
+            out.append((segment_id, int(count)))
+        start += int(count)
     return out
 
 
 def _kept(
     previous: tuple[Path, Columns] | None,
     columns: Columns,
+    tail: list[tuple[str, int]],
     bound: int,
     key: str,
     averages_hex: str,
 ) -> tuple[Table, np.ndarray]:
     """What the previous generation's tail terms give of this tail, and which of its segments
-    must be read (a flag at each segment's first docnum, from ``bound``).
+    must be read (a flag at each of the ``tail`` segments' first docnum, from ``bound``).
 
     A live document of the new tail that was in the previous tail with the same content (its
     id and content hash) keeps its arrays, renumbered: a merge in the tail moves documents
@@ -236,9 +237,10 @@ def _kept(
     the new and changed ones, the only segment read then.  Nothing is kept where the base, the
     scoring parameters or the averages differ (the weights would)."""
     span = columns.size - bound
+    counts = np.asarray([count for _, count in tail], dtype=np.int64)
+    starts = np.cumsum(counts) - counts
     read = np.zeros(span + 1, dtype=bool)
-    for start, count in _starts(columns.segments, bound):
-        read[start] = count > 0
+    read[starts] = counts > 0
     old = read_meta(previous[0]) if previous is not None else None
     if old is None or (old.get("bound"), old.get("key"), old.get("averages")) != (
         bound,
@@ -264,25 +266,11 @@ def _kept(
     covered = np.zeros(span, dtype=bool)
     covered[docmap[docmap >= 0]] = True
     live = np.asarray(columns.live)[bound:]
-    for start, count in _starts(columns.segments, bound):
+    for start, count in zip(starts.tolist(), counts.tolist(), strict=True):
         read[start] = bool(np.any(live[start : start + count] & ~covered[start : start + count]))
-    # The documents of the segments read come from them.
-    in_read = np.repeat(
-        [read[start] for start, count in _starts(columns.segments, bound)],
-        [count for _, count in _starts(columns.segments, bound)],
-    ).astype(bool)
+    in_read = np.repeat(read[starts], counts)  # their documents come from the segments read
     docmap[docmap >= 0] = np.where(in_read[docmap[docmap >= 0]], -1, docmap[docmap >= 0])
     return _renumbered(table, docmap), read
-
-
-def _starts(segments: Sequence[tuple[str, int]], bound: int) -> list[tuple[int, int]]:
-    """(first docnum from ``bound``, documents) of each tail segment."""
-    out, start = [], 0
-    for _, count in segments:
-        if start >= bound:
-            out.append((start - bound, int(count)))
-        start += int(count)
-    return out
 
 
 def _docmap(before: Columns, columns: Columns, bound: int, end: int) -> np.ndarray:
