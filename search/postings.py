@@ -495,6 +495,23 @@ def _saturate(tf: np.ndarray, k1: float) -> np.ndarray:
     return (tf * (k1 + 1) / (k1 + tf)).astype(np.float32, copy=False)
 
 
+def _sparse_or_spread(
+    docs: np.ndarray, weight: np.ndarray, span: int, mapped: bool
+) -> TermPostings:
+    """A term's postings over ``span`` docnums as a snapshot keeps them: the arrays as they are
+    (``mapped``: a shared file's), or spread over every docnum where the term is in
+    ``DENSE_SHARE`` of them (a frequent term is then added without a scatter).  The segments'
+    path (``Snapshot._load``) and the tail's terms file (``Snapshot._tail_postings``) both end
+    here, so a term is kept alike whichever path read it."""
+    if docs.size < DENSE_SHARE * span:
+        postings = TermPostings(docs, weight, int(docs.size))
+        postings.mapped = mapped
+        return postings
+    dense = np.zeros(span, dtype=np.float32)
+    dense[_index(docs)] = weight  # every weight is > 0
+    return TermPostings.spread(dense, int(docs.size))
+
+
 @dataclass(frozen=True, slots=True)
 class CachedDocument:
     """A document's stored fields (shared: never modify them), and what the presentation layer
@@ -838,12 +855,7 @@ class Snapshot:
             keep = live.take(docs)
             docs, tf = docs[keep], tf[keep]
         docs = docs.astype(np.int32, copy=False)  # arrays decoded for this load: not shared
-        weight = _saturate(tf, k1)
-        if docs.size < DENSE_SHARE * span:
-            return TermPostings(docs, weight, int(docs.size))
-        dense = np.zeros(span, dtype=np.float32)
-        dense[_index(docs)] = weight  # every weight is > 0: ``tf`` is
-        return TermPostings.spread(dense, int(docs.size))
+        return _sparse_or_spread(docs, _saturate(tf, k1), span, mapped=False)
 
     def _tail_postings(self, term: str) -> TermPostings:
         """``term``'s postings in the tail (numbered from ``bound``) from the tail's terms
@@ -854,14 +866,7 @@ class Snapshot:
         if found is None:
             return TermPostings.empty()
         docs, weight = found
-        span = self.size - self.bound
-        if docs.size < DENSE_SHARE * span:
-            postings = TermPostings(docs, weight, int(docs.size))
-            postings.mapped = True
-            return postings
-        dense = np.zeros(span, dtype=np.float32)
-        dense[_index(docs)] = weight
-        return TermPostings.spread(dense, int(docs.size))
+        return _sparse_or_spread(docs, weight, self.size - self.bound, mapped=True)
 
     def adopt(self, previous: Snapshot) -> int:
         """Take over what ``previous`` had read of the documents this generation shares with it
