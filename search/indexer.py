@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import logging
 import multiprocessing
@@ -524,11 +525,19 @@ def _pool_worker_start(parent: int, lock_fds: tuple[int, ...]) -> None:
     workers kept the index locked for every later run.  Closing the inherited descriptor leaves
     the lock to the parent alone, and ``PR_SET_PDEATHSIG`` makes the kernel kill the worker when
     the parent dies (checked once more for a parent that died before the call).
+
+    Everything the worker inherited is frozen out of its garbage collector (``gc.freeze``):
+    the parent's objects (its models, the first reading's tables) live as long as the worker,
+    and each full collection walked them and wrote their headers, copying their pages.  On
+    200,000 articles of the 1M benchmark archive a worker's collections took 9 s instead of 20
+    (its full ones 3 instead of 14), its CPU 7 % less, the build 6.5 % shorter
+    (``docs/scaling-log.md``, stop 54).
     """
     for fd in lock_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
     die_with(parent)
+    gc.freeze()
 
 
 def _commit(writer, segments: list, mergetype=None) -> None:

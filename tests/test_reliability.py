@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import gzip
 import json
 import os
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -437,6 +439,21 @@ def test_the_pool_forks_whatever_the_default_start_method(tmp_path: Path) -> Non
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("added 40, updated 0, removed 0, unchanged 0, skipped 0; 40 ")
+
+
+def test_pool_workers_leave_what_they_inherited_out_of_their_collections() -> None:
+    # A worker's full collections walked every object it was forked with (the models, the
+    # first reading's tables) and wrote their headers, copying pages it shared with the reindex.
+    gc.unfreeze()  # nothing frozen here: whatever the worker finds frozen, it froze
+    inherited = [{"docnum": i} for i in range(50_000)]
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=indexer._pool_context(),
+        initializer=indexer._pool_worker_start,
+        initargs=(os.getpid(), ()),
+    ) as pool:
+        frozen = pool.submit(gc.get_freeze_count).result(timeout=60)
+    assert frozen >= len(inherited)
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
