@@ -403,14 +403,7 @@ def _write_documents(
         with contextlib.ExitStack() as stack:
             # One batch is analysed here: a worker process would only add its start (~1 s).
             if pooled:
-                pool = stack.enter_context(
-                    ProcessPoolExecutor(
-                        max_workers=workers,
-                        mp_context=_pool_context(),
-                        initializer=_pool_worker_start,
-                        initargs=(os.getpid(), _lock_fds(ix)),
-                    )
-                )
+                pool = stack.enter_context(analysis_pool(workers, _lock_fds(ix)))
                 analysed = _in_order(pool, batches, workers * IN_FLIGHT)
             else:
                 analysed = ((b, _analyse_batch(b.docs, b.count)) for b in batches)
@@ -505,6 +498,18 @@ def _lock_fds(ix) -> tuple[int, ...]:
             if os.readlink(entry) == lock:
                 fds.append(int(entry.name))
     return tuple(fds)
+
+
+def analysis_pool(workers: int, lock_fds: tuple[int, ...] = ()) -> ProcessPoolExecutor:
+    """The processes that analyse a reindex's batches: forked from this one
+    (``_pool_context``), each started by ``_pool_worker_start``; ``lock_fds``: the write
+    lock's descriptors, which they close."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_pool_context(),
+        initializer=_pool_worker_start,
+        initargs=(os.getpid(), lock_fds),
+    )
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

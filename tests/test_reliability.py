@@ -24,7 +24,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -446,12 +445,7 @@ def test_pool_workers_leave_what_they_inherited_out_of_their_collections() -> No
     # first reading's tables) and wrote their headers, copying pages it shared with the reindex.
     gc.unfreeze()  # nothing frozen here: whatever the worker finds frozen, it froze
     inherited = [{"docnum": i} for i in range(50_000)]
-    with ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=indexer._pool_context(),
-        initializer=indexer._pool_worker_start,
-        initargs=(os.getpid(), ()),
-    ) as pool:
+    with indexer.analysis_pool(1) as pool:
         frozen = pool.submit(gc.get_freeze_count).result(timeout=60)
     assert frozen >= len(inherited)
 
