@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.existing import Existing, HeldHashes
+from search.existing import SORTED_SEARCH, Existing, HeldHashes
 from search.store.strings import StringArray, digest, digests
 
 ENTRIES = {
@@ -49,6 +49,22 @@ def test_entries_by_id(existing: Existing) -> None:
 def test_rows_of_many_ids(existing: Existing) -> None:
     assert existing.rows(strings("b2", "zz", "a1", "", "a10")).tolist() == [3, -1, 0, -1, -1]
     assert existing.rows(strings()).tolist() == []
+
+
+def test_rows_of_thousands_of_ids_in_any_order() -> None:
+    """Past ``SORTED_SEARCH`` ids the digests are searched in ascending order; each answer is
+    still the row of the id at its own position: held, absent, or a source's ids reversed."""
+    held = [f"doc-{i}" for i in range(5000)]
+    existing = Existing.of({doc_id: (2 * i, f"h{i}", "/src/one") for i, doc_id in enumerate(held)})
+    rng = np.random.default_rng(7)
+    asked = [held[i] for i in rng.permutation(len(held))[:3000]] + [f"gone-{i}" for i in range(500)]
+    asked = [asked[i] for i in rng.permutation(len(asked))]
+    assert len(asked) >= SORTED_SEARCH
+    expected = [int(a.removeprefix("doc-")) if a.startswith("doc-") else -1 for a in asked]
+    assert existing.rows(strings(*asked)).tolist() == expected
+    reversed_rows = existing.rows_from(strings(*reversed(held)), "/src/one")
+    assert reversed_rows is not None and reversed_rows.tolist() == list(range(4999, -1, -1))
+    assert existing.rows_from(strings(*held, "gone-1"), "/src/one") is None
 
 
 def test_rows_from_needs_every_id_from_that_source(existing: Existing) -> None:
