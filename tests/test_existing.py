@@ -119,8 +119,9 @@ def test_digests_of_an_array_are_each_strings_digest(longest: int) -> None:
     assert digests(array.rows(3, 9)).tolist() == digests(array).tolist()[3:9]
 
 
+@pytest.mark.parametrize("step", [7, 1])  # 1: past ``SORTED_SEARCH``, searched sorted
 def test_many_ids_sharing_one_digest_are_found_without_a_scan_each(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, step: int
 ) -> None:
     """A source of ids made to share one digest (the multiplier is public): every lookup is
     exact, and the ids go into a dict at the first long run of them instead of being scanned
@@ -131,7 +132,7 @@ def test_many_ids_sharing_one_digest_are_found_without_a_scan_each(
     monkeypatch.setattr(module, "digests", lambda s: np.full(len(s), 7, dtype=np.uint64))
     ids = [f"x{i}" for i in range(3000)]
     existing = Existing.of({i: (n, "h", "/src") for n, i in enumerate(ids)})
-    wanted = ids[::-7] + ["nope"]
+    wanted = ids[::-step] + ["nope"]
     assert existing.rows(StringArray.from_strings(wanted)).tolist() == [
         int(i[1:]) for i in wanted[:-1]
     ] + [-1]
