@@ -16,6 +16,7 @@ from conftest import Server
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from search.config import Settings
 from search.documents import Document
 from web import create_app
 
@@ -191,15 +192,22 @@ def validate_schema_keywords(schema: dict) -> None:
             validate_schema_keywords(schema[key])
 
 
-def test_documented_limits_follow_the_configuration(news_index):
+def test_documented_limits_follow_the_configuration(news_index, client, spec):
     app = create_app(
         {"TESTING": True, "INDEX_DIR": str(news_index), "MAX_PER_PAGE": 50, "MAX_QUERY_CHARS": 99}
     )
-    spec = app.test_client().get("/api/openapi.json").get_json()
-    params = {p["name"]: p for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    ours = app.test_client()
+    first = ours.get("/api/openapi.json")
+    params = {p["name"]: p for p in first.get_json()["paths"]["/api/search"]["get"]["parameters"]}
     assert params["per_page"]["schema"]["maximum"] == 50
     assert params["q"]["schema"]["maxLength"] == 99
     assert params["q"]["required"] is True
+    # Each app serves the document of its own settings, every time (it is built once per app).
+    again = ours.get("/api/openapi.json")
+    assert again.data == first.data and again.mimetype == "application/json"
+    assert client.get("/api/openapi.json").get_json() == spec
+    default = _parameter(spec, "/api/search", "per_page")["schema"]["maximum"]
+    assert default == Settings().max_per_page != 50
 
 
 def _parameter(spec: dict, path: str, name: str) -> dict:
