@@ -43,6 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from search import kernels
+from search.accent_tally import count_texts
 from search.store.accent_files import AccentCounts, AccentTally, VocabularyArrays
 from search.store.strings import StringArray, fixed_width
 from search.text import canonical_syllable, fold, has_diacritics, normalize
@@ -63,11 +64,6 @@ _EMPTY: Mapping[str, int] = MappingProxyType({})
 _NO_PAIR = (1 << 64) - 1  # the key of a pair with an unknown syllable: in no pair table
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _DIGIT_RE = re.compile(r"\d")
-# A token after one of these starts a sentence (or a quote, caption, list item): its capital letter
-# says nothing about the word, so it is not counted as evidence for a proper noun.
-_SENTENCE_START_RE = re.compile(r"[.!?…:\n\r\"“”'‘’(\[]")
-# A run of tokens separated by spaces only (not line breaks): the unit pairs are counted within.
-_PHRASE_RE = re.compile(r"[^\W_]+(?:[^\S\n\r]+[^\W_]+)*")
 
 
 @runtime_checkable
@@ -681,82 +677,6 @@ def _intern(syllable: str) -> str:
     an old index generation's vocabulary is freed when the engine drops it.
     """
     return sys.intern(syllable)
-
-
-def _phrases(text: str) -> Iterator[tuple[list[str], bool, bool]]:
-    """Split ``text`` into runs of tokens that only spaces separate, for pair counting.
-
-    Punctuation, line breaks and tokens with digits end a run (``Lào Cai, cải bắp`` gives two).
-    The flags say whether the run's first token starts a sentence (or a quote, caption, ...) and
-    whether the whole run is lower case (then capitalisation needs no token-by-token look).
-    """
-    text = normalize(text)
-    end = 0
-    for match in _PHRASE_RE.finditer(text):
-        initial = end == 0 or _SENTENCE_START_RE.search(text, end, match.start()) is not None
-        end = match.end()
-        phrase = match.group()
-        tokens = phrase.split()
-        lower = phrase.islower()
-        if not _DIGIT_RE.search(phrase):
-            yield tokens, initial, lower
-            continue
-        run: list[str] = []
-        for token in tokens:
-            if _DIGIT_RE.search(token):
-                if run:
-                    yield run, initial, lower
-                run, initial = [], False
-            else:
-                run.append(token)
-        if run:
-            yield run, initial, lower
-
-
-def _is_title(token: str) -> bool:
-    """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no."""
-    return token[:1].isupper() and (len(token) == 1 or token[1:].islower())
-
-
-def count_texts(texts: Iterable[str], tally: AccentTally | None = None) -> AccentTally:
-    """Syllables and adjacent pairs of ``texts``, counted exactly (added to ``tally`` if given).
-
-    Tokens are ``[^\\W_]+`` runs, canonicalised.  Two tokens form a pair only when just
-    whitespace separates them: ``Lào Cai, cải bắp`` must not teach that ``cải`` follows ``cai``.
-    Tokens with digits are skipped and break the chain.  Capitalisation is counted only away from
-    sentence starts, where a capital letter says something about the word.  Nothing is pruned:
-    counts of different texts add up, and those of removed texts can be subtracted.
-    """
-    tally = AccentTally() if tally is None else tally
-    unigrams, bigrams, titles = tally.unigrams, tally.bigrams, tally.titles
-    first_titles, second_titles = tally.first_titles, tally.second_titles
-    canonical = canonical_syllable
-    # Syllables and pairs of all the texts, counted by one ``Counter.update`` each (in C): an
-    # update a phrase cost ~1 us of Python beyond the counting (its type checks), ~100 a document.
-    # The counters see the keys in the same order, so they hold the same, in the same order.
-    all_syllables: list[str] = []
-    all_pairs: list[tuple[str, str]] = []
-    for text in texts:
-        for tokens, initial, lower in _phrases(text):
-            syllables = list(map(canonical, tokens))
-            all_syllables += syllables
-            if lower:
-                all_pairs += pairwise(syllables)
-                continue
-            pairs = list(pairwise(syllables))
-            all_pairs += pairs
-            cased = list(map(_is_title, tokens))
-            if cased[0] and not initial:
-                titles[syllables[0]] += 1
-            for i, pair in enumerate(pairs):
-                if cased[i + 1]:
-                    titles[pair[1]] += 1
-                    second_titles[pair] += 1
-                if cased[i] and (i or not initial):
-                    first_titles[pair] += 1
-    unigrams.update(all_syllables)
-    bigrams.update(all_pairs)
-    return tally
 
 
 # -- decoding ---------------------------------------------------------------------------------

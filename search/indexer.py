@@ -54,8 +54,9 @@ from .existing import Existing
 from .postings import Snapshot, length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .source_files import Fingerprint, Reading, SourceFiles
+from .store.accent_files import AccentRun
 from .store.commit import clean_stale_files, commit_segments
-from .store.corpus import CorpusCounts, CorpusTally
+from .store.corpus import BatchCounts, CorpusCounts, CorpusTally
 from .store.generation import Update, hash_array, load_generation, plain_storage, publish
 from .store.segment_merge import (
     MAX_SEGMENT_DOCS,
@@ -339,7 +340,7 @@ def _analyze(doc: Document) -> Terms:
     return terms
 
 
-Analysed = tuple[dict[str, BatchPostings], CorpusTally | None]
+Analysed = tuple[dict[str, BatchPostings], BatchCounts | None]
 
 
 def _analyse_batch(docs: list[Document], count: list[bool]) -> Analysed:
@@ -354,7 +355,7 @@ def _analyse_batch(docs: list[Document], count: list[bool]) -> Analysed:
             postings.add(terms[name])
         out[name] = postings.batch()
     counted = [(d.title, d.lead, d.body) for d, wanted in zip(docs, count, strict=True) if wanted]
-    return out, CorpusTally.of(counted) if counted else None
+    return out, BatchCounts.of(counted) if counted else None
 
 
 def _shared_pair(term: str) -> str | None:
@@ -852,10 +853,12 @@ class VocabularyCount:
     which adds them to the base generation's counts and subtracts the removed documents after
     the commit.  The archive is never read again for them.
 
-    A tally is ``Counter``s of Python strings and pairs of them (100-200 bytes a key, some
-    five times its arrays): once it holds ``fold_keys`` keys it is folded into ``counts``
-    (sorted arrays, ``CorpusCounts``) and started again, so the run's memory grows with the
-    arrays, not with the Python objects (4.92 GiB at the end of a million articles before).
+    The accent vocabulary's batches come as arrays and add up as arrays (``AccentRun``, its
+    pairs summed once ``fold_keys`` rows wait).  The suggestions' tally is ``Counter``s of Python
+    strings (100-200 bytes a key, some five times its arrays): once it holds ``fold_keys`` keys
+    it is folded into ``counts`` (sorted arrays, ``CorpusCounts``) and started again, so the
+    run's memory grows with the arrays, not with the Python objects (4.92 GiB at the end of a
+    million articles when the accents were ``Counter``s too).
     """
 
     def __init__(
@@ -866,6 +869,7 @@ class VocabularyCount:
         self._needs = update.needs_count(held)
         self.counts: CorpusCounts | None = CorpusCounts.empty()
         self.tally: CorpusTally | None = CorpusTally.of(())
+        self.accents: AccentRun | None = AccentRun(fold_keys)
         self.hashes: list[np.ndarray] = []  # the counted documents' (``hash_array``)
         self.folds = 0
         self.fold_seconds = 0.0
@@ -877,9 +881,11 @@ class VocabularyCount:
         self.hashes.append(hash_array(counted))
         return flags
 
-    def add(self, tally: CorpusTally) -> None:
+    def add(self, batch: BatchCounts) -> None:
         assert self.tally is not None and self.counts is not None, "counted after finish"
-        self.tally.merge(tally)
+        assert self.accents is not None
+        self.accents.add(batch.accents)
+        self.tally.suggest.merge(batch.suggest)
         if self.tally.keys() > self.fold_keys:
             started = time.perf_counter()
             self.counts = self.counts.add(self.tally)
@@ -890,16 +896,18 @@ class VocabularyCount:
     def finish(self) -> None:
         """Save the counts, then let them go: the run still publishes its generation."""
         assert self.tally is not None and self.counts is not None, "finished twice"
+        assert self.accents is not None
         try:
-            self.update.save_counts(self.counts, self.tally, self.hashes)
+            counts = CorpusCounts(self.accents.counts(), self.counts.suggest)
+            self.update.save_counts(counts, self.tally, self.hashes)
         except Exception:  # a hint, never a reason to fail a reindex: publishing counts again
             log.exception("could not save the accent vocabulary of the new documents")
         finally:
-            self.counts = self.tally = None
+            self.counts = self.tally = self.accents = None
             self.hashes = []
         if self.folds:
             log.info(
-                "the vocabulary's tally was folded into arrays %d times (%.1f s)",
+                "the suggestions' tally was folded into arrays %d times (%.1f s)",
                 self.folds,
                 self.fold_seconds,
             )

@@ -58,26 +58,34 @@ def test_documents_read_again_build_the_same_index(
 def test_a_tally_folded_into_arrays_gives_the_same_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bound: int
 ) -> None:
-    """``VNSEARCH_TALLY_KEYS``: a run folds its tally into arrays whenever it holds more keys
-    than that (after every batch for 1; now and then for 300, leaving a tally at the end).  The
-    full build and the incremental run (folded new documents, a tally, removed ones) write the
-    very same counts, vocabulary and suggestions, byte for byte, as runs that never fold."""
+    """``VNSEARCH_TALLY_KEYS``: a run folds the suggestions' tally into arrays whenever it
+    holds more keys than that, and the accent pairs its batches sent into the run's table
+    whenever that many rows wait (after every batch for 1; now and then for 300, leaving some
+    for the end).  The full build and the incremental run (folded new documents, a tally,
+    removed ones) write the very same counts, vocabulary and suggestions, byte for byte, as
+    runs that never fold."""
     monkeypatch.setattr(indexer, "PROGRESS_STEP", 4)  # batches of 4 documents
     whole = _runs(tmp_path / "whole", tmp_path / "w1", tmp_path / "w2")
-    folds: list[tuple[int, bool]] = []
+    folds: list[tuple[int, bool, int, int]] = []
     finish = indexer.VocabularyCount.finish
 
     def noted(self: indexer.VocabularyCount) -> None:
-        folds.append((self.folds, self.tally is not None and self.tally.keys() > 0))
+        assert self.tally is not None and self.accents is not None
+        left = self.tally.keys() > 0
+        folds.append((self.folds, left, self.accents.folds, self.accents._held))
         finish(self)
 
     monkeypatch.setattr(indexer.VocabularyCount, "finish", noted)
     monkeypatch.setenv("VNSEARCH_TALLY_KEYS", str(bound))
     folded = _runs(tmp_path / "folded", tmp_path / "f1", tmp_path / "f2")
     assert folded == whole == [(50, 0, 0, 1), (6, 5, 2, 1)]
-    # full build: 13 batches; incremental: 11 new or changed documents, 3 batches.  Then
-    # (folds, whether a tally was left to save with the folded counts).
-    assert folds == ([(13, False), (3, False)] if bound == 1 else [(6, True), (1, True)])
+    # full build: 13 batches; incremental: 11 new or changed documents, 3 batches.  Then the
+    # suggestions' folds, whether a tally was left to save with them, the accent pairs' folds
+    # and the rows left for the end.
+    if bound == 1:
+        assert folds == [(13, False, 13, 0), (3, False, 3, 0)]
+    else:
+        assert folds == [(2, True, 5, 72), (0, True, 1, 138)]
     assert_exact(tmp_path / "folded")
     ours, theirs = _generation_dir(tmp_path / "folded"), _generation_dir(tmp_path / "whole")
     names = sorted(p.name for p in theirs.iterdir())

@@ -44,6 +44,95 @@ class AccentTally:
 
 
 @dataclass(frozen=True)
+class AccentBatch:
+    """One batch's counts as arrays (``accent_tally.count_batch``), as a pool worker sends them:
+    its ``syllables`` (numbered in first-seen order, each once), their ``unigrams`` (occurrences,
+    capitalised occurrences away from a sentence start) and its pairs (``first << 32 | second``
+    of those numbers, sorted unique) with (occurrences, first capitalised, second capitalised)."""
+
+    syllables: list[str]
+    unigrams: np.ndarray
+    pair_keys: np.ndarray
+    pair_counts: np.ndarray
+
+    @classmethod
+    def empty(cls) -> AccentBatch:
+        no_pairs = np.zeros((0, 3), np.int32)
+        return cls([], np.zeros((0, 2), np.int32), np.zeros(0, np.uint64), no_pairs)
+
+
+class AccentRun:
+    """The batches of a run added up (``indexer.VocabularyCount``), in the writer, in arrays.
+
+    Syllables are numbered as they first come (a dictionary of the run's syllables: a few
+    hundred thousand strings, the only Python objects kept); each batch's numbers are mapped to
+    the run's, its unigrams added in place and its pairs kept as they come until they hold
+    ``fold_rows`` rows, then summed into the table (``KeyCounts``).  ``counts`` gives the
+    ``AccentCounts`` of the run: the same, key for key, as ``AccentCounts.add`` of the batches'
+    ``Counter`` tallies.
+    """
+
+    def __init__(self, fold_rows: int) -> None:
+        self.fold_rows = fold_rows
+        self.numbers: dict[str, int] = {}
+        self.unigrams = np.zeros((0, 2), np.int64)
+        self.pairs = KeyCounts.empty(3)
+        self._keys: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+        self._held = 0
+        self.folds = 0
+
+    def add(self, batch: AccentBatch) -> None:
+        numbers = self.numbers
+        for word in batch.syllables:  # a few thousand a batch, most known already
+            if word not in numbers:
+                numbers[word] = len(numbers)
+        if not batch.syllables:
+            return
+        words = batch.syllables
+        ours = np.fromiter(map(numbers.__getitem__, words), np.int64, len(words))
+        if len(numbers) > self.unigrams.shape[0]:
+            grown = np.zeros((max(len(numbers), 2 * self.unigrams.shape[0]), 2), np.int64)
+            grown[: self.unigrams.shape[0]] = self.unigrams
+            self.unigrams = grown
+        self.unigrams[ours] += batch.unigrams  # numbers of one batch are unique
+        keys = batch.pair_keys
+        if keys.size:
+            firsts = ours[(keys >> np.uint64(32)).astype(np.int64)]
+            seconds = ours[(keys & np.uint64(0xFFFFFFFF)).astype(np.int64)]
+            self._keys.append(pair_keys(firsts, seconds))
+            self._counts.append(batch.pair_counts)
+            self._held += keys.size
+            if self._held >= self.fold_rows:
+                self._fold()
+
+    def _fold(self) -> None:
+        if not self._keys:
+            return
+        counts = np.concatenate(self._counts).astype(np.int64)  # batches send int32
+        pending = KeyCounts.from_rows(np.concatenate(self._keys), counts)
+        self.pairs = self.pairs.add(pending.keys, pending.counts)
+        self._keys, self._counts, self._held = [], [], 0
+        self.folds += 1
+
+    def counts(self) -> AccentCounts:
+        """The run's counts, by sorted syllable (``AccentCounts``)."""
+        self._fold()
+        words = list(self.numbers)
+        if not words:
+            return AccentCounts.empty()
+        lexicon, _, ids = union(StringArray.empty(), words)
+        old_to_new = np.fromiter(map(ids.__getitem__, words), np.int64, len(words))
+        unigrams = np.zeros((len(words), 2), np.int64)
+        unigrams[old_to_new] = self.unigrams[: len(words)]
+        firsts = old_to_new[(self.pairs.keys >> np.uint64(32)).astype(np.int64)]
+        seconds = old_to_new[(self.pairs.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)]
+        pairs = KeyCounts.from_rows(pair_keys(firsts, seconds), self.pairs.counts)
+        folded = StringArray.from_strings(fold(word) for word in lexicon.tolist())
+        return AccentCounts(lexicon, folded, unigrams, pairs)
+
+
+@dataclass(frozen=True)
 class AccentCounts:
     """Exact counts: ``syllables`` sorted, ``unigrams[i]`` = (occurrences, capitalised
     occurrences away from a sentence start) of syllable ``i``; ``pairs`` keyed by
