@@ -370,14 +370,14 @@ POOLED = {extra_field(name): _shared_pair for name in TEXT_FIELDS}
 
 def _write_documents(
     ix,
-    docs: Iterable[Document],
+    docs: Iterable[Hashed],
     total: int,
     workers: int,
     progress: Progress | None,
     vocabulary: VocabularyCount | None = None,
 ) -> list:
-    """Write the ``total`` documents of ``docs`` (read as they are written) as new segments;
-    returns them, for ``_commit``.
+    """Write the ``total`` documents of ``docs`` (read as they are written, each with its
+    ``content_hash``) as new segments; returns them, for ``_commit``.
 
     Pool workers analyse ``ANALYSIS_BATCH`` documents at a time (pyvi is most of the work) and
     tally what ``vocabulary`` counts, at most ``IN_FLIGHT`` batches a worker ahead, while this
@@ -437,10 +437,15 @@ def _write_documents(
         raise
 
 
+# A document with its ``content_hash``, computed once: every hash is a JSON dump of the whole
+# article (45 us), and the first reading of the sources has computed it already.
+Hashed = tuple[Document, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Documents analysed together, their content hashes (computed once: every hash is a JSON
-    dump of the whole article) and which of them the vocabulary counts."""
+    """Documents analysed together, their content hashes and which of them the vocabulary
+    counts."""
 
     docs: list[Document]
     hashes: list[str]
@@ -448,12 +453,13 @@ class Batch:
 
 
 def _batches(
-    docs: Iterable[Document], size: int, vocabulary: VocabularyCount | None
+    docs: Iterable[Hashed], size: int, vocabulary: VocabularyCount | None
 ) -> Iterator[Batch]:
     """``docs`` in batches of ``size``, read as they are asked for."""
     docs = iter(docs)
-    while batch := list(islice(docs, size)):
-        hashes = [doc.content_hash for doc in batch]
+    while pairs := list(islice(docs, size)):
+        batch = [doc for doc, _ in pairs]
+        hashes = [content_hash for _, content_hash in pairs]
         count = vocabulary.flags(hashes) if vocabulary is not None else [False] * len(batch)
         yield Batch(batch, hashes, count)
 
@@ -793,24 +799,29 @@ def _read_documents(
 
 def _to_write(
     scan: Scan, ids: list[str], sources: list[str], follow_symlinks: bool
-) -> Iterable[Document]:
-    """The documents of ``ids`` (in source order): those the scan held, or each winning copy
-    read again from the sources as it is asked for (not from the files the scan did not read:
-    they hold none of them).  A copy not found again (its source changed meanwhile) is missing
-    from what this yields, and ``_write_documents`` fails the run."""
+) -> Iterable[Hashed]:
+    """The documents of ``ids`` (in source order) with their hashes: those the scan held, or
+    each winning copy read again from the sources as it is asked for (not from the files the
+    scan did not read: they hold none of them).  A copy not found again (its source changed
+    meanwhile) is missing from what this yields, and ``_write_documents`` fails the run."""
+    copies = scan.copies
     if scan.held is not None:
-        return [scan.held[doc_id] for doc_id in ids]
-    wanted = {doc_id: scan.copies[doc_id][:2] for doc_id in ids}
+        return [(scan.held[doc_id], copies[doc_id][0]) for doc_id in ids]
+    wanted = {doc_id: copies[doc_id][:2] for doc_id in ids}
     unread = scan.reading.unread
-    return (
-        doc
-        for doc in _read_documents(
-            sources, follow_symlinks, visit=lambda _source, path: str(path) not in unread
-        )
-        if (copy := wanted.get(doc.id)) is not None
-        and copy == (doc.content_hash, doc.origin)
-        and wanted.pop(doc.id)
-    )
+
+    def found(doc: Document) -> Hashed | None:
+        copy = wanted.get(doc.id)
+        if copy is None:
+            return None
+        content_hash = doc.content_hash
+        if copy != (content_hash, doc.origin):
+            return None
+        del wanted[doc.id]
+        return doc, content_hash
+
+    read = _read_documents(sources, follow_symlinks, visit=lambda _s, path: str(path) not in unread)
+    return filter(None, map(found, read))
 
 
 def _shadowed(origin: str, held_by: str, incomplete: set[str], rank: dict[str, int]) -> bool:
@@ -1227,7 +1238,8 @@ def build_index(docs: Iterable[Document], index_dir: str | Path, workers: int | 
     try:
         workers = workers or max(1, os.cpu_count() or 1)
         vocabulary = _vocabulary(index_dir, ix, True)
-        segments = _write_documents(ix, docs, len(docs), workers, None, vocabulary)
+        hashed = [(doc, doc.content_hash) for doc in docs]
+        segments = _write_documents(ix, hashed, len(docs), workers, None, vocabulary)
         _commit(writer, segments, CLEAR)
     except BaseException:
         writer.cancel()
