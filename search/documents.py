@@ -267,13 +267,31 @@ def read_source(
                 continue
             if visit is not None and not visit(path):
                 continue
-            doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
-            if path.name.endswith(".txt"):
-                yield from read_txt(path, doc_id_base, origin)
-            else:
-                yield from read_jsonl(path, origin)
+            yield from read_file(root, path, origin)
     except OSError as exc:
         yield Unreadable(str(root), f"cannot list: {exc.strerror or exc}")
+
+
+def has_lone_surrogate(doc: Document) -> bool:
+    """Whether a field holds a lone surrogate: JSON allows ``"\\ud800"`` but UTF-8 cannot encode
+    it, and pyvi/Whoosh then crash the whole reindex (tests/test_reliability.py::
+    test_broken_documents_are_never_fatal).  The indexer skips such a document like a bad line.
+    """
+    try:
+        for name in ("id", "title", "lead", "body", "url", "date", "source", "category"):
+            getattr(doc, name).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def read_file(root: Path, path: Path, origin: str) -> Iterator[Record]:
+    """The records of one file of the source ``root`` (whose resolved path is ``origin``)."""
+    doc_id_base = path.name if root.is_file() else path.relative_to(root).as_posix()
+    if path.name.endswith(".txt"):
+        yield from read_txt(path, doc_id_base, origin)
+    else:
+        yield from read_jsonl(path, origin)
 
 
 def _strip_furniture(title: str, lines: list[str]) -> list[str]:

@@ -48,9 +48,18 @@ from whoosh.writing import CLEAR
 from .analysis import PAIR_JOINER, index_terms, pair_bucket
 from .children import die_with
 from .config import env_int
-from .documents import Document, Skipped, Unreadable, Warning_, read_source
+from .documents import (
+    Document,
+    Record,
+    Skipped,
+    Unreadable,
+    Warning_,
+    has_lone_surrogate,
+    read_source,
+)
 from .errors import IndexBusy, SourceChanged, SourceMissing, SourceUnreadable, VnsearchError
 from .existing import Existing
+from .pooled_reading import POOLED_BYTES, ReadCopy, list_sources, read_in_pool, size_of
 from .postings import Snapshot, length_norms
 from .schema import SCHEMA_VERSION, TEXT_FIELDS, build_schema, codec, extra_field
 from .source_files import Fingerprint, Reading, SourceFiles
@@ -88,10 +97,11 @@ SEGMENT_MB = 512
 # at most this many (an incremental run reads its sources once); more are read again as they
 # are written (a full build of a million articles would otherwise hold them all: ~6 GB).
 HELD_DOCS = 10_000
-# Keys (syllables, pairs, phrases, titles) the vocabulary's tally of a run holds before it is
-# folded into arrays (``VocabularyCount``): ~300 MB of ``Counter``s.  A fold costs ~10 us a key
-# (its keys are sorted and looked up in the arrays) plus a rebuild of the arrays, so a smaller
-# bound folds more often the keys every window repeats (the common syllables and pairs).
+# Keys (phrases, titles) the suggestions' tally of a run holds before it is folded into arrays
+# (``VocabularyCount``): ~300 MB of ``Counter``s.  A fold costs ~10 us a key (its keys are sorted
+# and looked up in the arrays) plus a rebuild of the arrays, so a smaller bound folds more often
+# the keys every window repeats.  Also the rows of accent pairs (20 bytes each) the batches sent
+# that a run holds before it sums them into its pair table (``AccentRun``).
 TALLY_KEYS = 2_000_000
 
 
@@ -620,6 +630,8 @@ def _scan(
     existing: Existing,
     full: bool,
     files: SourceFiles | None = None,
+    workers: int = 1,
+    lock_fds: tuple[int, ...] = (),
 ) -> Scan:
     """Read every source in order, counting what is skipped, and keep what ``Scan`` holds.
 
@@ -627,6 +639,8 @@ def _scan(
     index's (``existing``), when the index holds each of them from its source.  The ids it held
     whose copy came from a later file must still come from a later file; when one does not
     (its copy went away), the file is read after all, its copies winning over earlier ones.
+    A full run of ``workers`` > 1 over sources of ``POOLED_BYTES`` or more reads its files in
+    an analysis pool (``pooled_reading``), the copies taken here in the same order.
     """
     copies: dict[str, Copy] = {}
     incomplete: set[str] = set()
@@ -670,7 +684,7 @@ def _scan(
         reading.skip(name, fingerprint, ids, lost)
         return False
 
-    def take(doc: Document, wins: Callable[[Copy | None], bool]) -> None:
+    def take(doc: Document | ReadCopy, wins: Callable[[Copy | None], bool]) -> None:
         doc_id = doc.id
         origin = sys.intern(doc.origin)  # one string per source, not per document
         previous = copies.get(doc_id)
@@ -718,8 +732,20 @@ def _scan(
         row = existing.row(doc_id)
         return unread[unread_of[row]].path if row is not None and unread_of[row] >= 0 else None
 
-    for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
-        take(doc, lambda _previous: True)
+    listed = list_sources(sources, follow_symlinks) if full and workers > 1 else None
+    if listed is None or size_of(listed) < POOLED_BYTES:
+        for doc in _read_documents(sources, follow_symlinks, summary, incomplete, visit):
+            take(doc, _always)
+    else:
+        state.held = None  # a full build of this size: its documents are read again
+        with analysis_pool(workers, lock_fds) as pool:
+            for source, name, records in read_in_pool(listed, visit, pool, workers):
+                if name is not None:
+                    reading.current = name
+                for record in records:
+                    doc = _document(record, source, summary, incomplete)
+                    if doc is not None:
+                        take(doc, _always)
     for source, name, lost in deferred:
         rank = reading.order[name]
         if all((h := holder(i)) is not None and reading.order[h] > rank for i in lost):
@@ -735,6 +761,10 @@ def _scan(
     return Scan(
         copies, incomplete, state.held, reading, won, overtaken, unread, unread_of, read_rows
     )
+
+
+def _always(_previous: Copy | None) -> bool:
+    return True
 
 
 def _only(name: str, _source: str, path: Path) -> bool:
@@ -778,23 +808,33 @@ def _read_documents(
     for source in sources:
         told = None if visit is None else functools.partial(visit, source)
         for record in read_source(Path(source), follow_symlinks, told):
-            if isinstance(record, Unreadable):
-                if summary is not None and incomplete is not None:
-                    incomplete.add(source)
-                    summary.cannot_read(record)
-                log.debug("unreadable %s", record)
-            elif isinstance(record, Skipped):
-                if summary is not None:
-                    summary.skip(record, _reason(record))
-            elif isinstance(record, Warning_):
-                if summary is not None:
-                    summary.warn(record)
-            elif _has_lone_surrogate(record):
-                if summary is not None:
-                    reason = f"invalid Unicode (lone surrogate in id {ascii(record.id[:80])})"
-                    summary.skip(Skipped(record.origin, None, reason), "invalid Unicode")
-            else:
-                yield record
+            doc = _document(record, source, summary, incomplete)
+            if doc is not None:
+                yield doc
+
+
+def _document(
+    record: Record | ReadCopy, source: str, summary: Summary | None, incomplete: set[str] | None
+) -> Document | ReadCopy | None:
+    """``record`` if it is a document to index; otherwise ``None``, and what it is counted."""
+    if isinstance(record, Unreadable):
+        if summary is not None and incomplete is not None:
+            incomplete.add(source)
+            summary.cannot_read(record)
+        log.debug("unreadable %s", record)
+    elif isinstance(record, Skipped):
+        if summary is not None:
+            summary.skip(record, _reason(record))
+    elif isinstance(record, Warning_):
+        if summary is not None:
+            summary.warn(record)
+    elif isinstance(record, Document) and has_lone_surrogate(record):
+        if summary is not None:
+            reason = f"invalid Unicode (lone surrogate in id {ascii(record.id[:80])})"
+            summary.skip(Skipped(record.origin, None, reason), "invalid Unicode")
+    else:
+        return record
+    return None
 
 
 def _to_write(
@@ -830,19 +870,6 @@ def _shadowed(origin: str, held_by: str, incomplete: set[str], rank: dict[str, i
     its copy wins whenever it is read, and replacing it now would lose it until the source is
     readable again."""
     return held_by in incomplete and rank.get(held_by, -1) > rank.get(origin, -1)
-
-
-def _has_lone_surrogate(doc: Document) -> bool:
-    """Whether a field holds a lone surrogate: JSON allows ``"\\ud800"`` but UTF-8 cannot encode
-    it, and pyvi/Whoosh then crash the whole reindex (tests/test_reliability.py::
-    test_broken_documents_are_never_fatal).  Such a document is skipped like any bad line.
-    """
-    try:
-        for name in ("id", "title", "lead", "body", "url", "date", "source", "category"):
-            getattr(doc, name).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _resolve(paths: Iterable[str | Path]) -> list[str]:
@@ -909,7 +936,11 @@ class VocabularyCount:
         assert self.tally is not None and self.counts is not None, "finished twice"
         assert self.accents is not None
         try:
-            counts = CorpusCounts(self.accents.counts(), self.counts.suggest)
+            counts = self.counts
+            if self.update.full or self.accents.folds:
+                counts = CorpusCounts(self.accents.counts(), counts.suggest)
+            else:  # a few documents: added to the base's counts with the removed ones'
+                self.tally.accents.merge(self.accents.tally())
             self.update.save_counts(counts, self.tally, self.hashes)
         except Exception:  # a hint, never a reason to fail a reindex: publishing counts again
             log.exception("could not save the accent vocabulary of the new documents")
@@ -1095,7 +1126,8 @@ def reindex(
     try:
         existing = _existing_of(index_dir, writer, base_generation)
         known = None if full else SourceFiles.load(index_dir, base_generation)
-        scan = _scan(process, summary, follow_symlinks, existing, full, known)
+        fds = _lock_fds(ix) if full else ()
+        scan = _scan(process, summary, follow_symlinks, existing, full, known, workers, fds)
         copies, incomplete = scan.copies, scan.incomplete
         if full and incomplete:
             raise SourceUnreadable(

@@ -115,6 +115,31 @@ class AccentRun:
         self._keys, self._counts, self._held = [], [], 0
         self.folds += 1
 
+    def tally(self) -> AccentTally:
+        """The run's counts as a ``Counter`` tally: what an incremental run of a few hundred
+        documents hands to ``AccentCounts.add`` (one pass over the generation's tables, where
+        arrays would take one to merge and another for the removed documents' tally)."""
+        words = list(self.numbers)
+        rows = self.unigrams[: len(words)]
+        tally = AccentTally()
+        for column, counter in ((0, tally.unigrams), (1, tally.titles)):
+            counts = rows[:, column]
+            held = np.flatnonzero(counts).tolist()
+            counter.update(dict(zip([words[i] for i in held], counts[held].tolist(), strict=True)))
+        pending = KeyCounts.from_rows(
+            np.concatenate([self.pairs.keys, *self._keys]),
+            np.concatenate([self.pairs.counts, *self._counts]).astype(np.int64),
+        )
+        firsts = (pending.keys >> np.uint64(32)).astype(np.int64).tolist()
+        seconds = (pending.keys & np.uint64(0xFFFFFFFF)).astype(np.int64).tolist()
+        pairs = [(words[a], words[b]) for a, b in zip(firsts, seconds, strict=True)]
+        counters = (tally.bigrams, tally.first_titles, tally.second_titles)
+        for column, counter in enumerate(counters):
+            counts = pending.counts[:, column]
+            held = np.flatnonzero(counts).tolist()
+            counter.update(dict(zip([pairs[i] for i in held], counts[held].tolist(), strict=True)))
+        return tally
+
     def counts(self) -> AccentCounts:
         """The run's counts, by sorted syllable (``AccentCounts``)."""
         self._fold()
