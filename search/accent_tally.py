@@ -3,7 +3,7 @@
 The indexer counts every document it writes (``store.corpus``), so this is a build's second
 largest cost after segmentation: at a million articles the ``Counter`` tally of each batch, sent
 from the pool worker and added up in the writer, took about a fifth of the build's CPU.  Two
-ways to count share one reading of each text (``_scan``):
+ways to count share one reading of each text (``_Scan``):
 
 * ``count_texts`` adds to an ``AccentTally`` (``Counter``s): a few documents (an incremental
   run's removed ones, a recount, ``accents.CountsVocabulary``);
@@ -11,7 +11,7 @@ ways to count share one reading of each text (``_scan``):
   each, the rest as numbers counted by numpy, which cross the process boundary as a few arrays
   and add up in the writer without a Python object per key (``accent_files.AccentRun``).
 
-Both count exactly the same (``tests/test_accent_tally.py``): the rules are ``_scan``'s.
+Both count exactly the same (``tests/test_accent_tally.py``): the rules are ``_Scan``'s.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ _JOINING_RE = re.compile(r"[^\S\n\r]+")
 
 
 def _is_title(token: str) -> bool:
-    """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no."""
+    """``Hà`` yes; ``hà``, ``iPhone`` and ``HÀ`` (a shouted headline says nothing) no.  The rule
+    ``_Scan`` applies with ``map`` (``tests/test_accent_tally.py`` holds it to this)."""
     return token[:1].isupper() and (len(token) == 1 or token[1:].islower())
 
 

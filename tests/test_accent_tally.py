@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from search.accent_tally import count_batch, count_texts
+from search.accent_tally import _is_title, _Scan, count_batch, count_texts
 from search.store.accent_files import AccentCounts, AccentRun
 from tests.conftest import shared_path
 
@@ -100,3 +100,15 @@ def test_an_empty_batch_adds_nothing() -> None:
     run.add(count_batch([["", "2024 - 25"], []]))
     counts = run.counts()
     assert len(counts.syllables) == 0 and len(counts.pairs) == 0
+
+
+def test_titles_are_found_by_the_rule() -> None:
+    rnd = random.Random(5)
+    words = ["Hà", "hà", "HÀ", "iPhone", "A", "a", "Ǆa", "ǅa", "Ab1", "Đà", "x²", "中b", "A中b"]
+    for _ in range(300):
+        text = " ".join(rnd.choice(words) for _ in range(rnd.randint(1, 12)))
+        scan = _Scan(text)
+        tokens = text.split()
+        digits = {j for j, t in enumerate(tokens) if any(c.isdecimal() for c in t)}
+        expected = [j for j, t in enumerate(tokens) if j not in digits and _is_title(t)]
+        assert scan.titled == expected, text
