@@ -25,7 +25,7 @@ from itertools import compress
 import numpy as np
 
 from .store.accent_files import AccentBatch, AccentTally
-from .store.counts import pair_keys
+from .store.counts import pair_keys, remap_keys
 from .text import canonical_syllable, normalize
 
 _DIGIT_RE = re.compile(r"\d")
@@ -205,9 +205,6 @@ def count_batch(documents: Iterable[Iterable[str]]) -> AccentBatch:
     return AccentBatch(  # int32 counts: half the bytes through the pool's pipe
         [words[i] for i in used.tolist()],
         unigrams[used].astype(np.int32),
-        pair_keys(
-            old_to_new[(unique >> np.uint64(32)).astype(np.int64)],
-            old_to_new[(unique & np.uint64(0xFFFFFFFF)).astype(np.int64)],
-        ),
+        remap_keys(unique, old_to_new),
         pair_counts,
     )

@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from ..text import fold
-from .counts import CountsMismatch, KeyCounts, load_counts, pair_keys, save_counts, union
+from .counts import (
+    CountsMismatch,
+    KeyCounts,
+    load_counts,
+    pair_ids,
+    pair_keys,
+    remap_keys,
+    save_counts,
+    union,
+)
 from .strings import StringArray, load_array, save_array
 
 Pair = tuple[str, str]
@@ -98,9 +107,7 @@ class AccentRun:
         self.unigrams[ours] += batch.unigrams  # numbers of one batch are unique
         keys = batch.pair_keys
         if keys.size:
-            firsts = ours[(keys >> np.uint64(32)).astype(np.int64)]
-            seconds = ours[(keys & np.uint64(0xFFFFFFFF)).astype(np.int64)]
-            self._keys.append(pair_keys(firsts, seconds))
+            self._keys.append(remap_keys(keys, ours))
             self._counts.append(batch.pair_counts)
             self._held += keys.size
             if self._held >= self.fold_rows:
@@ -130,9 +137,10 @@ class AccentRun:
             np.concatenate([self.pairs.keys, *self._keys]),
             np.concatenate([self.pairs.counts, *self._counts]).astype(np.int64),
         )
-        firsts = (pending.keys >> np.uint64(32)).astype(np.int64).tolist()
-        seconds = (pending.keys & np.uint64(0xFFFFFFFF)).astype(np.int64).tolist()
-        pairs = [(words[a], words[b]) for a, b in zip(firsts, seconds, strict=True)]
+        firsts, seconds = pair_ids(pending.keys)
+        pairs = [
+            (words[a], words[b]) for a, b in zip(firsts.tolist(), seconds.tolist(), strict=True)
+        ]
         counters = (tally.bigrams, tally.first_titles, tally.second_titles)
         for column, counter in enumerate(counters):
             counts = pending.counts[:, column]
@@ -150,9 +158,7 @@ class AccentRun:
         old_to_new = np.fromiter(map(ids.__getitem__, words), np.int64, len(words))
         unigrams = np.zeros((len(words), 2), np.int64)
         unigrams[old_to_new] = self.unigrams[: len(words)]
-        firsts = old_to_new[(self.pairs.keys >> np.uint64(32)).astype(np.int64)]
-        seconds = old_to_new[(self.pairs.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)]
-        pairs = KeyCounts.from_rows(pair_keys(firsts, seconds), self.pairs.counts)
+        pairs = KeyCounts.from_rows(remap_keys(self.pairs.keys, old_to_new), self.pairs.counts)
         folded = StringArray.from_strings(fold(word) for word in lexicon.tolist())
         return AccentCounts(lexicon, folded, unigrams, pairs)
 
@@ -231,8 +237,7 @@ class AccentCounts:
             return self
         old_to_new = np.cumsum(keep) - 1
         rows = np.flatnonzero(keep)
-        first = (self.pairs.keys >> np.uint64(32)).astype(np.int64)
-        second = (self.pairs.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        first, second = pair_ids(self.pairs.keys)
         if not (keep[first].all() and keep[second].all()):
             raise CountsMismatch("a pair of a syllable counted zero times")
         return AccentCounts(

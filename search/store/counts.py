@@ -224,11 +224,7 @@ class KeyCounts:
         incremental run mostly brings no new syllable: the ids then stay, and so do the keys."""
         if _identity(old_to_new):
             return self
-        first, second = self.keys >> np.uint64(32), self.keys & np.uint64(0xFFFFFFFF)
-        keys = (old_to_new[first].astype(np.uint64) << np.uint64(32)) | old_to_new[second].astype(
-            np.uint64
-        )
-        return KeyCounts(keys, self.counts)
+        return KeyCounts(remap_keys(self.keys, old_to_new), self.counts)
 
     def without_zeros(self) -> KeyCounts:
         keep = self.counts[:, 0] != 0
@@ -265,6 +261,17 @@ def load_counts(path: Path) -> np.ndarray:
 def pair_keys(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """``first << 32 | second`` as uint64."""
     return (first.astype(np.uint64) << np.uint64(32)) | second.astype(np.uint64)
+
+
+def pair_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids ``pair_keys`` joined (int64)."""
+    return (keys >> np.uint64(32)).astype(np.int64), (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def remap_keys(keys: np.ndarray, old_to_new: np.ndarray) -> np.ndarray:
+    """``keys`` with both ids mapped through ``old_to_new``."""
+    first, second = pair_ids(keys)
+    return pair_keys(old_to_new[first], old_to_new[second])
 
 
 def locate(table: StringArray, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
