@@ -42,6 +42,7 @@ CHOICES = ("numba", "numpy")  # VNSEARCH_KERNELS
 _lock = threading.Lock()
 _loaded = False
 _scatter_add: Callable | None = None
+_scatter_units: Callable | None = None
 _count_ones: Callable | None = None
 _weights_at: Callable | None = None
 _count_codes: Callable | None = None
@@ -56,8 +57,8 @@ _best_path: Callable | None = None
 
 def _compile() -> None:
     """Import numba and compile (or load from its cache) the loops, once a process."""
-    global _loaded, _scatter_add, _count_ones, _weights_at, _count_codes, _gather_held
-    global _mark_ones, _spread, _fold_codes, _word_spans, _at_least, _best_path
+    global _loaded, _scatter_add, _scatter_units, _count_ones, _weights_at, _count_codes
+    global _gather_held, _mark_ones, _spread, _fold_codes, _word_spans, _at_least, _best_path
     with _lock:
         if _loaded:
             return
@@ -84,6 +85,10 @@ def _compile() -> None:
             types.intp(float32s[0], ids, weights, types.float32)
             for ids, weights in zip(int32s, float32s, strict=True)
         ]
+        units_types = [
+            types.intp(types.Array(types.uint16, 1, "C"), ids, weights, types.float32)
+            for ids, weights in zip(int32s, float32s, strict=True)
+        ]
         count_types = [
             types.intp(types.Array(counter, 1, "C"), ids)
             for counter in (types.uint8, types.int16)
@@ -99,7 +104,8 @@ def _compile() -> None:
             types.intp(codes, docs, int64s[0]) for codes in int32s for docs in (*int32s, *int64s)
         ]
         gather_types = [
-            types.intp(float32s[0], held, int64s[0], float32s[0], float32s[0], held, float32s[0])
+            types.intp(partial, held, int64s[0], float32s[0], float32s[0], held, float32s[0])
+            for partial in (float32s[0], arrays(types.uint16)[0])
             for held in (arrays(types.uint8)[0], arrays(types.int16)[0])
         ]
         mark_types = [types.intp(types.Array(types.boolean, 1, "C"), ids) for ids in int32s]
@@ -125,6 +131,7 @@ def _compile() -> None:
         ]
         loops = (
             (_scatter_add_loop, scatter_types),
+            (_scatter_units_loop, units_types),
             (_count_ones_loop, count_types),
             (_weights_at_loop, lookup_types),
             (_count_codes_loop, code_types),
@@ -153,6 +160,7 @@ def _compile() -> None:
                 return
             (
                 _scatter_add,
+                _scatter_units,
                 _count_ones,
                 _weights_at,
                 _count_codes,
@@ -181,6 +189,16 @@ def _scatter_add_loop(scores, ids, weights, scale):  # pragma: no cover - compil
         if doc < 0 or doc >= size:
             return i
         scores[doc] += scale * weights[i]
+    return -1
+
+
+def _scatter_units_loop(units, ids, weights, factor):  # pragma: no cover - compiled
+    size = units.size
+    for i in range(ids.size):
+        doc = ids[i]
+        if doc < 0 or doc >= size:
+            return i
+        units[doc] += np.uint16(factor * weights[i])
     return -1
 
 
@@ -447,6 +465,32 @@ def scatter_add(scores: np.ndarray, ids: np.ndarray, weights: np.ndarray, scale:
         np.add.at(scores, ids.astype(np.intp, copy=False), scale * weights)
 
 
+def scatter_units(units: np.ndarray, ids: np.ndarray, weights: np.ndarray, factor: float) -> None:
+    """``units[ids] += uint16(float32(factor) * weights)`` (truncated) for unique ``ids``
+    (int32), float32 ``weights`` and a contiguous uint16 ``units``: a term's weights added as
+    whole units of a quantised score (``ranking.Scorer.bounds``; the caller keeps the sums
+    below 65,536).  Half the bytes of a float32 score: at a million documents the array fits a
+    core's L2 cache where the float32 one does not (27 terms of 1.45 million postings: 1.8 ms
+    against 3.0)."""
+    if not _loaded:
+        _compile()
+    factor32 = np.float32(factor)
+    if (
+        _scatter_units is not None
+        and units.dtype == np.uint16
+        and ids.dtype == np.int32
+        and weights.dtype == np.float32
+        and weights.size == ids.size
+        and units.flags.c_contiguous
+        and units.flags.writeable
+    ):
+        at = _scatter_units(units, _contiguous(ids), _contiguous(weights), factor32)
+        _out_of_range(at, ids, units.size)
+    else:
+        # The ids are unique: each adds once.
+        units[ids.astype(np.intp, copy=False)] += (weights * factor32).astype(np.uint16)
+
+
 def count_ones(counts: np.ndarray, ids: np.ndarray) -> None:
     """``counts[ids] += 1`` for unique ``ids`` (int32), ``counts`` a contiguous uint8 or int16
     array."""
@@ -660,9 +704,10 @@ def count_codes(codes: np.ndarray, docs: np.ndarray, bins: int) -> np.ndarray:
 def gather_held(
     partial: np.ndarray, matched: np.ndarray, docs: np.ndarray, table: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``partial[docs]``, ``matched[docs]`` and ``table[matched[docs]]`` (``None`` without a
-    table): what the bounds of a long candidate list read at each candidate, in one pass over
-    the candidates instead of three gathers (``ranking.Scorer.bounds``)."""
+    """``partial[docs]`` (float32, from a float32 or uint16 ``partial``), ``matched[docs]``
+    and ``table[matched[docs]]`` (``None`` without a table): what the bounds of a long
+    candidate list read at each candidate, in one pass over the candidates instead of three
+    gathers (``ranking.Scorer.bounds``)."""
     if not _loaded:
         _compile()
     writable = all(
@@ -672,7 +717,7 @@ def gather_held(
     if (
         _gather_held is not None
         and writable
-        and partial.dtype == np.float32
+        and partial.dtype in (np.float32, np.uint16)
         and matched.dtype in (np.uint8, np.int16)
         and matched.size == partial.size
         and docs.dtype == np.int64
@@ -687,4 +732,5 @@ def gather_held(
             return shown, held, factor if table is not None else None
         _out_of_range(at, docs, partial.size)
     held = matched.take(docs)
-    return partial.take(docs), held, table.take(held) if table is not None else None
+    shown = partial.take(docs).astype(np.float32, copy=False)
+    return shown, held, table.take(held) if table is not None else None

@@ -248,6 +248,15 @@ class TermPostings:
             # each adds each weight once: the same float32 sums.
             kernels.scatter_add(scores, self._docs, self._weight, scale)
 
+    def add_units_to(self, units: np.ndarray, factor: float) -> None:
+        """``units[doc] += uint16(float32(factor) * weight)`` (truncated) for every document
+        holding the term: its weights in whole units of a quantised score (``kernels
+        .scatter_units``; ``ranking.Scorer.bounds``)."""
+        if self.dense is not None:
+            units += (self.dense * np.float32(factor)).astype(np.uint16)
+        else:
+            kernels.scatter_units(units, self._docs, self._weight, factor)
+
     def weights_at(self, docs: np.ndarray) -> np.ndarray:
         """The term's weight at each of ``docs`` (ascending docnums), 0 where it is absent."""
         if self.dense is not None:
@@ -271,6 +280,16 @@ class TermPostings:
         """Whether each of ``docs`` (ascending docnums) holds the term (a boolean array)."""
         if self.present is not None:
             return self.present[docs]
+        ids = self._docs
+        if ids.size and docs.size:
+            span = max(int(ids[-1]), int(docs[-1])) + 1
+            if docs.size * LOOKUP_RATIO >= ids.size and docs.size * SPREAD_RATIO >= span:
+                # Many: the documents marked in a mask by docnum and read, a byte each where
+                # ``weights_at`` spreads 4-byte weights (a term in 300,000 of a million
+                # documents asked at 50,000 of them: 0.23 ms against 0.68).
+                mask = np.zeros(span, dtype=bool)
+                kernels.mark_ones(mask, ids)
+                return mask[docs]
         return self.weights_at(docs) > 0  # every posting's weight is > 0
 
     def mark(self, mask: np.ndarray) -> None:
@@ -362,6 +381,11 @@ class SplitPostings(TermPostings):
         self.base.add_to(scores[: self.bound], scale)
         if self.tail.df:
             self.tail.add_to(scores[self.bound :], scale)
+
+    def add_units_to(self, units: np.ndarray, factor: float) -> None:
+        self.base.add_units_to(units[: self.bound], factor)
+        if self.tail.df:
+            self.tail.add_units_to(units[self.bound :], factor)
 
     def _looked_up(self, lookup: str, docs: np.ndarray) -> np.ndarray:
         """``lookup`` (``weights_at``, ``holds``) of ``docs``: the base's below ``bound``, the

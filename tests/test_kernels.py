@@ -52,6 +52,36 @@ def test_scatter_add_sums_what_ufunc_at_sums(read_only: bool) -> None:
     assert compiled.tobytes() == reference.tobytes()
 
 
+@pytest.mark.parametrize("read_only", [False, True], ids=["private", "mapped"])
+def test_scatter_units_adds_truncated_units_as_numpy_does(read_only: bool) -> None:
+    """A term's weights in whole units of a quantised score: each weight times the factor,
+    rounded to float32 and truncated, added at its document as numpy adds it; the same in a
+    contiguous part of the units (a base's docnums)."""
+    rng = np.random.default_rng(15)
+    size = 50_000
+    compiled = rng.integers(0, 1000, size).astype(np.uint16)
+    reference = compiled.copy()
+    for count, factor in ((1, 0.5), (900, 1234.5678), (20_000, 3000.0), (size, 7.25)):
+        ids = _sorted_ids(rng, size, count)
+        weights = (rng.random(count) * 4).astype(np.float32)
+        if read_only:
+            ids, weights = _read_only(ids), _read_only(weights)
+        kernels.scatter_units(compiled, ids, weights, factor)
+        reference[ids] += (weights * np.float32(factor)).astype(np.uint16)
+        assert compiled.tobytes() == reference.tobytes()
+    # The truncation by hand: 2.9 units add 2, 0.99 none, 1.0 one.
+    units = np.zeros(4, dtype=np.uint16)
+    kernels.scatter_units(
+        units, np.array([0, 1, 3], np.int32), np.array([2.9, 0.99, 1.0], np.float32), 1.0
+    )
+    assert units.tolist() == [2, 0, 0, 1]
+    ids = _sorted_ids(rng, 1000, 300)
+    weights = rng.random(300).astype(np.float32)
+    kernels.scatter_units(compiled[5000:6000], ids, weights, 99.0)
+    reference[5000:6000][ids] += (weights * np.float32(99.0)).astype(np.uint16)
+    assert compiled.tobytes() == reference.tobytes()
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16])
 def test_count_ones_adds_one_at_each_document(dtype) -> None:
     rng = np.random.default_rng(6)
@@ -127,6 +157,9 @@ def test_gather_held_reads_what_take_reads(dtype) -> None:
         assert held.tolist() == matched[docs].tolist()
         assert factor is not None and factor.tobytes() == table[matched[docs]].tobytes()
         assert kernels.gather_held(partial, matched, docs, None)[2] is None
+        units = (partial * 1000).astype(np.uint16)  # a quantised partial score: as float32
+        shown = kernels.gather_held(units, matched, docs, table)[0]
+        assert shown.dtype == np.float32 and shown.tolist() == units[docs].tolist()
     # A count past the table (not a count of the query's words): numpy's IndexError.
     with pytest.raises(IndexError):
         kernels.gather_held(partial, matched, docs, table[:5])
@@ -173,6 +206,7 @@ def test_fold_codes_looks_up_the_table_and_keeps_the_codes_past_it() -> None:
 def _unloaded(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "_scatter_add",
+        "_scatter_units",
         "_count_ones",
         "_weights_at",
         "_count_codes",
@@ -200,6 +234,9 @@ def test_without_numba_numpy_does_the_work_and_says_so(
     ids = np.array([1, 4, 6], dtype=np.int32)
     kernels.scatter_add(scores, ids, np.array([1, 2, 3], dtype=np.float32), 0.5)
     assert scores.tolist() == [0, 0.5, 0, 0, 1.0, 0, 1.5, 0]
+    units = np.zeros(8, dtype=np.uint16)
+    kernels.scatter_units(units, ids, np.array([1, 2, 3], dtype=np.float32), 1.5)
+    assert units.tolist() == [0, 1, 0, 0, 3, 0, 4, 0]
     counts = np.zeros(8, dtype=np.uint8)
     kernels.count_ones(counts, ids)
     assert counts.tolist() == [0, 1, 0, 0, 1, 0, 1, 0]
@@ -287,6 +324,8 @@ def test_a_docnum_out_of_range_raises_as_numpy_does(bad: int) -> None:
     with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
         kernels.scatter_add(scores, ids, np.ones(2, dtype=np.float32), 1.0)
     counts = np.zeros(8, dtype=np.uint8)
+    with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
+        kernels.scatter_units(np.zeros(8, np.uint16), ids, np.ones(2, dtype=np.float32), 1.0)
     with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):
         kernels.count_ones(counts, ids)
     with pytest.raises(IndexError, match=f"docnum {bad} out of range for 8 documents"):

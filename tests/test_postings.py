@@ -219,3 +219,30 @@ def test_counting_a_term_where_it_occurs_adds_its_mask(
         term.count_into(counts)
         term.count_into(counts)
         assert counts.tolist() == (2 * term.mask(size).view(np.uint8)).tolist()
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+def test_a_term_adds_its_weights_in_whole_units(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    """The bounds' quantised partial score (``ranking.Scorer.bounds``): a term sparse, dense, or
+    split into base and tail adds each weight times the factor, truncated, at its document,
+    and nothing elsewhere."""
+    if not compiled:
+        monkeypatch.setattr(kernels, "_scatter_units", None)
+    rng = np.random.default_rng(12)
+    size, bound, factor = 6000, 5000, 2500.5
+    for share in (0.002, 0.05, 0.5):
+        present = rng.random(size) < share
+        weights = np.where(present, rng.random(size) * 3 + 0.1, 0).astype(np.float32)
+        ids = np.flatnonzero(present)
+        expected = (weights * np.float32(factor)).astype(np.uint16)
+        sparse = TermPostings(ids.astype(np.int32), weights[ids], int(ids.size))
+        dense = TermPostings.spread(weights, int(ids.size))
+        low, high = ids[ids < bound], ids[ids >= bound]
+        base = TermPostings(low.astype(np.int32), weights[low], low.size)
+        tail = TermPostings((high - bound).astype(np.int32), weights[high], high.size)
+        for term in (sparse, dense, SplitPostings(base, tail, bound, int(ids.size))):
+            units = np.zeros(size, np.uint16)
+            term.add_units_to(units, factor)
+            assert units.tolist() == expected.tolist()  # 0 where the term is absent

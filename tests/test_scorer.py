@@ -137,15 +137,22 @@ def test_engine_answers_are_those_of_lists_scored_over_every_docnum(
     queries = _queries(articles)[::4] + ABBREVIATED
     answers = []
     monkeypatch.setattr(ranking, "REACH_RATIO", 1)
-    for ratio, prune in ((0, False), (10**9, True), (10**9, False)):
+    for ratio, prune, quantise in ((0, False, True), (10**9, True, True), (10**9, False, True),
+                                   (10**9, True, False)):  # fmt: skip
         monkeypatch.setattr(ranking, "AT_RATIO", ratio)
         monkeypatch.setattr(ranking, "PRUNE", prune)
+        monkeypatch.setattr(ranking, "QUANTISE", quantise)
         responses = [engine.search(q, per_page=10) for q in queries]
         answers.append([{k: v for k, v in r.items() if k != "took_ms"} for r in responses])
-    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] == answers[1] == answers[2] == answers[3]
     assert sum(bool(r["hits"]) for r in answers[0]) >= len(queries) // 2
 
 
+# The partial score in units (of 65,000 to the most it can be, or of 100: a slack the bounds
+# must allow for), or exact in float32.
+@pytest.mark.parametrize(
+    "levels", [ranking.QUANT_LEVELS, 100, 0], ids=["units", "coarse", "float32"]
+)
 @pytest.mark.parametrize(("upto", "least"), [(1, 100), (10, 25), (44, 8)])
 def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
     engine: SearchEngine,
@@ -153,11 +160,16 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
     monkeypatch: pytest.MonkeyPatch,
     upto: int,
     least: int,
+    levels: int,
 ) -> None:
     """A long list's best found from bounds (frequent terms left out of a partial score, the
     candidates that can still reach the page scored whole) are those scoring every candidate
     finds, ties and order included; every key lies within its bounds; and where the bounds
-    prune, the other candidates are never scored."""
+    prune, the other candidates are never scored.  The partial score is exact (float32) or
+    whole units of it (uint16) with their slack."""
+    quantise = levels > 0
+    monkeypatch.setattr(ranking, "QUANTISE", quantise)
+    monkeypatch.setattr(ranking, "QUANT_LEVELS", levels)
     monkeypatch.setattr(ranking, "SORT_ALL", 0)
     monkeypatch.setattr(ranking, "AT_RATIO", 10**9)  # every list is a long one
     monkeypatch.setattr(ranking, "REACH_RATIO", 1)  # pruning is never given up
@@ -181,9 +193,17 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
         bounds = ranked.scorer.bounds(ranked.docs)
         if bounds is None:
             continue
+        kept = ranked.scorer.steps[: len(ranked.scorer.steps) - len(bounds.deferred)]
+        fine = levels - 2 * len(kept) >= levels // 2  # else too many terms for the units
+        assert (bounds.slack > 0) == (quantise and fine and not abbreviated_steps(ranked)), q
         low = bounds.shown * bounds.factor + bounds.bonus
-        high = low + np.float32(sum(t.scale * t.postings.top for t in bounds.deferred))
+        tops = sum(t.scale * t.postings.top for t in bounds.deferred)
+        high = low + np.float32(tops + bounds.slack)
         assert np.all(whole.key >= low - 1e-5) and np.all(whole.key <= high + 1e-5), q
+        if bounds.slack:  # a unit is a sliver of what the kept terms add at most
+            most = sum(t.scale * t.postings.top for t in kept)
+            unit = most / (levels - 2 * len(kept))
+            assert bounds.slack == pytest.approx(len(kept) * unit * 1.05), q
         reaching = bounds.reaching(upto)
         if reaching is not None:  # the scores it gives are the whole ones, bit for bit
             assert _same(reaching[1], whole.scores[reaching[0]]), q
@@ -195,6 +215,14 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
     # An abbreviation's other form replaces its words' score: its frequent terms outside the
     # span are still left out of the partial score ('TP HCM' is in a tenth of news titles).
     assert abbreviated >= least // 8 + 1
+
+
+def abbreviated_steps(ranked: Ranked) -> bool:
+    """Whether an abbreviation's group or a term that subtracts is among the steps the partial
+    score adds (kept exact: ``Scorer._quantised_kept``)."""
+    scorer = ranked.scorer
+    kept = scorer.steps[: len(scorer.steps) - len(scorer.deferred)]
+    return not all(isinstance(s, ranking._Term) and s.group is None and s.scale >= 0 for s in kept)
 
 
 def test_a_terms_top_weight_is_the_largest_it_adds() -> None:
