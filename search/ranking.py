@@ -257,10 +257,13 @@ class Bounds:
         shown, factor, bonus, slack = self.shown, self.factor, self.bonus, self.slack
         tops = [term.scale * term.postings.top for term in self.deferred]
         total = sum(tops) + slack
-        positions = np.arange(self.docs.size)
+        bonused = self.parts[1] is not None  # else every bonus is 0: not added
+        positions: np.ndarray | None = None  # every candidate, until the first cut
         done = 0
         while True:
-            low = shown * factor + bonus  # the key's operations in another order
+            low = shown * factor  # the key's operations in another order
+            if bonused:
+                low += bonus
             within = _best_positions(low, upto)
             threshold = float(np.partition(low[within], within.size - upto)[within.size - upto])
             margin = ROUNDING * (abs(threshold) + total)  # for the rounding of that order
@@ -269,7 +272,10 @@ class Bounds:
             if count * REACH_RATIO > self.size:
                 return None
             keep = np.flatnonzero(reach)
-            positions, shown, factor, bonus = (a[keep] for a in (positions, shown, factor, bonus))
+            positions = keep if positions is None else positions[keep]
+            shown, factor = shown[keep], factor[keep]
+            if bonused:
+                bonus = bonus[keep]
             if done == len(tops) or (count <= FEW_REACHING * upto and not slack):
                 break
             term = self.deferred[done]
