@@ -445,20 +445,25 @@ def _out_of_range(at: int, ids: np.ndarray, size: int) -> None:
         raise IndexError(f"docnum {int(ids[at])} out of range for {size} documents")
 
 
+def _scatters(out: np.ndarray, dtype, ids: np.ndarray, weights: np.ndarray) -> bool:
+    """Whether a compiled scatter loop takes these arrays: ``out`` a writable contiguous array
+    of ``dtype``, int32 ``ids`` and as many float32 ``weights``."""
+    return (
+        out.dtype == dtype
+        and ids.dtype == np.int32
+        and weights.dtype == np.float32
+        and weights.size == ids.size
+        and out.flags.c_contiguous
+        and out.flags.writeable
+    )
+
+
 def scatter_add(scores: np.ndarray, ids: np.ndarray, weights: np.ndarray, scale: float) -> None:
     """``scores[ids] += float32(scale) * weights`` for unique ``ids`` (int32) and float32
     ``weights``, ``scores`` a contiguous float32 array: ``np.add.at``'s sums, bit for bit."""
     if not _loaded:
         _compile()
-    if (
-        _scatter_add is not None
-        and scores.dtype == np.float32
-        and ids.dtype == np.int32
-        and weights.dtype == np.float32
-        and weights.size == ids.size
-        and scores.flags.c_contiguous
-        and scores.flags.writeable
-    ):
+    if _scatter_add is not None and _scatters(scores, np.float32, ids, weights):
         at = _scatter_add(scores, _contiguous(ids), _contiguous(weights), np.float32(scale))
         _out_of_range(at, ids, scores.size)
     else:
@@ -475,15 +480,7 @@ def scatter_units(units: np.ndarray, ids: np.ndarray, weights: np.ndarray, facto
     if not _loaded:
         _compile()
     factor32 = np.float32(factor)
-    if (
-        _scatter_units is not None
-        and units.dtype == np.uint16
-        and ids.dtype == np.int32
-        and weights.dtype == np.float32
-        and weights.size == ids.size
-        and units.flags.c_contiguous
-        and units.flags.writeable
-    ):
+    if _scatter_units is not None and _scatters(units, np.uint16, ids, weights):
         at = _scatter_units(units, _contiguous(ids), _contiguous(weights), factor32)
         _out_of_range(at, ids, units.size)
     else:
