@@ -252,7 +252,9 @@ class Bounds:
         stays below it is not among the best.  The terms left out are added at the
         candidates still in doubt (a lookup each) one at a time, in the scorer's order, each
         raising the threshold and lowering the slack, until few remain (``FEW_REACHING`` times
-        ``upto``); the rest are then added at those few alone.
+        ``upto``); the rest are then added at those few alone.  Where the partial scores are
+        bounds themselves (``slack``: whole units), every term left out is added first and the
+        candidates still in doubt are then scored whole (``Scorer.at``).
         """
         shown, factor, bonus, slack = self.shown, self.factor, self.bonus, self.slack
         tops = [term.scale * term.postings.top for term in self.deferred]
@@ -743,12 +745,13 @@ class Scorer:
         table = _coord_table(self.known, self.signals)
         shown, held, factor = kernels.gather_held(partial, self.matched, docs, table)
         if quantised is not None:
-            # Each term's units are its float32 sum's truncated, give or take float32's
-            # rounding (a hundredth of a unit at most): the partial score lies within
-            # ``(units - terms / 50) * unit`` and ``(units + terms * 1.02) * unit``.
+            # Each term's units are its float32 weight's truncated, give or take float32's
+            # rounding (a sixtieth of a unit at most): the partial score lies within
+            # ``(units - terms / 50) * unit`` and ``(units + terms * 1.02) * unit``; ``shown``
+            # rounds the units' value down by a millionth (0.065 units at most) to stay below.
             shown *= np.float32(unit * (1 - 1e-6))
             shown -= np.float32(terms * unit / 50)
-            slack = terms * unit * 1.05
+            slack = (terms * 1.05 + 0.1) * unit
         parts = _tier_parts_of(docs, held, factor, self.known, self.exact_all, self.signals)
         factor, all_words, exact = parts
         # The bonuses alone: the key of a score of 0 without coordination.

@@ -203,7 +203,7 @@ def test_the_best_found_from_bounds_are_those_of_scoring_every_candidate(
         if bounds.slack:  # a unit is a sliver of what the kept terms add at most
             most = sum(t.scale * t.postings.top for t in kept)
             unit = most / (levels - 2 * len(kept))
-            assert bounds.slack == pytest.approx(len(kept) * unit * 1.05), q
+            assert bounds.slack == pytest.approx((len(kept) * 1.05 + 0.1) * unit), q
         reaching = bounds.reaching(upto)
         if reaching is not None:  # the scores it gives are the whole ones, bit for bit
             assert _same(reaching[1], whole.scores[reaching[0]]), q
