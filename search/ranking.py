@@ -240,7 +240,7 @@ class Bounds:
     # How far above ``shown`` the partial scores may be (a quantised partial score's units); 0:
     # ``shown`` is exact, and the deferred terms added to it give the scores.
     slack: float = 0.0
-    scorer: Scorer | None = None  # scores the candidates left exactly, where ``slack``
+    scorer: Scorer | None = None  # scores the candidates left whole, where ``slack``
 
     def reaching(self, upto: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The candidates whose key may be among the best ``upto`` (fewer than the candidates):
@@ -759,8 +759,7 @@ class Scorer:
         bonus = _tiers(zero, (None, all_words, exact), self.signals)
         if factor is None:
             factor = np.ones(docs.size, dtype=np.float32)
-        scorer = self if slack else None
-        return Bounds(docs, shown, self.deferred, factor, bonus, self.size, parts, slack, scorer)
+        return Bounds(docs, shown, self.deferred, factor, bonus, self.size, parts, slack, self)
 
     def _quantised_kept(self) -> tuple[np.ndarray, float, int] | None:
         """The partial score in whole units (uint16 over every docnum; ``QUANT_LEVELS``), the
