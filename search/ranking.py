@@ -237,8 +237,9 @@ class Bounds:
     bonus: np.ndarray  # float32, the bonuses of each candidate
     size: int  # docnums
     parts: TierParts  # what ``factor`` and ``bonus`` come from, for the keys
-    # How far above ``shown`` the partial scores may be (a quantised partial score's units); 0:
-    # ``shown`` is exact, and the deferred terms added to it give the scores.
+    # How far above ``shown`` the partial scores may be (a quantised partial score's units,
+    # the tops of the ``Scorer``'s loose terms); 0: ``shown`` is exact, and the deferred terms
+    # added to it give the scores.
     slack: float = 0.0
     scorer: Scorer | None = None  # scores the candidates left whole, where ``slack``
 
@@ -644,6 +645,9 @@ class Scorer:
         self.deferred: list[_Term] = []
         self._partial: np.ndarray | None = None  # the partial score, until ``dense`` uses it
         limit = size / DEFER_RATIO
+        # The frequent terms of an abbreviation's groups stay in their places, but the partial
+        # score leaves them out too (``loose``): the most they add is a slack of the bounds.
+        self.loose = _loose_terms(steps, limit)
         frequent = [
             i
             for i, step in enumerate(steps)
@@ -662,16 +666,24 @@ class Scorer:
             kept = [step for i, step in enumerate(steps) if i not in left_out]
             self.steps = [*kept, *self.deferred]
 
+    def _kept(self) -> list[_Step]:
+        """The steps the partial score adds: those before the deferred ones, but the loose."""
+        kept = self.steps[: len(self.steps) - len(self.deferred)]
+        if not self.loose:
+            return kept
+        loose = {id(term) for term in self.loose}
+        return [step for step in kept if id(step) not in loose]
+
     def _kept_sum(self) -> np.ndarray:
-        """Every docnum's partial score: the steps before the deferred ones."""
+        """Every docnum's partial score (``_kept``)."""
         if self._partial is not None:
             partial, self._partial = self._partial, None
             return partial
-        return self._run(self.steps[: len(self.steps) - len(self.deferred)])
+        return self._run(self._kept())
 
     def dense(self) -> np.ndarray:
         """Every docnum's score (float32)."""
-        if self.deferred:  # the partial score (kept), then the frequent terms
+        if self.deferred and not self.loose:  # the partial score, then the frequent terms
             scores = self._kept_sum()
             for term in self.deferred:
                 term.postings.add_to(scores, term.scale)
@@ -733,25 +745,28 @@ class Scorer:
         but adds little (a low idf), so a few candidates looked up replace those passes.
         ``None`` where no frequent term adds straight into the scores.  The partial score over
         every docnum is kept for ``dense``, should the bounds be too loose."""
-        if not self.deferred:
+        if not self.deferred and not self.loose:
             return None
         quantised = self._quantised_kept() if QUANTISE else None
         if quantised is None:
             partial = self._kept_sum()
-            self._partial = partial
+            if not self.loose:  # else ``dense`` runs every step (the loose in their groups)
+                self._partial = partial
             slack = 0.0
         else:
-            partial, unit, terms = quantised
+            partial, unit, below, above = quantised
         table = _coord_table(self.known, self.signals)
         shown, held, factor = kernels.gather_held(partial, self.matched, docs, table)
         if quantised is not None:
-            # Each term's units are its float32 weight's truncated, give or take float32's
-            # rounding (a sixtieth of a unit at most): the partial score lies within
-            # ``(units - terms / 50) * unit`` and ``(units + terms * 1.02) * unit``; ``shown``
-            # rounds the units' value down by a millionth (0.065 units at most) to stay below.
+            # The partial score lies within ``(units - below) * unit`` and ``(units + above) *
+            # unit`` (``_quantised_kept``); ``shown`` rounds the units' value down by a
+            # millionth (0.065 units at most) to stay below.
             shown *= np.float32(unit * (1 - 1e-6))
-            shown -= np.float32(terms * unit / 50)
-            slack = (terms * 1.05 + 0.1) * unit
+            shown -= np.float32(below * unit)
+            slack = (below + above + 0.1) * unit
+        # A group's sum plus what its other form adds beyond it is the larger of the two
+        # (``_Span``), which the loose terms raise by at most their tops.
+        slack += sum(term.scale * term.postings.top for term in self.loose)
         parts = _tier_parts_of(docs, held, factor, self.known, self.exact_all, self.signals)
         factor, all_words, exact = parts
         # The bonuses alone: the key of a score of 0 without coordination.
@@ -761,23 +776,56 @@ class Scorer:
             factor = np.ones(docs.size, dtype=np.float32)
         return Bounds(docs, shown, self.deferred, factor, bonus, self.size, parts, slack, self)
 
-    def _quantised_kept(self) -> tuple[np.ndarray, float, int] | None:
-        """The partial score in whole units (uint16 over every docnum; ``QUANT_LEVELS``), the
-        unit and the terms added; ``None`` where a kept step is not a plain term adding into
-        the scores (an abbreviation's group, a term that subtracts), where they add nothing, or
-        where they are so many that their truncations would take half the levels."""
-        kept = self.steps[: len(self.steps) - len(self.deferred)]
-        if not all(isinstance(s, _Term) and s.group is None and s.scale >= 0 for s in kept):
+    def _quantised_kept(self) -> tuple[np.ndarray, float, float, float] | None:
+        """The partial score (``_kept``) in whole units (uint16 over every docnum;
+        ``QUANT_LEVELS``), the unit, and how far below and above the units the partial score
+        may lie (in units); ``None`` where a term subtracts, where they add nothing, or where
+        so many additions would take half the levels.
+
+        Each term's weights are truncated to units (what it adds lies within ``units - 1/50``
+        and ``units + 1.02``: the truncation, and float32's rounding of the factor and the
+        product; 0.01 more above is a margin).  An abbreviation's other form adds what it
+        scores beyond its words (``_Span``), worked out here from its words' units: each of its
+        ``k`` terms' truncation widens that (within ``1.02 k + 0.01`` below and ``0.02 k +
+        1.01`` above).  Its words' frequent terms are left out (``loose``)."""
+        kept = self._kept()
+        terms = [step for step in kept if isinstance(step, _Term)]
+        if any(term.scale < 0 for term in terms):
             return None
-        most = sum(step.scale * step.postings.top for step in kept)  # type: ignore[union-attr]
-        levels = QUANT_LEVELS - 2 * len(kept)
-        if not kept or not most > 0 or levels < QUANT_LEVELS // 2:  # units too coarse
+        spans = [step for step in kept if isinstance(step, _Span)]
+        grouped: dict[int, list[_Term]] = {}
+        for term in terms:
+            if term.group is not None:
+                grouped.setdefault(term.group, []).append(term)
+        words_of = [[t for p in span.positions for t in grouped.get(p, ())] for span in spans]
+        most = sum(term.scale * term.postings.top for term in terms)
+        most += sum(float(self.other_forms[s.key][1].max(initial=0)) for s in spans)
+        added = len(terms) + sum(len(words) + 1 for words in words_of)
+        levels = QUANT_LEVELS - 2 * added
+        if not added or not most > 0 or levels < QUANT_LEVELS // 2:  # units too coarse
             return None
         unit = most / levels
         units = np.zeros(self.size, dtype=np.uint16)
-        for step in kept:
-            step.postings.add_units_to(units, step.scale / unit)  # type: ignore[union-attr]
-        return units, unit, len(kept)
+        for term in terms:  # a group's terms add into the scores with it (``_GroupEnd``)
+            term.postings.add_units_to(units, term.scale / unit)
+        below, above = len(terms) / 50, len(terms) * 1.03  # (0.01 of margin a term)
+        scratch: np.ndarray | None = None
+        for span, words in zip(spans, words_of, strict=True):
+            below += 1.02 * len(words) + 0.01
+            above += 0.02 * len(words) + 1.01
+            where, other = self.other_forms[span.key]
+            if not where.size:
+                continue
+            if scratch is None:
+                scratch = np.zeros(self.size, dtype=np.uint16)
+            else:
+                scratch.fill(0)
+            for term in words:
+                term.postings.add_units_to(scratch, term.scale / unit)
+            beyond = other * np.float32(1 / unit) - scratch[where]
+            np.maximum(beyond, 0, out=beyond)
+            kernels.scatter_units(units, where.astype(np.int32), beyond, 1.0)
+        return units, unit, below, above
 
     def tier_parts(self, docs: np.ndarray) -> TierParts:
         """What the rank keys of ``docs`` weigh their scores with (``_tier_parts``)."""
@@ -789,6 +837,25 @@ class Scorer:
         """The rank key of ``docs`` from their scores ``shown`` (``_tiers``); ``parts``: their
         ``tier_parts``, where known."""
         return _tiers(shown, parts if parts is not None else self.tier_parts(docs), self.signals)
+
+
+def _loose_terms(steps: list[_Step], limit: float) -> list[_Term]:
+    """The terms of abbreviations' groups held by ``limit`` documents or more, which a partial
+    score may leave out: a group's words add into the scores, and its other form adds what it
+    scores beyond them (``_Span``), so together they add the larger of the two, which a term
+    left out lowers by at most its top, and never raises (its scale is not negative).  That
+    holds where no two other forms share a word (else a word's term would lower the sum of
+    both); there, and where a group's term subtracts, none is left out."""
+    spanned: set[int] = set()
+    for step in steps:
+        if isinstance(step, _Span):
+            if spanned.intersection(step.positions):
+                return []
+            spanned.update(step.positions)
+    grouped = [s for s in steps if isinstance(s, _Term) and s.group is not None]
+    if any(term.scale < 0 or term.group not in spanned for term in grouped):
+        return []
+    return [term for term in grouped if term.postings.held >= limit]
 
 
 def _inside(where: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
