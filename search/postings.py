@@ -1034,9 +1034,12 @@ class Snapshot:
         return True
 
     def _warm_one(self, term: str, leaves: Leaves) -> None:
-        """Load ``term`` into the cache with its shared file's pages mapped in."""
+        """Load ``term`` into the cache with its shared file's pages mapped in, and its ``top``
+        worked out (a pass over its arrays, which the first search reading it paid: ~0.2 ms a
+        query over HTTP at a million articles)."""
         postings = self._fetch(term, leaves)
         postings.fault_in()
+        postings.top  # noqa: B018 - kept with the term
         self._remember(term, postings)
 
     def share_frequent(self) -> int:

@@ -519,6 +519,12 @@ def test_the_warm_up_maps_in_the_shared_terms_it_loads(
         ]
         assert len(faulted) == len(expected) > 0
         assert all(a is b for a, b in zip(faulted, expected, strict=True))
+        # Each term's top weight is worked out too: a search reading it makes no pass for it.
+        for p in found:
+            parts = (p.base, p.tail) if isinstance(p, postings.SplitPostings) else (p,)
+            for part in parts:
+                weights = part.dense if part.dense is not None else part.weight
+                assert part._top == (float(weights.max()) if weights.size else 0.0)
     finally:
         engine.close()
 
