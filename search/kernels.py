@@ -100,8 +100,9 @@ def _compile() -> None:
             for docs in (*int32s, *arrays(types.int64))
         ]
         int64s = arrays(types.int64)
+        lanes = types.Array(types.int64, 2, "C")
         code_types = [
-            types.intp(codes, docs, int64s[0]) for codes in int32s for docs in (*int32s, *int64s)
+            types.intp(codes, docs, lanes) for codes in int32s for docs in (*int32s, *int64s)
         ]
         gather_types = [
             types.intp(partial, held, int64s[0], float32s[0], float32s[0], held, float32s[0])
@@ -405,7 +406,10 @@ def _weights_at_loop(ids, weights, docs, out):  # pragma: no cover - compiled
 
 
 def _count_codes_loop(codes, docs, counts):  # pragma: no cover - compiled
-    size, bins = codes.size, counts.size
+    # ``counts`` holds CODE_LANES rows, one a lane: documents in a row mostly share their code
+    # (a source's articles come together), and adding one to the same count again waits for
+    # the addition before; the lanes' counts are independent.
+    size, lanes, bins = codes.size, counts.shape[0], counts.shape[1]
     for i in range(docs.size):
         doc = docs[i]
         if doc < 0 or doc >= size:
@@ -413,7 +417,7 @@ def _count_codes_loop(codes, docs, counts):  # pragma: no cover - compiled
         code = codes[doc]
         if code < 0 or code >= bins:
             return -2  # not a count this array holds: numpy's answer (or its error)
-        counts[code] += 1
+        counts[i & (lanes - 1), code] += 1
     return -1
 
 
@@ -678,6 +682,13 @@ def weights_at(ids: np.ndarray, weights: np.ndarray, docs: np.ndarray) -> np.nda
     return out
 
 
+# ``count_codes`` counts in this many lanes (a power of two) where there are at most
+# ``LANES_BELOW`` codes: 200,000 candidates of one code at a million documents, 0.22 ms against
+# 0.32 in one lane (scratch ``blk``/facets microbenchmark of stop 59).
+CODE_LANES = 8
+LANES_BELOW = 4096
+
+
 def count_codes(codes: np.ndarray, docs: np.ndarray, bins: int) -> np.ndarray:
     """``np.bincount(codes[docs], minlength=bins)``: how many of ``docs`` have each code (the
     facets' counts), in one pass where numpy gathers the codes into an array first and then
@@ -690,10 +701,11 @@ def count_codes(codes: np.ndarray, docs: np.ndarray, bins: int) -> np.ndarray:
         and docs.dtype in (np.int32, np.int64)
         and codes.flags.c_contiguous
     ):
-        counts = np.zeros(bins, dtype=np.int64)
+        lanes = CODE_LANES if bins <= LANES_BELOW else 1
+        counts = np.zeros((lanes, bins), dtype=np.int64)
         at = _count_codes(codes, _contiguous(docs), counts)
         if at == -1:
-            return counts
+            return counts[0] if lanes == 1 else counts.sum(axis=0)
         _out_of_range(at, docs, codes.size)
     return np.bincount(codes.take(docs), minlength=bins)
 

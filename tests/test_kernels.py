@@ -132,6 +132,16 @@ def test_count_codes_counts_what_bincount_counts(doc_type) -> None:
         for column in (codes, _read_only(codes)):
             counted = kernels.count_codes(column, docs, 37)
             assert counted.tolist() == expected.tolist()
+    # Long runs of one code (a source's articles come together), counted in lanes; and more
+    # codes than the lanes are used for.
+    runs = np.repeat(np.arange(10, dtype=np.int32), 2_000)
+    docs = np.arange(3, 20_000, 3, dtype=doc_type)
+    expected = np.bincount(runs[docs], minlength=10)
+    assert kernels.count_codes(runs, docs, 10).tolist() == expected.tolist()
+    many = rng.integers(0, kernels.LANES_BELOW + 1, 20_000).astype(np.int32)
+    bins = kernels.LANES_BELOW + 1
+    expected = np.bincount(many[docs], minlength=bins)
+    assert kernels.count_codes(many, docs, bins).tolist() == expected.tolist()
     docs = np.arange(20_000, dtype=doc_type)
     wider = codes.copy()
     wider[5] = 40
