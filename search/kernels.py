@@ -683,8 +683,8 @@ def weights_at(ids: np.ndarray, weights: np.ndarray, docs: np.ndarray) -> np.nda
 
 
 # ``count_codes`` counts in this many lanes (a power of two) where there are at most
-# ``LANES_BELOW`` codes: 200,000 candidates of one code at a million documents, 0.22 ms against
-# 0.32 in one lane (scratch ``blk``/facets microbenchmark of stop 59).
+# ``LANES_BELOW`` codes: 170,000 candidates of one code at a million documents, 0.22 ms against
+# 0.32 in one lane (stop 59, scratch ``lanes.py``).
 CODE_LANES = 8
 LANES_BELOW = 4096
 
